@@ -1,0 +1,12 @@
+#include "addon.h"
+
+namespace {
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  nm::InitServers(env, exports);
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(netmodels, Init)

@@ -1,0 +1,7 @@
+#include "addon.h"
+
+namespace nm {
+
+void InitServers(Napi::Env, Napi::Object) {}
+
+}  // namespace nm
