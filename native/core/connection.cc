@@ -1,0 +1,138 @@
+#include "core/connection.h"
+
+#include <sys/socket.h>
+
+#include <cstring>
+
+namespace nm {
+
+namespace {
+
+// Errors a client causes by going away; they end the connection quietly.
+bool PeerGone(int err) { return err == ECONNRESET || err == EPIPE || err == ETIMEDOUT; }
+
+}  // namespace
+
+Connection::Connection(int fd, HandlerKind kind, Stats* stats, size_t high_water)
+    : fd_(fd), stats_(stats), high_water_(high_water) {
+  state_.kind = kind;
+}
+
+size_t Connection::SendSome(const char* data, size_t len) {
+  size_t done = 0;
+  while (done < len) {
+    ssize_t n = NM_RETRY(::send(fd_.get(), data + done, len - done, MSG_NOSIGNAL));
+    if (n > 0) {
+      stats_->sent(static_cast<uint64_t>(n));
+      done += static_cast<size_t>(n);
+      continue;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    if (n < 0 && !PeerGone(errno)) Stats::add(stats_->errors, 1);
+    failed_ = true;
+    break;
+  }
+  return done;
+}
+
+void Connection::emit(const char* data, size_t len) {
+  if (failed_) return;
+  if (Pending() == 0) {
+    const size_t sent = SendSome(data, len);
+    if (failed_) return;
+    data += sent;
+    len -= sent;
+    out_.clear();
+    out_off_ = 0;
+  }
+  if (len > 0) out_.insert(out_.end(), data, data + len);
+}
+
+bool Connection::OnReadable(char* scratch, size_t cap, bool drain) {
+  while (WantsRead()) {
+    ssize_t n = NM_RETRY(::recv(fd_.get(), scratch, cap, 0));
+    if (n > 0) {
+      stats_->received(static_cast<uint64_t>(n));
+      if (!Handle(state_, scratch, static_cast<size_t>(n), *this)) read_done_ = true;
+      if (!drain) break;
+      continue;
+    }
+    if (n == 0) {
+      read_done_ = true;
+    } else if (errno != EAGAIN && errno != EWOULDBLOCK) {
+      if (!PeerGone(errno)) Stats::add(stats_->errors, 1);
+      failed_ = true;
+    }
+    break;
+  }
+  return !Finished();
+}
+
+bool Connection::OnWritable() {
+  if (Pending() > 0) {
+    out_off_ += SendSome(out_.data() + out_off_, Pending());
+    if (Pending() == 0) {
+      out_.clear();
+      out_off_ = 0;
+      // A drained buffer that grew large is given back, so an idle
+      // connection does not keep a high-water mark's worth of memory.
+      if (out_.capacity() > 64 * 1024) std::vector<char>().swap(out_);
+    } else if (out_off_ >= out_.size() / 2) {
+      out_.erase(out_.begin(), out_.begin() + static_cast<std::ptrdiff_t>(out_off_));
+      out_off_ = 0;
+    }
+  }
+  return !Finished();
+}
+
+namespace {
+
+// Sends everything, blocking; remembers a failure so the caller stops.
+class BlockingOutput final : public Output {
+ public:
+  BlockingOutput(int fd, Stats* stats) : fd_(fd), stats_(stats) {}
+  void emit(const char* data, size_t len) override {
+    while (len > 0 && !failed) {
+      ssize_t n = ::send(fd_, data, len, MSG_NOSIGNAL);
+      if (n > 0) {
+        stats_->sent(static_cast<uint64_t>(n));
+        data += n;
+        len -= static_cast<size_t>(n);
+      } else if (n < 0 && errno == EINTR) {
+        continue;
+      } else {
+        if (n < 0 && !PeerGone(errno) && errno != EAGAIN) Stats::add(stats_->errors, 1);
+        failed = true;
+      }
+    }
+  }
+  bool failed = false;
+
+ private:
+  int fd_;
+  Stats* stats_;
+};
+
+}  // namespace
+
+void ServeBlocking(int fd, HandlerKind kind, Stats* stats, char* buf, size_t cap) {
+  HandlerState state;
+  state.kind = kind;
+  BlockingOutput out(fd, stats);
+  while (!out.failed) {
+    ssize_t n = ::recv(fd, buf, cap, 0);
+    if (n > 0) {
+      stats->received(static_cast<uint64_t>(n));
+      if (!Handle(state, buf, static_cast<size_t>(n), out)) break;
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    // EAGAIN here is SO_RCVTIMEO expiring: the client was idle too long.
+    if (n < 0 && !PeerGone(errno) && errno != EAGAIN && errno != EWOULDBLOCK) {
+      Stats::add(stats->errors, 1);
+    }
+    break;
+  }
+}
+
+}  // namespace nm

@@ -1,0 +1,108 @@
+#include "core/listener.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <cstring>
+
+namespace nm {
+
+namespace {
+
+int Fail(SysError* error, const char* syscall) {
+  error->err = -errno;
+  error->syscall = syscall;
+  return error->err;
+}
+
+}  // namespace
+
+int ListenTcp(const std::string& host, int port, int backlog, bool nonblocking, Fd* out,
+              Endpoint* bound, SysError* error) {
+  sockaddr_storage ss{};
+  socklen_t len;
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&ss);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&ss);
+  if (inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(static_cast<uint16_t>(port));
+    len = sizeof *v4;
+  } else if (inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(static_cast<uint16_t>(port));
+    len = sizeof *v6;
+  } else {
+    errno = EINVAL;
+    return Fail(error, "bind");
+  }
+
+  int type = SOCK_STREAM | SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0);
+  Fd fd(socket(ss.ss_family, type, 0));
+  if (!fd.valid()) return Fail(error, "socket");
+  int on = 1;
+  if (setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) < 0) {
+    return Fail(error, "setsockopt");
+  }
+  if (ss.ss_family == AF_INET6 &&
+      setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on) < 0) {
+    return Fail(error, "setsockopt");
+  }
+  if (bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) < 0) {
+    return Fail(error, errno == EADDRINUSE ? "listen" : "bind");
+  }
+  if (listen(fd.get(), backlog) < 0) return Fail(error, "listen");
+
+  sockaddr_storage actual{};
+  socklen_t actual_len = sizeof actual;
+  if (getsockname(fd.get(), reinterpret_cast<sockaddr*>(&actual), &actual_len) < 0) {
+    return Fail(error, "getsockname");
+  }
+  char text[INET6_ADDRSTRLEN] = {0};
+  if (actual.ss_family == AF_INET) {
+    auto* a = reinterpret_cast<sockaddr_in*>(&actual);
+    inet_ntop(AF_INET, &a->sin_addr, text, sizeof text);
+    bound->family = 4;
+    bound->port = ntohs(a->sin_port);
+  } else {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&actual);
+    inet_ntop(AF_INET6, &a->sin6_addr, text, sizeof text);
+    bound->family = 6;
+    bound->port = ntohs(a->sin6_port);
+  }
+  bound->address = text;
+  *out = std::move(fd);
+  return 0;
+}
+
+int Acceptor::open() {
+  int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -errno;
+  reserve_.reset(fd);
+  return 0;
+}
+
+int Acceptor::accept(int listen_fd, bool nonblocking) {
+  const int flags = SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0);
+  int fd = NM_RETRY(accept4(listen_fd, nullptr, nullptr, flags));
+  if (fd >= 0) {
+    int on = 1;
+    // Replies are written whole; Nagle would only delay the last segment.
+    // Failure is harmless (the socket still works), so it is not reported.
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+    return fd;
+  }
+  const int err = errno;
+  if (err == ECONNABORTED) return -EAGAIN;  // the peer gave up while queued
+  if ((err == EMFILE || err == ENFILE) && reserve_.valid()) {
+    reserve_.reset();
+    int shed = NM_RETRY(accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC));
+    if (shed >= 0) ::close(shed);
+    reserve_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  }
+  return -err;
+}
+
+}  // namespace nm

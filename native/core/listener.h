@@ -1,0 +1,49 @@
+// Listening sockets and accepting from them. Every call returns 0 (or an fd)
+// or -errno; nothing here throws or touches N-API.
+#pragma once
+
+#include <string>
+
+#include "core/fd.h"
+
+namespace nm {
+
+struct Endpoint {
+  std::string address;  // numeric form, as the kernel reports it
+  int family = 4;       // 4 or 6
+  int port = 0;
+};
+
+// A failed call: -errno and the name of the syscall, for the JS error.
+struct SysError {
+  int err = 0;
+  const char* syscall = "";
+};
+
+// socket/bind/listen on an IPv4 or IPv6 literal with SO_REUSEADDR.
+// On failure returns -errno and fills *error. Like libuv, a bind failure with
+// EADDRINUSE is reported as "listen", which is what Node users see.
+int ListenTcp(const std::string& host, int port, int backlog, bool nonblocking, Fd* out,
+              Endpoint* bound, SysError* error);
+
+// Accepts with accept4 (CLOEXEC, optionally NONBLOCK, TCP_NODELAY set).
+//
+// EMFILE/ENFILE would leave the connection in the backlog and keep the
+// listener readable, so an event loop would spin on it. Like libuv and muduo,
+// the acceptor keeps one spare descriptor: on EMFILE it closes the spare,
+// accepts the pending connection, closes it at once (the client sees a reset
+// rather than a hang) and reopens the spare.
+class Acceptor {
+ public:
+  int open();  // opens the reserve fd; 0 or -errno
+
+  // Returns the new fd, or -errno: -EAGAIN when nothing is pending,
+  // -EMFILE/-ENFILE when a connection had to be shed (count it in errors),
+  // -EINVAL when the listener was shut down (stop()), other -errno otherwise.
+  int accept(int listen_fd, bool nonblocking);
+
+ private:
+  Fd reserve_;
+};
+
+}  // namespace nm

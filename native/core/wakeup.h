@@ -1,0 +1,19 @@
+// An eventfd that makes a blocked select/poll/epoll_wait return at once.
+#pragma once
+
+#include "core/fd.h"
+
+namespace nm {
+
+class Wakeup {
+ public:
+  int open();       // 0 or -errno
+  void signal();    // thread-safe and async-signal-safe
+  void drain();     // called by the loop that was woken
+  int fd() const { return fd_.get(); }
+
+ private:
+  Fd fd_;
+};
+
+}  // namespace nm

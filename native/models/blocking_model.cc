@@ -1,0 +1,76 @@
+#include "models/blocking_model.h"
+
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+
+namespace nm {
+
+namespace {
+
+// After an accept failure that is neither EAGAIN nor a shed connection, wait
+// a little so a persistent error (ENOBUFS, ENOMEM) cannot spin the CPU.
+void BackOff() {
+  timespec ts{0, 10 * 1000 * 1000};
+  nanosleep(&ts, nullptr);
+}
+
+}  // namespace
+
+int BlockingModel::Prepare(SysError* error) {
+  int r = acceptor_.open();
+  if (r < 0) {
+    error->err = r;
+    error->syscall = "open";
+  }
+  return r;
+}
+
+void BlockingModel::Run() {
+  for (;;) {
+    int fd = acceptor_.accept(listener_.get(), false);
+    Stats::add(stats_->wakeups, 1);
+    if (clients_.stopping()) {
+      if (fd >= 0) ::close(fd);
+      break;
+    }
+    if (fd >= 0) {
+      Dispatch(fd);
+    } else if (fd == -EMFILE || fd == -ENFILE) {
+      Stats::add(stats_->errors, 1);
+      BackOff();
+    } else if (fd != -EAGAIN) {
+      ReportError(fd, "accept");
+      BackOff();
+    }
+  }
+  Finish();
+}
+
+void BlockingModel::Stop() {
+  // Mark stopping first, so a connection accepted in the race is refused.
+  clients_.ShutdownAll();
+  ::shutdown(listener_.get(), SHUT_RDWR);
+}
+
+void BlockingModel::ServeClient(int fd, char* buf, size_t cap) {
+  if (!clients_.Add(fd)) {
+    ::close(fd);
+    stats_->refused();
+    return;
+  }
+  if (opt_.idle_timeout_ms) {
+    timeval tv{static_cast<time_t>(opt_.idle_timeout_ms / 1000),
+               static_cast<suseconds_t>((opt_.idle_timeout_ms % 1000) * 1000)};
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0) {
+      Stats::add(stats_->errors, 1);
+    }
+  }
+  stats_->opened();
+  ServeBlocking(fd, opt_.handler, stats_, buf, cap);
+  clients_.Remove(fd);
+  ::close(fd);
+  stats_->finished();
+}
+
+}  // namespace nm
