@@ -2,24 +2,33 @@
 import { codedError, invalidArgType, invalidArgValue } from './errors';
 import { EpollServer, type EpollServerOptions } from './models/epoll';
 import { IterativeServer, type IterativeServerOptions } from './models/iterative';
+import { PollServer, type PollServerOptions } from './models/poll';
+import { SelectServer, type SelectServerOptions } from './models/select';
+import { ThreadServer, type ThreadServerOptions } from './models/thread';
 import { MODELS, type ModelName, type Server, type ServerOptions } from './server';
 
 export { Server, MODELS, HANDLERS, nativeModels } from './server';
 export type { AddressInfo, HandlerName, ModelName, ServerOptions, ServerStats } from './server';
 export { IterativeServer, type IterativeServerOptions } from './models/iterative';
 export { EpollServer, type EpollServerOptions } from './models/epoll';
+export { SelectServer, type SelectServerOptions } from './models/select';
+export { PollServer, type PollServerOptions } from './models/poll';
+export { ThreadServer, type ThreadServerOptions } from './models/thread';
 
 interface ModelOptionsMap {
   iterative: IterativeServerOptions;
   epoll: EpollServerOptions;
   fork: ServerOptions;
-  thread: ServerOptions;
-  select: ServerOptions;
-  poll: ServerOptions;
+  thread: ThreadServerOptions;
+  select: SelectServerOptions;
+  poll: PollServerOptions;
 }
 
 const CLASSES: Partial<Record<ModelName, new (options?: never) => Server>> = {
   iterative: IterativeServer,
+  thread: ThreadServer,
+  select: SelectServer,
+  poll: PollServer,
   epoll: EpollServer,
 };
 
