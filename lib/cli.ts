@@ -9,7 +9,7 @@ import type { ServerStats } from './server';
 const USAGE = `Usage:
   netmodels serve  --model <${MODELS.join('|')}> [--trigger level|edge] [--host H] [--port P]
                    [--handler uppercase|echo|discard|http] [--reaper pidfd|sigchld]
-                   [--max-connections N] [--idle-timeout MS]
+                   [--max-connections N] [--idle-timeout MS] [--backlog N] [--quiet]
   netmodels bench  [--models m1,m2,...] [--connections N] [--size BYTES] [--duration S]
                    [--warmup S] [--json FILE] [--svg FILE] [--no-node] [--no-ceiling]
                    [--experiment idle]
@@ -50,6 +50,8 @@ async function serve(argv: string[]): Promise<number> {
       reaper: { type: 'string' },
       'max-connections': { type: 'string' },
       'idle-timeout': { type: 'string' },
+      backlog: { type: 'string' },
+      quiet: { type: 'boolean', default: false },
     },
     strict: true,
   });
@@ -60,6 +62,7 @@ async function serve(argv: string[]): Promise<number> {
     handler: values.handler,
     maxConnections: intArg('max-connections', values['max-connections']),
     idleTimeoutMs: intArg('idle-timeout', values['idle-timeout']),
+    backlog: intArg('backlog', values.backlog),
   };
   if (values.trigger !== undefined) options.trigger = values.trigger;
   if (values.reaper !== undefined) options.reaper = values.reaper;
@@ -67,7 +70,9 @@ async function serve(argv: string[]): Promise<number> {
   const address = await server.start();
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   process.stdout.write(`netmodels ${model} server listening on ${host}:${address.port}\n`);
-  const timer = setInterval(() => process.stdout.write(`${formatStats(server.stats())}\n`), 1000);
+  const timer = values.quiet
+    ? undefined
+    : setInterval(() => process.stdout.write(`${formatStats(server.stats())}\n`), 1000);
   await new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals) => {
       process.stdout.write(`\n${signal}: stopping\n`);
