@@ -1,1 +1,1 @@
-export {};
+export * as sys from './sys';

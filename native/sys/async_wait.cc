@@ -1,5 +1,7 @@
 #include "sys/async_wait.h"
 
+#include <pthread.h>
+
 #include <atomic>
 #include <mutex>
 #include <system_error>
@@ -10,6 +12,8 @@
 
 namespace nm {
 namespace sys {
+
+constexpr char kThreadName[] = "nm-sys-wait";
 
 class WaitOp {
  public:
@@ -47,6 +51,9 @@ class WaitOp {
 };
 
 void WaitOp::ThreadMain() {
+  // The name lets tests and `ps -L` find these threads. Its only possible
+  // failure (ERANGE, a name too long) costs the name, not the wait.
+  static_cast<void>(pthread_setname_np(pthread_self(), kThreadName));
   rc_ = job_->Run(cancel_.fd());
   job_->Done();
   {
