@@ -276,6 +276,15 @@ int Select(std::vector<int>* readfds, std::vector<int>* writefds,
     }
   }
   if (cancel_fd >= FD_SETSIZE) return -ERANGE;
+  // Linux clamps nfds to the size of the process's fd table and silently
+  // ignores the bits above it, leaving them as the caller set them: a closed
+  // fd above the table would come back "ready" instead of failing with EBADF.
+  // So check that every fd is open first, as select() does for the others.
+  for (std::vector<int>* set : sets) {
+    for (int fd : *set) {
+      if (fcntl(fd, F_GETFD) < 0) return -errno;
+    }
+  }
 
   Deadline deadline(timeout_ms);
   fd_set fdsets[3];
