@@ -1,6 +1,7 @@
 // sys: sockets, select, poll and Epoll on real fds (socketpairs, pipes and
 // loopback sockets). Every test must close what it opens: afterEach compares
 // the process's open fds with the count before the test.
+import { spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -483,6 +484,42 @@ describe('sys.Epoll', () => {
       expect(() => e.wait(8, '0')).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
     } finally {
       ep.close();
+    }
+  });
+});
+
+describe('EINTR', () => {
+  it('sync waits resume after a signal, with the time that remains, instead of failing', async () => {
+    const [a, b] = pair();
+    const ep = new sys.Epoll();
+    let handled = 0;
+    const onSignal = (): void => {
+      handled += 1;
+    };
+    process.on('SIGUSR2', onSignal);
+    try {
+      ep.add(a, sys.EPOLLIN);
+      // A shell sends five signals while the main thread sits in the waits.
+      const killer = spawn('sh', ['-c', `for i in 1 2 3 4 5; do sleep 0.03; kill -USR2 ${process.pid}; done`], {
+        stdio: 'ignore',
+      });
+      const exited = new Promise((resolve) => killer.once('close', resolve));
+      // Lower bounds only: an interrupted wait must not return early.
+      let t = Date.now();
+      expect(ep.wait(8, 200)).toEqual([]);
+      expect(Date.now() - t).toBeGreaterThanOrEqual(180);
+      t = Date.now();
+      expect(sys.select([a], [], [], 100)).toEqual({ readable: [], writable: [], exceptional: [] });
+      expect(Date.now() - t).toBeGreaterThanOrEqual(80);
+      expect(sys.poll([{ fd: a, events: sys.POLLIN }], 100)).toEqual([]);
+      await exited;
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(handled).toBeGreaterThan(0);
+    } finally {
+      process.off('SIGUSR2', onSignal);
+      ep.close();
+      sys.close(a);
+      sys.close(b);
     }
   });
 });

@@ -1,6 +1,7 @@
 #include "sys/async_wait.h"
 
 #include <pthread.h>
+#include <signal.h>
 
 #include <atomic>
 #include <mutex>
@@ -113,12 +114,28 @@ Napi::Function WaitOp::Start(Napi::Env env, std::unique_ptr<WaitJob> job,
   if (status != napi_ok) throw Napi::Error::New(env, "napi_create_threadsafe_function failed");
   op->self_ = op;
 
+  // The thread starts with every signal blocked, so process signals go to
+  // Node's own threads and its handlers, never interrupt this wait, and are
+  // never run on a thread Node does not know.
+  sigset_t all, previous;
+  sigfillset(&all);
+  r = pthread_sigmask(SIG_SETMASK, &all, &previous);
+  if (r != 0) {
+    napi_release_threadsafe_function(op->tsfn_, napi_tsfn_release);
+    throw ErrnoException(env, r, "pthread_sigmask");
+  }
+  int create_error = 0;
   try {
     op->thread_ = std::thread(&WaitOp::ThreadMain, op.get());
   } catch (const std::system_error& error) {
+    create_error = error.code().value();
+  }
+  // Restoring a mask saved a moment ago cannot fail.
+  static_cast<void>(pthread_sigmask(SIG_SETMASK, &previous, nullptr));
+  if (create_error != 0) {
     // No thread: release the function so its finalizer frees the op.
     napi_release_threadsafe_function(op->tsfn_, napi_tsfn_release);
-    throw ErrnoException(env, error.code().value(), "pthread_create");
+    throw ErrnoException(env, create_error, "pthread_create");
   }
   if (handle != nullptr) *handle = op;
 
