@@ -408,7 +408,8 @@ export function select(
  * {@link select} on a native thread: resolves with the ready fds without
  * blocking the event loop (an empty result on timeout). `options.signal`
  * cancels it (rejects with an {@link AbortError}). It also needs one internal
- * eventfd below FD_SETSIZE for the cancellation.
+ * eventfd below FD_SETSIZE for the cancellation: when every fd below it is
+ * taken, it rejects with EMFILE.
  */
 export async function selectAsync(
   readFds: readonly number[],

@@ -135,6 +135,25 @@ describe('async waits resolve on readiness without blocking the event loop', () 
   });
 });
 
+describe('selectAsync and FD_SETSIZE', () => {
+  it('rejects with EMFILE when no fd below FD_SETSIZE is free for its eventfd', async () => {
+    const opened: number[] = [];
+    try {
+      // Bounded: fds are numbered from the lowest free one.
+      for (let i = 0; i < sys.FD_SETSIZE && (opened.length === 0 || opened[opened.length - 1] < sys.FD_SETSIZE); i++) {
+        opened.push(...sys.pipe());
+      }
+      expect(opened[opened.length - 1]).toBeGreaterThanOrEqual(sys.FD_SETSIZE - 1);
+      // Every fd below the limit is taken now, so the eventfd lands above it.
+      const low = opened[0];
+      await expect(sys.selectAsync([low], [], [], 0)).rejects.toMatchObject({ code: 'EMFILE', syscall: 'select' });
+      await expect(sys.pollAsync([{ fd: low, events: sys.POLLIN }], 0)).resolves.toEqual([]);
+    } finally {
+      for (const fd of opened) sys.close(fd);
+    }
+  });
+});
+
 describe('cancellation', () => {
   const isAbortError = (reason: unknown) => ({
     name: 'AbortError',

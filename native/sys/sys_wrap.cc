@@ -254,6 +254,9 @@ class SelectJob : public sys::WaitJob {
  public:
   SelectJob(SelectSets sets, int timeout) : sets_(std::move(sets)), timeout_(timeout) {}
   int Run(int cancel_fd) override {
+    // The wait's own eventfd goes into the read set too. It is the lowest
+    // free fd, so when it is >= FD_SETSIZE no fd below the limit is free.
+    if (cancel_fd >= FD_SETSIZE) return -EMFILE;
     return sys::Select(&sets_.read, &sets_.write, &sets_.except, timeout_, cancel_fd);
   }
   Napi::Value Result(Napi::Env env, int) override { return sets_.ToJs(env); }
