@@ -14,6 +14,7 @@ export { EpollServer, type EpollServerOptions } from './models/epoll';
 export { SelectServer, type SelectServerOptions } from './models/select';
 export { PollServer, type PollServerOptions } from './models/poll';
 export { ThreadServer, type ThreadServerOptions } from './models/thread';
+export * as sys from './sys';
 
 interface ModelOptionsMap {
   iterative: IterativeServerOptions;
