@@ -1,1 +1,2 @@
-export {};
+export { loadgen } from './loadgen';
+export type { LoadgenOptions, LoadReport, LoadProgress, LatencyUs, LoadMode, LoadExpect } from './loadgen';
