@@ -15,6 +15,8 @@ export { SelectServer, type SelectServerOptions } from './models/select';
 export { PollServer, type PollServerOptions } from './models/poll';
 export { ThreadServer, type ThreadServerOptions } from './models/thread';
 export * as sys from './sys';
+export { loadgen } from './loadgen';
+export type { LoadgenOptions, LoadReport, LoadProgress, LatencyUs, LoadMode, LoadExpect } from './loadgen';
 
 interface ModelOptionsMap {
   iterative: IterativeServerOptions;

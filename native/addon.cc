@@ -4,6 +4,7 @@ namespace {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   nm::InitServers(env, exports);
+  nm::InitLoadgen(env, exports);
   nm::InitSys(env, exports);
   return exports;
 }

@@ -1,0 +1,170 @@
+// The native load generator (native/loadgen/): an epoll client on its own
+// thread(s) that drives a TCP server and verifies every reply.
+import { isIP } from 'node:net';
+
+import { binding } from './binding';
+import {
+  invalidArgType,
+  invalidArgValue,
+  rejectUnknownOptions,
+  validateInteger,
+  validateOneOf,
+  validateOptionsObject,
+} from './errors';
+
+export type LoadMode = 'rr' | 'hold' | 'churn';
+export type LoadExpect = 'uppercase' | 'echo' | 'none';
+
+export const LOAD_MODES: readonly LoadMode[] = ['rr', 'hold', 'churn'];
+export const LOAD_EXPECTS: readonly LoadExpect[] = ['uppercase', 'echo', 'none'];
+
+/** A snapshot delivered to `onProgress` a few times a second during a run. */
+export interface LoadProgress {
+  /** Since the start of the run, warm-up included. */
+  elapsedMs: number;
+  /** Requests counted so far (measured window only, as in the report). */
+  requests: number;
+  /** Completed replies per second over the last interval (warm-up included). */
+  rps: number;
+  /** Errors so far. */
+  errors: number;
+}
+
+export interface LoadgenOptions {
+  /** IPv4 or IPv6 literal. Default '127.0.0.1'. */
+  host?: string;
+  /** Required, 1..65535. */
+  port: number;
+  /** Default 'rr'. */
+  mode?: LoadMode;
+  /** rr and churn: concurrent connections (slots). Default 64. Ignored by hold. */
+  connections?: number;
+  /** Request size in bytes, 1..16 MiB. Default 64. */
+  messageSize?: number;
+  /** The measured window, after the warm-up. Default 3000. */
+  durationMs?: number;
+  /** Run before the measured window; its requests are not counted. Default 0. */
+  warmupMs?: number;
+  /** hold: idle connections opened and held beside the one active connection. Default 0. */
+  idle?: number;
+  /** How replies are verified. Default 'uppercase'. */
+  expect?: LoadExpect;
+  /** Native event loops, each with its own epoll set; connections are split among them. Default 1. */
+  threads?: number;
+  /** Called on the JS thread about every 250 ms. */
+  onProgress?: (progress: LoadProgress) => void;
+}
+
+export interface LatencyUs {
+  p50: number;
+  p90: number;
+  p99: number;
+  p999: number;
+  max: number;
+}
+
+export interface LoadReport {
+  /** Connections established and still open when the run ended (hold: idle + active held). */
+  connected: number;
+  /** Verified replies completed in the measured window (churn: whole cycles). */
+  requests: number;
+  /** requests / measured seconds. */
+  rps: number;
+  /** Payload bytes sent plus received by the counted requests, per second. */
+  bytesPerSec: number;
+  /** Failed connects, early closes (EOF), resets...: see errorCodes. Whole run, warm-up included. */
+  errors: number;
+  /** Replies (or bytes on an idle connection) that did not match. Whole run, warm-up included. */
+  mismatches: number;
+  /** Latency of the counted requests in microseconds (churn: from connect() to the reply). */
+  latencyUs: LatencyUs;
+  /** The measured window actually run (shorter only if the process was exiting). */
+  durationMs: number;
+  /** errors by cause: libuv error names ('ECONNREFUSED', 'ECONNRESET', ...) and 'EOF'. */
+  errorCodes: Record<string, number>;
+}
+
+const KNOWN = [
+  'host', 'port', 'mode', 'connections', 'messageSize', 'durationMs', 'warmupMs',
+  'idle', 'expect', 'threads', 'onProgress',
+] as const;
+
+const MAX_CONNECTIONS = 1_000_000;
+const MAX_MESSAGE = 16 * 1024 * 1024;
+const MAX_MS = 24 * 60 * 60 * 1000;
+
+interface NativeLoadgen {
+  loadgenStart(options: object, onProgress?: (p: LoadProgress) => void): Promise<LoadReport>;
+}
+
+/**
+ * Drives a TCP server from native epoll loops and resolves with a report.
+ *
+ * - `rr`: every connection sends `messageSize` bytes of lowercase letters
+ *   (a different rotation for each request) and waits for the whole reply
+ *   before sending the next.
+ * - `hold`: opens `idle` connections that send nothing, then, once every one
+ *   of them is established or has failed, one active connection doing rr.
+ * - `churn`: every slot loops connect, one request/reply, close (with RST,
+ *   so that no TIME_WAIT piles up on the client).
+ *
+ * A failed rr/churn connection (refused, reset, closed early) is counted in
+ * `errors` and retried after 20 ms; hold's idle connections are opened once.
+ * The run always ends after `warmupMs + durationMs`; requests in flight then
+ * are dropped, not waited for.
+ *
+ * Invalid options never throw synchronously: the returned promise rejects
+ * with a Node-style TypeError (ERR_INVALID_ARG_TYPE) or RangeError
+ * (ERR_OUT_OF_RANGE, ERR_INVALID_ARG_VALUE). If `onProgress` throws, the run
+ * continues without further progress calls and the promise rejects with
+ * that error at the end.
+ */
+export async function loadgen(options: LoadgenOptions): Promise<LoadReport> {
+  const opts = validateOptionsObject('options', options);
+  rejectUnknownOptions('options', opts, KNOWN, 'loadgen()');
+  if (opts.port === undefined) throw invalidArgType('options.port', 'of type number', opts.port);
+  const port = validateInteger('options.port', opts.port, 1, 65535, 0);
+  let host = '127.0.0.1';
+  if (opts.host !== undefined) {
+    if (typeof opts.host !== 'string') throw invalidArgType('options.host', 'of type string', opts.host);
+    if (isIP(opts.host) === 0) throw invalidArgValue('options.host', opts.host, 'must be an IPv4 or IPv6 address');
+    host = opts.host;
+  }
+  const mode = validateOneOf('options.mode', opts.mode, LOAD_MODES, 'rr');
+  const expect = validateOneOf('options.expect', opts.expect, LOAD_EXPECTS, 'uppercase');
+  const connections = validateInteger('options.connections', opts.connections, 1, MAX_CONNECTIONS, 64);
+  const idle = validateInteger('options.idle', opts.idle, 0, MAX_CONNECTIONS, 0);
+  const messageSize = validateInteger('options.messageSize', opts.messageSize, 1, MAX_MESSAGE, 64);
+  const durationMs = validateInteger('options.durationMs', opts.durationMs, 1, MAX_MS, 3000);
+  const warmupMs = validateInteger('options.warmupMs', opts.warmupMs, 0, MAX_MS, 0);
+  const threads = validateInteger('options.threads', opts.threads, 1, 256, 1);
+  const onProgress = opts.onProgress;
+  if (onProgress !== undefined && typeof onProgress !== 'function') {
+    throw invalidArgType('options.onProgress', 'of type function', onProgress);
+  }
+
+  // The native side must never see a throwing callback: it runs straight
+  // from the event loop, where an exception would be uncaught.
+  let progressError: unknown;
+  let progressFailed = false;
+  const deliver =
+    onProgress === undefined
+      ? undefined
+      : (p: LoadProgress): void => {
+          if (progressFailed) return;
+          try {
+            (onProgress as (p: LoadProgress) => void)(p);
+          } catch (err) {
+            progressFailed = true;
+            progressError = err;
+          }
+        };
+
+  const native = binding as NativeLoadgen;
+  const report = await native.loadgenStart(
+    { host, port, mode, expect, connections, idle, messageSize, durationMs, warmupMs, threads },
+    deliver,
+  );
+  if (progressFailed) throw progressError;
+  return report;
+}

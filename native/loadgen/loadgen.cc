@@ -1,0 +1,193 @@
+#include "loadgen/loadgen.h"
+
+#include <netdb.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <system_error>
+
+#include "loadgen/worker.h"
+
+namespace nm::loadgen {
+
+namespace {
+
+int64_t NowNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+
+int ResolveNumeric(const Options& o, sockaddr_storage* addr, socklen_t* len) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  // Literals only: a run must never stall on DNS. Scoped IPv6 ("fe80::1%eth0")
+  // is understood too.
+  hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+  addrinfo* res = nullptr;
+  const std::string port = std::to_string(o.port);
+  const int rc = getaddrinfo(o.host.c_str(), port.c_str(), &hints, &res);
+  if (rc != 0) return rc == EAI_SYSTEM ? -errno : -EINVAL;
+  std::memcpy(addr, res->ai_addr, res->ai_addrlen);
+  *len = res->ai_addrlen;
+  freeaddrinfo(res);
+  return 0;
+}
+
+// Thousands of held connections need more descriptors than the usual soft
+// limit of 1024. The soft limit is raised to the hard one (never past it);
+// if that is refused, the connections that cannot be opened are counted as
+// EMFILE errors, which is the honest result.
+void RaiseFdLimit(uint64_t needed) {
+  rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) < 0) return;
+  if (rl.rlim_cur >= needed || rl.rlim_cur == rl.rlim_max) return;
+  rl.rlim_cur = rl.rlim_max == RLIM_INFINITY ? needed : rl.rlim_max;
+  (void)setrlimit(RLIMIT_NOFILE, &rl);
+}
+
+}  // namespace
+
+LoadRun::LoadRun(Options options) { shared_.options = std::move(options); }
+
+LoadRun::~LoadRun() {
+  Stop();
+  Join();
+}
+
+int LoadRun::Prepare(const char** syscall) {
+  Options& o = shared_.options;
+  *syscall = "getaddrinfo";
+  if (int rc = ResolveNumeric(o, &shared_.addr, &shared_.addr_len); rc < 0) return rc;
+
+  // Requests are windows into one long alphabet, so building a request costs
+  // nothing and verifying a reply is one memcmp against the matching window.
+  const size_t span = o.message_size + 26;
+  shared_.send_pattern.resize(span);
+  shared_.expect_pattern.resize(span);
+  for (size_t i = 0; i < span; ++i) {
+    const char ch = static_cast<char>('a' + i % 26);
+    shared_.send_pattern[i] = ch;
+    shared_.expect_pattern[i] = o.expect == Expect::kUppercase ? static_cast<char>(ch - 'a' + 'A') : ch;
+  }
+
+  const bool hold = o.mode == Mode::kHold;
+  const uint64_t total = hold ? uint64_t{o.idle} + 1 : o.connections;
+  const uint32_t threads =
+      static_cast<uint32_t>(std::max<uint64_t>(1, std::min<uint64_t>(o.threads, total)));
+  RaiseFdLimit(total + 2 * threads + 64);
+
+  *syscall = "eventfd";
+  const int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (efd < 0) return -errno;
+  shared_.stop_fd.reset(efd);
+
+  shared_.unsettled_idle.store(hold ? o.idle : 0);
+  const uint64_t slots = hold ? o.idle : o.connections;
+  *syscall = "epoll_create1";
+  for (uint32_t i = 0; i < threads; ++i) {
+    const uint32_t share = static_cast<uint32_t>(slots / threads + (i < slots % threads ? 1 : 0));
+    shared_.workers.push_back(std::make_unique<Worker>(shared_, share, hold && i == 0));
+    if (int rc = shared_.workers.back()->Init(); rc < 0) return rc;
+  }
+  return 0;
+}
+
+int LoadRun::Start(ProgressFn progress, DoneFn done) {
+  progress_ = std::move(progress);
+  done_ = std::move(done);
+  const size_t n = shared_.workers.size();
+  running_.store(n);
+  try {
+    for (size_t i = 0; i < n; ++i) threads_.emplace_back(&LoadRun::ThreadMain, this, i);
+  } catch (const std::system_error& e) {
+    {
+      std::lock_guard<std::mutex> lock(go_mutex_);
+      abort_start_ = true;
+      go_ = true;
+    }
+    go_cv_.notify_all();
+    Join();
+    const int err = e.code().value();
+    return -(err > 0 ? err : EAGAIN);
+  }
+  // The clock starts once every thread exists, so thread creation never eats
+  // into the warm-up or the measured window.
+  shared_.start_ns = NowNs();
+  shared_.measure_ns = shared_.start_ns + shared_.options.warmup_ms * 1'000'000;
+  shared_.deadline_ns = shared_.measure_ns + shared_.options.duration_ms * 1'000'000;
+  {
+    std::lock_guard<std::mutex> lock(go_mutex_);
+    go_ = true;
+  }
+  go_cv_.notify_all();
+  return 0;
+}
+
+void LoadRun::ThreadMain(size_t index) {
+  {
+    std::unique_lock<std::mutex> lock(go_mutex_);
+    go_cv_.wait(lock, [this] { return go_; });
+    if (abort_start_) return;
+  }
+  shared_.workers[index]->Run(index == 0 && progress_ ? &progress_ : nullptr);
+  // acq_rel: the last thread out reads every other loop's results.
+  if (running_.fetch_sub(1, std::memory_order_acq_rel) == 1) Finish();
+}
+
+void LoadRun::Finish() {
+  Report r;
+  Histogram merged;
+  int64_t stopped = shared_.start_ns;
+  for (const auto& w : shared_.workers) {
+    merged.Merge(w->histogram);
+    r.connected += w->connected_at_end;
+    r.requests += w->requests;
+    r.errors += w->errors;
+    r.mismatches += w->mismatches;
+    for (const auto& [err, count] : w->error_codes) r.error_codes[err] += count;
+    stopped = std::max(stopped, w->stopped_ns);
+  }
+  const int64_t window = std::max<int64_t>(0, stopped - shared_.measure_ns);
+  r.duration_ms = static_cast<double>(window) / 1e6;
+  if (window > 0) {
+    const double seconds = static_cast<double>(window) / 1e9;
+    r.rps = static_cast<double>(r.requests) / seconds;
+    r.bytes_per_sec =
+        static_cast<double>(r.requests) * 2.0 * static_cast<double>(shared_.options.message_size) / seconds;
+  }
+  auto us = [](uint64_t ns) { return static_cast<double>(ns) / 1e3; };
+  r.latency_us.p50 = us(merged.ValueAt(0.50));
+  r.latency_us.p90 = us(merged.ValueAt(0.90));
+  r.latency_us.p99 = us(merged.ValueAt(0.99));
+  r.latency_us.p999 = us(merged.ValueAt(0.999));
+  r.latency_us.max = us(merged.max());
+  done_(std::move(r));
+}
+
+void LoadRun::Stop() {
+  shared_.stop.store(true, std::memory_order_release);
+  if (!shared_.stop_fd) return;
+  const uint64_t one = 1;
+  ssize_t n;
+  do {
+    n = write(shared_.stop_fd.get(), &one, sizeof one);
+  } while (n < 0 && errno == EINTR);
+  // EAGAIN would mean the counter is already near 2^64: signalled anyway.
+}
+
+void LoadRun::Join() {
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+  threads_.clear();
+}
+
+}  // namespace nm::loadgen

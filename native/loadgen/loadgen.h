@@ -1,0 +1,126 @@
+// The load generator engine: plain C++, no N-API. One LoadRun drives a
+// server from one or more native threads (one epoll loop each) and reports
+// once, from whichever thread finishes last.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <sys/socket.h>
+
+#include "loadgen/unique_fd.h"
+
+namespace nm::loadgen {
+
+enum class Mode { kRequestReply, kHold, kChurn };
+enum class Expect { kUppercase, kEcho, kNone };
+
+struct Options {
+  std::string host = "127.0.0.1";  // IPv4 or IPv6 literal
+  int port = 0;
+  Mode mode = Mode::kRequestReply;
+  Expect expect = Expect::kUppercase;
+  uint32_t connections = 64;  // rr and churn: concurrent slots
+  uint32_t idle = 0;          // hold: idle connections beside the one active
+  size_t message_size = 64;
+  int64_t duration_ms = 3000;  // the measured window, after the warm-up
+  int64_t warmup_ms = 0;
+  uint32_t threads = 1;
+  int64_t progress_interval_ms = 250;
+};
+
+// Pseudo-errno recorded when the server closed a connection early.
+constexpr int kErrEof = 0;
+
+struct Progress {
+  double elapsed_ms = 0;  // since the start, warm-up included
+  uint64_t requests = 0;  // counted so far (measured window only)
+  double rps = 0;         // completions per second over the last interval
+  uint64_t errors = 0;
+};
+
+struct LatencySummary {  // microseconds
+  double p50 = 0, p90 = 0, p99 = 0, p999 = 0, max = 0;
+};
+
+struct Report {
+  uint64_t connected = 0;  // connections established and open at the end
+  uint64_t requests = 0;   // verified replies completed in the measured window
+  uint64_t errors = 0;
+  uint64_t mismatches = 0;
+  double rps = 0;
+  double bytes_per_sec = 0;  // payload sent + received by counted requests
+  double duration_ms = 0;    // the measured window actually run
+  LatencySummary latency_us;
+  std::map<int, uint64_t> error_codes;  // errno (kErrEof: closed early) -> count
+};
+
+class Worker;
+
+// State every worker of one run reads; immutable once the threads start,
+// except the atomics.
+struct Shared {
+  Options options;
+  sockaddr_storage addr{};
+  socklen_t addr_len = 0;
+  std::string send_pattern;    // "abc...zabc..." messageSize + 26 bytes long
+  std::string expect_pattern;  // what the server must return for it
+  UniqueFd stop_fd;            // eventfd in every worker's epoll set
+  std::atomic<bool> stop{false};
+  int64_t start_ns = 0;    // CLOCK_MONOTONIC
+  int64_t measure_ns = 0;  // start of the measured window
+  int64_t deadline_ns = 0;
+  // Hold mode: idle connections not yet established or failed. The active
+  // connection waits for zero so that every sample sees all its idle peers.
+  std::atomic<int64_t> unsettled_idle{0};
+  std::vector<std::unique_ptr<Worker>> workers;
+};
+
+class LoadRun {
+ public:
+  using ProgressFn = std::function<void(const Progress&)>;
+  using DoneFn = std::function<void(Report&&)>;
+
+  explicit LoadRun(Options options);
+  ~LoadRun();  // Stop() + Join()
+  LoadRun(const LoadRun&) = delete;
+  LoadRun& operator=(const LoadRun&) = delete;
+
+  // Resolves the address and creates every descriptor the loops need.
+  // Returns 0 or -errno; `syscall` names the call that failed.
+  int Prepare(const char** syscall);
+
+  // Starts the threads. `done` is called exactly once, on the last thread to
+  // finish, if and only if this returns 0. `progress` (may be empty) is called
+  // from the first thread every options.progress_interval_ms.
+  int Start(ProgressFn progress, DoneFn done);
+
+  // Ends the run early (process exit). Safe from any thread, any time.
+  void Stop();
+  // Waits for the threads. Only from the thread that called Start().
+  void Join();
+
+ private:
+  void ThreadMain(size_t index);
+  void Finish();
+
+  Shared shared_;
+  ProgressFn progress_;
+  DoneFn done_;
+  std::vector<std::thread> threads_;
+  std::atomic<size_t> running_{0};
+  std::mutex go_mutex_;
+  std::condition_variable go_cv_;
+  bool go_ = false;
+  bool abort_start_ = false;
+};
+
+}  // namespace nm::loadgen

@@ -1,0 +1,402 @@
+#include "loadgen/worker.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <limits>
+
+namespace nm::loadgen {
+
+namespace {
+
+constexpr int kMaxEvents = 256;
+// Connects in flight per loop. Thousands of simultaneous SYNs overflow a
+// server's accept queue; the dropped ones are retransmitted only after a
+// second or more, which would stall hold mode's set-up for no good reason.
+constexpr uint32_t kMaxConnecting = 128;
+// A failed rr/churn connection is retried after this pause, so a refused
+// port costs a few thousand attempts per second instead of a spinning core.
+constexpr int64_t kRetryDelayNs = 20'000'000;
+// While hold mode's active connection waits for idle peers owned by other
+// loops, this loop re-checks them this often (the only timed poll, and only
+// during set-up with threads > 1).
+constexpr int kGatePollMs = 10;
+constexpr size_t kScratchSize = 64 * 1024;
+constexpr uint64_t kStopToken = std::numeric_limits<uint64_t>::max();
+constexpr uint32_t kConnEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+
+int64_t NowNs() {
+  timespec ts;
+  // CLOCK_MONOTONIC through the vDSO cannot fail with a valid clock id.
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+
+}  // namespace
+
+Worker::Worker(Shared& shared, uint32_t slots, bool active)
+    : shared_(shared), options_(shared.options), conns_(slots + (active ? 1 : 0)) {
+  const bool hold = options_.mode == Mode::kHold;
+  for (uint32_t i = 0; i < conns_.size(); ++i) {
+    conns_[i].index = i;
+    conns_[i].idle = hold && i < slots;
+  }
+  if (active) gated_ = slots;
+}
+
+int Worker::Init() {
+  int ep = epoll_create1(EPOLL_CLOEXEC);
+  if (ep < 0) return -errno;
+  epoll_.reset(ep);
+  epoll_event ev{};
+  ev.events = EPOLLIN;  // level-triggered: once signalled, every loop sees it
+  ev.data.u64 = kStopToken;
+  if (epoll_ctl(ep, EPOLL_CTL_ADD, shared_.stop_fd.get(), &ev) < 0) return -errno;
+  scratch_.reset(new char[kScratchSize]);
+  return 0;
+}
+
+void Worker::Run(const LoadRun::ProgressFn* progress) {
+  const int64_t interval_ns = options_.progress_interval_ms * 1'000'000;
+  int64_t now = NowNs();
+  last_progress_ns_ = shared_.start_ns;
+  int64_t next_progress =
+      progress ? shared_.start_ns + interval_ns : std::numeric_limits<int64_t>::max();
+  for (auto& c : conns_) {
+    if (static_cast<int64_t>(c.index) != gated_) pending_.push_back(c.index);
+  }
+  epoll_event events[kMaxEvents];
+  for (;;) {
+    CheckGate(now);
+    StartPending(now);
+    Publish();
+
+    int64_t wake = std::min(shared_.deadline_ns, next_progress);
+    if (!retry_.empty()) wake = std::min(wake, retry_.front().first);
+    // Round up: waking a hair early would only spin through a 0 ms wait.
+    int64_t timeout_ms = wake <= now ? 0 : (wake - now + 999'999) / 1'000'000;
+    if (gated_ >= 0 && shared_.workers.size() > 1) {
+      timeout_ms = std::min<int64_t>(timeout_ms, kGatePollMs);
+    }
+    const int n = epoll_wait(epoll_.get(), events, kMaxEvents, static_cast<int>(timeout_ms));
+    if (n < 0) {
+      if (errno == EINTR) {
+        now = NowNs();
+        continue;
+      }
+      // Only a broken epoll fd gets here; report it and end this loop.
+      RecordError(errno);
+      break;
+    }
+    now = NowNs();
+    if (shared_.stop.load(std::memory_order_acquire) || now >= shared_.deadline_ns) break;
+    for (int i = 0; i < n; ++i) {
+      const uint64_t token = events[i].data.u64;
+      if (token == kStopToken) continue;  // the flag above is authoritative
+      Conn& c = conns_[static_cast<uint32_t>(token)];
+      if (c.gen != static_cast<uint32_t>(token >> 32) || c.state == State::kClosed) continue;
+      OnEvent(c, events[i].events);
+    }
+    now = NowNs();
+    ExpireRetries(now);
+    if (progress && now >= next_progress) {
+      Publish();
+      EmitProgress(*progress, now);
+      while (next_progress <= now) next_progress += interval_ns;
+    }
+  }
+  Publish();
+  stopped_ns = std::min(now, shared_.deadline_ns);
+  connected_at_end = open_;
+  conns_.clear();  // closes every socket; close() also drops it from the epoll set
+}
+
+void Worker::Launch(Conn& c, int64_t now) {
+  if (connecting_ < kMaxConnecting) {
+    StartConnect(c, now);
+  } else {
+    pending_.push_back(c.index);
+  }
+}
+
+void Worker::StartConnect(Conn& c, int64_t now) {
+  c.started_ns = now;
+  const int fd = socket(shared_.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    Fail(c, errno);  // EMFILE/ENFILE land here and are retried like a refusal
+    return;
+  }
+  c.fd.reset(fd);
+  ++c.gen;
+  const int one = 1;
+  if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) < 0) {
+    Fail(c, errno);
+    return;
+  }
+  if (options_.mode == Mode::kChurn) {
+    // Churn closes with RST (linger 0), which leaves no TIME_WAIT behind. A
+    // graceful close from the client side parks every used port in TIME_WAIT
+    // for 60 s: the ~14k ports connect() may pick run out within a second
+    // and connect() then stalls. The server sees ECONNRESET (or EOF) on the
+    // read after its reply, a normal end of a connection for any server.
+    const linger lg{1, 0};
+    if (setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg) < 0) {
+      Fail(c, errno);
+      return;
+    }
+  }
+  int rc = connect(fd, reinterpret_cast<const sockaddr*>(&shared_.addr), shared_.addr_len);
+  // An interrupted connect() carries on asynchronously, exactly like
+  // EINPROGRESS; calling it again would only report EALREADY.
+  const bool in_progress = rc < 0 && (errno == EINPROGRESS || errno == EINTR);
+  if (rc < 0 && !in_progress) {
+    Fail(c, errno);
+    return;
+  }
+  // Registered after connect(): an unconnected TCP socket polls as EPOLLHUP.
+  // Edge-triggered and registered once for both directions, so the hot path
+  // never calls epoll_ctl: a reply is read until a short read, and EPOLLOUT
+  // only matters while a request is partly sent.
+  epoll_event ev{};
+  ev.events = kConnEvents;
+  ev.data.u64 = Token(c);
+  if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) < 0) {
+    Fail(c, errno);
+    return;
+  }
+  if (in_progress) {
+    c.state = State::kConnecting;
+    ++connecting_;
+  } else {
+    OnConnected(c);
+  }
+}
+
+void Worker::OnEvent(Conn& c, uint32_t events) {
+  const uint32_t gen = c.gen;
+  if (c.state == State::kConnecting) {
+    if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(c.fd.get(), SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+    if (err != 0) {
+      Fail(c, err);
+      return;
+    }
+    --connecting_;
+    OnConnected(c);
+    if (c.gen != gen || c.state != State::kOpen) return;
+  }
+  if ((events & EPOLLOUT) && !c.idle && c.sent < options_.message_size) {
+    if (!TrySend(c)) return;
+  }
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+    if (c.idle) {
+      DrainIdle(c);
+    } else {
+      OnReadable(c);
+    }
+  }
+}
+
+void Worker::OnConnected(Conn& c) {
+  c.state = State::kOpen;
+  ++open_;
+  if (c.idle) {
+    Settle(c);
+    return;
+  }
+  // Churn measures the whole cycle from connect(); rr one request at a time.
+  StartRequest(c, options_.mode == Mode::kChurn ? c.started_ns : NowNs());
+}
+
+void Worker::StartRequest(Conn& c, int64_t started_ns) {
+  ++c.seq;
+  // A different rotation of the alphabet for consecutive requests of one
+  // connection (7 is prime to 26), and for neighbouring connections, so a
+  // stale or misrouted reply never verifies.
+  c.rot = static_cast<uint32_t>((uint64_t{c.index} * 11 + c.seq * 7) % 26);
+  c.sent = 0;
+  c.received = 0;
+  c.mismatch = false;
+  c.started_ns = started_ns;
+  TrySend(c);
+}
+
+bool Worker::TrySend(Conn& c) {
+  const char* base = shared_.send_pattern.data() + c.rot;
+  const size_t size = options_.message_size;
+  while (c.sent < size) {
+    const ssize_t n = send(c.fd.get(), base + c.sent, size - c.sent, MSG_NOSIGNAL);
+    if (n >= 0) {
+      c.sent += static_cast<size_t>(n);
+    } else if (errno == EINTR) {
+      continue;
+    } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      return true;  // the next EPOLLOUT edge resumes
+    } else {
+      Fail(c, errno);
+      return false;
+    }
+  }
+  return true;
+}
+
+void Worker::OnReadable(Conn& c) {
+  const size_t size = options_.message_size;
+  const bool verify = options_.expect != Expect::kNone;
+  for (;;) {
+    const size_t want = std::min(size - c.received, kScratchSize);
+    const ssize_t n = recv(c.fd.get(), scratch_.get(), want, 0);
+    if (n > 0) {
+      const size_t got = static_cast<size_t>(n);
+      if (verify && !c.mismatch &&
+          std::memcmp(scratch_.get(), shared_.expect_pattern.data() + c.rot + c.received, got) != 0) {
+        c.mismatch = true;
+      }
+      c.received += got;
+      if (c.received == size) {
+        Complete(c);
+        return;
+      }
+      // A short TCP read means the receive queue was empty; any byte that
+      // arrives later raises a new edge.
+      if (got < want) return;
+    } else if (n == 0) {
+      Fail(c, kErrEof);
+      return;
+    } else if (errno == EINTR) {
+      continue;
+    } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      return;
+    } else {
+      Fail(c, errno);
+      return;
+    }
+  }
+}
+
+void Worker::DrainIdle(Conn& c) {
+  for (;;) {
+    const ssize_t n = recv(c.fd.get(), scratch_.get(), kScratchSize, 0);
+    if (n > 0) {
+      ++mismatches;  // an idle connection never asked for anything
+    } else if (n == 0) {
+      Fail(c, kErrEof);  // e.g. the server's connection limit
+      return;
+    } else if (errno == EINTR) {
+      continue;
+    } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      return;
+    } else {
+      Fail(c, errno);
+      return;
+    }
+  }
+}
+
+void Worker::Complete(Conn& c) {
+  const int64_t t = NowNs();
+  ++completed_;
+  if (c.sent < options_.message_size) {
+    // The whole reply came back before the whole request left: not an echo.
+    Fail(c, EPROTO);
+    return;
+  }
+  if (c.mismatch) {
+    ++mismatches;
+  } else if (t >= shared_.measure_ns && t < shared_.deadline_ns) {
+    ++requests;
+    histogram.Record(static_cast<uint64_t>(t - c.started_ns));
+  }
+  if (options_.mode == Mode::kChurn) {
+    Close(c);
+    Launch(c, t);
+  } else {
+    StartRequest(c, t);
+  }
+}
+
+void Worker::Close(Conn& c) {
+  if (c.state == State::kConnecting) --connecting_;
+  if (c.state == State::kOpen) --open_;
+  c.state = State::kClosed;
+  c.fd.reset();
+  ++c.gen;
+}
+
+void Worker::Fail(Conn& c, int err) {
+  RecordError(err);
+  Close(c);
+  if (c.idle) {
+    Settle(c);  // idle connections are opened once: the count held is the result
+    return;
+  }
+  retry_.emplace_back(NowNs() + kRetryDelayNs, c.index);
+}
+
+void Worker::Settle(Conn& c) {
+  if (c.settled) return;
+  c.settled = true;
+  shared_.unsettled_idle.fetch_sub(1, std::memory_order_acq_rel);
+}
+
+void Worker::StartPending(int64_t now) {
+  while (!pending_.empty() && connecting_ < kMaxConnecting) {
+    const uint32_t index = pending_.front();
+    pending_.pop_front();
+    StartConnect(conns_[index], now);
+  }
+}
+
+void Worker::ExpireRetries(int64_t now) {
+  while (!retry_.empty() && retry_.front().first <= now) {
+    const uint32_t index = retry_.front().second;
+    retry_.pop_front();
+    Launch(conns_[index], now);
+  }
+}
+
+void Worker::CheckGate(int64_t now) {
+  if (gated_ < 0 || shared_.unsettled_idle.load(std::memory_order_acquire) > 0) return;
+  Conn& c = conns_[static_cast<size_t>(gated_)];
+  gated_ = -1;
+  Launch(c, now);
+}
+
+void Worker::Publish() {
+  published_completed.store(completed_, std::memory_order_relaxed);
+  published_requests.store(requests, std::memory_order_relaxed);
+  published_errors.store(errors, std::memory_order_relaxed);
+}
+
+void Worker::EmitProgress(const LoadRun::ProgressFn& progress, int64_t now) {
+  uint64_t completed = 0;
+  Progress p;
+  for (const auto& w : shared_.workers) {
+    completed += w->published_completed.load(std::memory_order_relaxed);
+    p.requests += w->published_requests.load(std::memory_order_relaxed);
+    p.errors += w->published_errors.load(std::memory_order_relaxed);
+  }
+  p.elapsed_ms = static_cast<double>(now - shared_.start_ns) / 1e6;
+  const int64_t span = now - last_progress_ns_;
+  if (span > 0) {
+    p.rps = static_cast<double>(completed - last_progress_completed_) * 1e9 / static_cast<double>(span);
+  }
+  last_progress_ns_ = now;
+  last_progress_completed_ = completed;
+  progress(p);
+}
+
+void Worker::RecordError(int err) {
+  ++errors;
+  ++error_codes[err];
+}
+
+}  // namespace nm::loadgen

@@ -1,0 +1,102 @@
+// One epoll loop of a load run: it owns a share of the connections, its own
+// epoll set, counters and histogram, and touches nothing of the other loops
+// except the atomics it publishes for progress reports.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "loadgen/histogram.h"
+#include "loadgen/loadgen.h"
+#include "loadgen/unique_fd.h"
+
+namespace nm::loadgen {
+
+class Worker {
+ public:
+  // `slots`: rr/churn connections, or hold-mode idle connections; `active`:
+  // this loop also runs hold mode's one active connection.
+  Worker(Shared& shared, uint32_t slots, bool active);
+
+  // Creates the epoll set. Returns 0 or -errno.
+  int Init();
+
+  // Runs until the deadline or Shared::stop. `progress` is non-null on the
+  // one loop that reports progress for the whole run.
+  void Run(const LoadRun::ProgressFn* progress);
+
+  // Published after every loop iteration for progress reports (relaxed: each
+  // is written by its own loop only, and a progress line may lag a little).
+  std::atomic<uint64_t> published_completed{0};
+  std::atomic<uint64_t> published_requests{0};
+  std::atomic<uint64_t> published_errors{0};
+
+  // Results, valid once Run() has returned.
+  Histogram histogram;
+  uint64_t requests = 0;
+  uint64_t errors = 0;
+  uint64_t mismatches = 0;
+  uint64_t connected_at_end = 0;
+  int64_t stopped_ns = 0;
+  std::map<int, uint64_t> error_codes;
+
+ private:
+  enum class State : uint8_t { kClosed, kConnecting, kOpen };
+
+  struct Conn {
+    UniqueFd fd;
+    uint32_t index = 0;
+    uint32_t gen = 0;  // bumped on every close: stale epoll events are ignored
+    State state = State::kClosed;
+    bool idle = false;      // hold mode: sends nothing, is never retried
+    bool settled = false;   // hold mode: has been established or has failed once
+    bool mismatch = false;  // the reply in flight already differs
+    uint32_t rot = 0;       // offset of the request into the patterns
+    uint64_t seq = 0;
+    size_t sent = 0;
+    size_t received = 0;
+    int64_t started_ns = 0;
+  };
+
+  void Launch(Conn& c, int64_t now);
+  void StartConnect(Conn& c, int64_t now);
+  void OnEvent(Conn& c, uint32_t events);
+  void OnConnected(Conn& c);
+  void StartRequest(Conn& c, int64_t started_ns);
+  bool TrySend(Conn& c);
+  void OnReadable(Conn& c);
+  void DrainIdle(Conn& c);
+  void Complete(Conn& c);
+  void Close(Conn& c);
+  void Fail(Conn& c, int err);
+  void Settle(Conn& c);
+  void StartPending(int64_t now);
+  void ExpireRetries(int64_t now);
+  void CheckGate(int64_t now);
+  void Publish();
+  void EmitProgress(const LoadRun::ProgressFn& progress, int64_t now);
+  void RecordError(int err);
+
+  static uint64_t Token(const Conn& c) { return (uint64_t{c.gen} << 32) | c.index; }
+
+  Shared& shared_;
+  const Options& options_;
+  UniqueFd epoll_;
+  std::vector<Conn> conns_;
+  std::unique_ptr<char[]> scratch_;
+  std::deque<uint32_t> pending_;                    // waiting for a connect slot
+  std::deque<std::pair<int64_t, uint32_t>> retry_;  // (due, index); due times only grow
+  uint32_t connecting_ = 0;
+  uint64_t open_ = 0;
+  uint64_t completed_ = 0;  // every reply, warm-up and mismatches included
+  int64_t gated_ = -1;      // hold: index of the active slot until the gate opens
+  int64_t last_progress_ns_ = 0;
+  uint64_t last_progress_completed_ = 0;
+};
+
+}  // namespace nm::loadgen

@@ -1,0 +1,435 @@
+import { execFileSync, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+
+import { loadgen, type LoadProgress, type LoadReport } from '../lib';
+
+const ROOT = path.join(__dirname, '..');
+
+interface TestServer {
+  port: number;
+  close(): Promise<void>;
+}
+
+const open: TestServer[] = [];
+
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((s) => s.close()));
+});
+
+// A node:net server on 127.0.0.1 whose connections all run `onConnection`.
+// close() also destroys the connections still open, so nothing outlives a test.
+async function startServer(onConnection: (socket: net.Socket) => void): Promise<TestServer> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    // churn resets its connections; RST is an ordinary end here.
+    socket.on('error', () => {});
+    onConnection(socket);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host: '127.0.0.1', port: 0, backlog: 1024 }, resolve);
+  });
+  const port = (server.address() as net.AddressInfo).port;
+  const s: TestServer = {
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+  open.push(s);
+  return s;
+}
+
+function upper(data: Buffer): Buffer {
+  const out = Buffer.from(data);
+  for (let i = 0; i < out.length; i++) {
+    if (out[i] >= 0x61 && out[i] <= 0x7a) out[i] -= 0x20;
+  }
+  return out;
+}
+
+const uppercaseServer = () => startServer((s) => s.on('data', (d: Buffer) => s.write(upper(d))));
+const echoServer = () => startServer((s) => s.on('data', (d: Buffer) => s.write(d)));
+
+function expectOrderedLatency(r: LoadReport): void {
+  const l = r.latencyUs;
+  expect(l.p50).toBeGreaterThan(0);
+  expect(l.p50).toBeLessThanOrEqual(l.p90);
+  expect(l.p90).toBeLessThanOrEqual(l.p99);
+  expect(l.p99).toBeLessThanOrEqual(l.p999);
+  expect(l.p999).toBeLessThanOrEqual(l.max);
+}
+
+async function waitFor(check: () => boolean, timeoutMs: number): Promise<boolean> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    if (check()) return true;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return check();
+}
+
+const countDir = (dir: string) => fs.readdirSync(dir).length;
+
+describe('loadgen rr', () => {
+  it('drives an uppercase server with verified replies', async () => {
+    const server = await uppercaseServer();
+    const r = await loadgen({ port: server.port, connections: 8, durationMs: 500 });
+    expect(r.requests).toBeGreaterThan(0);
+    expect(r.mismatches).toBe(0);
+    expect(r.errors).toBe(0);
+    expect(r.errorCodes).toEqual({});
+    expect(r.connected).toBe(8);
+    expect(r.rps).toBeGreaterThan(0);
+    expect(r.bytesPerSec).toBeCloseTo((r.rps * 2 * 64), 0);
+    expect(r.durationMs).toBeGreaterThanOrEqual(500);
+    expect(r.durationMs).toBeLessThan(1000);
+    expectOrderedLatency(r);
+  });
+
+  it('excludes the warm-up from the counts', async () => {
+    const server = await uppercaseServer();
+    const started = Date.now();
+    const r = await loadgen({ port: server.port, connections: 4, durationMs: 300, warmupMs: 300 });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(590);
+    expect(r.durationMs).toBeGreaterThanOrEqual(300);
+    expect(r.durationMs).toBeLessThan(600);
+    expect(r.requests).toBeGreaterThan(0);
+    expect(r.mismatches).toBe(0);
+  });
+
+  it("verifies an echo server with expect: 'echo'", async () => {
+    const server = await echoServer();
+    const r = await loadgen({ port: server.port, connections: 4, durationMs: 300, expect: 'echo' });
+    expect(r.requests).toBeGreaterThan(0);
+    expect(r.mismatches).toBe(0);
+    expect(r.errors).toBe(0);
+  });
+
+  it("only counts bytes with expect: 'none'", async () => {
+    const server = await startServer((s) => s.on('data', (d: Buffer) => s.write(Buffer.alloc(d.length, 0x2a))));
+    const r = await loadgen({ port: server.port, connections: 4, durationMs: 300, expect: 'none' });
+    expect(r.requests).toBeGreaterThan(0);
+    expect(r.mismatches).toBe(0);
+  });
+
+  it('reports wrong replies as mismatches', async () => {
+    const server = await echoServer(); // lowercase back where uppercase is expected
+    const r = await loadgen({ port: server.port, connections: 4, durationMs: 300 });
+    expect(r.mismatches).toBeGreaterThan(0);
+    expect(r.requests).toBe(0);
+    expect(r.errors).toBe(0);
+  });
+
+  it('catches a stale reply (the previous request echoed again)', async () => {
+    // Replies to request n with the uppercase of request n-1 (the first one right).
+    const server = await startServer((s) => {
+      let previous: Buffer | undefined;
+      s.on('data', (d: Buffer) => {
+        s.write(upper(previous ?? d));
+        previous = d;
+      });
+    });
+    const r = await loadgen({ port: server.port, connections: 1, durationMs: 300 });
+    expect(r.mismatches).toBeGreaterThan(0);
+  });
+
+  it('verifies 64 KiB messages end to end', async () => {
+    const server = await uppercaseServer();
+    const r = await loadgen({ port: server.port, connections: 4, messageSize: 65536, durationMs: 500 });
+    expect(r.requests).toBeGreaterThan(0);
+    expect(r.mismatches).toBe(0);
+    expect(r.errors).toBe(0);
+  });
+
+  it('splits connections across threads', async () => {
+    const server = await uppercaseServer();
+    const r = await loadgen({ port: server.port, connections: 6, threads: 3, durationMs: 300 });
+    expect(r.connected).toBe(6);
+    expect(r.requests).toBeGreaterThan(0);
+    expect(r.mismatches).toBe(0);
+  });
+});
+
+describe('loadgen failures', () => {
+  it('counts refused connections and returns on time', async () => {
+    const probe = net.createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const port = (probe.address() as net.AddressInfo).port;
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+
+    const started = Date.now();
+    const r = await loadgen({ port, connections: 4, durationMs: 300 });
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(r.errors).toBeGreaterThan(0);
+    expect(r.errorCodes.ECONNREFUSED).toBe(r.errors);
+    expect(r.requests).toBe(0);
+    expect(r.connected).toBe(0);
+  });
+
+  it('counts a server that closes mid-request as an error', async () => {
+    const server = await startServer((s) => s.once('data', () => s.end()));
+    const started = Date.now();
+    const r = await loadgen({ port: server.port, connections: 2, durationMs: 300 });
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(r.errors).toBeGreaterThan(0);
+    expect(r.errorCodes.EOF).toBeGreaterThan(0);
+    expect(r.requests).toBe(0);
+  });
+
+  it('rejects invalid options with Node-style errors', async () => {
+    const cases: [unknown, string, ErrorConstructor][] = [
+      [undefined, 'ERR_INVALID_ARG_TYPE', TypeError],
+      [null, 'ERR_INVALID_ARG_TYPE', TypeError],
+      [{}, 'ERR_INVALID_ARG_TYPE', TypeError],
+      [{ port: '80' }, 'ERR_INVALID_ARG_TYPE', TypeError],
+      [{ port: 0 }, 'ERR_OUT_OF_RANGE', RangeError],
+      [{ port: 65536 }, 'ERR_OUT_OF_RANGE', RangeError],
+      [{ port: 80.5 }, 'ERR_OUT_OF_RANGE', RangeError],
+      [{ port: 80, host: 5 }, 'ERR_INVALID_ARG_TYPE', TypeError],
+      [{ port: 80, host: 'localhost' }, 'ERR_INVALID_ARG_VALUE', RangeError],
+      [{ port: 80, mode: 'burst' }, 'ERR_INVALID_ARG_VALUE', RangeError],
+      [{ port: 80, mode: 1 }, 'ERR_INVALID_ARG_TYPE', TypeError],
+      [{ port: 80, expect: 'lower' }, 'ERR_INVALID_ARG_VALUE', RangeError],
+      [{ port: 80, connections: 0 }, 'ERR_OUT_OF_RANGE', RangeError],
+      [{ port: 80, connections: '4' }, 'ERR_INVALID_ARG_TYPE', TypeError],
+      [{ port: 80, messageSize: 0 }, 'ERR_OUT_OF_RANGE', RangeError],
+      [{ port: 80, durationMs: 0 }, 'ERR_OUT_OF_RANGE', RangeError],
+      [{ port: 80, warmupMs: -1 }, 'ERR_OUT_OF_RANGE', RangeError],
+      [{ port: 80, idle: -1 }, 'ERR_OUT_OF_RANGE', RangeError],
+      [{ port: 80, threads: 0 }, 'ERR_OUT_OF_RANGE', RangeError],
+      [{ port: 80, onProgress: 'x' }, 'ERR_INVALID_ARG_TYPE', TypeError],
+      [{ port: 80, conections: 4 }, 'ERR_INVALID_ARG_VALUE', RangeError],
+    ];
+    for (const [options, code, kind] of cases) {
+      let promise: Promise<unknown> | undefined;
+      // Never a synchronous throw: always a rejected promise.
+      expect(() => {
+        promise = loadgen(options as never);
+      }).not.toThrow();
+      const err = await promise!.then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err, JSON.stringify(options)).toBeInstanceOf(kind);
+      expect((err as { code?: string }).code, JSON.stringify(options)).toBe(code);
+    }
+  });
+});
+
+describe('loadgen hold and churn', () => {
+  it('holds idle connections beside one active connection', async () => {
+    const server = await uppercaseServer();
+    const r = await loadgen({ port: server.port, mode: 'hold', idle: 200, durationMs: 500 });
+    expect(r.connected).toBe(201);
+    expect(r.requests).toBeGreaterThan(0);
+    expect(r.mismatches).toBe(0);
+    expect(r.errors).toBe(0);
+  });
+
+  it('counts idle connections the server drops', async () => {
+    let accepted = 0;
+    const server = await startServer((s) => {
+      if (++accepted > 10) s.destroy();
+      else s.on('data', (d: Buffer) => s.write(upper(d)));
+    });
+    const r = await loadgen({ port: server.port, mode: 'hold', idle: 50, durationMs: 500 });
+    // The first 10 idle connections are kept; the other 40 are dropped and,
+    // being idle, never retried. The active one (accepted 51st) keeps being
+    // dropped and retried.
+    expect(r.connected).toBe(10);
+    // destroy() closes gracefully or, with unread data, resets.
+    expect((r.errorCodes.EOF ?? 0) + (r.errorCodes.ECONNRESET ?? 0)).toBe(r.errors);
+    expect(r.errors).toBeGreaterThan(40);
+    expect(r.requests).toBe(0);
+  });
+
+  it('counts connect-request-close cycles in churn mode', async () => {
+    let accepted = 0;
+    const server = await startServer((s) => {
+      accepted++;
+      s.on('data', (d: Buffer) => s.write(upper(d)));
+    });
+    const r = await loadgen({ port: server.port, mode: 'churn', connections: 4, durationMs: 500 });
+    expect(r.requests).toBeGreaterThan(0);
+    expect(accepted).toBeGreaterThanOrEqual(r.requests);
+    expect(r.mismatches).toBe(0);
+    expect(r.errors).toBe(0);
+    expectOrderedLatency(r);
+  });
+});
+
+describe('loadgen progress and resources', () => {
+  it('calls onProgress a few times a second', async () => {
+    const server = await uppercaseServer();
+    const seen: LoadProgress[] = [];
+    const r = await loadgen({
+      port: server.port,
+      connections: 4,
+      durationMs: 1500,
+      onProgress: (p) => seen.push(p),
+    });
+    expect(seen.length).toBeGreaterThanOrEqual(4);
+    for (let i = 1; i < seen.length; i++) {
+      expect(seen[i].elapsedMs).toBeGreaterThan(seen[i - 1].elapsedMs);
+      expect(seen[i].requests).toBeGreaterThanOrEqual(seen[i - 1].requests);
+    }
+    expect(seen.at(-1)!.requests).toBeLessThanOrEqual(r.requests);
+    expect(seen.some((p) => p.rps > 0)).toBe(true);
+  });
+
+  it('rejects with the error onProgress threw, after the run', async () => {
+    const server = await uppercaseServer();
+    const boom = new Error('boom');
+    let calls = 0;
+    const err = await loadgen({
+      port: server.port,
+      connections: 2,
+      durationMs: 600,
+      onProgress: () => {
+        calls++;
+        throw boom;
+      },
+    }).catch((e: unknown) => e);
+    expect(err).toBe(boom);
+    expect(calls).toBe(1);
+  });
+
+  it('leaves no thread and no fd behind', async () => {
+    const server = await uppercaseServer();
+    // A first run lets Node start whatever it starts lazily.
+    await loadgen({ port: server.port, connections: 4, durationMs: 100 });
+    const fdsBefore = countDir('/proc/self/fd');
+    const tasksBefore = countDir('/proc/self/task');
+    await loadgen({ port: server.port, connections: 16, threads: 3, durationMs: 300, onProgress: () => {} });
+    // The server's ends of the connections close asynchronously on this thread.
+    expect(await waitFor(() => countDir('/proc/self/task') <= tasksBefore, 3000)).toBe(true);
+    expect(await waitFor(() => countDir('/proc/self/fd') <= fdsBefore, 3000)).toBe(true);
+  });
+
+  function runNode(script: string, timeoutMs: number): Promise<{ code: number | null; out: string; ms: number }> {
+    return new Promise((resolve, reject) => {
+      const started = Date.now();
+      const child = spawn(process.execPath, ['-e', script], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      child.stdout.on('data', (d) => (out += d));
+      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+      child.once('error', reject);
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        resolve({ code, out, ms: Date.now() - started });
+      });
+    });
+  }
+
+  const preamble = `
+    const net = require('node:net');
+    const binding = require('node-gyp-build')(process.cwd());
+    const server = net.createServer((s) => { s.on('error', () => {}); s.on('data', (d) => s.write(d)); });
+  `;
+
+  it('does not keep the process alive after a run', async () => {
+    const script = `${preamble}
+      server.listen(0, '127.0.0.1', async () => {
+        const r = await binding.loadgenStart(
+          { port: server.address().port, connections: 2, durationMs: 300, expect: 'echo' }, () => {});
+        server.close();
+        console.log('done', r.requests > 0, r.mismatches);
+      });
+      server.on('connection', (s) => s.unref());
+    `;
+    const { code, out, ms } = await runNode(script, 10_000);
+    expect(out.trim()).toBe('done true 0');
+    expect(code).toBe(0);
+    expect(ms).toBeLessThan(5000);
+  });
+
+  it('stops a run at once when the process exits', async () => {
+    const script = `${preamble}
+      server.listen(0, '127.0.0.1', () => {
+        binding.loadgenStart({ port: server.address().port, connections: 8, threads: 2, durationMs: 20000, expect: 'echo' }, () => {});
+        setTimeout(() => { console.log('exiting'); process.exit(0); }, 300);
+      });
+    `;
+    const { code, out, ms } = await runNode(script, 15_000);
+    expect(out.trim()).toBe('exiting');
+    expect(code).toBe(0);
+    expect(ms).toBeLessThan(5000);
+  });
+
+  it('stops a run when a worker thread is terminated', async () => {
+    const script = `
+      const { Worker } = require('node:worker_threads');
+      const w = new Worker(\`${preamble.replace(/`/g, '\\`')}
+        server.listen(0, '127.0.0.1', () => {
+          binding.loadgenStart({ port: server.address().port, connections: 4, durationMs: 20000, expect: 'echo' }, () => {});
+          require('node:worker_threads').parentPort.postMessage('running');
+        });\`, { eval: true });
+      w.once('message', () => setTimeout(() => w.terminate().then(() => console.log('terminated')), 200));
+    `;
+    const { code, out, ms } = await runNode(script, 15_000);
+    expect(out.trim()).toBe('terminated');
+    expect(code).toBe(0);
+    expect(ms).toBeLessThan(5000);
+  });
+});
+
+describe('loadgen against the C ceiling server', () => {
+  let dir: string;
+  let ceiling: ReturnType<typeof spawn> | undefined;
+  let port = 0;
+
+  beforeAll(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'netmodels-ceiling-'));
+    const binary = path.join(dir, 'ceiling');
+    execFileSync('sh', [path.join(ROOT, 'scripts', 'build-ceiling.sh'), binary], { stdio: 'pipe' });
+    const child = spawn(binary, ['0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    ceiling = child;
+    port = await new Promise<number>((resolve, reject) => {
+      let out = '';
+      child.once('exit', (c) => reject(new Error(`ceiling exited (${c})`)));
+      child.stdout!.on('data', (d) => {
+        out += d;
+        const m = /^PORT (\d+)$/m.exec(out);
+        if (m) resolve(Number(m[1]));
+      });
+    });
+  });
+
+  afterAll(async () => {
+    const child = ceiling;
+    if (child && child.exitCode === null && child.signalCode === null) {
+      child.removeAllListeners('exit');
+      await new Promise<void>((resolve) => {
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      });
+    }
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('verifies 64-byte replies from 64 connections', async () => {
+    const r = await loadgen({ port, connections: 64, durationMs: 500 });
+    expect(r.connected).toBe(64);
+    expect(r.requests).toBeGreaterThan(0);
+    expect(r.mismatches).toBe(0);
+    expect(r.errors).toBe(0);
+    expectOrderedLatency(r);
+  });
+
+  it('verifies 64 KiB replies (partial writes on both sides)', async () => {
+    const r = await loadgen({ port, connections: 16, messageSize: 65536, durationMs: 500 });
+    expect(r.requests).toBeGreaterThan(0);
+    expect(r.mismatches).toBe(0);
+    expect(r.errors).toBe(0);
+  });
+});
