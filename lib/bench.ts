@@ -1,9 +1,486 @@
-// Placeholder until the load generator lands: bench and stress need it.
-export async function benchCommand(_argv: string[]): Promise<number> {
-  process.stderr.write('netmodels bench: not available in this build yet\n');
-  return 1;
+// netmodels bench / stress: every model under the same load, side by side
+// with node:net and a minimal C epoll server (the ceiling).
+//
+// Each server runs in a process of its own (the models through `netmodels
+// serve`, node:net through dist/node-server.js, the ceiling as a C binary),
+// so it has its own fd table and its own threads; the load generator runs in
+// this process on native threads.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+
+import { loadgen, type LoadReport } from './loadgen';
+import { nativeModels, type ModelName } from './server';
+import { barChartSvg, lineChartSvg } from './svg';
+
+const ROOT = path.join(__dirname, '..');
+const CLI = path.join(__dirname, 'cli.js');
+const NODE_SERVER = path.join(__dirname, 'node-server.js');
+const CEILING_SOURCE = path.join(ROOT, 'scripts', 'ceiling.c');
+
+export interface Target {
+  /** Row label: 'epoll edge', 'node:net', 'C ceiling'. */
+  label: string;
+  kind: 'model' | 'node' | 'ceiling';
+  model?: ModelName;
+  args?: string[];
 }
-export async function stressCommand(_argv: string[]): Promise<number> {
-  process.stderr.write('netmodels stress: not available in this build yet\n');
-  return 1;
+
+export interface BenchRow {
+  label: string;
+  kind: Target['kind'];
+  report: LoadReport | null;
+  /** Why there is no report (the target could not run). */
+  skipped?: string;
+  vsNode?: number;
+  vsCeiling?: number;
+}
+
+/** Every model target, epoll in both triggers. */
+export function modelTargets(): Target[] {
+  return [
+    { label: 'iterative', kind: 'model', model: 'iterative' },
+    { label: 'fork', kind: 'model', model: 'fork' },
+    { label: 'thread', kind: 'model', model: 'thread' },
+    { label: 'select', kind: 'model', model: 'select' },
+    { label: 'poll', kind: 'model', model: 'poll' },
+    { label: 'epoll level', kind: 'model', model: 'epoll', args: ['--trigger', 'level'] },
+    { label: 'epoll edge', kind: 'model', model: 'epoll', args: ['--trigger', 'edge'] },
+  ];
+}
+
+/** `--models` names: a model, or epoll-level / epoll-edge for one trigger. */
+export function selectTargets(names: string[] | undefined): Target[] {
+  const all = modelTargets();
+  if (!names) return all;
+  const out: Target[] = [];
+  for (const name of names) {
+    const found = all.filter((t) => t.label.replace(' ', '-') === name || t.model === name);
+    if (found.length === 0) {
+      throw Object.assign(new RangeError(`unknown model '${name}' (known: ${all.map((t) => t.label.replace(' ', '-')).join(', ')})`), {
+        code: 'ERR_INVALID_ARG_VALUE',
+      });
+    }
+    for (const t of found) if (!out.includes(t)) out.push(t);
+  }
+  return out;
+}
+
+/** A server process started for one measurement. */
+export interface RunningTarget {
+  port: number;
+  child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/** Builds scripts/ceiling.c into a temporary binary; null if no C compiler. */
+export function buildCeiling(): string | null {
+  const out = path.join(os.tmpdir(), `netmodels-ceiling-${process.pid}`);
+  if (fs.existsSync(out)) return out;
+  try {
+    execFileSync(process.env.CC ?? 'cc', ['-O2', '-o', out, CEILING_SOURCE], { stdio: 'pipe' });
+    return out;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Starts a target's server and resolves once it printed its port. `extra`
+ * adds `serve` arguments (backlog for the idle experiment).
+ */
+export async function startTarget(target: Target, extra: string[] = []): Promise<RunningTarget> {
+  let child: ChildProcess;
+  if (target.kind === 'model') {
+    child = spawn(process.execPath, [CLI, 'serve', '--model', target.model!, '--port', '0', '--quiet', ...(target.args ?? []), ...extra], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+  } else if (target.kind === 'node') {
+    child = spawn(process.execPath, [NODE_SERVER, '127.0.0.1', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  } else {
+    const binary = buildCeiling();
+    if (!binary) throw new Error('no C compiler (cc) to build the ceiling server');
+    child = spawn(binary, ['0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  }
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const port = await new Promise<number>((resolve, reject) => {
+    let text = '';
+    const timer = setTimeout(() => reject(new Error(`${target.label}: no port within 10 s`)), 10_000);
+    child.stdout!.on('data', (chunk: Buffer) => {
+      text += chunk.toString();
+      const m = /PORT (\d+)|listening on \S+:(\d+)/.exec(text);
+      if (m) {
+        clearTimeout(timer);
+        resolve(Number(m[1] ?? m[2]));
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${target.label}: server exited with code ${code} before listening`));
+    });
+  });
+  child.stdout!.resume();
+  return {
+    port,
+    child,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+function progress(label: string) {
+  if (!process.stderr.isTTY) return undefined;
+  return (p: { elapsedMs: number; rps: number }) => {
+    process.stderr.write(`\r\x1b[K  ${label}: ${(p.elapsedMs / 1000).toFixed(1)} s  ${Math.round(p.rps).toLocaleString('en-US')} req/s`);
+  };
+}
+
+function clearProgress(): void {
+  if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
+}
+
+export interface RrConfig {
+  connections: number;
+  messageSize: number;
+  durationMs: number;
+  warmupMs: number;
+}
+
+/** Runs the rr load against each target in turn. */
+export async function runRr(targets: Target[], config: RrConfig): Promise<BenchRow[]> {
+  const built = new Set(nativeModels());
+  const rows: BenchRow[] = [];
+  for (const target of targets) {
+    if (target.kind === 'model' && !built.has(target.model!)) {
+      rows.push({ label: target.label, kind: target.kind, report: null, skipped: 'not built' });
+      continue;
+    }
+    let server: RunningTarget;
+    try {
+      server = await startTarget(target, ['--backlog', '4096']);
+    } catch (err) {
+      rows.push({ label: target.label, kind: target.kind, report: null, skipped: (err as Error).message });
+      continue;
+    }
+    try {
+      const report = await loadgen({
+        port: server.port,
+        mode: 'rr',
+        connections: config.connections,
+        messageSize: config.messageSize,
+        durationMs: config.durationMs,
+        warmupMs: config.warmupMs,
+        expect: 'uppercase',
+        onProgress: progress(target.label),
+      });
+      rows.push({ label: target.label, kind: target.kind, report });
+    } finally {
+      clearProgress();
+      await server.stop();
+    }
+  }
+  const base = rows.find((r) => r.kind === 'node')?.report?.rps;
+  const ceiling = rows.find((r) => r.kind === 'ceiling')?.report?.rps;
+  for (const row of rows) {
+    if (!row.report) continue;
+    if (base) row.vsNode = row.report.rps / base;
+    if (ceiling) row.vsCeiling = row.report.rps / ceiling;
+  }
+  return rows;
+}
+
+function pad(text: string, width: number, right = true): string {
+  return right ? text.padStart(width) : text.padEnd(width);
+}
+
+function fmt(n: number | undefined, digits = 0): string {
+  if (n === undefined || !Number.isFinite(n)) return '-';
+  return n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+export function rrTable(rows: BenchRow[]): string {
+  const header = [pad('server', 12, false), pad('req/s', 11), pad('MB/s', 8), pad('p50 us', 8), pad('p99 us', 8), pad('x node:net', 11), pad('x C', 6), pad('errors', 7)];
+  const lines = [header.join('  ')];
+  for (const r of rows) {
+    if (!r.report) {
+      lines.push(`${pad(r.label, 12, false)}  skipped: ${r.skipped}`);
+      continue;
+    }
+    const x = r.report;
+    lines.push(
+      [
+        pad(r.label, 12, false),
+        pad(fmt(x.rps), 11),
+        pad(fmt(x.bytesPerSec / 1e6, 1), 8),
+        pad(fmt(x.latencyUs.p50), 8),
+        pad(fmt(x.latencyUs.p99), 8),
+        pad(r.vsNode === undefined ? '-' : `${fmt(r.vsNode, 2)}x`, 11),
+        pad(r.vsCeiling === undefined ? '-' : fmt(r.vsCeiling, 2), 6),
+        pad(fmt(x.errors + x.mismatches), 7),
+      ].join('  '),
+    );
+  }
+  return lines.join('\n');
+}
+
+// ---------------------------------------------------------------------------
+// The idle-connections experiment
+
+export const IDLE_COUNTS = [0, 250, 500, 1000, 5000];
+
+export interface IdlePoint {
+  model: string;
+  idle: number;
+  report: LoadReport | null;
+  skipped?: string;
+}
+
+/** Latency of one active connection while `idle` idle ones are open. */
+export async function runIdle(config: { durationMs: number; warmupMs: number; messageSize: number; counts: number[] }): Promise<IdlePoint[]> {
+  const targets = selectTargets(['select', 'poll', 'epoll-level']);
+  const points: IdlePoint[] = [];
+  for (const target of targets) {
+    for (const idle of config.counts) {
+      // select cannot watch fds >= FD_SETSIZE, so it stops at 1000 idle.
+      if (target.model === 'select' && idle > 1000) continue;
+      const server = await startTarget(target, ['--backlog', '8192']);
+      try {
+        const report = await loadgen({
+          port: server.port,
+          mode: 'hold',
+          idle,
+          messageSize: config.messageSize,
+          durationMs: config.durationMs,
+          warmupMs: config.warmupMs,
+          expect: 'uppercase',
+          onProgress: progress(`${target.label} with ${idle} idle`),
+        });
+        points.push({ model: target.label, idle, report });
+      } catch (err) {
+        points.push({ model: target.label, idle, report: null, skipped: (err as Error).message });
+      } finally {
+        clearProgress();
+        await server.stop();
+      }
+    }
+  }
+  return points;
+}
+
+export function idleTable(points: IdlePoint[]): string {
+  const models = [...new Set(points.map((p) => p.model))];
+  const counts = [...new Set(points.map((p) => p.idle))].sort((a, b) => a - b);
+  const lines = [[pad('idle', 6), ...models.map((m) => pad(`${m} p50/p99 us (req/s)`, 34))].join('  ')];
+  for (const idle of counts) {
+    const cells = models.map((m) => {
+      const p = points.find((x) => x.model === m && x.idle === idle);
+      if (!p) return pad('-', 34);
+      if (!p.report) return pad(`skipped: ${p.skipped}`, 34);
+      const r = p.report;
+      const held = r.connected < idle + 1 ? ` held ${r.connected}` : '';
+      return pad(`${fmt(r.latencyUs.p50)}/${fmt(r.latencyUs.p99)} (${fmt(r.rps)})${held}`, 34);
+    });
+    lines.push([pad(String(idle), 6), ...cells].join('  '));
+  }
+  return lines.join('\n');
+}
+
+// ---------------------------------------------------------------------------
+// Commands
+
+function machine() {
+  return {
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model ?? 'unknown',
+    kernel: os.release(),
+    node: process.version,
+  };
+}
+
+function num(name: string, value: string | undefined, fallback: number, min = 0): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < min) {
+    throw Object.assign(new RangeError(`--${name} must be a number >= ${min}, got '${value}'`), { code: 'ERR_INVALID_ARG_VALUE' });
+  }
+  return n;
+}
+
+export async function benchCommand(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      models: { type: 'string' },
+      connections: { type: 'string' },
+      size: { type: 'string' },
+      duration: { type: 'string' },
+      warmup: { type: 'string' },
+      json: { type: 'string' },
+      svg: { type: 'string' },
+      'no-node': { type: 'boolean', default: false },
+      'no-ceiling': { type: 'boolean', default: false },
+      experiment: { type: 'string' },
+      'idle-counts': { type: 'string' },
+    },
+    strict: true,
+  });
+  const durationMs = Math.round(num('duration', values.duration, 3, 0.05) * 1000);
+  const warmupMs = Math.round(num('warmup', values.warmup, 0.5, 0) * 1000);
+  const messageSize = num('size', values.size, 64, 1);
+
+  if (values.experiment !== undefined) {
+    if (values.experiment !== 'idle') {
+      throw Object.assign(new RangeError(`unknown experiment '${values.experiment}' (known: idle)`), { code: 'ERR_INVALID_ARG_VALUE' });
+    }
+    const counts = values['idle-counts'] ? values['idle-counts'].split(',').map((c) => num('idle-counts', c, 0)) : IDLE_COUNTS;
+    process.stdout.write(
+      `netmodels bench --experiment idle: one active connection (${messageSize}-byte rr) beside N idle ones, ` +
+        `${durationMs / 1000} s each; ${machine().cpus} cores, ${machine().cpuModel}\n\n`,
+    );
+    const points = await runIdle({ durationMs, warmupMs, messageSize, counts });
+    process.stdout.write(`${idleTable(points)}\n`);
+    const result = { experiment: 'idle', machine: machine(), config: { durationMs, warmupMs, messageSize, counts }, points };
+    if (values.json) fs.writeFileSync(values.json, `${JSON.stringify(result, null, 2)}\n`);
+    if (values.svg) {
+      const series = [...new Set(points.map((p) => p.model))].map((m) => ({
+        name: m,
+        points: points.filter((p) => p.model === m && p.report).map((p) => ({ x: p.idle, y: p.report!.latencyUs.p50 })),
+      }));
+      fs.writeFileSync(values.svg, lineChartSvg('Latency of one active connection vs idle connections (p50)', 'idle connections', 'p50 latency (us)', series));
+    }
+    return 0;
+  }
+
+  const config: RrConfig = {
+    connections: num('connections', values.connections, 64, 1),
+    messageSize,
+    durationMs,
+    warmupMs,
+  };
+  const targets = selectTargets(values.models?.split(',').map((m) => m.trim()).filter(Boolean));
+  if (!values['no-node']) targets.push({ label: 'node:net', kind: 'node' });
+  if (!values['no-ceiling']) targets.push({ label: 'C ceiling', kind: 'ceiling' });
+  process.stdout.write(
+    `netmodels bench: rr, ${config.connections} connections, ${config.messageSize}-byte messages, ` +
+      `${durationMs / 1000} s each after ${warmupMs / 1000} s warm-up; ${machine().cpus} cores, ${machine().cpuModel}, node ${process.version}\n\n`,
+  );
+  const rows = await runRr(targets, config);
+  process.stdout.write(`${rrTable(rows)}\n`);
+  if (values.json) {
+    fs.writeFileSync(values.json, `${JSON.stringify({ machine: machine(), config, rows }, null, 2)}\n`);
+  }
+  if (values.svg) {
+    const bars = rows.filter((r) => r.report).map((r) => ({ label: r.label, value: r.report!.rps }));
+    fs.writeFileSync(
+      values.svg,
+      barChartSvg(`requests/s: ${config.connections} connections, ${config.messageSize}-byte messages`, 'requests/s', bars),
+    );
+  }
+  const failed = rows.some((r) => r.report && r.report.mismatches > 0);
+  return failed ? 1 : 0;
+}
+
+/**
+ * The classic stress test: open N connections (beyond the server's limits
+ * too), report how many were accepted and held, then one request round over
+ * every connection still open.
+ */
+export async function stressCommand(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      host: { type: 'string', default: '127.0.0.1' },
+      port: { type: 'string' },
+      connections: { type: 'string', default: '1000' },
+      duration: { type: 'string', default: '1' },
+    },
+    strict: true,
+  });
+  if (values.port === undefined) throw Object.assign(new TypeError('--port is required'), { code: 'ERR_INVALID_ARG_TYPE' });
+  const port = num('port', values.port, 0, 1);
+  const count = num('connections', values.connections, 1000, 1);
+  const holdMs = num('duration', values.duration, 1, 0) * 1000;
+  const host = values.host;
+
+  const sockets: net.Socket[] = [];
+  const closedByServer = new Set<net.Socket>();
+  let failed = 0;
+  const errorCodes: Record<string, number> = {};
+  const started = Date.now();
+  for (let i = 0; i < count; i += 250) {
+    const batch = Math.min(250, count - i);
+    await Promise.all(
+      Array.from(
+        { length: batch },
+        () =>
+          new Promise<void>((resolve) => {
+            const s = net.connect({ host, port });
+            s.setTimeout(10_000, () => s.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })));
+            s.once('connect', () => {
+              s.setTimeout(0);
+              sockets.push(s);
+              resolve();
+            });
+            s.on('end', () => closedByServer.add(s));
+            s.on('close', () => closedByServer.add(s));
+            s.on('error', (err: Error & { code?: string }) => {
+              const code = err.code ?? 'ERROR';
+              if (!sockets.includes(s)) {
+                failed++;
+                errorCodes[code] = (errorCodes[code] ?? 0) + 1;
+                resolve();
+              } else {
+                closedByServer.add(s);
+              }
+            });
+          }),
+      ),
+    );
+  }
+  const connectMs = Date.now() - started;
+  await new Promise((r) => setTimeout(r, holdMs));
+  const held = sockets.filter((s) => !closedByServer.has(s));
+  process.stdout.write(
+    `stress ${host}:${port}: ${count} attempted, ${sockets.length} connected in ${connectMs} ms, ` +
+      `${failed} failed${failed ? ` (${Object.entries(errorCodes).map(([k, v]) => `${k} ${v}`).join(', ')})` : ''}, ` +
+      `${held.length} held after ${holdMs} ms (${sockets.length - held.length} closed by the server)\n`,
+  );
+
+  // One request round over every held connection.
+  let ok = 0;
+  let bad = 0;
+  await Promise.all(
+    held.map(
+      (s, i) =>
+        new Promise<void>((resolve) => {
+          const message = `stress-${i}-abcxyz`;
+          let got = '';
+          const timer = setTimeout(() => finish(false), 10_000);
+          function finish(good: boolean) {
+            clearTimeout(timer);
+            s.removeAllListeners('data');
+            if (good) ok++;
+            else bad++;
+            resolve();
+          }
+          s.on('data', (chunk: Buffer) => {
+            got += chunk.toString('latin1');
+            if (got.length >= message.length) finish(got === message.toUpperCase());
+          });
+          s.once('close', () => finish(false));
+          s.write(message);
+        }),
+    ),
+  );
+  process.stdout.write(`request round: ${ok} of ${held.length} answered correctly, ${bad} failed\n`);
+  for (const s of sockets) s.destroy();
+  return 0;
 }
