@@ -6,6 +6,7 @@
 // so it has its own fd table and its own threads; the load generator runs in
 // this process on native threads.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -76,14 +77,22 @@ export interface RunningTarget {
   stop(): Promise<void>;
 }
 
-/** Builds scripts/ceiling.c into a temporary binary; null if no C compiler. */
+/**
+ * Builds scripts/ceiling.c once per source version into the temp directory
+ * (a cache shared by runs); null if there is no C compiler.
+ */
 export function buildCeiling(): string | null {
-  const out = path.join(os.tmpdir(), `netmodels-ceiling-${process.pid}`);
+  const source = fs.readFileSync(CEILING_SOURCE);
+  const hash = createHash('sha256').update(source).digest('hex').slice(0, 12);
+  const out = path.join(os.tmpdir(), `netmodels-ceiling-${hash}`);
   if (fs.existsSync(out)) return out;
+  const partial = `${out}.${process.pid}`;
   try {
-    execFileSync(process.env.CC ?? 'cc', ['-O2', '-o', out, CEILING_SOURCE], { stdio: 'pipe' });
+    execFileSync(process.env.CC ?? 'cc', ['-O2', '-o', partial, CEILING_SOURCE], { stdio: 'pipe' });
+    fs.renameSync(partial, out);
     return out;
   } catch {
+    fs.rmSync(partial, { force: true });
     return null;
   }
 }
