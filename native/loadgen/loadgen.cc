@@ -174,7 +174,7 @@ void LoadRun::Finish() {
 
 void LoadRun::Stop() {
   shared_.stop.store(true, std::memory_order_release);
-  if (!shared_.stop_fd) return;
+  if (!shared_.stop_fd.valid()) return;
   const uint64_t one = 1;
   ssize_t n;
   do {

@@ -16,7 +16,7 @@
 
 #include <sys/socket.h>
 
-#include "loadgen/unique_fd.h"
+#include "core/fd.h"
 
 namespace nm::loadgen {
 
@@ -73,7 +73,7 @@ struct Shared {
   socklen_t addr_len = 0;
   std::string send_pattern;    // "abc...zabc..." messageSize + 26 bytes long
   std::string expect_pattern;  // what the server must return for it
-  UniqueFd stop_fd;            // eventfd in every worker's epoll set
+  Fd stop_fd;  // eventfd in every worker's epoll set
   std::atomic<bool> stop{false};
   int64_t start_ns = 0;    // CLOCK_MONOTONIC
   int64_t measure_ns = 0;  // start of the measured window

@@ -13,7 +13,7 @@
 
 #include "loadgen/histogram.h"
 #include "loadgen/loadgen.h"
-#include "loadgen/unique_fd.h"
+#include "core/fd.h"
 
 namespace nm::loadgen {
 
@@ -49,7 +49,7 @@ class Worker {
   enum class State : uint8_t { kClosed, kConnecting, kOpen };
 
   struct Conn {
-    UniqueFd fd;
+    Fd fd;
     uint32_t index = 0;
     uint32_t gen = 0;  // bumped on every close: stale epoll events are ignored
     State state = State::kClosed;
@@ -86,7 +86,7 @@ class Worker {
 
   Shared& shared_;
   const Options& options_;
-  UniqueFd epoll_;
+  Fd epoll_;
   std::vector<Conn> conns_;
   std::unique_ptr<char[]> scratch_;
   std::deque<uint32_t> pending_;                    // waiting for a connect slot
