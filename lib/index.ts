@@ -1,6 +1,7 @@
 // netmodels: the classic TCP server concurrency models, run natively.
 import { codedError, invalidArgType, invalidArgValue } from './errors';
 import { EpollServer, type EpollServerOptions } from './models/epoll';
+import { ForkServer, type ForkServerOptions } from './models/fork';
 import { IterativeServer, type IterativeServerOptions } from './models/iterative';
 import { MODELS, type ModelName, type Server, type ServerOptions } from './server';
 
@@ -8,11 +9,12 @@ export { Server, MODELS, HANDLERS, nativeModels } from './server';
 export type { AddressInfo, HandlerName, ModelName, ServerOptions, ServerStats } from './server';
 export { IterativeServer, type IterativeServerOptions } from './models/iterative';
 export { EpollServer, type EpollServerOptions } from './models/epoll';
+export { ForkServer, type ForkServerOptions } from './models/fork';
 
 interface ModelOptionsMap {
   iterative: IterativeServerOptions;
   epoll: EpollServerOptions;
-  fork: ServerOptions;
+  fork: ForkServerOptions;
   thread: ServerOptions;
   select: ServerOptions;
   poll: ServerOptions;
@@ -21,6 +23,7 @@ interface ModelOptionsMap {
 const CLASSES: Partial<Record<ModelName, new (options?: never) => Server>> = {
   iterative: IterativeServer,
   epoll: EpollServer,
+  fork: ForkServer,
 };
 
 /** Creates a server of the named model: `createServer('epoll', { trigger: 'edge' })`. */
