@@ -35,6 +35,13 @@ int PidfdSendSignal(int pidfd, int sig) {
 // whoever installed it (libuv, for Node's child_process) still hears of its
 // own children.
 //
+// libuv (Node 20) installs its own handler, without chaining, when a process
+// spawns while it has no live child, and resets SIGCHLD to SIG_DFL when its
+// last child is gone; either wipes ours out. Reaping then goes on through the
+// periodic sweep, and ours is reinstalled when the next reaper starts. Ours is
+// never reinstalled from the reaper thread: that would race with libuv
+// installing its own on another thread and could lose Node's exit events.
+//
 // A slot holds fd + 1 (0 = free), so the zero-initialised array starts empty.
 // A slot is freed and the fd closed only once no handler is running
 // (g_in_handler == 0): with sequentially consistent atomics, a handler either
@@ -42,9 +49,23 @@ int PidfdSendSignal(int pidfd, int sig) {
 constexpr int kSlots = 64;
 std::atomic<int> g_slots[kSlots];
 std::atomic<int> g_in_handler{0};
-struct sigaction g_prev;  // written only while our handler is not installed
-std::mutex g_mu;          // guards installation, g_prev and g_users
+std::mutex g_mu;  // guards installation, the previous action and g_users
 int g_users = 0;
+
+// The action ours replaced, published through an atomic pointer so a handler
+// never reads a half-written struct: a new value goes into the other buffer.
+struct sigaction g_prev_buffers[2];
+std::atomic<const struct sigaction*> g_prev{nullptr};
+
+void SetPrev(const struct sigaction& sa) {
+  struct sigaction* next = g_prev.load() == &g_prev_buffers[0] ? &g_prev_buffers[1] : &g_prev_buffers[0];
+  *next = sa;
+  g_prev.store(next);
+}
+
+bool SameAction(const struct sigaction& a, const struct sigaction& b) {
+  return a.sa_handler == b.sa_handler && a.sa_flags == b.sa_flags;
+}
 
 bool IsDflOrIgn(const struct sigaction& sa) {
   return sa.sa_handler == SIG_DFL || sa.sa_handler == SIG_IGN;
@@ -64,11 +85,12 @@ void OnSigchld(int sig, siginfo_t* info, void* context) {
     // EAGAIN: the counter is full, so a wakeup is pending anyway.
   }
   // SIG_DFL and SIG_IGN need no call: for SIGCHLD both mean "nothing".
-  if (!IsDflOrIgn(g_prev)) {
-    if (g_prev.sa_flags & SA_SIGINFO) {
-      g_prev.sa_sigaction(sig, info, context);
+  const struct sigaction* prev = g_prev.load();
+  if (prev != nullptr && !IsDflOrIgn(*prev)) {
+    if (prev->sa_flags & SA_SIGINFO) {
+      prev->sa_sigaction(sig, info, context);
     } else {
-      g_prev.sa_handler(sig);
+      prev->sa_handler(sig);
     }
   }
   g_in_handler.fetch_sub(1);
@@ -99,12 +121,17 @@ int AcquireSigchld(int fd) {
   // does on the first spawn): the new handler becomes the one we chain to.
   if (!host_autoreaps && !OursInstalled(current)) {
     WaitForHandlers();
-    g_prev = current;
+    SetPrev(current);
     struct sigaction sa = {};
     sa.sa_sigaction = &OnSigchld;
     sa.sa_mask = current.sa_mask;  // the chained handler runs under the mask it asked for
     sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_NOCLDSTOP;
-    if (sigaction(SIGCHLD, &sa, nullptr) < 0) return -errno;
+    struct sigaction replaced;
+    if (sigaction(SIGCHLD, &sa, &replaced) < 0) return -errno;
+    // Another thread (a worker's libuv spawning) may have installed its own
+    // handler between the query and ours: chain to that one instead, or it
+    // would never hear of its children again.
+    if (!SameAction(replaced, current)) SetPrev(replaced);
   }
   ++g_users;
   for (int i = 0; i < kSlots; ++i) {
@@ -121,7 +148,7 @@ void ReleaseSigchld(int slot) {
   if (--g_users > 0) return;
   struct sigaction current;
   if (sigaction(SIGCHLD, nullptr, &current) == 0 && OursInstalled(current)) {
-    sigaction(SIGCHLD, &g_prev, nullptr);  // cannot fail: g_prev came from the kernel
+    sigaction(SIGCHLD, g_prev.load(), nullptr);  // cannot fail: it came from the kernel
   }
 }
 

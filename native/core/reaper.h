@@ -13,8 +13,9 @@
 //             to the previous handler and only writes to each reaper's
 //             eventfd. The reaper thread then calls waitpid(pid, WNOHANG) for
 //             each pid it owns. Another library may replace the handler later
-//             (libuv does when the program first spawns a child), so the
-//             thread also sweeps its pids every kSweepMs while it has any.
+//             (Node 20's libuv installs its own whenever it spawns with no
+//             live child, and resets SIG_DFL when its last child is gone), so
+//             the thread also sweeps its pids every kSweepMs while it has any.
 //
 // A child that is gone without a status (ECHILD: the host set SIGCHLD to
 // SIG_IGN, so the kernel reaped it) counts as reaped, status unknown.
