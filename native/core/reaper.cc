@@ -106,9 +106,9 @@ void WaitForHandlers() {
 }
 
 // Registers `fd` with the handler and makes sure the handler is installed.
-// Returns the slot (-1 when all are taken: that reaper relies on its sweep)
-// or -errno.
-int AcquireSigchld(int fd) {
+// 0 or -errno; *slot is -1 when all slots are taken (that reaper then relies
+// on its sweep alone).
+int AcquireSigchld(int fd, int* slot) {
   std::lock_guard<std::mutex> lock(g_mu);
   struct sigaction current;
   if (sigaction(SIGCHLD, nullptr, &current) < 0) return -errno;
@@ -134,11 +134,12 @@ int AcquireSigchld(int fd) {
     if (!SameAction(replaced, current)) SetPrev(replaced);
   }
   ++g_users;
-  for (int i = 0; i < kSlots; ++i) {
+  *slot = -1;
+  for (int i = 0; i < kSlots && *slot < 0; ++i) {
     int expected = 0;
-    if (g_slots[i].compare_exchange_strong(expected, fd + 1)) return i;
+    if (g_slots[i].compare_exchange_strong(expected, fd + 1)) *slot = i;
   }
-  return -1;
+  return 0;
 }
 
 void ReleaseSigchld(int slot) {
@@ -202,12 +203,11 @@ int Reaper::Open(Mode mode, const char** syscall) {
     return -errno;
   }
   if (mode_ == Mode::kSigchld) {
-    r = AcquireSigchld(wakeup_.fd());
-    if (r < -1) {
+    r = AcquireSigchld(wakeup_.fd(), &slot_);
+    if (r < 0) {
       *syscall = "sigaction";
       return r;
     }
-    slot_ = r;
   }
   open_ = true;
   try {
