@@ -1,16 +1,18 @@
 // netmodels: the classic TCP server concurrency models, run natively.
-import { codedError, invalidArgType, invalidArgValue } from './errors';
+import { invalidArgType, invalidArgValue } from './errors';
 import { EpollServer, type EpollServerOptions } from './models/epoll';
+import { ForkServer, type ForkServerOptions } from './models/fork';
 import { IterativeServer, type IterativeServerOptions } from './models/iterative';
 import { PollServer, type PollServerOptions } from './models/poll';
 import { SelectServer, type SelectServerOptions } from './models/select';
 import { ThreadServer, type ThreadServerOptions } from './models/thread';
-import { MODELS, type ModelName, type Server, type ServerOptions } from './server';
+import { MODELS, type ModelName, type Server } from './server';
 
 export { Server, MODELS, HANDLERS, nativeModels } from './server';
 export type { AddressInfo, HandlerName, ModelName, ServerOptions, ServerStats } from './server';
 export { IterativeServer, type IterativeServerOptions } from './models/iterative';
 export { EpollServer, type EpollServerOptions } from './models/epoll';
+export { ForkServer, type ForkServerOptions } from './models/fork';
 export { SelectServer, type SelectServerOptions } from './models/select';
 export { PollServer, type PollServerOptions } from './models/poll';
 export { ThreadServer, type ThreadServerOptions } from './models/thread';
@@ -21,14 +23,15 @@ export type { LoadgenOptions, LoadReport, LoadProgress, LatencyUs, LoadMode, Loa
 interface ModelOptionsMap {
   iterative: IterativeServerOptions;
   epoll: EpollServerOptions;
-  fork: ServerOptions;
+  fork: ForkServerOptions;
   thread: ThreadServerOptions;
   select: SelectServerOptions;
   poll: PollServerOptions;
 }
 
-const CLASSES: Partial<Record<ModelName, new (options?: never) => Server>> = {
+const CLASSES: Record<ModelName, new (options?: never) => Server> = {
   iterative: IterativeServer,
+  fork: ForkServer,
   thread: ThreadServer,
   select: SelectServer,
   poll: PollServer,
@@ -41,7 +44,5 @@ export function createServer<M extends ModelName>(model: M, options?: ModelOptio
   if (!(MODELS as readonly string[]).includes(model)) {
     throw invalidArgValue('model', model, `must be one of: ${MODELS.map((m) => `'${m}'`).join(', ')}`);
   }
-  const Class = CLASSES[model];
-  if (!Class) throw codedError('ERR_NOT_IMPLEMENTED', `The ${model} model is not implemented yet`);
-  return new Class(options as never);
+  return new CLASSES[model](options as never);
 }

@@ -1,0 +1,381 @@
+#include "core/reaper.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include <atomic>
+#include <chrono>
+#include <system_error>
+
+#ifndef P_PIDFD
+#define P_PIDFD static_cast<idtype_t>(3)
+#endif
+
+namespace nm {
+
+namespace {
+
+// glibc gained pidfd wrappers only in 2.36; the raw syscalls work everywhere.
+int PidfdOpen(pid_t pid) { return static_cast<int>(syscall(SYS_pidfd_open, pid, 0)); }
+int PidfdSendSignal(int pidfd, int sig) {
+  return static_cast<int>(syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0));
+}
+
+// ---- The shared SIGCHLD handler (kSigchld mode) ---------------------------
+//
+// One disposition exists per process, so every Reaper in kSigchld mode shares
+// one installation: the first installs it, the last restores what was there
+// before (if ours is still the one installed). The handler writes to the
+// eventfd of each registered reaper, then chains to the previous handler so
+// whoever installed it (libuv, for Node's child_process) still hears of its
+// own children.
+//
+// libuv (Node 20) installs its own handler, without chaining, when a process
+// spawns while it has no live child, and resets SIGCHLD to SIG_DFL when its
+// last child is gone; either wipes ours out. Reaping then goes on through the
+// periodic sweep, and ours is reinstalled when the next reaper starts. Ours is
+// never reinstalled from the reaper thread: that would race with libuv
+// installing its own on another thread and could lose Node's exit events.
+//
+// A slot holds fd + 1 (0 = free), so the zero-initialised array starts empty.
+// A slot is freed and the fd closed only once no handler is running
+// (g_in_handler == 0): with sequentially consistent atomics, a handler either
+// sees the cleared slot or is seen by the releasing thread, which then waits.
+constexpr int kSlots = 64;
+std::atomic<int> g_slots[kSlots];
+std::atomic<int> g_in_handler{0};
+std::mutex g_mu;  // guards installation, the previous action and g_users
+int g_users = 0;
+
+// The action ours replaced, published through an atomic pointer so a handler
+// never reads a half-written struct: a new value goes into the other buffer.
+struct sigaction g_prev_buffers[2];
+std::atomic<const struct sigaction*> g_prev{nullptr};
+
+void SetPrev(const struct sigaction& sa) {
+  struct sigaction* next = g_prev.load() == &g_prev_buffers[0] ? &g_prev_buffers[1] : &g_prev_buffers[0];
+  *next = sa;
+  g_prev.store(next);
+}
+
+bool SameAction(const struct sigaction& a, const struct sigaction& b) {
+  return a.sa_handler == b.sa_handler && a.sa_flags == b.sa_flags;
+}
+
+bool IsDflOrIgn(const struct sigaction& sa) {
+  return sa.sa_handler == SIG_DFL || sa.sa_handler == SIG_IGN;
+}
+
+void OnSigchld(int sig, siginfo_t* info, void* context) {
+  const int saved = errno;
+  g_in_handler.fetch_add(1);
+  for (auto& slot : g_slots) {
+    const int v = slot.load();
+    if (v <= 0) continue;
+    const uint64_t one = 1;
+    ssize_t r;
+    do {
+      r = ::write(v - 1, &one, sizeof one);
+    } while (r < 0 && errno == EINTR);
+    // EAGAIN: the counter is full, so a wakeup is pending anyway.
+  }
+  // SIG_DFL and SIG_IGN need no call: for SIGCHLD both mean "nothing".
+  const struct sigaction* prev = g_prev.load();
+  if (prev != nullptr && !IsDflOrIgn(*prev)) {
+    if (prev->sa_flags & SA_SIGINFO) {
+      prev->sa_sigaction(sig, info, context);
+    } else {
+      prev->sa_handler(sig);
+    }
+  }
+  g_in_handler.fetch_sub(1);
+  errno = saved;
+}
+
+bool OursInstalled(const struct sigaction& current) {
+  return (current.sa_flags & SA_SIGINFO) && current.sa_sigaction == &OnSigchld;
+}
+
+void WaitForHandlers() {
+  while (g_in_handler.load() != 0) sched_yield();
+}
+
+// Registers `fd` with the handler and makes sure the handler is installed.
+// 0 or -errno; *slot is -1 when all slots are taken (that reaper then relies
+// on its sweep alone).
+int AcquireSigchld(int fd, int* slot) {
+  std::lock_guard<std::mutex> lock(g_mu);
+  struct sigaction current;
+  if (sigaction(SIGCHLD, nullptr, &current) < 0) return -errno;
+  // SIG_IGN (or SA_NOCLDWAIT) tells the kernel to reap every child at once.
+  // Replacing it would turn the host's other children into zombies nobody
+  // waits for, so it is left alone: our children then vanish by themselves
+  // and the sweep sees ECHILD for each.
+  const bool host_autoreaps = current.sa_handler == SIG_IGN || (current.sa_flags & SA_NOCLDWAIT);
+  // Installs when nobody has, and again when someone replaced ours (libuv
+  // does on the first spawn): the new handler becomes the one we chain to.
+  if (!host_autoreaps && !OursInstalled(current)) {
+    WaitForHandlers();
+    SetPrev(current);
+    struct sigaction sa = {};
+    sa.sa_sigaction = &OnSigchld;
+    sa.sa_mask = current.sa_mask;  // the chained handler runs under the mask it asked for
+    sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_NOCLDSTOP;
+    struct sigaction replaced;
+    if (sigaction(SIGCHLD, &sa, &replaced) < 0) return -errno;
+    // Another thread (a worker's libuv spawning) may have installed its own
+    // handler between the query and ours: chain to that one instead, or it
+    // would never hear of its children again.
+    if (!SameAction(replaced, current)) SetPrev(replaced);
+  }
+  ++g_users;
+  *slot = -1;
+  for (int i = 0; i < kSlots && *slot < 0; ++i) {
+    int expected = 0;
+    if (g_slots[i].compare_exchange_strong(expected, fd + 1)) *slot = i;
+  }
+  return 0;
+}
+
+void ReleaseSigchld(int slot) {
+  std::lock_guard<std::mutex> lock(g_mu);
+  if (slot >= 0) g_slots[slot].store(0);
+  WaitForHandlers();  // after this, no handler can still write to the slot's fd
+  if (--g_users > 0) return;
+  struct sigaction current;
+  if (sigaction(SIGCHLD, nullptr, &current) == 0 && OursInstalled(current)) {
+    sigaction(SIGCHLD, g_prev.load(), nullptr);  // cannot fail: it came from the kernel
+  }
+}
+
+// Whether pidfd_open and waitid(P_PIDFD) both work (Linux 5.3 and 5.4; some
+// sandboxes refuse them). Returns 0, 1 for "unsupported", or -errno.
+int ProbePidfd() {
+  const int fd = PidfdOpen(getpid());
+  if (fd < 0) return (errno == ENOSYS || errno == EPERM || errno == EACCES) ? 1 : -errno;
+  siginfo_t info = {};
+  // We are not our own child: a kernel that knows P_PIDFD says ECHILD.
+  const int r = NM_RETRY(waitid(P_PIDFD, static_cast<id_t>(fd), &info, WEXITED | WNOHANG));
+  const int err = r < 0 ? errno : 0;
+  ::close(fd);
+  return err == EINVAL || err == ENOSYS || err == EPERM ? 1 : 0;
+}
+
+Reaper::Exit Decode(pid_t pid, int code, int status) {
+  if (code == CLD_EXITED) return {pid, status, -1};
+  if (code == CLD_KILLED || code == CLD_DUMPED) return {pid, -1, status};
+  return {pid, -1, -1};
+}
+
+}  // namespace
+
+int Reaper::Open(Mode mode, const char** syscall) {
+  mode_ = mode;
+  if (mode_ == Mode::kPidfd) {
+    const int r = ProbePidfd();
+    if (r < 0) {
+      *syscall = "pidfd_open";
+      return r;
+    }
+    if (r == 1) mode_ = Mode::kSigchld;  // documented fallback: same guarantees, by signal
+  }
+  int fd = epoll_create1(EPOLL_CLOEXEC);
+  if (fd < 0) {
+    *syscall = "epoll_create1";
+    return -errno;
+  }
+  epoll_.reset(fd);
+  int r = wakeup_.open();
+  if (r < 0) {
+    *syscall = "eventfd";
+    return r;
+  }
+  epoll_event ev = {};
+  ev.events = EPOLLIN;
+  ev.data.u64 = 0;  // pids are > 0, so 0 names the wakeup
+  if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, wakeup_.fd(), &ev) < 0) {
+    *syscall = "epoll_ctl";
+    return -errno;
+  }
+  if (mode_ == Mode::kSigchld) {
+    r = AcquireSigchld(wakeup_.fd(), &slot_);
+    if (r < 0) {
+      *syscall = "sigaction";
+      return r;
+    }
+  }
+  open_ = true;
+  try {
+    thread_ = std::thread(&Reaper::Loop, this);
+  } catch (const std::system_error& e) {
+    Close();
+    *syscall = "pthread_create";
+    return -(e.code().value() ? e.code().value() : EAGAIN);
+  }
+  return 0;
+}
+
+void Reaper::Close() {
+  if (!open_) return;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    closing_ = true;
+  }
+  wakeup_.signal();
+  if (thread_.joinable()) thread_.join();
+  if (mode_ == Mode::kSigchld) ReleaseSigchld(slot_);
+  slot_ = -1;
+  for (auto& child : children_) {
+    if (child.second >= 0) ::close(child.second);
+  }
+  children_.clear();
+  open_ = false;
+}
+
+int Reaper::BlockSigchld() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGCHLD);
+  const int r = pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  return r == 0 ? 0 : -r;
+}
+
+int Reaper::Watch(pid_t pid) {
+  int err = 0;
+  int pidfd = -1;
+  if (mode_ == Mode::kPidfd) {
+    // The child cannot have been reaped yet (only we wait for it), so its
+    // pid still names it even if it already exited.
+    pidfd = PidfdOpen(pid);
+    if (pidfd < 0) err = -errno;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  if (pidfd >= 0) {
+    epoll_event ev = {};
+    ev.events = EPOLLIN;
+    ev.data.u64 = static_cast<uint64_t>(pid);
+    if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, pidfd, &ev) < 0) {
+      err = -errno;
+      ::close(pidfd);
+      pidfd = -1;
+    }
+  }
+  children_[pid] = pidfd;
+  // A swept child must wake a thread that may be waiting without a timeout.
+  const bool swept = pidfd < 0;
+  if (swept && unwatched_++ == 0) wakeup_.signal();
+  return err;
+}
+
+size_t Reaper::Live() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return children_.size();
+}
+
+void Reaper::SignalAll(int sig) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& child : children_) {
+    // ESRCH (already exited, waiting to be reaped) is fine; nothing else can
+    // happen to our own children.
+    if (child.second >= 0) {
+      PidfdSendSignal(child.second, sig);
+    } else {
+      ::kill(child.first, sig);
+    }
+  }
+}
+
+bool Reaper::WaitNone(int ms) {
+  std::unique_lock<std::mutex> lock(mu_);
+  auto empty = [this] { return children_.empty(); };
+  if (ms < 0) {
+    none_left_.wait(lock, empty);
+    return true;
+  }
+  return none_left_.wait_for(lock, std::chrono::milliseconds(ms), empty);
+}
+
+bool Reaper::TryReap(pid_t pid, int pidfd) {
+  if (pidfd >= 0) {
+    siginfo_t info = {};
+    const int r = NM_RETRY(waitid(P_PIDFD, static_cast<id_t>(pidfd), &info, WEXITED | WNOHANG));
+    if (r == 0 && info.si_pid == 0) return false;  // still running
+    // ECHILD: the kernel reaped it (SIGCHLD ignored) or someone waited for
+    // it with waitpid(-1). Either way it is gone, status unknown.
+    const Exit exit = r == 0 ? Decode(pid, info.si_code, info.si_status) : Exit{pid, -1, -1};
+    Forget(children_.find(pid), exit);
+    return true;
+  }
+  int status = 0;
+  const pid_t r = NM_RETRY(waitpid(pid, &status, WNOHANG));
+  if (r == 0) return false;
+  Exit exit{pid, -1, -1};
+  if (r == pid && WIFEXITED(status)) exit.exit_code = WEXITSTATUS(status);
+  if (r == pid && WIFSIGNALED(status)) exit.signal = WTERMSIG(status);
+  Forget(children_.find(pid), exit);
+  return true;
+}
+
+void Reaper::Forget(std::unordered_map<pid_t, int>::iterator it, const Exit& exit) {
+  if (it->second >= 0) {
+    // Removed explicitly: a child forked meanwhile may hold a copy of the
+    // pidfd, which would keep the registration alive after our close().
+    epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, it->second, nullptr);
+    ::close(it->second);
+  } else {
+    --unwatched_;
+  }
+  children_.erase(it);
+  on_exit_(exit);
+}
+
+void Reaper::Sweep() {
+  for (auto it = children_.begin(); it != children_.end();) {
+    auto next = std::next(it);
+    if (it->second < 0) TryReap(it->first, -1);
+    it = next;
+  }
+}
+
+void Reaper::Loop() {
+  // Signals are for the threads that handle them; this one only waits.
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, nullptr);
+  epoll_event events[64];
+  for (;;) {
+    int timeout;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (closing_) return;
+      timeout = unwatched_ > 0 ? kSweepMs : -1;
+    }
+    const int n = epoll_wait(epoll_.get(), events, 64, timeout);
+    if (n < 0 && errno != EINTR) {
+      // Cannot happen with a valid epoll fd; never spin if it does.
+      timespec ts{0, kSweepMs * 1000 * 1000};
+      nanosleep(&ts, nullptr);
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    for (int i = 0; i < n; ++i) {
+      if (events[i].data.u64 == 0) {
+        wakeup_.drain();
+        continue;
+      }
+      const pid_t pid = static_cast<pid_t>(events[i].data.u64);
+      auto it = children_.find(pid);
+      if (it != children_.end() && it->second >= 0) TryReap(pid, it->second);
+    }
+    // In kSigchld mode every wakeup (signal or timeout) sweeps all our pids:
+    // the signal says only that some child, maybe not ours, changed state.
+    if (unwatched_ > 0) Sweep();
+    if (children_.empty()) none_left_.notify_all();
+  }
+}
+
+}  // namespace nm
