@@ -67,7 +67,7 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
     if (!ParseHandlerKind(str("handler", "uppercase").c_str(), &options_.handler)) {
       throw CodedRangeError(env, "ERR_INVALID_ARG_VALUE", "unknown handler");
     }
-    if (!CreateModel(model_name_, options_)) {
+    if (!HasModel(model_name_)) {
       throw CodedError(env, "ERR_NOT_IMPLEMENTED",
                        "The " + model_name_ + " model is not implemented");
     }

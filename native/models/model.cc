@@ -23,6 +23,8 @@ std::unique_ptr<Model> CreateModel(const std::string& name, const ModelOptions& 
   return it->second(options);
 }
 
+bool HasModel(const std::string& name) { return Registry().count(name) != 0; }
+
 std::vector<std::string> ModelNames() {
   std::vector<std::string> names;
   for (const auto& entry : Registry()) names.push_back(entry.first);

@@ -93,6 +93,7 @@ struct ModelRegistrar {
 };
 std::unique_ptr<Model> CreateModel(const std::string& name, const ModelOptions& options);
 std::vector<std::string> ModelNames();
+bool HasModel(const std::string& name);
 
 #define NM_REGISTER_MODEL(name, Class)                                                 \
   static const ::nm::ModelRegistrar nm_registrar_##Class(                              \
