@@ -53,19 +53,22 @@ void BlockingModel::Stop() {
   ::shutdown(listener_.get(), SHUT_RDWR);
 }
 
+void BlockingModel::ApplyIdleTimeout(int fd) {
+  if (!opt_.idle_timeout_ms) return;
+  timeval tv{static_cast<time_t>(opt_.idle_timeout_ms / 1000),
+             static_cast<suseconds_t>((opt_.idle_timeout_ms % 1000) * 1000)};
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0) {
+    Stats::add(stats_->errors, 1);
+  }
+}
+
 void BlockingModel::ServeClient(int fd, char* buf, size_t cap) {
   if (!clients_.Add(fd)) {
     ::close(fd);
     stats_->refused();
     return;
   }
-  if (opt_.idle_timeout_ms) {
-    timeval tv{static_cast<time_t>(opt_.idle_timeout_ms / 1000),
-               static_cast<suseconds_t>((opt_.idle_timeout_ms % 1000) * 1000)};
-    if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0) {
-      Stats::add(stats_->errors, 1);
-    }
-  }
+  ApplyIdleTimeout(fd);
   stats_->opened();
   ServeBlocking(fd, opt_.handler, stats_, buf, cap);
   clients_.Remove(fd);

@@ -102,13 +102,7 @@ class ForkModel final : public BlockingModel {
       stats_->refused();
       return;
     }
-    if (opt_.idle_timeout_ms) {
-      timeval tv{static_cast<time_t>(opt_.idle_timeout_ms / 1000),
-                 static_cast<suseconds_t>((opt_.idle_timeout_ms % 1000) * 1000)};
-      if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0) {
-        Stats::add(stats_->errors, 1);
-      }
-    }
+    ApplyIdleTimeout(fd);
     // Every signal is blocked across fork(), so no handler of the parent's
     // (libuv's, which writes to a pipe the child shares) can run in the child
     // before the child has reset them. The accept thread keeps SIGCHLD
