@@ -16,8 +16,8 @@
       ],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=gnu++20"],
-      "cflags": ["-Wall", "-Wextra", "-O2", "-pthread"],
-      "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-O2", "-fexceptions", "-pthread"],
+      "cflags": ["-Wall", "-Wextra", "-pthread"],
+      "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-fexceptions", "-pthread"],
       "ldflags": ["-pthread"]
     }
   ]

@@ -88,7 +88,7 @@ export function buildCeiling(): string | null {
   if (fs.existsSync(out)) return out;
   const partial = `${out}.${process.pid}`;
   try {
-    execFileSync(process.env.CC ?? 'cc', ['-O2', '-o', partial, CEILING_SOURCE], { stdio: 'pipe' });
+    execFileSync(process.env.CC ?? 'cc', ['-O3', '-o', partial, CEILING_SOURCE], { stdio: 'pipe' });
     fs.renameSync(partial, out);
     return out;
   } catch {

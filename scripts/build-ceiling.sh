@@ -4,5 +4,5 @@
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 out=${1:-"$here/ceiling"}
-${CC:-cc} -O2 -Wall -Wextra -o "$out" "$here/ceiling.c"
+${CC:-cc} -O3 -Wall -Wextra -o "$out" "$here/ceiling.c"
 echo "$out"
