@@ -33,7 +33,7 @@ describe('netmodels CLI', () => {
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    const port = Number((await waitFor(() => /listening on 127\.0\.0\.1:(\d+)/.exec(out), 'serve to listen', 15_000))[1]);
+    const port = Number((await waitFor(() => /listening on 127\.0\.0\.1:(\d+)/.exec(out), 'serve to listen', 15_000))![1]);
     const sockets = await openMany(port, 5);
     await roundTripAll(sockets, 'cli');
     // The per-second stats line shows the traffic.
