@@ -3,6 +3,8 @@
 // and the lifecycle seen by users.
 #include <chrono>
 #include <memory>
+#include <mutex>
+#include <system_error>
 #include <thread>
 
 #include "addon.h"
@@ -93,9 +95,15 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
       auto* data = new LoopError{err, syscall};
       if (tsfn.NonBlockingCall(data, &ServerWrap::EmitError) != napi_ok) delete data;
     };
+    try {
+      thread_ = std::thread([m = model.get()] { m->Run(); });
+    } catch (const std::system_error& e) {
+      on_error_.Release();
+      on_error_ = Napi::ThreadSafeFunction();
+      throw ErrnoException(env, e.code().value(), "pthread_create");
+    }
     model_ = std::move(model);
     started_ = Clock::now();
-    thread_ = std::thread([m = model_.get()] { m->Run(); });
     napi_add_env_cleanup_hook(env, &ServerWrap::OnEnvExit, this);
     hooked_ = true;
 
@@ -144,17 +152,24 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
     Napi::ObjectReference receiver_;
   };
 
+  // Stops the model and joins its thread. Runs on a worker thread (stop()) or
+  // on the JS thread (cleanup hook, destructor); the mutex makes a second
+  // caller wait for the first instead of joining twice.
   void Join() {
+    std::lock_guard<std::mutex> lock(join_mu_);
     if (!thread_.joinable()) return;
     model_->Stop();
     thread_.join();
-    final_ = Snapshot(model_->stats());
-    stopped_ = Clock::now();
-    model_.reset();  // closes the listener and every fd the model opened
   }
 
-  // Back on the JS thread after Join().
+  // On the JS thread, after Join(): the model is only ever replaced or
+  // destroyed here, so stats() on the JS thread never races with it.
   void Finalize() {
+    if (model_ && !thread_.joinable()) {
+      final_ = Snapshot(model_->stats());
+      stopped_ = Clock::now();
+      model_.reset();  // closes the listener and every fd the model opened
+    }
     if (on_error_) {
       on_error_.Release();
       on_error_ = Napi::ThreadSafeFunction();
@@ -171,6 +186,8 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
   }
 
   // A server still running when its environment (process or worker) exits.
+  // The hook is removed by Finalize(), so a TSFN release there would be too
+  // late: it is aborted here instead.
   static void OnEnvExit(void* arg) {
     auto* self = static_cast<ServerWrap*>(arg);
     self->hooked_ = false;
@@ -179,6 +196,7 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
       self->on_error_.Abort();
       self->on_error_ = Napi::ThreadSafeFunction();
     }
+    self->Finalize();
   }
 
   Napi::Value GetStats(const Napi::CallbackInfo& info) {
@@ -211,6 +229,7 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
   ModelOptions options_;
   std::unique_ptr<Model> model_;
   std::thread thread_;
+  std::mutex join_mu_;
   Napi::ThreadSafeFunction on_error_;
   bool hooked_ = false;
   StatsSnapshot final_;
