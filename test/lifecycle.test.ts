@@ -1,0 +1,119 @@
+// Rule 10 and the edges of the lifecycle: a server left running when its
+// worker or process exits is stopped by the environment cleanup hook, and
+// stats() stays safe while stop() is in flight.
+import { execFile } from 'node:child_process';
+import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
+
+import { afterEach, describe, expect, it } from 'vitest';
+
+import { createServer, MODELS } from '../lib/index';
+import { childProcesses, cleanup, Client, connectError, fdSnapshot, newFds, threadCount, trackServer, waitFor, warmUpThreadPool } from './helpers';
+
+const DIST = path.join(__dirname, '..', 'dist', 'index.js');
+
+describe('lifecycle', () => {
+  afterEach(cleanup);
+
+  it('terminating a worker with running servers stops them: no thread, fd or listener left', async () => {
+    await warmUpThreadPool();
+    const threads = threadCount();
+    const fds = fdSnapshot();
+    const worker = new Worker(
+      `
+      const { parentPort } = require('node:worker_threads');
+      const { createServer } = require(${JSON.stringify(DIST)});
+      (async () => {
+        const ports = [];
+        for (const model of ['epoll', 'thread', 'poll', 'iterative']) {
+          ports.push((await createServer(model).start()).port);
+        }
+        parentPort.postMessage(ports);
+      })();
+      `,
+      { eval: true },
+    );
+    const ports = await new Promise<number[]>((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    });
+    const clients = await Promise.all(ports.map((p) => Client.connect(p)));
+    for (const c of clients) {
+      c.write('hello');
+      expect((await c.read(5)).toString()).toBe('HELLO');
+    }
+    await worker.terminate();
+    for (const c of clients) await c.waitClosed();
+    for (const p of ports) expect(await connectError(p)).toBe('ECONNREFUSED');
+    for (const c of clients) c.destroy();
+    await waitFor(() => threadCount() <= threads, 'the servers threads to be joined', 5000, () => `${threadCount()} > ${threads}`);
+    await waitFor(() => newFds(fds).length === 0, 'no fd left', 5000, () => newFds(fds).join(', '));
+  });
+
+  it('process.exit() with a ForkServer and live children leaves no child behind', async () => {
+    const script = `
+      const { ForkServer } = require(${JSON.stringify(DIST)});
+      const net = require('node:net');
+      (async () => {
+        const server = new ForkServer();
+        const { port } = await server.start();
+        const sockets = [];
+        for (let i = 0; i < 5; i++) {
+          const s = net.connect(port);
+          await new Promise((r) => s.on('data', r).write('x'));
+          sockets.push(s);
+        }
+        const fs = require('node:fs');
+        const children = fs.readdirSync('/proc').filter((name) => {
+          if (!/^\\d+$/.test(name)) return false;
+          try {
+            const stat = fs.readFileSync('/proc/' + name + '/stat', 'latin1');
+            return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === process.pid;
+          } catch { return false; }
+        });
+        process.stdout.write(children.join(' ') + '\\n');
+        process.exit(0);
+      })();
+    `;
+    const out = await new Promise<string>((resolve, reject) => {
+      execFile(process.execPath, ['-e', script], { timeout: 30_000 }, (err, stdout) => (err ? reject(err) : resolve(stdout)));
+    });
+    const pids = out.trim().split(/\s+/).filter(Boolean).map(Number);
+    expect(pids.length).toBeGreaterThanOrEqual(5);
+    // The children belonged to the exited process; each must be gone, not reparented and serving.
+    await waitFor(
+      () => pids.every((pid) => {
+        try {
+          process.kill(pid, 0);
+          return false;
+        } catch {
+          return true;
+        }
+      }),
+      'every forked child to be gone',
+      10_000,
+    );
+    expect(childProcesses()).toEqual([]);
+  });
+
+  it('stats() is safe to call while stop() is in flight, for every model', async () => {
+    for (const model of MODELS) {
+      const server = trackServer(createServer(model));
+      const { port } = await server.start();
+      const clients = await Promise.all([1, 2, 3].map(() => Client.connect(port)));
+      const stopping = server.stop();
+      const seen: boolean[] = [];
+      while (seen.length < 1000) {
+        const s = server.stats();
+        seen.push(s.running);
+        if (!s.running) break;
+        await new Promise((r) => setImmediate(r));
+      }
+      await stopping;
+      const s = server.stats();
+      expect(s.running).toBe(false);
+      expect(s.accepted).toBe(s.active + s.closed + s.rejected);
+      for (const c of clients) c.destroy();
+    }
+  });
+});
