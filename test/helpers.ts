@@ -6,6 +6,8 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as crypto from 'node:crypto';
 
+import type { ServerStats } from '../lib/index';
+
 export const KiB = 1024;
 export const MiB = 1024 * 1024;
 
@@ -95,25 +97,8 @@ export interface ServerLike {
   on(event: string, listener: (...args: unknown[]) => void): unknown;
 }
 
-export interface StatsLike {
-  model: string;
-  running: boolean;
-  address: string;
-  port: number;
-  accepted: number;
-  active: number;
-  peakActive: number;
-  closed: number;
-  rejected: number;
-  bytesIn: number;
-  bytesOut: number;
-  reads: number;
-  writes: number;
-  wakeups: number;
-  reaped: number;
-  errors: number;
-  uptimeMs: number;
-}
+/** The stats shape the library promises (DESIGN section 1). */
+export type StatsLike = ServerStats;
 
 const liveServers = new Set<ServerLike>();
 const liveSockets = new Set<net.Socket>();

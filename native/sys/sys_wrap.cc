@@ -158,8 +158,9 @@ Napi::Value GetPeerName(const Napi::CallbackInfo& info) {
 }
 
 // recv/send/read/write: bytes moved, or null for EAGAIN on a non-blocking fd.
-template <ssize_t (*Op)(int, void*, size_t)>
-Napi::Value ReadLike(const Napi::CallbackInfo& info, const char* syscall) {
+// `Op` is one of the sys:: transfer calls (void* for reads, const void* for writes).
+template <auto Op>
+Napi::Value Transfer(const Napi::CallbackInfo& info, const char* syscall) {
   int fd = IntArg(info, 0, "fd");
   Napi::Uint8Array buf = BytesArg(info, 1, "buffer");
   ssize_t n = Op(fd, buf.Data(), buf.ByteLength());
@@ -168,20 +169,10 @@ Napi::Value ReadLike(const Napi::CallbackInfo& info, const char* syscall) {
   return Napi::Number::New(info.Env(), static_cast<double>(n));
 }
 
-template <ssize_t (*Op)(int, const void*, size_t)>
-Napi::Value WriteLike(const Napi::CallbackInfo& info, const char* syscall) {
-  int fd = IntArg(info, 0, "fd");
-  Napi::Uint8Array buf = BytesArg(info, 1, "buffer");
-  ssize_t n = Op(fd, buf.Data(), buf.ByteLength());
-  if (n == -EAGAIN) return info.Env().Null();
-  if (n < 0) throw ErrnoException(info.Env(), static_cast<int>(n), syscall);
-  return Napi::Number::New(info.Env(), static_cast<double>(n));
-}
-
-Napi::Value Recv(const Napi::CallbackInfo& info) { return ReadLike<sys::Recv>(info, "recv"); }
-Napi::Value Read(const Napi::CallbackInfo& info) { return ReadLike<sys::Read>(info, "read"); }
-Napi::Value Send(const Napi::CallbackInfo& info) { return WriteLike<sys::Send>(info, "send"); }
-Napi::Value Write(const Napi::CallbackInfo& info) { return WriteLike<sys::Write>(info, "write"); }
+Napi::Value Recv(const Napi::CallbackInfo& info) { return Transfer<sys::Recv>(info, "recv"); }
+Napi::Value Read(const Napi::CallbackInfo& info) { return Transfer<sys::Read>(info, "read"); }
+Napi::Value Send(const Napi::CallbackInfo& info) { return Transfer<sys::Send>(info, "send"); }
+Napi::Value Write(const Napi::CallbackInfo& info) { return Transfer<sys::Write>(info, "write"); }
 
 Napi::Value Shutdown(const Napi::CallbackInfo& info) {
   Check(info.Env(), sys::Shutdown(IntArg(info, 0, "fd"), IntArg(info, 1, "how")), "shutdown");
