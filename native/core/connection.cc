@@ -1,6 +1,8 @@
 #include "core/connection.h"
 
 #include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
 
 #include <cstring>
 
@@ -48,13 +50,17 @@ void Connection::emit(const char* data, size_t len) {
   if (len > 0) out_.insert(out_.end(), data, data + len);
 }
 
-bool Connection::OnReadable(char* scratch, size_t cap, bool drain) {
-  while (WantsRead()) {
+bool Connection::OnReadable(char* scratch, size_t cap, int max_reads) {
+  more_to_read_ = false;
+  for (int reads = 0; WantsRead(); reads++) {
+    if (reads == max_reads) {
+      more_to_read_ = true;
+      break;
+    }
     ssize_t n = NM_RETRY(::recv(fd_.get(), scratch, cap, 0));
     if (n > 0) {
       stats_->received(static_cast<uint64_t>(n));
-      if (!Handle(state_, scratch, static_cast<size_t>(n), *this)) read_done_ = true;
-      if (!drain) break;
+      if (!lingering_ && !Handle(state_, scratch, static_cast<size_t>(n), *this)) closing_ = true;
       continue;
     }
     if (n == 0) {
@@ -65,7 +71,21 @@ bool Connection::OnReadable(char* scratch, size_t cap, bool drain) {
     }
     break;
   }
+  Linger();
   return !Finished();
+}
+
+// Closing a socket whose receive queue holds unread bytes makes Linux send
+// a reset, and a reset destroys the reply the peer has not read yet (a
+// pipelined request after "Connection: close", say). So once the reply is
+// out, only the write side is shut (the peer sees EOF after the reply) and
+// input is read and dropped until the peer closes; the loop bounds this to
+// kLingerMs. This is nginx's lingering close.
+void Connection::Linger() {
+  if (!closing_ || lingering_ || failed_ || Pending() > 0) return;
+  lingering_ = true;
+  if (read_done_) return;  // the peer is gone already: Finished()
+  if (::shutdown(fd_.get(), SHUT_WR) < 0) failed_ = true;
 }
 
 bool Connection::OnWritable() {
@@ -77,6 +97,7 @@ bool Connection::OnWritable() {
       // A drained buffer that grew large is given back, so an idle
       // connection does not keep a high-water mark's worth of memory.
       if (out_.capacity() > 64 * 1024) std::vector<char>().swap(out_);
+      Linger();
     } else if (out_off_ >= out_.size() / 2) {
       out_.erase(out_.begin(), out_.begin() + static_cast<std::ptrdiff_t>(out_off_));
       out_off_ = 0;
@@ -115,6 +136,33 @@ class BlockingOutput final : public Output {
 
 }  // namespace
 
+namespace {
+
+uint64_t MonotonicMs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);  // async-signal-safe
+  return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
+}
+
+// The blocking form of Connection::Linger(): shut the write side, then read
+// and drop input until the peer closes or kLingerMs have passed.
+void LingerBlocking(int fd, Stats* stats, char* buf, size_t cap) {
+  if (::shutdown(fd, SHUT_WR) < 0) return;
+  const uint64_t deadline = MonotonicMs() + kLingerMs;
+  timeval tv{static_cast<time_t>(kLingerMs / 1000), static_cast<suseconds_t>((kLingerMs % 1000) * 1000)};
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0) return;
+  while (MonotonicMs() < deadline) {
+    ssize_t n = ::recv(fd, buf, cap, 0);
+    if (n > 0) {
+      stats->received(static_cast<uint64_t>(n));
+    } else if (!(n < 0 && errno == EINTR)) {
+      return;
+    }
+  }
+}
+
+}  // namespace
+
 void ServeBlocking(int fd, HandlerKind kind, Stats* stats, char* buf, size_t cap) {
   HandlerState state;
   state.kind = kind;
@@ -123,7 +171,10 @@ void ServeBlocking(int fd, HandlerKind kind, Stats* stats, char* buf, size_t cap
     ssize_t n = ::recv(fd, buf, cap, 0);
     if (n > 0) {
       stats->received(static_cast<uint64_t>(n));
-      if (!Handle(state, buf, static_cast<size_t>(n), out)) break;
+      if (!Handle(state, buf, static_cast<size_t>(n), out)) {
+        if (!out.failed) LingerBlocking(fd, stats, buf, cap);
+        break;
+      }
       continue;
     }
     if (n < 0 && errno == EINTR) continue;

@@ -28,28 +28,39 @@ class Connection final : public Output {
 
   int fd() const { return fd_.get(); }
 
-  // Reads once (level-triggered) or until EAGAIN (`drain`, edge-triggered),
-  // feeding each chunk through the handler. `scratch` is the loop's shared
-  // read buffer. Returns false when the connection is finished.
-  bool OnReadable(char* scratch, size_t cap, bool drain);
+  // Reads up to `max_reads` times (1 for level-triggered loops; more for
+  // edge-triggered ones, which must reach EAGAIN) feeding each chunk through
+  // the handler. `scratch` is the loop's shared read buffer. Returns false
+  // when the connection is finished. If the budget ran out before EAGAIN,
+  // MoreToRead() is true and the loop must come back without a new event.
+  bool OnReadable(char* scratch, size_t cap, int max_reads);
   // Sends queued output until it is gone or the kernel pushes back.
   bool OnWritable();
 
-  bool WantsRead() const { return !read_done_ && !failed_ && Pending() < high_water_; }
+  bool WantsRead() const {
+    return !read_done_ && !failed_ && (lingering_ || (!closing_ && Pending() < high_water_));
+  }
   bool WantsWrite() const { return Pending() > 0 && !failed_; }
   bool Finished() const { return failed_ || (read_done_ && Pending() == 0); }
+  bool MoreToRead() const { return more_to_read_ && WantsRead(); }
+  // The handler asked to close and the reply is out: the write side is shut
+  // and input is being discarded until the peer closes (see Linger()).
+  bool Lingering() const { return lingering_; }
 
   void emit(const char* data, size_t len) override;
 
   // Owned by the event loop: the interest currently registered with its
-  // backend, and when the connection last made progress (idle timeout).
+  // backend, when the connection last made progress (idle timeout), and
+  // when it started lingering (0: not counted as lingering yet).
   uint32_t registered = 0;
   uint64_t last_active_ms = 0;
+  uint64_t linger_since_ms = 0;
 
  private:
   size_t Pending() const { return out_.size() - out_off_; }
   // Sends [data, data+len); returns the bytes the kernel took.
   size_t SendSome(const char* data, size_t len);
+  void Linger();
 
   Fd fd_;
   HandlerState state_;
@@ -57,13 +68,20 @@ class Connection final : public Output {
   size_t high_water_;
   std::vector<char> out_;
   size_t out_off_ = 0;
-  bool read_done_ = false;  // peer sent EOF, or the handler asked to close
-  bool failed_ = false;     // the socket is unusable: close without flushing
+  bool read_done_ = false;     // the peer sent EOF
+  bool closing_ = false;       // the handler asked to close once output is flushed
+  bool lingering_ = false;     // closing, flushed, write side shut: discarding input
+  bool more_to_read_ = false;  // the last OnReadable() stopped on its budget
+  bool failed_ = false;        // the socket is unusable: close without flushing
 };
 
-// Serves one client on a blocking socket until EOF, an error, a receive
-// timeout (SO_RCVTIMEO, for idleTimeoutMs) or the handler asks to close.
-// Does not close `fd`. Uses only recv/send and atomics: async-signal-safe.
+// How long a connection the server closes may linger discarding input.
+constexpr uint64_t kLingerMs = 2000;
+
+// Serves one client on a blocking socket until EOF, an error, a timeout
+// (SO_RCVTIMEO/SO_SNDTIMEO, for idleTimeoutMs) or the handler asks to close
+// (then it lingers, as Connection does). Does not close `fd`. Uses only
+// syscalls and atomics: async-signal-safe.
 void ServeBlocking(int fd, HandlerKind kind, Stats* stats, char* buf, size_t cap);
 
 }  // namespace nm

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <cstring>
@@ -51,7 +52,7 @@ int ListenTcp(const std::string& host, int port, int backlog, bool nonblocking, 
     return Fail(error, "setsockopt");
   }
   if (bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) < 0) {
-    return Fail(error, errno == EADDRINUSE ? "listen" : "bind");
+    return Fail(error, "listen");
   }
   if (listen(fd.get(), backlog) < 0) return Fail(error, "listen");
 
@@ -84,9 +85,17 @@ int Acceptor::open() {
   return 0;
 }
 
-int Acceptor::accept(int listen_fd, bool nonblocking) {
+int Acceptor::accept(int listen_fd, bool nonblocking, bool* shed) {
+  *shed = false;
+  // A reserve lost to a descriptor shortage is taken back as soon as one is free.
+  if (!reserve_.valid()) reserve_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
   const int flags = SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0);
-  int fd = NM_RETRY(accept4(listen_fd, nullptr, nullptr, flags));
+  int fd;
+  do {
+    fd = accept4(listen_fd, nullptr, nullptr, flags);
+    // ECONNABORTED: the peer gave up while queued; the next one may be fine,
+    // and an edge-triggered loop must go on until EAGAIN.
+  } while (fd < 0 && (errno == EINTR || errno == ECONNABORTED));
   if (fd >= 0) {
     int on = 1;
     // Replies are written whole; Nagle would only delay the last segment.
@@ -95,11 +104,18 @@ int Acceptor::accept(int listen_fd, bool nonblocking) {
     return fd;
   }
   const int err = errno;
-  if (err == ECONNABORTED) return -EAGAIN;  // the peer gave up while queued
   if ((err == EMFILE || err == ENFILE) && reserve_.valid()) {
     reserve_.reset();
-    int shed = NM_RETRY(accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC));
-    if (shed >= 0) ::close(shed);
+    // On a blocking listener accept4 would wait if the queued connection
+    // vanished meanwhile, and then shed the next, valid client: look first.
+    pollfd p{listen_fd, POLLIN, 0};
+    if (NM_RETRY(poll(&p, 1, 0)) == 1) {
+      int victim = NM_RETRY(accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
+      if (victim >= 0) {
+        ::close(victim);
+        *shed = true;
+      }
+    }
     reserve_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
   }
   return -err;

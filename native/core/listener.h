@@ -21,8 +21,9 @@ struct SysError {
 };
 
 // socket/bind/listen on an IPv4 or IPv6 literal with SO_REUSEADDR.
-// On failure returns -errno and fills *error. Like libuv, a bind failure with
-// EADDRINUSE is reported as "listen", which is what Node users see.
+// On failure returns -errno and fills *error. Like libuv, which defers bind
+// errors to listen(), a bind failure is reported as "listen": the syscall
+// Node users see in the same situation.
 int ListenTcp(const std::string& host, int port, int backlog, bool nonblocking, Fd* out,
               Endpoint* bound, SysError* error);
 
@@ -38,9 +39,12 @@ class Acceptor {
   int open();  // opens the reserve fd; 0 or -errno
 
   // Returns the new fd, or -errno: -EAGAIN when nothing is pending,
-  // -EMFILE/-ENFILE when a connection had to be shed (count it in errors),
-  // -EINVAL when the listener was shut down (stop()), other -errno otherwise.
-  int accept(int listen_fd, bool nonblocking);
+  // -EINVAL when the listener was shut down (stop()), -EMFILE/-ENFILE when
+  // out of descriptors, other -errno otherwise. *shed is true when the
+  // pending connection was nevertheless taken off the queue and closed; when
+  // it is false after an error, the connection is still queued and the
+  // caller must not retry at once (it would spin).
+  int accept(int listen_fd, bool nonblocking, bool* shed);
 
  private:
   Fd reserve_;

@@ -28,18 +28,23 @@ int BlockingModel::Prepare(SysError* error) {
 
 void BlockingModel::Run() {
   for (;;) {
-    int fd = acceptor_.accept(listener_.get(), false);
+    bool shed = false;
+    int fd = acceptor_.accept(listener_.get(), false, &shed);
     Stats::add(stats_->wakeups, 1);
     if (clients_.stopping()) {
-      if (fd >= 0) ::close(fd);
+      if (fd >= 0) Refuse(fd);
       break;
     }
     if (fd >= 0) {
       Dispatch(fd);
     } else if (fd == -EMFILE || fd == -ENFILE) {
       Stats::add(stats_->errors, 1);
-      BackOff();
-    } else if (fd != -EAGAIN) {
+      if (shed) {
+        stats_->refused();
+      } else {
+        BackOff();
+      }
+    } else {
       ReportError(fd, "accept");
       BackOff();
     }
@@ -57,23 +62,25 @@ void BlockingModel::ApplyIdleTimeout(int fd) {
   if (!opt_.idle_timeout_ms) return;
   timeval tv{static_cast<time_t>(opt_.idle_timeout_ms / 1000),
              static_cast<suseconds_t>((opt_.idle_timeout_ms % 1000) * 1000)};
-  if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0) {
+  // Both directions: a client that sends but never reads would otherwise
+  // hold a blocking send() (and, in the iterative model, everyone) forever.
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0 ||
+      setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) < 0) {
     Stats::add(stats_->errors, 1);
   }
 }
 
 void BlockingModel::ServeClient(int fd, char* buf, size_t cap) {
   if (!clients_.Add(fd)) {
-    ::close(fd);
-    stats_->refused();
+    Refuse(fd);
     return;
   }
   ApplyIdleTimeout(fd);
   stats_->opened();
   ServeBlocking(fd, opt_.handler, stats_, buf, cap);
   clients_.Remove(fd);
-  ::close(fd);
   stats_->finished();
+  ::close(fd);
 }
 
 }  // namespace nm

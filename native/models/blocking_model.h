@@ -29,7 +29,7 @@ class BlockingModel : public Model {
 
   // Serves `fd` to the end on the calling thread, counting it, then closes it.
   void ServeClient(int fd, char* buf, size_t cap);
-  // idleTimeoutMs for a blocking socket: recv() gives up after that long.
+  // idleTimeoutMs for a blocking socket: recv() and send() give up after that long.
   void ApplyIdleTimeout(int fd);
 
   ShutdownSet clients_;

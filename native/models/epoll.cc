@@ -33,9 +33,14 @@ class EpollModel final : public EventModel {
     return epoll_ctl(epfd_.get(), op, fd, &ev) < 0 ? -errno : 0;
   }
 
-  // close() removes the fd from the epoll set (no other descriptor refers to
-  // the same file), so the EPOLL_CTL_DEL syscall is saved.
-  void BackendForget(int, uint32_t) override {}
+  // Explicit, although close() usually removes the registration: epoll keys
+  // it on the open file, and a copy of the descriptor (a child forked by a
+  // ForkServer or child_process in this process, before it closes it) would
+  // keep a stale registration reporting events under a reused fd number.
+  void BackendForget(int fd, uint32_t) override {
+    epoll_event ev{};
+    epoll_ctl(epfd_.get(), EPOLL_CTL_DEL, fd, &ev);  // ENOENT/EBADF: nothing to forget
+  }
 
   int BackendWait(int timeout_ms, std::vector<Ready>* ready) override {
     const int n = epoll_wait(epfd_.get(), events_.data(), static_cast<int>(events_.size()),
@@ -54,6 +59,8 @@ class EpollModel final : public EventModel {
   }
 
   bool EdgeTriggered() const override { return opt_.edge_triggered; }
+  const char* WaitSyscall() const override { return "epoll_wait"; }
+  const char* WatchSyscall() const override { return "epoll_ctl"; }
 
   Fd epfd_;
   std::vector<epoll_event> events_;

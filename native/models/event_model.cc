@@ -2,6 +2,9 @@
 
 #include <time.h>
 
+#include <algorithm>
+#include <climits>
+
 namespace nm {
 
 namespace {
@@ -17,6 +20,17 @@ uint64_t MonotonicMs() {
 // readable, so the rest are taken on the next round.
 constexpr int kAcceptBatch = 128;
 
+// Edge-triggered reads per event before the connection yields to the others
+// (and is served again after this round): 16 x 64 KiB.
+constexpr int kEdgeReadBudget = 16;
+
+// How long accepting pauses after an accept that could not take the
+// connection (EMFILE with no reserve fd, ENOBUFS, ENOMEM...).
+constexpr uint64_t kAcceptPauseMs = 100;
+
+// How often lingering connections are checked when no idle timeout is set.
+constexpr uint64_t kLingerSweepMs = 250;
+
 }  // namespace
 
 int EventModel::Prepare(SysError* error) {
@@ -31,7 +45,7 @@ int EventModel::Prepare(SysError* error) {
   for (int fd : {listener_.get(), wakeup_.fd()}) {
     if ((r = BackendSet(fd, 0, kRead)) < 0) {
       error->err = r;
-      error->syscall = "watch";
+      error->syscall = WatchSyscall();
       return r;
     }
   }
@@ -45,11 +59,14 @@ void EventModel::Run() {
     int r = BackendWait(WaitTimeout(), &ready_);
     if (r == -EINTR) continue;
     if (r < 0) {
-      ReportError(r, "wait");
+      ReportError(r, WaitSyscall());
+      listener_.reset();  // refuse new clients rather than queue them for a dead loop
       break;
     }
     Stats::add(stats_->wakeups, 1);
-    if (opt_.idle_timeout_ms) now_ms_ = MonotonicMs();
+    if (TimersActive()) now_ms_ = MonotonicMs();
+    again_now_.swap(again_);
+    again_.clear();
     for (const Ready& ev : ready_) {
       if (ev.fd == wakeup_.fd()) {
         stopping = true;
@@ -61,7 +78,13 @@ void EventModel::Run() {
         Serve(conns_[ev.fd].get(), ev.events);
       }
     }
-    if (opt_.idle_timeout_ms && now_ms_ >= next_sweep_ms_) SweepIdle();
+    if (stopping) break;
+    // An fd here may have been closed and reused since it was queued; a
+    // spurious read on the new connection only meets EAGAIN.
+    for (int fd : again_now_) {
+      if (static_cast<size_t>(fd) < conns_.size() && conns_[fd]) Serve(conns_[fd].get(), kRead);
+    }
+    if (TimersActive()) RunTimers();
   }
   for (auto& c : conns_) {
     if (c) Close(c.get());
@@ -71,20 +94,27 @@ void EventModel::Run() {
 void EventModel::AcceptReady() {
   const bool edge = EdgeTriggered();
   for (int i = 0; edge || i < kAcceptBatch; i++) {
-    int fd = acceptor_.accept(listener_.get(), true);
+    bool shed = false;
+    int fd = acceptor_.accept(listener_.get(), true, &shed);
     if (fd == -EAGAIN) return;
-    if (fd == -EMFILE || fd == -ENFILE) {
-      // The acceptor shed the connection with its reserve fd; go on draining.
-      Stats::add(stats_->errors, 1);
-      continue;
-    }
     if (fd < 0) {
-      ReportError(fd, "accept");
+      if (shed) {
+        // Out of descriptors: the acceptor took the connection with its
+        // reserve fd and closed it. Go on draining the queue.
+        stats_->refused();
+        Stats::add(stats_->errors, 1);
+        continue;
+      }
+      if (fd == -EMFILE || fd == -ENFILE) {
+        Stats::add(stats_->errors, 1);
+      } else {
+        ReportError(fd, "accept");
+      }
+      PauseAccepting();
       return;
     }
     if (!CanWatch(fd) || AtCapacity()) {
-      ::close(fd);
-      stats_->refused();
+      Refuse(fd);
       continue;
     }
     if (conns_.size() <= static_cast<size_t>(fd)) conns_.resize(static_cast<size_t>(fd) + 1);
@@ -95,10 +125,16 @@ void EventModel::AcceptReady() {
   }
 }
 
+void EventModel::PauseAccepting() {
+  BackendForget(listener_.get(), kRead);
+  accept_resume_ms_ = MonotonicMs() + kAcceptPauseMs;
+}
+
 void EventModel::Serve(Connection* c, uint32_t events) {
   bool open = true;
   if (events & (kRead | kError)) {
-    open = c->OnReadable(scratch_.get(), kReadBufferSize, EdgeTriggered());
+    open = c->OnReadable(scratch_.get(), kReadBufferSize, EdgeTriggered() ? kEdgeReadBudget : 1);
+    if (open && c->MoreToRead()) again_.push_back(c->fd());
   }
   if (open && (events & (kWrite | kError))) open = c->OnWritable();
   c->last_active_ms = now_ms_;
@@ -110,6 +146,10 @@ void EventModel::Update(Connection* c) {
     Close(c);
     return;
   }
+  if (c->Lingering() && c->linger_since_ms == 0) {
+    c->linger_since_ms = MonotonicMs();
+    lingering_++;
+  }
   const uint32_t want = (c->WantsRead() ? kRead : 0) | (c->WantsWrite() ? kWrite : 0);
   if (want == c->registered) return;
   // Re-arming read interest after backpressure needs no extra read in edge
@@ -117,7 +157,7 @@ void EventModel::Update(Connection* c) {
   // already waiting.
   int r = BackendSet(c->fd(), c->registered, want);
   if (r < 0) {
-    ReportError(r, "watch");
+    ReportError(r, WatchSyscall());
     Close(c);
     return;
   }
@@ -127,22 +167,42 @@ void EventModel::Update(Connection* c) {
 void EventModel::Close(Connection* c) {
   const int fd = c->fd();
   if (c->registered) BackendForget(fd, c->registered);
-  conns_[fd].reset();
+  if (c->linger_since_ms != 0) lingering_--;
   stats_->finished();
+  conns_[fd].reset();
 }
 
-int EventModel::WaitTimeout() {
-  if (!opt_.idle_timeout_ms) return -1;
+int EventModel::WaitTimeout() const {
+  if (!again_.empty()) return 0;
+  if (!TimersActive()) return -1;
+  uint64_t due = UINT64_MAX;
+  if (opt_.idle_timeout_ms || lingering_) due = next_sweep_ms_;
+  if (accept_resume_ms_) due = std::min(due, accept_resume_ms_);
   const uint64_t now = MonotonicMs();
-  return next_sweep_ms_ > now ? static_cast<int>(next_sweep_ms_ - now) : 0;
+  return due > now ? static_cast<int>(std::min<uint64_t>(due - now, INT_MAX)) : 0;
 }
 
-void EventModel::SweepIdle() {
+void EventModel::RunTimers() {
+  if (accept_resume_ms_ && now_ms_ >= accept_resume_ms_) {
+    accept_resume_ms_ = 0;
+    // Adding the listener back re-arms it in edge mode too: a queue that
+    // filled while it was away is reported at once.
+    int r = BackendSet(listener_.get(), 0, kRead);
+    if (r < 0) {
+      ReportError(r, WatchSyscall());
+      PauseAccepting();
+    }
+  }
+  if ((!opt_.idle_timeout_ms && !lingering_) || now_ms_ < next_sweep_ms_) return;
   // Sweeping every quarter timeout bounds the overshoot to 25%.
-  const uint64_t tick = opt_.idle_timeout_ms >= 40 ? opt_.idle_timeout_ms / 4 : 10;
+  uint64_t tick = kLingerSweepMs;
+  if (opt_.idle_timeout_ms) tick = std::min<uint64_t>(tick, std::max<uint64_t>(opt_.idle_timeout_ms / 4, 10));
   next_sweep_ms_ = now_ms_ + tick;
   for (auto& c : conns_) {
-    if (c && now_ms_ - c->last_active_ms >= opt_.idle_timeout_ms) Close(c.get());
+    if (!c) continue;
+    const bool idle = opt_.idle_timeout_ms && now_ms_ - c->last_active_ms >= opt_.idle_timeout_ms;
+    const bool lingered = c->linger_since_ms != 0 && now_ms_ - c->linger_since_ms >= kLingerMs;
+    if (idle || lingered) Close(c.get());
   }
 }
 

@@ -38,25 +38,39 @@ class EventModel : public Model {
   virtual int BackendWait(int timeout_ms, std::vector<Ready>* ready) = 0;
   // Edge-triggered backends are drained until EAGAIN on every event.
   virtual bool EdgeTriggered() const { return false; }
+  // The syscalls named in errors: waiting, and changing interest.
+  virtual const char* WaitSyscall() const = 0;
+  virtual const char* WatchSyscall() const = 0;
   // Whether the backend can watch this fd at all (select: fd < FD_SETSIZE).
   virtual bool CanWatch(int /*fd*/) const { return true; }
 
  private:
   int Prepare(SysError* error) final;
   void AcceptReady();
+  // Stops watching the listener for a moment: an accept that fails without
+  // taking the connection off the queue would otherwise wake us at once.
+  void PauseAccepting();
   void Serve(Connection* c, uint32_t events);
   // Brings the registered interest in line with what `c` wants, or closes it.
   void Update(Connection* c);
   void Close(Connection* c);
-  void SweepIdle();
-  int WaitTimeout();
+  void RunTimers();
+  int WaitTimeout() const;
+  bool TimersActive() const { return opt_.idle_timeout_ms || accept_resume_ms_ || lingering_; }
 
   Acceptor acceptor_;
   std::vector<std::unique_ptr<Connection>> conns_;  // indexed by fd
   std::vector<Ready> ready_;
+  // Edge-triggered connections whose read budget ran out before EAGAIN:
+  // no new edge will come for the data they still hold, so they are
+  // served again after this round's events (fairness without losing data).
+  std::vector<int> again_;
+  std::vector<int> again_now_;
   std::unique_ptr<char[]> scratch_;
   uint64_t now_ms_ = 0;
   uint64_t next_sweep_ms_ = 0;
+  uint64_t accept_resume_ms_ = 0;  // 0: the listener is watched
+  size_t lingering_ = 0;           // connections counted as lingering
 };
 
 }  // namespace nm

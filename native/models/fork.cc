@@ -98,8 +98,7 @@ class ForkModel final : public BlockingModel {
 
   void Dispatch(int fd) override {
     if (stats_->active.load(std::memory_order_relaxed) >= opt_.max_children || AtCapacity()) {
-      ::close(fd);
-      stats_->refused();
+      Refuse(fd);
       return;
     }
     ApplyIdleTimeout(fd);
@@ -111,8 +110,7 @@ class ForkModel final : public BlockingModel {
     sigfillset(&all);
     int r = pthread_sigmask(SIG_SETMASK, &all, &saved);
     if (r != 0) {
-      ::close(fd);
-      stats_->refused();
+      Refuse(fd);
       ReportError(-r, "pthread_sigmask");
       return;
     }
@@ -122,9 +120,8 @@ class ForkModel final : public BlockingModel {
     const int err = errno;
     sigaddset(&saved, SIGCHLD);
     pthread_sigmask(SIG_SETMASK, &saved, nullptr);  // cannot fail: a valid set
-    ::close(fd);  // the child has its own copy
     if (pid < 0) {
-      stats_->refused();
+      Refuse(fd);
       ReportError(-err, "fork");
       BackOff();
       return;
@@ -132,6 +129,7 @@ class ForkModel final : public BlockingModel {
     // Counted before the reaper knows the pid, so it can never finish()
     // a child that was not yet opened().
     stats_->opened();
+    ::close(fd);  // the child has its own copy
     if (reaper_.Watch(pid) < 0) {
       Stats::add(stats_->errors, 1);  // no pidfd: the child is swept instead
     }

@@ -10,6 +10,8 @@
 // Nothing here throws or touches N-API: failures are -errno.
 #pragma once
 
+#include <unistd.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -70,6 +72,12 @@ class Model {
   bool AtCapacity() const {
     return opt_.max_connections != 0 &&
            stats_->active.load(std::memory_order_relaxed) >= opt_.max_connections;
+  }
+  // Closes a connection accepted but not served. Counted first, so a client
+  // that sees the close also sees it in stats().
+  void Refuse(int fd) {
+    stats_->refused();
+    ::close(fd);
   }
   void ReportError(int err, const char* syscall) {
     Stats::add(stats_->errors, 1);

@@ -54,6 +54,9 @@ class PollModel final : public EventModel {
     return 0;
   }
 
+  const char* WaitSyscall() const override { return "poll"; }
+  const char* WatchSyscall() const override { return "poll"; }
+
   std::vector<pollfd> fds_;
   std::vector<int> slot_;  // fd -> index in fds_, -1 when not watched
 };

@@ -59,6 +59,9 @@ class SelectModel final : public EventModel {
     return 0;
   }
 
+  const char* WaitSyscall() const override { return "select"; }
+  const char* WatchSyscall() const override { return "select"; }
+
   fd_set read_set_;
   fd_set write_set_;
   int max_fd_ = -1;

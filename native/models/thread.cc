@@ -34,8 +34,7 @@ class ThreadModel final : public BlockingModel {
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (opt_.max_connections != 0 && live_ >= opt_.max_connections) {
-        ::close(fd);
-        stats_->refused();
+        Refuse(fd);
         return;
       }
       live_++;
@@ -49,8 +48,7 @@ class ThreadModel final : public BlockingModel {
     pthread_attr_destroy(&attr);
     if (err != 0) {
       delete job;
-      ::close(fd);
-      stats_->refused();
+      Refuse(fd);
       ReportError(-err, "pthread_create");
       std::lock_guard<std::mutex> lock(mu_);
       live_--;
