@@ -288,6 +288,25 @@ export function conformance(config: ConformanceConfig): void {
         expect(s).toMatchObject({ bytesIn: request.length, bytesOut: all.length, closed: 1 });
       });
 
+      it("handler 'http' delivers the reply to 'Connection: close' even with more requests pipelined behind it", async () => {
+        // Closing a socket with unread input makes the kernel send a reset,
+        // which would destroy the reply before the client reads it. The
+        // server must shut its write side and drain instead (lingering close).
+        const { server, port } = await startServer({ handler: 'http' });
+        const client = await Client.connect(port, '127.0.0.1', { reading: false });
+        const last = 'GET /bye HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n';
+        const trailer = Buffer.alloc(256 * 1024, HTTP_GET);
+        client.write(Buffer.concat([Buffer.from(HTTP_GET), Buffer.from(last), trailer]));
+        await waitForStats(server, (s) => s.bytesIn > HTTP_GET.length + last.length, 'the pipelined bytes read');
+        client.resume();
+        const { responses } = parseHttpResponses(await client.readToEnd(10_000));
+        expect(client.error, 'the connection must end with EOF, not a reset').toBeNull();
+        expect(responses.length).toBe(2);
+        expect(responses[1].headers['connection']).toBe('close');
+        client.destroy();
+        await waitDone(server, 1);
+      });
+
       it("handler 'http' waits for a request split across two writes and answers it once", async () => {
         const { server, port } = await startServer({ handler: 'http' });
         const client = await Client.connect(port);
@@ -674,6 +693,16 @@ export function conformance(config: ConformanceConfig): void {
         expect(rest.length).toBe(0);
         const s = await waitDone(server, 1);
         expect(s).toMatchObject({ accepted: 1, closed: 1, active: 0, bytesIn: 12, bytesOut: 12 });
+      });
+
+      it('idleTimeoutMs also closes a client that sends but never reads', async () => {
+        const { server, port } = await startServer({ idleTimeoutMs: 300 });
+        const client = await Client.connect(port, '127.0.0.1', { reading: false });
+        client.write(Buffer.alloc(16 * MiB, 'a'));
+        // Blocking models are stuck in send() here; the timeout must cover it.
+        const s = await waitDone(server, 1, 15_000);
+        expect(s).toMatchObject({ accepted: 1, closed: 1, active: 0 });
+        client.destroy();
       });
 
       // The iterative model serves one client at a time, so it never has a second to refuse.

@@ -108,8 +108,11 @@ int Acceptor::accept(int listen_fd, bool nonblocking, bool* shed) {
     reserve_.reset();
     // On a blocking listener accept4 would wait if the queued connection
     // vanished meanwhile, and then shed the next, valid client: look first.
+    // With every descriptor in use, accept4 fails with EMFILE whether or
+    // not a connection is queued; an empty queue is really EAGAIN.
     pollfd p{listen_fd, POLLIN, 0};
-    if (NM_RETRY(poll(&p, 1, 0)) == 1) {
+    const bool queued = NM_RETRY(poll(&p, 1, 0)) == 1;
+    if (queued) {
       int victim = NM_RETRY(accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
       if (victim >= 0) {
         ::close(victim);
@@ -117,6 +120,7 @@ int Acceptor::accept(int listen_fd, bool nonblocking, bool* shed) {
       }
     }
     reserve_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    if (!queued) return -EAGAIN;
   }
   return -err;
 }

@@ -20,6 +20,10 @@ struct SysError {
   const char* syscall = "";
 };
 
+// How long a model stops accepting after an accept that could not take the
+// connection off the queue (out of descriptors with no reserve, ENOBUFS...).
+constexpr int kAcceptPauseMs = 100;
+
 // socket/bind/listen on an IPv4 or IPv6 literal with SO_REUSEADDR.
 // On failure returns -errno and fills *error. Like libuv, which defers bind
 // errors to listen(), a bind failure is reported as "listen": the syscall
@@ -38,7 +42,8 @@ class Acceptor {
  public:
   int open();  // opens the reserve fd; 0 or -errno
 
-  // Returns the new fd, or -errno: -EAGAIN when nothing is pending,
+  // Returns the new fd, or -errno: -EAGAIN when nothing is pending (even when
+  // out of descriptors),
   // -EINVAL when the listener was shut down (stop()), -EMFILE/-ENFILE when
   // out of descriptors, other -errno otherwise. *shed is true when the
   // pending connection was nevertheless taken off the queue and closed; when

@@ -8,10 +8,10 @@ namespace nm {
 
 namespace {
 
-// After an accept failure that is neither EAGAIN nor a shed connection, wait
-// a little so a persistent error (ENOBUFS, ENOMEM) cannot spin the CPU.
-void BackOff() {
-  timespec ts{0, 10 * 1000 * 1000};
+// After an accept that could not take the connection, wait before the next
+// try so a persistent failure cannot spin the CPU.
+void PauseAccepting() {
+  timespec ts{0, kAcceptPauseMs * 1000 * 1000};
   nanosleep(&ts, nullptr);
 }
 
@@ -37,16 +37,19 @@ void BlockingModel::Run() {
     }
     if (fd >= 0) {
       Dispatch(fd);
-    } else if (fd == -EMFILE || fd == -ENFILE) {
+    } else if (fd == -EMFILE || fd == -ENFILE || fd == -EAGAIN) {
+      // A blocking accept4() takes its descriptor before it waits, so with
+      // the table full it fails at once, queue or no queue (-EAGAIN: the
+      // acceptor found nothing to shed): without a pause this would spin.
       Stats::add(stats_->errors, 1);
       if (shed) {
         stats_->refused();
       } else {
-        BackOff();
+        PauseAccepting();
       }
     } else {
       ReportError(fd, "accept");
-      BackOff();
+      PauseAccepting();
     }
   }
   Finish();

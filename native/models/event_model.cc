@@ -24,10 +24,6 @@ constexpr int kAcceptBatch = 128;
 // (and is served again after this round): 16 x 64 KiB.
 constexpr int kEdgeReadBudget = 16;
 
-// How long accepting pauses after an accept that could not take the
-// connection (EMFILE with no reserve fd, ENOBUFS, ENOMEM...).
-constexpr uint64_t kAcceptPauseMs = 100;
-
 // How often lingering connections are checked when no idle timeout is set.
 constexpr uint64_t kLingerSweepMs = 250;
 
