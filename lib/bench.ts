@@ -38,6 +38,8 @@ export interface BenchRow {
   skipped?: string;
   vsNode?: number;
   vsCeiling?: number;
+  /** Every run, when there were several rounds. */
+  runs?: LoadReport[];
 }
 
 /** Every model target, epoll in both triggers. */
@@ -161,49 +163,81 @@ export interface RrConfig {
   messageSize: number;
   durationMs: number;
   warmupMs: number;
+  /** Each target runs this many times, round-robin (default 1). */
+  rounds?: number;
 }
 
-/** Runs the rr load against each target in turn. */
+async function measureRr(target: Target, config: RrConfig): Promise<LoadReport> {
+  const server = await startTarget(target, ['--backlog', '4096']);
+  try {
+    return await loadgen({
+      port: server.port,
+      mode: 'rr',
+      connections: config.connections,
+      messageSize: config.messageSize,
+      durationMs: config.durationMs,
+      warmupMs: config.warmupMs,
+      expect: 'uppercase',
+      onProgress: progress(target.label),
+    });
+  } finally {
+    clearProgress();
+    await server.stop();
+  }
+}
+
+function median(values: number[]): number | undefined {
+  if (values.length === 0) return undefined;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+/**
+ * Runs the rr load against each target in turn, `config.rounds` times
+ * round-robin. A row shows the target's median run; its ratios are the
+ * medians of the ratios measured within each round, so that a noisy moment
+ * on a shared machine weighs on both sides of a ratio alike.
+ */
 export async function runRr(targets: Target[], config: RrConfig): Promise<BenchRow[]> {
   const built = new Set(nativeModels());
-  const rows: BenchRow[] = [];
+  const runs = new Map<Target, (LoadReport | null)[]>();
+  const skipped = new Map<Target, string>();
   for (const target of targets) {
-    if (target.kind === 'model' && !built.has(target.model!)) {
-      rows.push({ label: target.label, kind: target.kind, report: null, skipped: 'not built' });
-      continue;
-    }
-    let server: RunningTarget;
-    try {
-      server = await startTarget(target, ['--backlog', '4096']);
-    } catch (err) {
-      rows.push({ label: target.label, kind: target.kind, report: null, skipped: (err as Error).message });
-      continue;
-    }
-    try {
-      const report = await loadgen({
-        port: server.port,
-        mode: 'rr',
-        connections: config.connections,
-        messageSize: config.messageSize,
-        durationMs: config.durationMs,
-        warmupMs: config.warmupMs,
-        expect: 'uppercase',
-        onProgress: progress(target.label),
-      });
-      rows.push({ label: target.label, kind: target.kind, report });
-    } finally {
-      clearProgress();
-      await server.stop();
+    runs.set(target, []);
+    if (target.kind === 'model' && !built.has(target.model!)) skipped.set(target, 'not built');
+  }
+  const rounds = config.rounds ?? 1;
+  for (let round = 0; round < rounds; round++) {
+    for (const target of targets) {
+      if (skipped.has(target)) continue;
+      try {
+        runs.get(target)!.push(await measureRr(target, config));
+      } catch (err) {
+        skipped.set(target, (err as Error).message);
+      }
     }
   }
-  const base = rows.find((r) => r.kind === 'node')?.report?.rps;
-  const ceiling = rows.find((r) => r.kind === 'ceiling')?.report?.rps;
-  for (const row of rows) {
-    if (!row.report) continue;
-    if (base) row.vsNode = row.report.rps / base;
-    if (ceiling) row.vsCeiling = row.report.rps / ceiling;
-  }
-  return rows;
+  const node = targets.find((t) => t.kind === 'node');
+  const ceiling = targets.find((t) => t.kind === 'ceiling');
+  const ratio = (target: Target, base: Target | undefined): number | undefined => {
+    if (!base || skipped.has(base)) return undefined;
+    const mine = runs.get(target)!;
+    const theirs = runs.get(base)!;
+    return median(mine.map((r, i) => (r && theirs[i] ? r.rps / theirs[i]!.rps : NaN)).filter(Number.isFinite));
+  };
+  return targets.map((target) => {
+    const reports = runs.get(target)!.filter((r): r is LoadReport => r !== null);
+    if (skipped.has(target) || reports.length === 0) {
+      return { label: target.label, kind: target.kind, report: null, skipped: skipped.get(target) ?? 'no run' };
+    }
+    const byRps = [...reports].sort((a, b) => a.rps - b.rps);
+    const row: BenchRow = { label: target.label, kind: target.kind, report: byRps[(byRps.length - 1) >> 1] };
+    if (rounds > 1) row.runs = reports;
+    row.vsNode = ratio(target, node);
+    row.vsCeiling = ratio(target, ceiling);
+    return row;
+  });
 }
 
 function pad(text: string, width: number, right = true): string {
@@ -338,6 +372,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
       'no-ceiling': { type: 'boolean', default: false },
       experiment: { type: 'string' },
       'idle-counts': { type: 'string' },
+      rounds: { type: 'string' },
     },
     strict: true,
   });
@@ -373,13 +408,15 @@ export async function benchCommand(argv: string[]): Promise<number> {
     messageSize,
     durationMs,
     warmupMs,
+    rounds: num('rounds', values.rounds, 1, 1),
   };
   const targets = selectTargets(values.models?.split(',').map((m) => m.trim()).filter(Boolean));
   if (!values['no-node']) targets.push({ label: 'node:net', kind: 'node' });
   if (!values['no-ceiling']) targets.push({ label: 'C ceiling', kind: 'ceiling' });
   process.stdout.write(
     `netmodels bench: rr, ${config.connections} connections, ${config.messageSize}-byte messages, ` +
-      `${durationMs / 1000} s each after ${warmupMs / 1000} s warm-up; ${machine().cpus} cores, ${machine().cpuModel}, node ${process.version}\n\n`,
+      `${durationMs / 1000} s each after ${warmupMs / 1000} s warm-up` +
+      `${config.rounds! > 1 ? `, median of ${config.rounds} rounds` : ''}; ${machine().cpus} cores, ${machine().cpuModel}, node ${process.version}\n\n`,
   );
   const rows = await runRr(targets, config);
   process.stdout.write(`${rrTable(rows)}\n`);

@@ -11,7 +11,7 @@ const USAGE = `Usage:
                    [--handler uppercase|echo|discard|http] [--reaper pidfd|sigchld]
                    [--max-connections N] [--idle-timeout MS] [--backlog N] [--quiet]
   netmodels bench  [--models m1,m2,...] [--connections N] [--size BYTES] [--duration S]
-                   [--warmup S] [--json FILE] [--svg FILE] [--no-node] [--no-ceiling]
+                   [--warmup S] [--rounds N] [--json FILE] [--svg FILE] [--no-node] [--no-ceiling]
                    [--experiment idle]
   netmodels stress --port P [--host H] [--connections N] [--duration S]
 `;

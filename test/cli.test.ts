@@ -61,16 +61,19 @@ describe('netmodels CLI', () => {
   it('bench over two models prints a table and writes valid JSON and SVG', async () => {
     const json = path.join(tmp, 'bench.json');
     const svg = path.join(tmp, 'bench.svg');
-    const r = await run(['bench', '--models', 'poll,epoll-edge', '--duration', '0.3', '--warmup', '0.1', '--connections', '8', '--json', json, '--svg', svg]);
+    const r = await run(['bench', '--models', 'poll,epoll-edge', '--duration', '0.3', '--warmup', '0.1', '--connections', '8', '--rounds', '2', '--json', json, '--svg', svg]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     for (const label of ['poll', 'epoll edge', 'node:net', 'C ceiling']) expect(r.stdout).toContain(label);
     expect(r.stdout).toMatch(/req\/s/);
     const data = JSON.parse(fs.readFileSync(json, 'utf8'));
-    expect(data.config).toMatchObject({ connections: 8, messageSize: 64, durationMs: 300 });
+    expect(data.config).toMatchObject({ connections: 8, messageSize: 64, durationMs: 300, rounds: 2 });
     const labels = data.rows.map((row: { label: string }) => row.label);
     expect(labels).toEqual(['poll', 'epoll edge', 'node:net', 'C ceiling']);
     for (const row of data.rows) {
+      expect(row.runs).toHaveLength(2);
+      // The row shows one of its runs: the median (the lower of two).
+      expect(row.report.rps).toBe(Math.min(...row.runs.map((x: { rps: number }) => x.rps)));
       expect(row.report.requests).toBeGreaterThan(0);
       expect(row.report.mismatches).toBe(0);
       expect(row.vsNode).toBeGreaterThan(0);
