@@ -17,6 +17,9 @@ function short(n: number): string {
   return `${+n.toFixed(1)}`;
 }
 
+// Lines that coincide (select and poll often do) stay distinguishable.
+const DASHES = ['', ' stroke-dasharray="9 5"', ' stroke-dasharray="2 4"'];
+
 const COLORS = ['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f', '#edc948', '#b07aa1', '#ff9da7', '#9c755f'];
 
 /** Horizontal bars, one per label. */
@@ -88,7 +91,7 @@ export function lineChartSvg(
     const color = COLORS[i % COLORS.length];
     const pts = [...s.points].sort((a, b) => a.x - b.x);
     if (pts.length > 0) {
-      out.push(`<polyline fill="none" stroke="${color}" stroke-width="2.5" points="${pts.map((p) => `${px(p.x).toFixed(1)},${py(p.y).toFixed(1)}`).join(' ')}"/>`);
+      out.push(`<polyline fill="none" stroke="${color}" stroke-width="2.5"${DASHES[i % DASHES.length]} points="${pts.map((p) => `${px(p.x).toFixed(1)},${py(p.y).toFixed(1)}`).join(' ')}"/>`);
     }
     for (const p of pts) out.push(`<circle cx="${px(p.x).toFixed(1)}" cy="${py(p.y).toFixed(1)}" r="4" fill="${color}"/>`);
     out.push(`<rect x="${left + plotW + 16}" y="${top + i * 22}" width="14" height="14" fill="${color}"/>`);
