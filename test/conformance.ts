@@ -3,7 +3,7 @@
 // the manner of Python's BaseSelectorTestCase (one class, one SELECTOR per
 // backend). Model-specific behaviour belongs in that model's own test file.
 import { afterEach, describe, expect, it } from 'vitest';
-import { createServer } from '../lib/index';
+import { createServer, type ModelName } from '../lib/index';
 import {
   Client,
   KiB,
@@ -34,7 +34,7 @@ export interface ConformanceConfig {
   /** Shown in the test names, e.g. 'epoll edge'. */
   label: string;
   /** A name from MODELS. */
-  model: string;
+  model: ModelName;
   /** Model options merged under every server the suite creates (e.g. { trigger: 'edge' }). */
   options?: Record<string, unknown>;
   /**

@@ -1,5 +1,7 @@
 // What only PollServer does: a pollfd array with no fixed cap, compacted as
 // connections close.
+import * as fs from 'node:fs';
+
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { PollServer } from '../lib/index';
@@ -12,6 +14,9 @@ describe('PollServer', () => {
   it('holds 5000 concurrent connections, and keeps serving after half of them close', async () => {
     // Node raises RLIMIT_NOFILE to the hard limit at startup; 5000 clients
     // plus their 5000 server sides need it.
+    const limits = fs.readFileSync('/proc/self/limits', 'latin1');
+    const soft = Number(/Max open files\s+(\d+)/.exec(limits)![1]);
+    expect(soft, 'RLIMIT_NOFILE must allow 10000 sockets in this process').toBeGreaterThanOrEqual(10_100);
     const server = trackServer(new PollServer({ backlog: 4096 }));
     const { port } = await server.start();
     const sockets = await openMany(port, 5000, '127.0.0.1', 500);
