@@ -50,6 +50,40 @@ describe('lifecycle', () => {
     await waitFor(() => newFds(fds).length === 0, 'no fd left', 5000, () => newFds(fds).join(', '));
   });
 
+  it('terminating workers in the middle of async waits and a loadgen run never takes the process down', async () => {
+    // A callback from a native thread that lands while a Worker terminates
+    // cannot call into JS; it must be dropped, not escape as a C++ exception
+    // (which aborts the whole process).
+    const server = trackServer(createServer('epoll'));
+    const { port } = await server.start();
+    for (let i = 0; i < 20; i++) {
+      const worker = new Worker(
+        `
+        const { parentPort } = require('node:worker_threads');
+        const { sys, loadgen } = require(${JSON.stringify(DIST)});
+        const [a, b] = sys.socketpair({ nonBlocking: true });
+        const ep = new sys.Epoll();
+        ep.add(a, sys.EPOLLIN);
+        sys.write(b, Buffer.from('x'));   // level-triggered: always ready
+        const spin = () => ep.waitAsync(8, -1).then(() => { const t = Date.now(); while (Date.now() - t < 2) {} spin(); });
+        for (let i = 0; i < 4; i++) spin();
+        loadgen({ port: ${port}, connections: 2, durationMs: 20 }).then(() => { for (;;) {} });
+        parentPort.postMessage('up');
+        `,
+        { eval: true },
+      );
+      await new Promise((resolve) => worker.once('message', resolve));
+      await new Promise((resolve) => setTimeout(resolve, 5 + (i % 7) * 5));
+      await worker.terminate();
+    }
+    // Still alive, and the server is unharmed.
+    const client = await Client.connect(port);
+    client.write('alive');
+    expect((await client.read(5)).toString()).toBe('ALIVE');
+    client.destroy();
+    await server.stop();
+  });
+
   it('process.exit() with a ForkServer and live children leaves no child behind', async () => {
     const script = `
       const { ForkServer } = require(${JSON.stringify(DIST)});

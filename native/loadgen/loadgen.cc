@@ -1,6 +1,8 @@
 #include "loadgen/loadgen.h"
 
 #include <netdb.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -105,9 +107,16 @@ int LoadRun::Start(ProgressFn progress, DoneFn done) {
   done_ = std::move(done);
   const size_t n = shared_.workers.size();
   running_.store(n);
+  // The workers start with every signal blocked (they inherit this mask):
+  // process signals, SIGCHLD for the fork model's reaper among them, are
+  // for the threads that expect them.
+  sigset_t all, saved;
+  sigfillset(&all);
+  const int masked = pthread_sigmask(SIG_SETMASK, &all, &saved);
   try {
     for (size_t i = 0; i < n; ++i) threads_.emplace_back(&LoadRun::ThreadMain, this, i);
   } catch (const std::system_error& e) {
+    if (masked == 0) pthread_sigmask(SIG_SETMASK, &saved, nullptr);
     {
       std::lock_guard<std::mutex> lock(go_mutex_);
       abort_start_ = true;
@@ -118,6 +127,7 @@ int LoadRun::Start(ProgressFn progress, DoneFn done) {
     const int err = e.code().value();
     return -(err > 0 ? err : EAGAIN);
   }
+  if (masked == 0) pthread_sigmask(SIG_SETMASK, &saved, nullptr);
   // The clock starts once every thread exists, so thread creation never eats
   // into the warm-up or the measured window.
   shared_.start_ns = NowNs();

@@ -97,7 +97,12 @@ void DeliverReport(Napi::Env env, Napi::Function, Job* job, Report* raw) {
     o.Set("errorCodes", codes);
     job->deferred.Resolve(o);
   } catch (const Napi::Error& e) {
-    job->deferred.Reject(e.Value());
+    // In a terminating Worker the rejection can fail too; nothing can be
+    // delivered then, and no exception may leave this callback.
+    try {
+      job->deferred.Reject(e.Value());
+    } catch (const Napi::Error&) {
+    }
   }
 }
 
@@ -205,7 +210,8 @@ Napi::Value LoadgenStart(const Napi::CallbackInfo& info) {
   if (has_progress) {
     on_progress = [job](const Progress& p) {
       // napi_closing (environment exiting) just drops the snapshot.
-      job->progress.NonBlockingCall(new Progress(p));
+      auto* copy = new Progress(p);
+      if (job->progress.NonBlockingCall(copy) != napi_ok) delete copy;
     };
   }
   auto on_done = [job](Report&& report) {

@@ -311,7 +311,9 @@ void Worker::Complete(Conn& c) {
   }
   if (c.mismatch) {
     ++mismatches;
-  } else if (t >= shared_.measure_ns && t < shared_.deadline_ns) {
+  } else if (c.started_ns >= shared_.measure_ns && t < shared_.deadline_ns) {
+    // Only requests wholly inside the measured window: one that began in
+    // the warm-up would carry warm-up latency into the histogram.
     ++requests;
     histogram.Record(static_cast<uint64_t>(t - c.started_ns));
   }

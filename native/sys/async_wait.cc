@@ -68,11 +68,14 @@ void WaitOp::ThreadMain() {
 }
 
 void WaitOp::CallJs(napi_env env, napi_value js_cb, void* context, void*) {
+  // A null env means the environment is being torn down and Finalize() may
+  // already have freed the op: it must not be touched.
+  if (env == nullptr) return;
   auto* op = static_cast<WaitOp*>(context);
   // The thread has nothing left to do but release the threadsafe function,
   // which does not wait on this thread, so this join is immediate.
   op->Join();
-  if (env == nullptr || js_cb == nullptr) return;
+  if (js_cb == nullptr) return;
   Napi::Env e(env);
   Napi::HandleScope scope(e);
   try {
@@ -89,7 +92,9 @@ void WaitOp::CallJs(napi_env env, napi_value js_cb, void* context, void*) {
     }
     Napi::Function(e, js_cb).Call({err, result, Napi::Number::New(e, reason)});
   } catch (const Napi::Error& error) {
-    error.ThrowAsJavaScriptException();
+    // Not ThrowAsJavaScriptException(): in a terminating Worker the throw
+    // itself fails, and a C++ exception must not leave this C callback.
+    napi_throw(env, error.Value());
   }
 }
 
