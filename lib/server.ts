@@ -145,8 +145,10 @@ export abstract class Server extends EventEmitter {
     try {
       const address = this.#native.start((err) => {
         // A loop error is always counted in stats().errors; it is emitted when
-        // someone listens, rather than crash the process as an unhandled 'error'.
-        if (this.listenerCount('error') > 0) this.emit('error', err);
+        // someone listens, rather than crash the process as an unhandled
+        // 'error'. One still queued when stop() finished is not emitted
+        // after 'close'.
+        if (this.#state !== 'stopped' && this.listenerCount('error') > 0) this.emit('error', err);
       });
       this.#address = this.#lastAddress = { ...address };
     } catch (err) {
