@@ -253,51 +253,44 @@ void Worker::OnReadable(Conn& c) {
   const bool verify = options_.expect != Expect::kNone;
   for (;;) {
     const size_t want = std::min(size - c.received, kScratchSize);
-    const ssize_t n = recv(c.fd.get(), scratch_.get(), want, 0);
-    if (n > 0) {
-      const size_t got = static_cast<size_t>(n);
-      if (verify && !c.mismatch &&
-          std::memcmp(scratch_.get(), shared_.expect_pattern.data() + c.rot + c.received, got) != 0) {
-        c.mismatch = true;
-      }
-      c.received += got;
-      if (c.received == size) {
-        Complete(c);
-        return;
-      }
-      // A short TCP read means the receive queue was empty; any byte that
-      // arrives later raises a new edge.
-      if (got < want) return;
-    } else if (n == 0) {
-      Fail(c, kErrEof);
-      return;
-    } else if (errno == EINTR) {
-      continue;
-    } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      return;
-    } else {
-      Fail(c, errno);
+    const ssize_t n = RecvSome(c, want);
+    if (n <= 0) return;
+    const size_t got = static_cast<size_t>(n);
+    if (verify && !c.mismatch &&
+        std::memcmp(scratch_.get(), shared_.expect_pattern.data() + c.rot + c.received, got) != 0) {
+      c.mismatch = true;
+    }
+    c.received += got;
+    if (c.received == size) {
+      Complete(c);
       return;
     }
+    // A short TCP read means the receive queue was empty; any byte that
+    // arrives later raises a new edge.
+    if (got < want) return;
   }
 }
 
+// An idle connection that the server closes (its connection limit, say) is
+// failed with EOF by RecvSome.
 void Worker::DrainIdle(Conn& c) {
+  while (RecvSome(c, kScratchSize) > 0) {
+    ++mismatches;  // an idle connection never asked for anything
+  }
+}
+
+ssize_t Worker::RecvSome(Conn& c, size_t want) {
   for (;;) {
-    const ssize_t n = recv(c.fd.get(), scratch_.get(), kScratchSize, 0);
-    if (n > 0) {
-      ++mismatches;  // an idle connection never asked for anything
-    } else if (n == 0) {
-      Fail(c, kErrEof);  // e.g. the server's connection limit
-      return;
-    } else if (errno == EINTR) {
-      continue;
-    } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      return;
-    } else {
-      Fail(c, errno);
-      return;
+    const ssize_t n = recv(c.fd.get(), scratch_.get(), want, 0);
+    if (n > 0) return n;
+    if (n == 0) {
+      Fail(c, kErrEof);
+      return -1;
     }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+    Fail(c, errno);
+    return -1;
   }
 }
 

@@ -71,6 +71,9 @@ class Worker {
   bool TrySend(Conn& c);
   void OnReadable(Conn& c);
   void DrainIdle(Conn& c);
+  // recv into scratch_: bytes read, 0 on EAGAIN, or -1 once the connection
+  // has been failed (EOF or an error).
+  ssize_t RecvSome(Conn& c, size_t want);
   void Complete(Conn& c);
   void Close(Conn& c);
   void Fail(Conn& c, int err);

@@ -37,6 +37,11 @@ int EventModel::Prepare(SysError* error) {
     error->syscall = "open";
     return r;
   }
+  if ((r = wakeup_.open()) < 0) {
+    error->err = r;
+    error->syscall = "eventfd";
+    return r;
+  }
   if ((r = BackendOpen(error)) < 0) return r;
   for (int fd : {listener_.get(), wakeup_.fd()}) {
     if ((r = BackendSet(fd, 0, kRead)) < 0) {

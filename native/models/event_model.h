@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/connection.h"
+#include "core/wakeup.h"
 #include "models/model.h"
 
 namespace nm {
@@ -16,6 +17,7 @@ class EventModel : public Model {
  public:
   using Model::Model;
   void Run() final;
+  void Stop() final { wakeup_.signal(); }
 
  protected:
   static constexpr uint32_t kRead = 1;
@@ -59,6 +61,7 @@ class EventModel : public Model {
   bool TimersActive() const { return opt_.idle_timeout_ms || accept_resume_ms_ || lingering_; }
 
   Acceptor acceptor_;
+  Wakeup wakeup_;  // Stop() makes the wait return at once
   std::vector<std::unique_ptr<Connection>> conns_;  // indexed by fd
   std::vector<Ready> ready_;
   // Edge-triggered connections whose read budget ran out before EAGAIN:

@@ -157,10 +157,9 @@ class ForkModel final : public BlockingModel {
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) Fail();
     if (getppid() != parent) _exit(0);  // the parent died before prctl
     if (CloseAllExcept(fd) < 0) {
-      // Kernels before 5.9: close at least what would keep the port or the
-      // server's own machinery alive.
+      // Kernels before 5.9: close at least the listener, which would keep
+      // the port open after stop().
       ::close(listener_.get());
-      ::close(wakeup_.fd());
     }
     sigset_t none;
     sigemptyset(&none);

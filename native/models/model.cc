@@ -35,11 +35,6 @@ int Model::Open(SysError* error) {
   int r = ListenTcp(opt_.host, opt_.port, opt_.backlog, NonBlockingListener(), &listener_,
                     &endpoint_, error);
   if (r < 0) return r;
-  if ((r = wakeup_.open()) < 0) {
-    error->err = r;
-    error->syscall = "eventfd";
-    return r;
-  }
   return Prepare(error);
 }
 

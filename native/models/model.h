@@ -23,7 +23,6 @@
 #include "core/handler.h"
 #include "core/listener.h"
 #include "core/stats.h"
-#include "core/wakeup.h"
 
 namespace nm {
 
@@ -54,7 +53,7 @@ class Model {
 
   int Open(SysError* error);
   virtual void Run() = 0;
-  virtual void Stop() { wakeup_.signal(); }
+  virtual void Stop() = 0;
 
   Stats& stats() { return *stats_; }
   const Endpoint& endpoint() const { return endpoint_; }
@@ -89,7 +88,6 @@ class Model {
   Stats* stats_;  // own_stats_, or shared memory (fork)
   Fd listener_;
   Endpoint endpoint_;
-  Wakeup wakeup_;
 };
 
 using ModelFactory = std::unique_ptr<Model> (*)(const ModelOptions&);
