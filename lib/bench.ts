@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { loadgen, type LoadReport } from './loadgen';
-import { nativeModels, type ModelName } from './server';
+import { nativeModels, type ModelName } from './models/index';
 import { barChartSvg, lineChartSvg } from './svg';
 
 const ROOT = path.join(__dirname, '..');

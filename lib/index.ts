@@ -1,15 +1,12 @@
 // netmodels: the classic TCP server concurrency models, run natively.
 import { invalidArgType, invalidArgValue } from './errors';
-import { EpollServer, type EpollServerOptions } from './models/epoll';
-import { ForkServer, type ForkServerOptions } from './models/fork';
-import { IterativeServer, type IterativeServerOptions } from './models/iterative';
-import { PollServer, type PollServerOptions } from './models/poll';
-import { SelectServer, type SelectServerOptions } from './models/select';
-import { ThreadServer, type ThreadServerOptions } from './models/thread';
-import { MODELS, type ModelName, type Server } from './server';
+import { MODEL_TABLE, MODELS, type ModelClass, type ModelName, type ModelOptions } from './models/index';
 
-export { Server, MODELS, HANDLERS, nativeModels } from './server';
-export type { AddressInfo, HandlerName, ModelName, ServerOptions, ServerStats } from './server';
+export { Server, HANDLERS } from './server';
+export type { AddressInfo, HandlerName, ServerOptions, ServerStats, WorkerStats } from './server';
+export { MODELS, MODEL_TABLE, nativeModels } from './models/index';
+export type { ModelName, ModelClass, ModelOptions } from './models/index';
+export type { ModelSpec, ModelFamily, OptionSpec, BenchRow } from './spec';
 export { IterativeServer, type IterativeServerOptions } from './models/iterative';
 export { EpollServer, type EpollServerOptions } from './models/epoll';
 export { ForkServer, type ForkServerOptions } from './models/fork';
@@ -20,29 +17,12 @@ export * as sys from './sys';
 export { loadgen } from './loadgen';
 export type { LoadgenOptions, LoadReport, LoadProgress, LatencyUs, LoadMode, LoadExpect } from './loadgen';
 
-interface ModelOptionsMap {
-  iterative: IterativeServerOptions;
-  epoll: EpollServerOptions;
-  fork: ForkServerOptions;
-  thread: ThreadServerOptions;
-  select: SelectServerOptions;
-  poll: PollServerOptions;
-}
-
-const CLASSES: Record<ModelName, new (options?: never) => Server> = {
-  iterative: IterativeServer,
-  fork: ForkServer,
-  thread: ThreadServer,
-  select: SelectServer,
-  poll: PollServer,
-  epoll: EpollServer,
-};
-
-/** Creates a server of the named model: `createServer('epoll', { trigger: 'edge' })`. */
-export function createServer<M extends ModelName>(model: M, options?: ModelOptionsMap[M]): Server {
+/** Creates a server of the named model: `createServer('epoll', { trigger: 'edge' })` is an `EpollServer`. */
+export function createServer<M extends ModelName>(model: M, options?: ModelOptions<M>): InstanceType<ModelClass<M>> {
   if (typeof model !== 'string') throw invalidArgType('model', 'of type string', model);
   if (!(MODELS as readonly string[]).includes(model)) {
     throw invalidArgValue('model', model, `must be one of: ${MODELS.map((m) => `'${m}'`).join(', ')}`);
   }
-  return new CLASSES[model](options as never);
+  const Class = MODEL_TABLE[model] as unknown as new (options?: ModelOptions<M>) => InstanceType<ModelClass<M>>;
+  return new Class(options);
 }

@@ -13,9 +13,10 @@ import {
   validateOneOf,
   validateOptionsObject,
 } from './errors';
+import type { ModelName } from './models/index';
+import type { ModelSpec } from './spec';
 
-export const MODELS = ['iterative', 'fork', 'thread', 'select', 'poll', 'epoll'] as const;
-export type ModelName = (typeof MODELS)[number];
+export type { ModelName } from './models/index';
 
 export const HANDLERS = ['uppercase', 'echo', 'discard', 'http'] as const;
 export type HandlerName = (typeof HANDLERS)[number];
@@ -62,12 +63,16 @@ export interface ServerStats {
   rejected: number;
   bytesIn: number;
   bytesOut: number;
+  /** Per part of the model (loop, pool thread, prefork child); absent for a model of one part. */
+  workers?: WorkerStats[];
   /** Successful recv syscalls. */
   reads: number;
   /** Successful send syscalls. */
   writes: number;
   /** Returns from select/poll/epoll_wait, or from accept in blocking models. */
   wakeups: number;
+  /** The reaper really in use (process models): `'pidfd'`, or `'sigchld'` after a fallback. */
+  reaper?: 'pidfd' | 'sigchld';
   /** Children reaped (fork; 0 elsewhere). */
   reaped: number;
   /** Unexpected syscall failures survived. */
@@ -75,8 +80,20 @@ export interface ServerStats {
   uptimeMs: number;
 }
 
-/** Validates a model's extra option; returns the value to pass on (or undefined for the default). */
-export type OptionCheck = (name: string, value: unknown) => unknown;
+/** One part of a model in `stats().workers`: a loop, a pool thread, a prefork child. */
+export interface WorkerStats {
+  /** The child's pid (process models). */
+  pid?: number;
+  /** Whether the part is serving a client now (pool models). */
+  state?: 'idle' | 'busy';
+  accepted: number;
+  active: number;
+  /** Connections it finished serving. */
+  served: number;
+  bytesIn: number;
+  bytesOut: number;
+  wakeups: number;
+}
 
 interface NativeServer {
   start(onError: (err: Error) => void): AddressInfo;
@@ -101,15 +118,16 @@ export abstract class Server extends EventEmitter {
   #lastAddress: AddressInfo | null = null;
   #stopping: Promise<void> | null = null;
 
-  protected constructor(model: ModelName, options: unknown, extra: Record<string, OptionCheck> = {}) {
+  protected constructor(spec: ModelSpec, options: unknown) {
     super();
+    const model = spec.name as ModelName;
     this.#model = model;
     const o = validateOptionsObject('options', options);
     const owner = `${this.constructor.name}`;
     rejectUnknownOptions(
       'options',
       o,
-      ['host', 'port', 'backlog', 'handler', 'maxConnections', 'idleTimeoutMs', 'highWaterMark', ...Object.keys(extra)],
+      ['host', 'port', 'backlog', 'handler', 'maxConnections', 'idleTimeoutMs', 'highWaterMark', ...Object.keys(spec.options)],
       owner,
     );
     const host = o.host === undefined ? '127.0.0.1' : o.host;
@@ -124,9 +142,9 @@ export abstract class Server extends EventEmitter {
       idleTimeoutMs: validateInteger('options.idleTimeoutMs', o.idleTimeoutMs, 0, MAX_U32, 0),
       highWaterMark: validateInteger('options.highWaterMark', o.highWaterMark, 1, 2 ** 40, 1 << 20),
     };
-    for (const [key, check] of Object.entries(extra)) {
-      const value = check(`options.${key}`, o[key]);
-      if (value !== undefined) native[key] = value;
+    // Every key is sent, defaults applied: the native side keeps no defaults.
+    for (const [key, option] of Object.entries(spec.options)) {
+      native[key] = option.check(`options.${key}`, o[key]);
     }
     this.#native = new binding.NativeServer(model, native) as NativeServer;
   }
@@ -200,7 +218,4 @@ export abstract class Server extends EventEmitter {
   }
 }
 
-/** Models whose native part is compiled into this build. */
-export function nativeModels(): ModelName[] {
-  return (binding.nativeModels as string[]).filter((m): m is ModelName => (MODELS as readonly string[]).includes(m));
-}
+

@@ -9,6 +9,7 @@
 
 #include "addon.h"
 #include "errors.h"
+#include "core/signals.h"
 #include "models/model.h"
 
 namespace nm {
@@ -48,25 +49,32 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
     Napi::Env env = info.Env();
     model_name_ = info[0].As<Napi::String>().Utf8Value();
     Napi::Object o = info[1].As<Napi::Object>();
-    auto num = [&](const char* key, double fallback) {
+    // The TS model table validated every key and applied every default;
+    // the common fields are typed, the rest is copied by name for the
+    // model to read (ModelOptions::Number / String / List).
+    Napi::Array keys = o.GetPropertyNames();
+    for (uint32_t i = 0; i < keys.Length(); i++) {
+      const std::string key = keys.Get(i).As<Napi::String>().Utf8Value();
       Napi::Value v = o.Get(key);
-      return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : fallback;
-    };
-    auto str = [&](const char* key, const char* fallback) {
-      Napi::Value v = o.Get(key);
-      return v.IsString() ? v.As<Napi::String>().Utf8Value() : std::string(fallback);
-    };
-    options_.host = str("host", "127.0.0.1");
-    options_.port = static_cast<int>(num("port", 0));
-    options_.backlog = static_cast<int>(num("backlog", 511));
-    options_.max_connections = static_cast<uint64_t>(num("maxConnections", 0));
-    options_.idle_timeout_ms = static_cast<uint32_t>(num("idleTimeoutMs", 0));
-    options_.high_water = static_cast<size_t>(num("highWaterMark", 1 << 20));
-    options_.edge_triggered = str("trigger", "level") == "edge";
-    options_.stack_size = static_cast<size_t>(num("stackSize", 256 << 10));
-    options_.max_children = static_cast<uint32_t>(num("maxChildren", 256));
-    options_.reap_with_sigchld = str("reaper", "pidfd") == "sigchld";
-    if (!ParseHandlerKind(str("handler", "uppercase").c_str(), &options_.handler)) {
+      if (v.IsNumber()) {
+        options_.numbers[key] = v.As<Napi::Number>().DoubleValue();
+      } else if (v.IsBoolean()) {
+        options_.numbers[key] = v.As<Napi::Boolean>().Value() ? 1 : 0;
+      } else if (v.IsString()) {
+        options_.strings[key] = v.As<Napi::String>().Utf8Value();
+      } else if (v.IsArray()) {
+        Napi::Array a = v.As<Napi::Array>();
+        std::vector<std::string>& list = options_.lists[key];
+        for (uint32_t j = 0; j < a.Length(); j++) list.push_back(a.Get(j).ToString().Utf8Value());
+      }
+    }
+    options_.host = options_.String("host");
+    options_.port = static_cast<int>(options_.Number("port"));
+    options_.backlog = static_cast<int>(options_.Number("backlog"));
+    options_.max_connections = static_cast<uint64_t>(options_.Number("maxConnections"));
+    options_.idle_timeout_ms = static_cast<uint32_t>(options_.Number("idleTimeoutMs"));
+    options_.high_water = static_cast<size_t>(options_.Number("highWaterMark"));
+    if (!ParseHandlerKind(options_.String("handler").c_str(), &options_.handler)) {
       throw CodedRangeError(env, "ERR_INVALID_ARG_VALUE", "unknown handler");
     }
     if (!HasModel(model_name_)) {
@@ -96,6 +104,9 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
       if (tsfn.NonBlockingCall(data, &ServerWrap::EmitError) != napi_ok) delete data;
     };
     try {
+      // Model threads, and every thread or child they start, run with all
+      // signals blocked: signals are for Node's thread and the reaper's.
+      BlockAllSignals masked;
       thread_ = std::thread([m = model.get()] { m->Run(); });
     } catch (const std::system_error& e) {
       on_error_.Release();
@@ -219,10 +230,36 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
     set("reaped", s.reaped);
     set("errors", s.errors);
     o.Set("running", running);
+    if (running) {
+      std::vector<WorkerStats> workers;
+      model_->Workers(&workers);
+      if (!workers.empty()) o.Set("workers", WorkersArray(env, workers));
+      std::vector<std::pair<const char*, std::string>> facts;
+      model_->Describe(&facts);
+      for (const auto& f : facts) o.Set(f.first, f.second);
+    }
     o.Set("uptimeMs", started_.time_since_epoch().count() == 0
                           ? 0.0
                           : std::chrono::duration<double, std::milli>(until - started_).count());
     return o;
+  }
+
+  static Napi::Array WorkersArray(Napi::Env env, const std::vector<WorkerStats>& workers) {
+    Napi::Array out = Napi::Array::New(env, workers.size());
+    for (uint32_t i = 0; i < workers.size(); i++) {
+      const WorkerStats& w = workers[i];
+      Napi::Object o = Napi::Object::New(env);
+      if (w.pid >= 0) o.Set("pid", static_cast<double>(w.pid));
+      if (w.state != nullptr) o.Set("state", w.state);
+      o.Set("accepted", static_cast<double>(w.accepted));
+      o.Set("active", static_cast<double>(w.active));
+      o.Set("served", static_cast<double>(w.served));
+      o.Set("bytesIn", static_cast<double>(w.bytes_in));
+      o.Set("bytesOut", static_cast<double>(w.bytes_out));
+      o.Set("wakeups", static_cast<double>(w.wakeups));
+      out.Set(i, o);
+    }
+    return out;
   }
 
   std::string model_name_;

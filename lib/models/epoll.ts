@@ -1,5 +1,5 @@
-import { validateOneOf } from '../errors';
 import { Server, type ServerOptions } from '../server';
+import { oneOf, type ModelSpec } from '../spec';
 
 export interface EpollServerOptions extends ServerOptions {
   /** `'level'` (default) or `'edge'` (drains accept and recv until EAGAIN). */
@@ -8,9 +8,18 @@ export interface EpollServerOptions extends ServerOptions {
 
 /** One thread, epoll_wait(). */
 export class EpollServer extends Server {
+  static readonly spec: ModelSpec = {
+    name: 'epoll',
+    family: 'event',
+    summary: 'one thread, epoll_wait(); level- or edge-triggered',
+    options: { trigger: oneOf(['level', 'edge'] as const, 'level') },
+    bench: [
+      { label: 'epoll level', options: { trigger: 'level' } },
+      { label: 'epoll edge', options: { trigger: 'edge' } },
+    ],
+  };
+
   constructor(options?: EpollServerOptions) {
-    super('epoll', options, {
-      trigger: (name, value) => validateOneOf(name, value, ['level', 'edge'] as const, 'level'),
-    });
+    super(EpollServer.spec, options);
   }
 }

@@ -1,10 +1,18 @@
 import { Server, type ServerOptions } from '../server';
+import type { ModelSpec } from '../spec';
 
 export type IterativeServerOptions = ServerOptions;
 
 /** One client at a time: accept, serve until EOF, accept the next. */
 export class IterativeServer extends Server {
+  static readonly spec: ModelSpec = {
+    name: 'iterative',
+    family: 'blocking',
+    summary: 'one client at a time: accept, serve until EOF, accept the next',
+    options: {},
+  };
+
   constructor(options?: IterativeServerOptions) {
-    super('iterative', options);
+    super(IterativeServer.spec, options);
   }
 }

@@ -1,10 +1,18 @@
 import { Server, type ServerOptions } from '../server';
+import type { ModelSpec } from '../spec';
 
 export type PollServerOptions = ServerOptions;
 
 /** One thread, poll() over a pollfd array that grows with the connections. */
 export class PollServer extends Server {
+  static readonly spec: ModelSpec = {
+    name: 'poll',
+    family: 'event',
+    summary: 'one thread, poll() over a pollfd array that grows with the connections',
+    options: {},
+  };
+
   constructor(options?: PollServerOptions) {
-    super('poll', options);
+    super(PollServer.spec, options);
   }
 }

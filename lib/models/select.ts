@@ -1,10 +1,18 @@
 import { Server, type ServerOptions } from '../server';
+import type { ModelSpec } from '../spec';
 
 export type SelectServerOptions = ServerOptions;
 
 /** One thread, select() over fd_sets; connections on fds >= FD_SETSIZE (1024) are rejected. */
 export class SelectServer extends Server {
+  static readonly spec: ModelSpec = {
+    name: 'select',
+    family: 'event',
+    summary: 'one thread, select() over fd_sets (FD_SETSIZE = 1024)',
+    options: {},
+  };
+
   constructor(options?: SelectServerOptions) {
-    super('select', options);
+    super(SelectServer.spec, options);
   }
 }

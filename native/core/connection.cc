@@ -1,10 +1,10 @@
 #include "core/connection.h"
 
 #include <sys/socket.h>
-#include <sys/time.h>
-#include <time.h>
 
 #include <cstring>
+
+#include "core/clock.h"
 
 namespace nm {
 
@@ -15,8 +15,9 @@ bool PeerGone(int err) { return err == ECONNRESET || err == EPIPE || err == ETIM
 
 }  // namespace
 
-Connection::Connection(int fd, HandlerKind kind, Stats* stats, size_t high_water)
-    : fd_(fd), stats_(stats), high_water_(high_water) {
+Connection::Connection(int fd, uint64_t generation, HandlerKind kind, Stats* stats,
+                       size_t high_water)
+    : fd_(fd), generation_(generation), stats_(stats), high_water_(high_water) {
   state_.kind = kind;
 }
 
@@ -60,7 +61,17 @@ bool Connection::OnReadable(char* scratch, size_t cap, int max_reads) {
     ssize_t n = NM_RETRY(::recv(fd_.get(), scratch, cap, 0));
     if (n > 0) {
       stats_->received(static_cast<uint64_t>(n));
-      if (!lingering_ && !Handle(state_, scratch, static_cast<size_t>(n), *this)) closing_ = true;
+      if (lingering_) continue;
+      switch (Handle(state_, scratch, static_cast<size_t>(n), *this)) {
+        case Verdict::kMore:
+          break;
+        case Verdict::kClose:
+          closing_ = true;
+          break;
+        case Verdict::kWait:
+          waiting_ = true;
+          break;
+      }
       continue;
     }
     if (n == 0) {
@@ -138,18 +149,12 @@ class BlockingOutput final : public Output {
 
 namespace {
 
-uint64_t MonotonicMs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);  // async-signal-safe
-  return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
-}
-
 // The blocking form of Connection::Linger(): shut the write side, then read
 // and drop input until the peer closes or kLingerMs have passed.
 void LingerBlocking(int fd, Stats* stats, char* buf, size_t cap) {
   if (::shutdown(fd, SHUT_WR) < 0) return;
   const uint64_t deadline = MonotonicMs() + kLingerMs;
-  timeval tv{static_cast<time_t>(kLingerMs / 1000), static_cast<suseconds_t>((kLingerMs % 1000) * 1000)};
+  const timeval tv = MsToTimeval(kLingerMs);
   if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0) return;
   while (MonotonicMs() < deadline) {
     ssize_t n = ::recv(fd, buf, cap, 0);
@@ -171,7 +176,7 @@ void ServeBlocking(int fd, HandlerKind kind, Stats* stats, char* buf, size_t cap
     ssize_t n = ::recv(fd, buf, cap, 0);
     if (n > 0) {
       stats->received(static_cast<uint64_t>(n));
-      if (!Handle(state, buf, static_cast<size_t>(n), out)) {
+      if (Handle(state, buf, static_cast<size_t>(n), out) == Verdict::kClose) {
         if (!out.failed) LingerBlocking(fd, stats, buf, cap);
         break;
       }

@@ -20,13 +20,21 @@
 
 namespace nm {
 
+// A connection as another thread names it: the fd alone could already belong
+// to a newer connection when a late message arrives, the generation cannot.
+struct ConnRef {
+  int fd;
+  uint64_t generation;
+};
+
 class Connection final : public Output {
  public:
-  Connection(int fd, HandlerKind kind, Stats* stats, size_t high_water);
+  Connection(int fd, uint64_t generation, HandlerKind kind, Stats* stats, size_t high_water);
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
   int fd() const { return fd_.get(); }
+  ConnRef ref() const { return {fd_.get(), generation_}; }
 
   // Reads up to `max_reads` times (1 for level-triggered loops; more for
   // edge-triggered ones, which must reach EAGAIN) feeding each chunk through
@@ -36,9 +44,14 @@ class Connection final : public Output {
   bool OnReadable(char* scratch, size_t cap, int max_reads);
   // Sends queued output until it is gone or the kernel pushes back.
   bool OnWritable();
+  // Ends a wait the handler asked for (Verdict::kWait): reading may go on.
+  // The loop then brings the interest up to date (an edge-triggered
+  // backend re-checks readiness when read interest is re-armed).
+  void Resume() { waiting_ = false; }
 
   bool WantsRead() const {
-    return !read_done_ && !failed_ && (lingering_ || (!closing_ && Pending() < high_water_));
+    return !read_done_ && !failed_ &&
+           (lingering_ || (!closing_ && !waiting_ && Pending() < high_water_));
   }
   bool WantsWrite() const { return Pending() > 0 && !failed_; }
   bool Finished() const { return failed_ || (read_done_ && Pending() == 0); }
@@ -51,10 +64,11 @@ class Connection final : public Output {
 
   // Owned by the event loop: the interest currently registered with its
   // backend, when the connection last made progress (idle timeout), and
-  // when it started lingering (0: not counted as lingering yet).
+  // since when it lingers (valid once linger_counted is set).
   uint32_t registered = 0;
   uint64_t last_active_ms = 0;
   uint64_t linger_since_ms = 0;
+  bool linger_counted = false;
 
  private:
   size_t Pending() const { return out_.size() - out_off_; }
@@ -63,6 +77,7 @@ class Connection final : public Output {
   void Linger();
 
   Fd fd_;
+  uint64_t generation_;
   HandlerState state_;
   Stats* stats_;
   size_t high_water_;
@@ -70,6 +85,7 @@ class Connection final : public Output {
   size_t out_off_ = 0;
   bool read_done_ = false;     // the peer sent EOF
   bool closing_ = false;       // the handler asked to close once output is flushed
+  bool waiting_ = false;       // the handler asked to wait: no reading until Resume()
   bool lingering_ = false;     // closing, flushed, write side shut: discarding input
   bool more_to_read_ = false;  // the last OnReadable() stopped on its budget
   bool failed_ = false;        // the socket is unusable: close without flushing
@@ -81,7 +97,8 @@ constexpr uint64_t kLingerMs = 2000;
 // Serves one client on a blocking socket until EOF, an error, a timeout
 // (SO_RCVTIMEO/SO_SNDTIMEO, for idleTimeoutMs) or the handler asks to close
 // (then it lingers, as Connection does). Does not close `fd`. Uses only
-// syscalls and atomics: async-signal-safe.
+// syscalls and atomics: async-signal-safe. `kind` is a built-in handler,
+// which never answers Verdict::kWait.
 void ServeBlocking(int fd, HandlerKind kind, Stats* stats, char* buf, size_t cap);
 
 }  // namespace nm

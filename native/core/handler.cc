@@ -131,21 +131,21 @@ bool HandleHttp(HttpState& s, const char* data, size_t len, Output& out) {
 
 }  // namespace
 
-bool Handle(HandlerState& state, char* data, size_t len, Output& out) {
+Verdict Handle(HandlerState& state, char* data, size_t len, Output& out) {
   switch (state.kind) {
     case HandlerKind::kUppercase:
       Uppercase(data, len);
       out.emit(data, len);
-      return true;
+      return Verdict::kMore;
     case HandlerKind::kEcho:
       out.emit(data, len);
-      return true;
+      return Verdict::kMore;
     case HandlerKind::kDiscard:
-      return true;
+      return Verdict::kMore;
     case HandlerKind::kHttp:
-      return HandleHttp(state.http, data, len, out);
+      return HandleHttp(state.http, data, len, out) ? Verdict::kMore : Verdict::kClose;
   }
-  return true;
+  return Verdict::kMore;
 }
 
 bool ParseHandlerKind(const char* name, HandlerKind* kind) {

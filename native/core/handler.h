@@ -1,6 +1,7 @@
 // The protocols a server speaks. A handler is a pure function of its input
 // and a small fixed-size state: no allocation, no locks, no stdio, so the same
-// code runs in a forked child (DESIGN rule 8) and in every event loop.
+// code runs in a forked child (which may only run async-signal-safe code)
+// and in every event loop.
 #pragma once
 
 #include <cstddef>
@@ -38,10 +39,19 @@ struct HandlerState {
   HttpState http;
 };
 
+// What the connection does after a chunk of input was handled.
+enum class Verdict : uint8_t {
+  kMore,   // go on reading
+  kClose,  // close once the output is flushed (HTTP "Connection: close");
+           // input after that point is ignored
+  kWait,   // read nothing more until the connection is resumed: the answer
+           // comes from elsewhere (another thread). The built-in handlers
+           // never wait; only a handler that hands input to another thread does.
+};
+
 // Consumes `len` bytes of input (which it may rewrite in place) and emits the
-// replies. Returns false when the connection must close once its output is
-// flushed (HTTP "Connection: close"); input after that point is ignored.
-bool Handle(HandlerState& state, char* data, size_t len, Output& out);
+// replies.
+Verdict Handle(HandlerState& state, char* data, size_t len, Output& out);
 
 // "uppercase" | "echo" | "discard" | "http" -> kind; false if unknown.
 bool ParseHandlerKind(const char* name, HandlerKind* kind);

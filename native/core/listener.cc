@@ -1,6 +1,5 @@
 #include "core/listener.h"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -8,6 +7,8 @@
 #include <sys/socket.h>
 
 #include <cstring>
+
+#include "core/sockaddr.h"
 
 namespace nm {
 
@@ -21,30 +22,23 @@ int Fail(SysError* error, const char* syscall) {
 
 }  // namespace
 
-int ListenTcp(const std::string& host, int port, int backlog, bool nonblocking, Fd* out,
-              Endpoint* bound, SysError* error) {
-  sockaddr_storage ss{};
+int ListenTcp(const ListenOptions& o, Fd* out, Endpoint* bound, SysError* error) {
+  sockaddr_storage ss;
   socklen_t len;
-  auto* v4 = reinterpret_cast<sockaddr_in*>(&ss);
-  auto* v6 = reinterpret_cast<sockaddr_in6*>(&ss);
-  if (inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
-    v4->sin_family = AF_INET;
-    v4->sin_port = htons(static_cast<uint16_t>(port));
-    len = sizeof *v4;
-  } else if (inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
-    v6->sin6_family = AF_INET6;
-    v6->sin6_port = htons(static_cast<uint16_t>(port));
-    len = sizeof *v6;
-  } else {
+  if (ParseIp(o.host, o.port, &ss, &len) < 0) {
     errno = EINVAL;
     return Fail(error, "bind");
   }
-
-  int type = SOCK_STREAM | SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0);
+  int type = SOCK_STREAM | SOCK_CLOEXEC | (o.nonblocking ? SOCK_NONBLOCK : 0);
   Fd fd(socket(ss.ss_family, type, 0));
   if (!fd.valid()) return Fail(error, "socket");
   int on = 1;
   if (setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) < 0) {
+    return Fail(error, "setsockopt");
+  }
+  // Every socket of a group must set it before bind(); the kernel then
+  // spreads new connections over the group by a hash of the 4-tuple.
+  if (o.reuse_port && setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) < 0) {
     return Fail(error, "setsockopt");
   }
   if (ss.ss_family == AF_INET6 &&
@@ -54,26 +48,14 @@ int ListenTcp(const std::string& host, int port, int backlog, bool nonblocking, 
   if (bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) < 0) {
     return Fail(error, "listen");
   }
-  if (listen(fd.get(), backlog) < 0) return Fail(error, "listen");
+  if (listen(fd.get(), o.backlog) < 0) return Fail(error, "listen");
 
   sockaddr_storage actual{};
   socklen_t actual_len = sizeof actual;
   if (getsockname(fd.get(), reinterpret_cast<sockaddr*>(&actual), &actual_len) < 0) {
     return Fail(error, "getsockname");
   }
-  char text[INET6_ADDRSTRLEN] = {0};
-  if (actual.ss_family == AF_INET) {
-    auto* a = reinterpret_cast<sockaddr_in*>(&actual);
-    inet_ntop(AF_INET, &a->sin_addr, text, sizeof text);
-    bound->family = 4;
-    bound->port = ntohs(a->sin_port);
-  } else {
-    auto* a = reinterpret_cast<sockaddr_in6*>(&actual);
-    inet_ntop(AF_INET6, &a->sin6_addr, text, sizeof text);
-    bound->family = 6;
-    bound->port = ntohs(a->sin6_port);
-  }
-  bound->address = text;
+  FormatIp(reinterpret_cast<sockaddr*>(&actual), &bound->address, &bound->port, &bound->family);
   *out = std::move(fd);
   return 0;
 }

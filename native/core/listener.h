@@ -24,12 +24,21 @@ struct SysError {
 // connection off the queue (out of descriptors with no reserve, ENOBUFS...).
 constexpr int kAcceptPauseMs = 100;
 
+struct ListenOptions {
+  std::string host;
+  int port = 0;
+  int backlog = 511;
+  bool nonblocking = true;
+  // SO_REUSEPORT: several listeners of one process share the port, one per
+  // event loop (the kernel spreads connections over them).
+  bool reuse_port = false;
+};
+
 // socket/bind/listen on an IPv4 or IPv6 literal with SO_REUSEADDR.
 // On failure returns -errno and fills *error. Like libuv, which defers bind
 // errors to listen(), a bind failure is reported as "listen": the syscall
 // Node users see in the same situation.
-int ListenTcp(const std::string& host, int port, int backlog, bool nonblocking, Fd* out,
-              Endpoint* bound, SysError* error);
+int ListenTcp(const ListenOptions& options, Fd* out, Endpoint* bound, SysError* error);
 
 // Accepts with accept4 (CLOEXEC, optionally NONBLOCK, TCP_NODELAY set).
 //

@@ -1,16 +1,17 @@
 #include "core/reaper.h"
 
 #include <pthread.h>
-#include <sched.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <time.h>
 
-#include <atomic>
 #include <chrono>
 #include <system_error>
+
+#include "core/clock.h"
+#include "core/sigchld.h"
+#include "core/signals.h"
 
 #ifndef P_PIDFD
 #define P_PIDFD static_cast<idtype_t>(3)
@@ -24,133 +25,6 @@ namespace {
 int PidfdOpen(pid_t pid) { return static_cast<int>(syscall(SYS_pidfd_open, pid, 0)); }
 int PidfdSendSignal(int pidfd, int sig) {
   return static_cast<int>(syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0));
-}
-
-// ---- The shared SIGCHLD handler (kSigchld mode) ---------------------------
-//
-// One disposition exists per process, so every Reaper in kSigchld mode shares
-// one installation: the first installs it, the last restores what was there
-// before (if ours is still the one installed). The handler writes to the
-// eventfd of each registered reaper, then chains to the previous handler so
-// whoever installed it (libuv, for Node's child_process) still hears of its
-// own children.
-//
-// libuv (Node 20) installs its own handler, without chaining, when a process
-// spawns while it has no live child, and resets SIGCHLD to SIG_DFL when its
-// last child is gone; either wipes ours out. Reaping then goes on through the
-// periodic sweep, and ours is reinstalled when the next reaper starts. Ours is
-// never reinstalled from the reaper thread: that would race with libuv
-// installing its own on another thread and could lose Node's exit events.
-//
-// A slot holds fd + 1 (0 = free), so the zero-initialised array starts empty.
-// A slot is freed and the fd closed only once no handler is running
-// (g_in_handler == 0): with sequentially consistent atomics, a handler either
-// sees the cleared slot or is seen by the releasing thread, which then waits.
-constexpr int kSlots = 64;
-std::atomic<int> g_slots[kSlots];
-std::atomic<int> g_in_handler{0};
-std::mutex g_mu;  // guards installation, the previous action and g_users
-int g_users = 0;
-
-// The action ours replaced, published through an atomic pointer so a handler
-// never reads a half-written struct: a new value goes into the other buffer.
-struct sigaction g_prev_buffers[2];
-std::atomic<const struct sigaction*> g_prev{nullptr};
-
-void SetPrev(const struct sigaction& sa) {
-  struct sigaction* next = g_prev.load() == &g_prev_buffers[0] ? &g_prev_buffers[1] : &g_prev_buffers[0];
-  *next = sa;
-  g_prev.store(next);
-}
-
-bool SameAction(const struct sigaction& a, const struct sigaction& b) {
-  return a.sa_handler == b.sa_handler && a.sa_flags == b.sa_flags;
-}
-
-bool IsDflOrIgn(const struct sigaction& sa) {
-  return sa.sa_handler == SIG_DFL || sa.sa_handler == SIG_IGN;
-}
-
-void OnSigchld(int sig, siginfo_t* info, void* context) {
-  const int saved = errno;
-  g_in_handler.fetch_add(1);
-  for (auto& slot : g_slots) {
-    const int v = slot.load();
-    if (v <= 0) continue;
-    const uint64_t one = 1;
-    ssize_t r;
-    do {
-      r = ::write(v - 1, &one, sizeof one);
-    } while (r < 0 && errno == EINTR);
-    // EAGAIN: the counter is full, so a wakeup is pending anyway.
-  }
-  // SIG_DFL and SIG_IGN need no call: for SIGCHLD both mean "nothing".
-  const struct sigaction* prev = g_prev.load();
-  if (prev != nullptr && !IsDflOrIgn(*prev)) {
-    if (prev->sa_flags & SA_SIGINFO) {
-      prev->sa_sigaction(sig, info, context);
-    } else {
-      prev->sa_handler(sig);
-    }
-  }
-  g_in_handler.fetch_sub(1);
-  errno = saved;
-}
-
-bool OursInstalled(const struct sigaction& current) {
-  return (current.sa_flags & SA_SIGINFO) && current.sa_sigaction == &OnSigchld;
-}
-
-void WaitForHandlers() {
-  while (g_in_handler.load() != 0) sched_yield();
-}
-
-// Registers `fd` with the handler and makes sure the handler is installed.
-// 0 or -errno; *slot is -1 when all slots are taken (that reaper then relies
-// on its sweep alone).
-int AcquireSigchld(int fd, int* slot) {
-  std::lock_guard<std::mutex> lock(g_mu);
-  struct sigaction current;
-  if (sigaction(SIGCHLD, nullptr, &current) < 0) return -errno;
-  // SIG_IGN (or SA_NOCLDWAIT) tells the kernel to reap every child at once.
-  // Replacing it would turn the host's other children into zombies nobody
-  // waits for, so it is left alone: our children then vanish by themselves
-  // and the sweep sees ECHILD for each.
-  const bool host_autoreaps = current.sa_handler == SIG_IGN || (current.sa_flags & SA_NOCLDWAIT);
-  // Installs when nobody has, and again when someone replaced ours (libuv
-  // does on the first spawn): the new handler becomes the one we chain to.
-  if (!host_autoreaps && !OursInstalled(current)) {
-    WaitForHandlers();
-    SetPrev(current);
-    struct sigaction sa = {};
-    sa.sa_sigaction = &OnSigchld;
-    sa.sa_mask = current.sa_mask;  // the chained handler runs under the mask it asked for
-    sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_NOCLDSTOP;
-    struct sigaction replaced;
-    if (sigaction(SIGCHLD, &sa, &replaced) < 0) return -errno;
-    // Another thread (a worker's libuv spawning) may have installed its own
-    // handler between the query and ours: chain to that one instead, or it
-    // would never hear of its children again.
-    if (!SameAction(replaced, current)) SetPrev(replaced);
-  }
-  ++g_users;
-  *slot = -1;
-  for (int i = 0; i < kSlots && *slot < 0; ++i) {
-    int expected = 0;
-    if (g_slots[i].compare_exchange_strong(expected, fd + 1)) *slot = i;
-  }
-  return 0;
-}
-
-void ReleaseSigchld(int slot) {
-  std::lock_guard<std::mutex> lock(g_mu);
-  if (slot >= 0) g_slots[slot].store(0);
-  WaitForHandlers();  // after this, no handler can still write to the slot's fd
-  if (--g_users > 0) return;
-  struct sigaction current;
-  if (sigaction(SIGCHLD, nullptr, &current) == 0 && OursInstalled(current)) {
-    sigaction(SIGCHLD, g_prev.load(), nullptr);  // cannot fail: it came from the kernel
-  }
 }
 
 // Whether pidfd_open and waitid(P_PIDFD) both work (Linux 5.3 and 5.4; some
@@ -211,6 +85,8 @@ int Reaper::Open(Mode mode, const char** syscall) {
   }
   open_ = true;
   try {
+    // Signals are for the threads that handle them; this one only waits.
+    BlockAllSignals masked;
     thread_ = std::thread(&Reaper::Loop, this);
   } catch (const std::system_error& e) {
     Close();
@@ -235,14 +111,6 @@ void Reaper::Close() {
   }
   children_.clear();
   open_ = false;
-}
-
-int Reaper::BlockSigchld() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGCHLD);
-  const int r = pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  return r == 0 ? 0 : -r;
 }
 
 int Reaper::Watch(pid_t pid) {
@@ -343,10 +211,6 @@ void Reaper::Sweep() {
 }
 
 void Reaper::Loop() {
-  // Signals are for the threads that handle them; this one only waits.
-  sigset_t all;
-  sigfillset(&all);
-  pthread_sigmask(SIG_BLOCK, &all, nullptr);
   epoll_event events[64];
   for (;;) {
     int timeout;
@@ -358,8 +222,7 @@ void Reaper::Loop() {
     const int n = epoll_wait(epoll_.get(), events, 64, timeout);
     if (n < 0 && errno != EINTR) {
       // Cannot happen with a valid epoll fd; never spin if it does.
-      timespec ts{0, kSweepMs * 1000 * 1000};
-      nanosleep(&ts, nullptr);
+      PauseMs(kSweepMs);
     }
     std::lock_guard<std::mutex> lock(mu_);
     for (int i = 0; i < n; ++i) {

@@ -2,7 +2,7 @@
 // waitpid(-1) or wait(), so it cannot steal the exit status of a child that
 // Node's child_process (libuv) or any other code in the process spawned.
 //
-// Two ways to learn that a child exited (DESIGN rule 8):
+// Two ways to learn that a child exited:
 //   kPidfd    one pidfd per child, watched with epoll by the reaper thread and
 //             reaped with waitid(P_PIDFD). No signal is involved, so nothing
 //             else in the process can interfere. Needs Linux 5.4; on an older
@@ -78,9 +78,6 @@ class Reaper {
   // Waits until no child is left, or `ms` passes (-1: forever). True if none is left.
   bool WaitNone(int ms);
 
-  // Blocks SIGCHLD in the calling thread (the accept thread), so a child's
-  // exit never interrupts its syscalls. 0 or -errno.
-  static int BlockSigchld();
 
  private:
   void Loop();

@@ -41,8 +41,8 @@ struct Stats {
     active.fetch_sub(1, std::memory_order_relaxed);
     add(closed, 1);
   }
-  // A connection was accepted and refused at once (never counted as active).
-  void refused() {
+  // A connection was accepted and rejected at once (never counted as active).
+  void reject() {
     add(accepted, 1);
     add(rejected, 1);
   }

@@ -1,21 +1,10 @@
 #include "models/blocking_model.h"
 
 #include <sys/socket.h>
-#include <sys/time.h>
-#include <time.h>
+
+#include "core/clock.h"
 
 namespace nm {
-
-namespace {
-
-// After an accept that could not take the connection, wait before the next
-// try so a persistent failure cannot spin the CPU.
-void PauseAccepting() {
-  timespec ts{0, kAcceptPauseMs * 1000 * 1000};
-  nanosleep(&ts, nullptr);
-}
-
-}  // namespace
 
 int BlockingModel::Prepare(SysError* error) {
   int r = acceptor_.open();
@@ -32,7 +21,7 @@ void BlockingModel::Run() {
     int fd = acceptor_.accept(listener_.get(), false, &shed);
     Stats::add(stats_->wakeups, 1);
     if (clients_.stopping()) {
-      if (fd >= 0) Refuse(fd);
+      if (fd >= 0) Reject(fd);
       break;
     }
     if (fd >= 0) {
@@ -43,28 +32,27 @@ void BlockingModel::Run() {
       // acceptor found nothing to shed): without a pause this would spin.
       Stats::add(stats_->errors, 1);
       if (shed) {
-        stats_->refused();
+        stats_->reject();
       } else {
-        PauseAccepting();
+        PauseMs(kAcceptPauseMs);
       }
     } else {
       ReportError(fd, "accept");
-      PauseAccepting();
+      PauseMs(kAcceptPauseMs);  // whatever it is, retrying at once would spin
     }
   }
   Finish();
 }
 
 void BlockingModel::Stop() {
-  // Mark stopping first, so a connection accepted in the race is refused.
+  // Mark stopping first, so a connection accepted in the race is rejected.
   clients_.ShutdownAll();
   ::shutdown(listener_.get(), SHUT_RDWR);
 }
 
 void BlockingModel::ApplyIdleTimeout(int fd) {
   if (!opt_.idle_timeout_ms) return;
-  timeval tv{static_cast<time_t>(opt_.idle_timeout_ms / 1000),
-             static_cast<suseconds_t>((opt_.idle_timeout_ms % 1000) * 1000)};
+  const timeval tv = MsToTimeval(opt_.idle_timeout_ms);
   // Both directions: a client that sends but never reads would otherwise
   // hold a blocking send() (and, in the iterative model, everyone) forever.
   if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0 ||
@@ -75,7 +63,7 @@ void BlockingModel::ApplyIdleTimeout(int fd) {
 
 void BlockingModel::ServeClient(int fd, char* buf, size_t cap) {
   if (!clients_.Add(fd)) {
-    Refuse(fd);
+    Reject(fd);
     return;
   }
   ApplyIdleTimeout(fd);

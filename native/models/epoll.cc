@@ -10,7 +10,8 @@ namespace {
 
 class EpollModel final : public EventModel {
  public:
-  using EventModel::EventModel;
+  explicit EpollModel(const ModelOptions& options)
+      : EventModel(options), edge_(options.String("trigger") == "edge") {}
 
  private:
   int BackendOpen(SysError* error) override {
@@ -58,10 +59,11 @@ class EpollModel final : public EventModel {
     return 0;
   }
 
-  bool EdgeTriggered() const override { return opt_.edge_triggered; }
+  bool EdgeTriggered() const override { return edge_; }
   const char* WaitSyscall() const override { return "epoll_wait"; }
   const char* WatchSyscall() const override { return "epoll_ctl"; }
 
+  const bool edge_;
   Fd epfd_;
   std::vector<epoll_event> events_;
 };

@@ -1,19 +1,13 @@
 #include "models/event_model.h"
 
-#include <time.h>
-
 #include <algorithm>
 #include <climits>
+
+#include "core/clock.h"
 
 namespace nm {
 
 namespace {
-
-uint64_t MonotonicMs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
-}
 
 // Level-triggered loops accept at most this many per wakeup so a connect
 // storm cannot starve the clients already being served; the listener stays
@@ -37,13 +31,13 @@ int EventModel::Prepare(SysError* error) {
     error->syscall = "open";
     return r;
   }
-  if ((r = wakeup_.open()) < 0) {
+  if ((r = inbox_.open()) < 0) {
     error->err = r;
     error->syscall = "eventfd";
     return r;
   }
   if ((r = BackendOpen(error)) < 0) return r;
-  for (int fd : {listener_.get(), wakeup_.fd()}) {
+  for (int fd : {listener_.get(), inbox_.fd()}) {
     if ((r = BackendSet(fd, 0, kRead)) < 0) {
       error->err = r;
       error->syscall = WatchSyscall();
@@ -55,9 +49,13 @@ int EventModel::Prepare(SysError* error) {
 
 void EventModel::Run() {
   const int listen_fd = listener_.get();
-  bool stopping = false;
-  while (!stopping) {
+  now_ms_ = CoarseMonotonicMs();
+  while (!stopping_) {
     int r = BackendWait(WaitTimeout(), &ready_);
+    // Before anything is handled: a deadline or timestamp set during this
+    // round (a connection starting to linger, say) must never be compared
+    // with a clock older than itself.
+    now_ms_ = CoarseMonotonicMs();
     if (r == -EINTR) continue;
     if (r < 0) {
       ReportError(r, WaitSyscall());
@@ -65,25 +63,20 @@ void EventModel::Run() {
       break;
     }
     Stats::add(stats_->wakeups, 1);
-    if (TimersActive()) now_ms_ = MonotonicMs();
-    again_now_.swap(again_);
-    again_.clear();
+    revisit_now_.swap(revisit_);
+    revisit_.clear();
     for (const Ready& ev : ready_) {
-      if (ev.fd == wakeup_.fd()) {
-        stopping = true;
-        break;
-      }
-      if (ev.fd == listen_fd) {
+      if (ev.fd == inbox_.fd()) {
+        inbox_.Drain();
+      } else if (ev.fd == listen_fd) {
         AcceptReady();
       } else if (static_cast<size_t>(ev.fd) < conns_.size() && conns_[ev.fd]) {
         Serve(conns_[ev.fd].get(), ev.events);
       }
     }
-    if (stopping) break;
-    // An fd here may have been closed and reused since it was queued; a
-    // spurious read on the new connection only meets EAGAIN.
-    for (int fd : again_now_) {
-      if (static_cast<size_t>(fd) < conns_.size() && conns_[fd]) Serve(conns_[fd].get(), kRead);
+    if (stopping_) break;
+    for (ConnRef ref : revisit_now_) {
+      if (Connection* c = Find(ref)) Serve(c, kRead);
     }
     if (TimersActive()) RunTimers();
   }
@@ -102,7 +95,7 @@ void EventModel::AcceptReady() {
       if (shed) {
         // Out of descriptors: the acceptor took the connection with its
         // reserve fd and closed it. Go on draining the queue.
-        stats_->refused();
+        stats_->reject();
         Stats::add(stats_->errors, 1);
         continue;
       }
@@ -111,31 +104,32 @@ void EventModel::AcceptReady() {
       } else {
         ReportError(fd, "accept");
       }
-      PauseAccepting();
+      SuspendAccepting();
       return;
     }
     if (!CanWatch(fd) || AtCapacity()) {
-      Refuse(fd);
+      Reject(fd);
       continue;
     }
     if (conns_.size() <= static_cast<size_t>(fd)) conns_.resize(static_cast<size_t>(fd) + 1);
-    conns_[fd] = std::make_unique<Connection>(fd, opt_.handler, stats_, opt_.high_water);
+    conns_[fd] = std::make_unique<Connection>(fd, next_generation_++, opt_.handler, stats_,
+                                              opt_.high_water);
     conns_[fd]->last_active_ms = now_ms_;
     stats_->opened();
     Update(conns_[fd].get());
   }
 }
 
-void EventModel::PauseAccepting() {
+void EventModel::SuspendAccepting() {
   BackendForget(listener_.get(), kRead);
-  accept_resume_ms_ = MonotonicMs() + kAcceptPauseMs;
+  accept_resume_ms_ = now_ms_ + kAcceptPauseMs;
 }
 
 void EventModel::Serve(Connection* c, uint32_t events) {
   bool open = true;
   if (events & (kRead | kError)) {
     open = c->OnReadable(scratch_.get(), kReadBufferSize, EdgeTriggered() ? kEdgeReadBudget : 1);
-    if (open && c->MoreToRead()) again_.push_back(c->fd());
+    if (open && c->MoreToRead()) revisit_.push_back(c->ref());
   }
   if (open && (events & (kWrite | kError))) open = c->OnWritable();
   c->last_active_ms = now_ms_;
@@ -147,8 +141,9 @@ void EventModel::Update(Connection* c) {
     Close(c);
     return;
   }
-  if (c->Lingering() && c->linger_since_ms == 0) {
-    c->linger_since_ms = MonotonicMs();
+  if (c->Lingering() && !c->linger_counted) {
+    c->linger_counted = true;
+    c->linger_since_ms = now_ms_;
     lingering_++;
   }
   const uint32_t want = (c->WantsRead() ? kRead : 0) | (c->WantsWrite() ? kWrite : 0);
@@ -156,7 +151,8 @@ void EventModel::Update(Connection* c) {
   // Re-arming read interest after backpressure needs no extra read in edge
   // mode: EPOLL_CTL_MOD re-checks readiness and queues an event if data is
   // already waiting.
-  int r = BackendSet(c->fd(), c->registered, want);
+  int r = want ? BackendSet(c->fd(), c->registered, want) : 0;
+  if (want == 0 && c->registered) BackendForget(c->fd(), c->registered);
   if (r < 0) {
     ReportError(r, WatchSyscall());
     Close(c);
@@ -168,19 +164,18 @@ void EventModel::Update(Connection* c) {
 void EventModel::Close(Connection* c) {
   const int fd = c->fd();
   if (c->registered) BackendForget(fd, c->registered);
-  if (c->linger_since_ms != 0) lingering_--;
+  if (c->linger_counted) lingering_--;
   stats_->finished();
   conns_[fd].reset();
 }
 
 int EventModel::WaitTimeout() const {
-  if (!again_.empty()) return 0;
+  if (!revisit_.empty()) return 0;
   if (!TimersActive()) return -1;
   uint64_t due = UINT64_MAX;
   if (opt_.idle_timeout_ms || lingering_) due = next_sweep_ms_;
   if (accept_resume_ms_) due = std::min(due, accept_resume_ms_);
-  const uint64_t now = MonotonicMs();
-  return due > now ? static_cast<int>(std::min<uint64_t>(due - now, INT_MAX)) : 0;
+  return due > now_ms_ ? static_cast<int>(std::min<uint64_t>(due - now_ms_, INT_MAX)) : 0;
 }
 
 void EventModel::RunTimers() {
@@ -191,7 +186,7 @@ void EventModel::RunTimers() {
     int r = BackendSet(listener_.get(), 0, kRead);
     if (r < 0) {
       ReportError(r, WatchSyscall());
-      PauseAccepting();
+      SuspendAccepting();
     }
   }
   if ((!opt_.idle_timeout_ms && !lingering_) || now_ms_ < next_sweep_ms_) return;
@@ -202,7 +197,7 @@ void EventModel::RunTimers() {
   for (auto& c : conns_) {
     if (!c) continue;
     const bool idle = opt_.idle_timeout_ms && now_ms_ - c->last_active_ms >= opt_.idle_timeout_ms;
-    const bool lingered = c->linger_since_ms != 0 && now_ms_ - c->linger_since_ms >= kLingerMs;
+    const bool lingered = c->linger_counted && now_ms_ - c->linger_since_ms >= kLingerMs;
     if (idle || lingered) Close(c.get());
   }
 }

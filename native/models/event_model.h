@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "core/connection.h"
-#include "core/wakeup.h"
+#include "core/inbox.h"
 #include "models/model.h"
 
 namespace nm {
@@ -17,7 +17,13 @@ class EventModel : public Model {
  public:
   using Model::Model;
   void Run() final;
-  void Stop() final { wakeup_.signal(); }
+  // One posted message: the loop ends after the round that drains it.
+  void Stop() final {
+    inbox_.Post([this] { stopping_ = true; });
+  }
+  // Runs `fn` on the loop's thread (thread-safe). Everything another thread
+  // does to this loop goes through here.
+  void Post(std::function<void()> fn) { inbox_.Post(std::move(fn)); }
 
  protected:
   static constexpr uint32_t kRead = 1;
@@ -46,12 +52,28 @@ class EventModel : public Model {
   // Whether the backend can watch this fd at all (select: fd < FD_SETSIZE).
   virtual bool CanWatch(int /*fd*/) const { return true; }
 
+  // On the loop's thread: the connection `ref` names, or null if it is gone
+  // (its fd may since have been reused by a newer connection).
+  Connection* Find(ConnRef ref) const {
+    if (ref.fd < 0 || static_cast<size_t>(ref.fd) >= conns_.size()) return nullptr;
+    Connection* c = conns_[ref.fd].get();
+    return c != nullptr && c->ref().generation == ref.generation ? c : nullptr;
+  }
+  // On the loop's thread: ends the wait of a connection whose handler said
+  // Verdict::kWait, if it still exists.
+  void Resume(ConnRef ref) {
+    if (Connection* c = Find(ref)) {
+      c->Resume();
+      Update(c);
+    }
+  }
+
  private:
   int Prepare(SysError* error) final;
   void AcceptReady();
-  // Stops watching the listener for a moment: an accept that fails without
-  // taking the connection off the queue would otherwise wake us at once.
-  void PauseAccepting();
+  // Stops watching the listener for kAcceptPauseMs: an accept that fails
+  // without taking the connection off the queue would otherwise wake us at once.
+  void SuspendAccepting();
   void Serve(Connection* c, uint32_t events);
   // Brings the registered interest in line with what `c` wants, or closes it.
   void Update(Connection* c);
@@ -61,19 +83,24 @@ class EventModel : public Model {
   bool TimersActive() const { return opt_.idle_timeout_ms || accept_resume_ms_ || lingering_; }
 
   Acceptor acceptor_;
-  Wakeup wakeup_;  // Stop() makes the wait return at once
+  Inbox inbox_;
+  bool stopping_ = false;
   std::vector<std::unique_ptr<Connection>> conns_;  // indexed by fd
+  uint64_t next_generation_ = 1;
   std::vector<Ready> ready_;
   // Edge-triggered connections whose read budget ran out before EAGAIN:
   // no new edge will come for the data they still hold, so they are
   // served again after this round's events (fairness without losing data).
-  std::vector<int> again_;
-  std::vector<int> again_now_;
+  // Kept by reference: one may be closed and its fd reused meanwhile.
+  std::vector<ConnRef> revisit_;
+  std::vector<ConnRef> revisit_now_;
   std::unique_ptr<char[]> scratch_;
+  // The loop's clock (CoarseMonotonicMs), read once per round before any
+  // event is handled: every deadline and timestamp of the loop uses it.
   uint64_t now_ms_ = 0;
   uint64_t next_sweep_ms_ = 0;
   uint64_t accept_resume_ms_ = 0;  // 0: the listener is watched
-  size_t lingering_ = 0;           // connections counted as lingering
+  size_t lingering_ = 0;           // connections with linger_counted set
 };
 
 }  // namespace nm

@@ -1,7 +1,7 @@
 // ForkServer: the classic fork-per-connection server. The accept thread
 // fork()s a child for each client and closes its own copy of the socket; the
 // child serves that one client and leaves with _exit(). A Reaper waits for
-// exactly the children forked here (DESIGN rule 8).
+// exactly the children forked here, never with waitpid(-1).
 //
 // The parent is a multi-threaded Node process, so between fork() and _exit()
 // the child may only run async-signal-safe code: another thread may have held
@@ -15,13 +15,12 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
-#include <sys/time.h>
-#include <time.h>
 
 #include <climits>
 #include <memory>
 #include <new>
 
+#include "core/clock.h"
 #include "core/connection.h"
 #include "core/reaper.h"
 #include "models/blocking_model.h"
@@ -35,10 +34,7 @@ constexpr int kGraceMs = 500;
 
 // After fork() fails (EAGAIN: RLIMIT_NPROC or pid_max; ENOMEM), wait a
 // little so a persistent shortage cannot spin the accept thread.
-void BackOff() {
-  timespec ts{0, 20 * 1000 * 1000};
-  nanosleep(&ts, nullptr);
-}
+constexpr uint64_t kForkBackOffMs = 20;
 
 // Closes every descriptor from 3 up except `keep`: the child must not hold
 // the listener (or stop() would leave the port open), nor the parent's other
@@ -81,7 +77,8 @@ class ForkModel final : public BlockingModel {
     shared_ = new (p) Stats();
     stats_ = shared_;
     const char* syscall = "";
-    r = reaper_.Open(opt_.reap_with_sigchld ? Reaper::Mode::kSigchld : Reaper::Mode::kPidfd,
+    r = reaper_.Open(opt_.String("reaper") == "sigchld" ? Reaper::Mode::kSigchld
+                                                        : Reaper::Mode::kPidfd,
                      &syscall);
     if (r < 0) {
       error->err = r;
@@ -97,33 +94,24 @@ class ForkModel final : public BlockingModel {
   }
 
   void Dispatch(int fd) override {
-    if (stats_->active.load(std::memory_order_relaxed) >= opt_.max_children || AtCapacity()) {
-      Refuse(fd);
+    if (stats_->active.load(std::memory_order_relaxed) >= max_children_ || AtCapacity()) {
+      Reject(fd);
       return;
     }
     ApplyIdleTimeout(fd);
-    // Every signal is blocked across fork(), so no handler of the parent's
-    // (libuv's, which writes to a pipe the child shares) can run in the child
-    // before the child has reset them. The accept thread keeps SIGCHLD
-    // blocked afterwards: a child's exit never interrupts accept().
-    sigset_t all, saved;
-    sigfillset(&all);
-    int r = pthread_sigmask(SIG_SETMASK, &all, &saved);
-    if (r != 0) {
-      Refuse(fd);
-      ReportError(-r, "pthread_sigmask");
-      return;
-    }
+    // Model threads run with every signal blocked (the binding starts them
+    // so), and so does the child until it has reset the dispositions: no
+    // handler of the parent's (libuv's, which writes to a pipe the child
+    // shares) can run in the child, and a child's exit never interrupts
+    // accept().
     const pid_t parent = getpid();
     const pid_t pid = fork();
     if (pid == 0) Child(fd, parent);
     const int err = errno;
-    sigaddset(&saved, SIGCHLD);
-    pthread_sigmask(SIG_SETMASK, &saved, nullptr);  // cannot fail: a valid set
     if (pid < 0) {
-      Refuse(fd);
+      Reject(fd);
       ReportError(-err, "fork");
-      BackOff();
+      PauseMs(kForkBackOffMs);
       return;
     }
     // Counted before the reaper knows the pid, so it can never finish()
@@ -183,6 +171,12 @@ class ForkModel final : public BlockingModel {
     reaper_.Close();
   }
 
+  void Describe(std::vector<std::pair<const char*, std::string>>* out) override {
+    // After a pidfd -> sigchld fallback this differs from what was asked.
+    out->emplace_back("reaper", reaper_.mode() == Reaper::Mode::kPidfd ? "pidfd" : "sigchld");
+  }
+
+  const uint64_t max_children_ = static_cast<uint64_t>(opt_.Number("maxChildren"));
   Stats* shared_ = nullptr;
   Reaper reaper_;
   // Allocated before any fork(): each child reads into its own copy.

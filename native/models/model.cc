@@ -31,9 +31,26 @@ std::vector<std::string> ModelNames() {
   return names;
 }
 
+WorkerStats SnapshotWorker(const Stats& s) {
+  auto get = [](const Stats::Counter& c) { return c.load(std::memory_order_relaxed); };
+  WorkerStats w;
+  w.accepted = get(s.accepted);
+  w.active = get(s.active);
+  w.bytes_in = get(s.bytes_in);
+  w.bytes_out = get(s.bytes_out);
+  w.wakeups = get(s.wakeups);
+  w.served = get(s.closed);
+  return w;
+}
+
 int Model::Open(SysError* error) {
-  int r = ListenTcp(opt_.host, opt_.port, opt_.backlog, NonBlockingListener(), &listener_,
-                    &endpoint_, error);
+  ListenOptions listen;
+  listen.host = opt_.host;
+  listen.port = opt_.port;
+  listen.backlog = opt_.backlog;
+  listen.nonblocking = NonBlockingListener();
+  listen.reuse_port = opt_.reuse_port;
+  int r = ListenTcp(listen, &listener_, &endpoint_, error);
   if (r < 0) return r;
   return Prepare(error);
 }

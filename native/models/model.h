@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -26,20 +27,53 @@
 
 namespace nm {
 
+// What a model is built with. The common fields are typed; each model reads
+// its own extras by name (Number("stackSize"), String("trigger")...). The
+// TypeScript model table validates every option and sends every key with its
+// default applied, so no default is repeated here: an extra a model reads
+// and the table does not send is a bug, seen as 0 / "" / {}.
 struct ModelOptions {
-  std::string host = "127.0.0.1";
+  std::string host;
   int port = 0;
-  int backlog = 511;
+  int backlog = 0;
   HandlerKind handler = HandlerKind::kUppercase;
   uint64_t max_connections = 0;  // 0: no limit
   uint32_t idle_timeout_ms = 0;  // 0: off
-  size_t high_water = 1 << 20;
-  // Model-specific; each model reads only its own.
-  bool edge_triggered = false;    // epoll
-  size_t stack_size = 256 << 10;  // thread
-  uint32_t max_children = 256;    // fork
-  bool reap_with_sigchld = false; // fork
+  size_t high_water = 0;
+  // Set by a composite for its parts (several loops on one port).
+  bool reuse_port = false;
+
+  std::map<std::string, double> numbers;
+  std::map<std::string, std::string> strings;
+  std::map<std::string, std::vector<std::string>> lists;
+
+  double Number(const std::string& key) const {
+    auto it = numbers.find(key);
+    return it == numbers.end() ? 0 : it->second;
+  }
+  const std::string& String(const std::string& key) const {
+    static const std::string kEmpty;
+    auto it = strings.find(key);
+    return it == strings.end() ? kEmpty : it->second;
+  }
+  const std::vector<std::string>& List(const std::string& key) const {
+    static const std::vector<std::string> kEmpty;
+    auto it = lists.find(key);
+    return it == lists.end() ? kEmpty : it->second;
+  }
 };
+
+// One part of a model as stats().workers reports it: a loop, a pool thread,
+// a prefork child. Fields a model does not have stay at their defaults and
+// are left out of the JS object (pid < 0, state null).
+struct WorkerStats {
+  uint64_t accepted = 0, active = 0, bytes_in = 0, bytes_out = 0, wakeups = 0, served = 0;
+  int64_t pid = -1;
+  const char* state = nullptr;  // "idle" | "busy"
+};
+
+// A copy of every counter at one moment.
+WorkerStats SnapshotWorker(const Stats& s);
 
 // Size of the buffer each loop or serving thread reads into.
 constexpr size_t kReadBufferSize = 64 << 10;
@@ -58,6 +92,17 @@ class Model {
   Stats& stats() { return *stats_; }
   const Endpoint& endpoint() const { return endpoint_; }
 
+  // Composition: makes this model count into `shared` (owned by the caller,
+  // outliving the model) instead of its own block. Only before Open().
+  void UseStats(Stats* shared) { stats_ = shared; }
+
+  // stats().workers: one entry per part, or none for a model of one part.
+  // Called on the JS thread while Run() goes on: read atomics only.
+  virtual void Workers(std::vector<WorkerStats>* /*out*/) {}
+  // Facts about how the model runs that are not counters, shown in stats()
+  // as strings (fork: which reaper it really uses after a fallback).
+  virtual void Describe(std::vector<std::pair<const char*, std::string>>* /*out*/) {}
+
   // Set by the binding before Run(): reports a failure the loop met after
   // start (it may have survived it, or ended because of it).
   std::function<void(int err, const char* syscall)> on_error;
@@ -74,8 +119,8 @@ class Model {
   }
   // Closes a connection accepted but not served. Counted first, so a client
   // that sees the close also sees it in stats().
-  void Refuse(int fd) {
-    stats_->refused();
+  void Reject(int fd) {
+    stats_->reject();
     ::close(fd);
   }
   void ReportError(int err, const char* syscall) {
@@ -85,7 +130,7 @@ class Model {
 
   ModelOptions opt_;
   Stats own_stats_;
-  Stats* stats_;  // own_stats_, or shared memory (fork)
+  Stats* stats_;  // own_stats_, a composite's block, or shared memory (fork)
   Fd listener_;
   Endpoint endpoint_;
 };

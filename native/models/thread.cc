@@ -34,21 +34,21 @@ class ThreadModel final : public BlockingModel {
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (opt_.max_connections != 0 && live_ >= opt_.max_connections) {
-        Refuse(fd);
+        Reject(fd);
         return;
       }
       live_++;
     }
     pthread_attr_t attr;
     pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, opt_.stack_size);
+    pthread_attr_setstacksize(&attr, static_cast<size_t>(opt_.Number("stackSize")));
     pthread_t tid;
     auto* job = new Job{this, fd};
     const int err = pthread_create(&tid, &attr, &ThreadModel::Main, job);
     pthread_attr_destroy(&attr);
     if (err != 0) {
       delete job;
-      Refuse(fd);
+      Reject(fd);
       ReportError(-err, "pthread_create");
       std::lock_guard<std::mutex> lock(mu_);
       live_--;

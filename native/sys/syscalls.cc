@@ -12,6 +12,8 @@
 #include <chrono>
 #include <cstring>
 
+#include "core/sockaddr.h"
+
 namespace nm {
 namespace sys {
 
@@ -61,45 +63,10 @@ const SockOpt* FindSockOpt(const std::string& name) {
 }
 
 void FormatAddress(const sockaddr_storage& ss, PeerAddress* out) {
-  char text[INET6_ADDRSTRLEN] = {0};
-  if (ss.ss_family == AF_INET) {
-    const auto* in = reinterpret_cast<const sockaddr_in*>(&ss);
-    inet_ntop(AF_INET, &in->sin_addr, text, sizeof(text));
-    out->port = ntohs(in->sin_port);
-    out->family = 4;
-  } else if (ss.ss_family == AF_INET6) {
-    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&ss);
-    inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof(text));
-    out->port = ntohs(in6->sin6_port);
-    out->family = 6;
-  } else {
-    out->port = 0;
-    out->family = 0;
-  }
-  out->address = text;
+  FormatIp(reinterpret_cast<const sockaddr*>(&ss), &out->address, &out->port, &out->family);
 }
 
 }  // namespace
-
-int ParseAddress(const std::string& host, int port, sockaddr_storage* ss, socklen_t* len) {
-  std::memset(ss, 0, sizeof(*ss));
-  if (port < 0 || port > 65535) return -EINVAL;
-  auto* in = reinterpret_cast<sockaddr_in*>(ss);
-  if (inet_pton(AF_INET, host.c_str(), &in->sin_addr) == 1) {
-    in->sin_family = AF_INET;
-    in->sin_port = htons(static_cast<uint16_t>(port));
-    *len = sizeof(sockaddr_in);
-    return 0;
-  }
-  auto* in6 = reinterpret_cast<sockaddr_in6*>(ss);
-  if (inet_pton(AF_INET6, host.c_str(), &in6->sin6_addr) == 1) {
-    in6->sin6_family = AF_INET6;
-    in6->sin6_port = htons(static_cast<uint16_t>(port));
-    *len = sizeof(sockaddr_in6);
-    return 0;
-  }
-  return -EINVAL;
-}
 
 int Socket(int family, int type, bool nonblocking) {
   int flags = SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0);
@@ -110,7 +77,7 @@ int Socket(int family, int type, bool nonblocking) {
 int Bind(int fd, const std::string& host, int port) {
   sockaddr_storage ss;
   socklen_t len;
-  int r = ParseAddress(host, port, &ss, &len);
+  int r = ParseIp(host, port, &ss, &len);
   if (r < 0) return r;
   return bind(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0 ? 0 : -errno;
 }
@@ -136,7 +103,7 @@ int Accept(int fd, bool nonblocking, PeerAddress* peer) {
 int Connect(int fd, const std::string& host, int port) {
   sockaddr_storage ss;
   socklen_t len;
-  int r = ParseAddress(host, port, &ss, &len);
+  int r = ParseIp(host, port, &ss, &len);
   if (r < 0) return r;
   if (connect(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0) return 0;
   if (errno == EINPROGRESS) return 1;

@@ -51,9 +51,6 @@ int Pipe(bool nonblocking, int fds[2]);
 int SetSockOpt(int fd, const std::string& name, int value);
 int GetSockOpt(int fd, const std::string& name, int* value);
 
-// Fills a sockaddr from an IP literal; -EINVAL when it is not one.
-int ParseAddress(const std::string& host, int port, sockaddr_storage* ss, socklen_t* len);
-
 // An eventfd that wakes a wait from another thread. Signal() is safe to call
 // from any thread until Close(); the owner serialises Signal and Close.
 class EventFd {

@@ -1,0 +1,34 @@
+// The model table: one line per model, in the order MODELS lists them.
+// Everything that enumerates models derives from it: MODELS, createServer's
+// per-model types, option validation, the CLI's flags and the bench's rows.
+import { binding } from '../binding';
+import { EpollServer } from './epoll';
+import { ForkServer } from './fork';
+import { IterativeServer } from './iterative';
+import { PollServer } from './poll';
+import { SelectServer } from './select';
+import { ThreadServer } from './thread';
+
+export const MODEL_TABLE = {
+  iterative: IterativeServer,
+  fork: ForkServer,
+  thread: ThreadServer,
+  select: SelectServer,
+  poll: PollServer,
+  epoll: EpollServer,
+} as const;
+
+type Table = typeof MODEL_TABLE;
+export type ModelName = keyof Table;
+/** The class of a model: `ModelClass<'epoll'>` is `typeof EpollServer`. */
+export type ModelClass<M extends ModelName> = Table[M];
+/** The options a model's constructor takes. */
+export type ModelOptions<M extends ModelName> = NonNullable<ConstructorParameters<Table[M]>[0]>;
+
+/** Every model, in order. */
+export const MODELS = Object.freeze(Object.keys(MODEL_TABLE)) as readonly ModelName[];
+
+/** Models whose native part is compiled into this build. */
+export function nativeModels(): ModelName[] {
+  return MODELS.filter((m) => (binding.nativeModels as string[]).includes(m));
+}
