@@ -10,7 +10,7 @@
 
 #include "addon.h"
 #include "errors.h"
-#include "sys/async_wait.h"
+#include "sys/async_wait_wrap.h"
 #include "sys/syscalls.h"
 
 namespace nm {
