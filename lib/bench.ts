@@ -1,5 +1,5 @@
-// netmodels bench / stress: every model under the same load, side by side
-// with node:net and a minimal C epoll server (the ceiling).
+// The benchmark: every model under the same load, side by side with node:net
+// and a minimal C epoll server (the ceiling).
 //
 // Each server runs in a process of its own (the models through `netmodels
 // serve`, node:net through dist/node-server.js, the ceiling as a C binary),
@@ -8,14 +8,11 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { parseArgs } from 'node:util';
 
 import { loadgen, type LoadReport } from './loadgen';
 import { nativeModels, type ModelName } from './models/index';
-import { barChartSvg, lineChartSvg } from './svg';
 
 const ROOT = path.join(__dirname, '..');
 const CLI = path.join(__dirname, 'cli.js');
@@ -334,199 +331,4 @@ export function idleTable(points: IdlePoint[]): string {
     lines.push([pad(String(idle), 6), ...cells].join('  '));
   }
   return lines.join('\n');
-}
-
-// ---------------------------------------------------------------------------
-// Commands
-
-function machine() {
-  return {
-    cpus: os.cpus().length,
-    cpuModel: os.cpus()[0]?.model ?? 'unknown',
-    kernel: os.release(),
-    node: process.version,
-  };
-}
-
-function num(name: string, value: string | undefined, fallback: number, min = 0): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isFinite(n) || n < min) {
-    throw Object.assign(new RangeError(`--${name} must be a number >= ${min}, got '${value}'`), { code: 'ERR_INVALID_ARG_VALUE' });
-  }
-  return n;
-}
-
-export async function benchCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      models: { type: 'string' },
-      connections: { type: 'string' },
-      size: { type: 'string' },
-      duration: { type: 'string' },
-      warmup: { type: 'string' },
-      json: { type: 'string' },
-      svg: { type: 'string' },
-      'no-node': { type: 'boolean', default: false },
-      'no-ceiling': { type: 'boolean', default: false },
-      experiment: { type: 'string' },
-      'idle-counts': { type: 'string' },
-      rounds: { type: 'string' },
-    },
-    strict: true,
-  });
-  const durationMs = Math.round(num('duration', values.duration, 3, 0.05) * 1000);
-  const warmupMs = Math.round(num('warmup', values.warmup, 0.5, 0) * 1000);
-  const messageSize = num('size', values.size, 64, 1);
-
-  if (values.experiment !== undefined) {
-    if (values.experiment !== 'idle') {
-      throw Object.assign(new RangeError(`unknown experiment '${values.experiment}' (known: idle)`), { code: 'ERR_INVALID_ARG_VALUE' });
-    }
-    const counts = values['idle-counts'] ? values['idle-counts'].split(',').map((c) => num('idle-counts', c, 0)) : IDLE_COUNTS;
-    process.stdout.write(
-      `netmodels bench --experiment idle: one active connection (${messageSize}-byte rr) beside N idle ones, ` +
-        `${durationMs / 1000} s each; ${machine().cpus} cores, ${machine().cpuModel}\n\n`,
-    );
-    const points = await runIdle({ durationMs, warmupMs, messageSize, counts });
-    process.stdout.write(`${idleTable(points)}\n`);
-    const result = { experiment: 'idle', machine: machine(), config: { durationMs, warmupMs, messageSize, counts }, points };
-    if (values.json) fs.writeFileSync(values.json, `${JSON.stringify(result, null, 2)}\n`);
-    if (values.svg) {
-      const series = [...new Set(points.map((p) => p.model))].map((m) => ({
-        name: m,
-        points: points.filter((p) => p.model === m && p.report).map((p) => ({ x: p.idle, y: p.report!.latencyUs.p50 })),
-      }));
-      fs.writeFileSync(values.svg, lineChartSvg('Latency of one active connection vs idle connections (p50)', 'idle connections', 'p50 latency (us)', series));
-    }
-    return 0;
-  }
-
-  const config: RrConfig = {
-    connections: num('connections', values.connections, 64, 1),
-    messageSize,
-    durationMs,
-    warmupMs,
-    rounds: num('rounds', values.rounds, 1, 1),
-  };
-  const targets = selectTargets(values.models?.split(',').map((m) => m.trim()).filter(Boolean));
-  if (!values['no-node']) targets.push({ label: 'node:net', kind: 'node' });
-  if (!values['no-ceiling']) targets.push({ label: 'C ceiling', kind: 'ceiling' });
-  process.stdout.write(
-    `netmodels bench: rr, ${config.connections} connections, ${config.messageSize}-byte messages, ` +
-      `${durationMs / 1000} s each after ${warmupMs / 1000} s warm-up` +
-      `${config.rounds! > 1 ? `, median of ${config.rounds} rounds` : ''}; ${machine().cpus} cores, ${machine().cpuModel}, node ${process.version}\n\n`,
-  );
-  const rows = await runRr(targets, config);
-  process.stdout.write(`${rrTable(rows)}\n`);
-  if (values.json) {
-    fs.writeFileSync(values.json, `${JSON.stringify({ machine: machine(), config, rows }, null, 2)}\n`);
-  }
-  if (values.svg) {
-    const bars = rows.filter((r) => r.report).map((r) => ({ label: r.label, value: r.report!.rps }));
-    fs.writeFileSync(
-      values.svg,
-      barChartSvg(`requests/s: ${config.connections} connections, ${config.messageSize}-byte messages`, 'requests/s', bars),
-    );
-  }
-  const failed = rows.some((r) => r.report && r.report.mismatches > 0);
-  return failed ? 1 : 0;
-}
-
-/**
- * The classic stress test: open N connections (beyond the server's limits
- * too), report how many were accepted and held, then one request round over
- * every connection still open.
- */
-export async function stressCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      host: { type: 'string', default: '127.0.0.1' },
-      port: { type: 'string' },
-      connections: { type: 'string', default: '1000' },
-      duration: { type: 'string', default: '1' },
-    },
-    strict: true,
-  });
-  if (values.port === undefined) throw Object.assign(new TypeError('--port is required'), { code: 'ERR_INVALID_ARG_TYPE' });
-  const port = num('port', values.port, 0, 1);
-  const count = num('connections', values.connections, 1000, 1);
-  const holdMs = num('duration', values.duration, 1, 0) * 1000;
-  const host = values.host;
-
-  const sockets: net.Socket[] = [];
-  const closedByServer = new Set<net.Socket>();
-  let failed = 0;
-  const errorCodes: Record<string, number> = {};
-  const started = Date.now();
-  for (let i = 0; i < count; i += 250) {
-    const batch = Math.min(250, count - i);
-    await Promise.all(
-      Array.from(
-        { length: batch },
-        () =>
-          new Promise<void>((resolve) => {
-            const s = net.connect({ host, port });
-            s.setTimeout(10_000, () => s.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })));
-            s.once('connect', () => {
-              s.setTimeout(0);
-              sockets.push(s);
-              resolve();
-            });
-            s.on('end', () => closedByServer.add(s));
-            s.on('close', () => closedByServer.add(s));
-            s.on('error', (err: Error & { code?: string }) => {
-              const code = err.code ?? 'ERROR';
-              if (!sockets.includes(s)) {
-                failed++;
-                errorCodes[code] = (errorCodes[code] ?? 0) + 1;
-                resolve();
-              } else {
-                closedByServer.add(s);
-              }
-            });
-          }),
-      ),
-    );
-  }
-  const connectMs = Date.now() - started;
-  await new Promise((r) => setTimeout(r, holdMs));
-  const held = sockets.filter((s) => !closedByServer.has(s));
-  process.stdout.write(
-    `stress ${host}:${port}: ${count} attempted, ${sockets.length} connected in ${connectMs} ms, ` +
-      `${failed} failed${failed ? ` (${Object.entries(errorCodes).map(([k, v]) => `${k} ${v}`).join(', ')})` : ''}, ` +
-      `${held.length} held after ${holdMs} ms (${sockets.length - held.length} closed by the server)\n`,
-  );
-
-  // One request round over every held connection.
-  let ok = 0;
-  let bad = 0;
-  await Promise.all(
-    held.map(
-      (s, i) =>
-        new Promise<void>((resolve) => {
-          const message = `stress-${i}-abcxyz`;
-          let got = '';
-          const timer = setTimeout(() => finish(false), 10_000);
-          function finish(good: boolean) {
-            clearTimeout(timer);
-            s.removeAllListeners('data');
-            if (good) ok++;
-            else bad++;
-            resolve();
-          }
-          s.on('data', (chunk: Buffer) => {
-            got += chunk.toString('latin1');
-            if (got.length >= message.length) finish(got === message.toUpperCase());
-          });
-          s.once('close', () => finish(false));
-          s.write(message);
-        }),
-    ),
-  );
-  process.stdout.write(`request round: ${ok} of ${held.length} answered correctly, ${bad} failed\n`);
-  for (const s of sockets) s.destroy();
-  return 0;
 }

@@ -8,7 +8,8 @@ import * as path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 
 import { EpollServer } from '../lib/index';
-import { childProcesses, cleanup, trackServer, waitFor } from './helpers';
+import { cleanup, trackServer, waitFor } from './helpers';
+import { childProcesses } from './proc';
 import { closeAll, openMany, roundTripAll } from './scale';
 
 const CLI = path.join(__dirname, '..', 'dist', 'cli.js');

@@ -4,31 +4,25 @@
 // backend). Model-specific behaviour belongs in that model's own test file.
 import { afterEach, describe, expect, it } from 'vitest';
 import { createServer, type ModelName } from '../lib/index';
+import { Client, connectError } from './client';
 import {
-  Client,
   KiB,
   MiB,
   ServerLike,
   StatsLike,
   assertBytesEqual,
-  childProcesses,
   cleanup,
-  connectError,
-  expectNoNewFds,
-  fdSnapshot,
-  hasIPv6Loopback,
   parseHttpResponses,
   randomPayload,
-  threadCount,
   toUpperAscii,
   trackServer,
   waitFor,
   waitForPlateau,
   waitForStats,
   waitQuiescent,
-  warmUpThreadPool,
   withTimeout,
 } from './helpers';
+import { childProcesses, expectNoNewFds, fdSnapshot, hasIPv6Loopback, threadCount, warmUpThreadPool } from './proc';
 
 export interface ConformanceConfig {
   /** Shown in the test names, e.g. 'epoll edge'. */

@@ -8,7 +8,9 @@ import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { createServer, MODELS } from '../lib/index';
-import { childProcesses, cleanup, Client, connectError, fdSnapshot, newFds, threadCount, trackServer, waitFor, warmUpThreadPool } from './helpers';
+import { Client, connectError } from './client';
+import { cleanup, trackServer, waitFor } from './helpers';
+import { childProcesses, fdSnapshot, newFds, threadCount, warmUpThreadPool } from './proc';
 
 const DIST = path.join(__dirname, '..', 'dist', 'index.js');
 

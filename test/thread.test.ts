@@ -3,7 +3,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { ThreadServer } from '../lib/index';
-import { cleanup, threadCount, trackServer, waitFor, waitForStats, warmUpThreadPool } from './helpers';
+import { cleanup, trackServer, waitFor, waitForStats } from './helpers';
+import { threadCount, warmUpThreadPool } from './proc';
 import { closeAll, openMany, roundTripAll, serverClosed } from './scale';
 
 describe('ThreadServer', () => {

@@ -1,4 +1,4 @@
-#include "sys/async_wait.h"
+#include "sys/async_wait_wrap.h"
 
 #include <pthread.h>
 #include <signal.h>

@@ -1,0 +1,66 @@
+// netmodels serve: one model's server in the foreground, a stats line every
+// second, stopped cleanly by SIGINT or SIGTERM.
+import { parseArgs } from 'node:util';
+
+import { createServer, type ModelName } from '../index';
+import type { ServerStats } from '../server';
+import { intArg } from './args';
+
+function formatStats(s: ServerStats): string {
+  return (
+    `active ${s.active} (peak ${s.peakActive})  accepted ${s.accepted}  closed ${s.closed}  ` +
+    `rejected ${s.rejected}  in ${s.bytesIn} B  out ${s.bytesOut} B  reads ${s.reads}  writes ${s.writes}  ` +
+    `wakeups ${s.wakeups}` +
+    (s.model === 'fork' ? `  reaped ${s.reaped}` : '') +
+    `  errors ${s.errors}`
+  );
+}
+
+export async function serveCommand(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      model: { type: 'string', default: 'epoll' },
+      trigger: { type: 'string' },
+      host: { type: 'string' },
+      port: { type: 'string', default: '8000' },
+      handler: { type: 'string' },
+      reaper: { type: 'string' },
+      'max-connections': { type: 'string' },
+      'idle-timeout': { type: 'string' },
+      backlog: { type: 'string' },
+      quiet: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  const model = values.model as ModelName;
+  const options: Record<string, unknown> = {
+    host: values.host,
+    port: intArg('port', values.port),
+    handler: values.handler,
+    maxConnections: intArg('max-connections', values['max-connections']),
+    idleTimeoutMs: intArg('idle-timeout', values['idle-timeout']),
+    backlog: intArg('backlog', values.backlog),
+  };
+  if (values.trigger !== undefined) options.trigger = values.trigger;
+  if (values.reaper !== undefined) options.reaper = values.reaper;
+  const server = createServer(model, options as never);
+  const address = await server.start();
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  process.stdout.write(`netmodels ${model} server listening on ${host}:${address.port}\n`);
+  const timer = values.quiet
+    ? undefined
+    : setInterval(() => process.stdout.write(`${formatStats(server.stats())}\n`), 1000);
+  await new Promise<void>((resolve) => {
+    const stop = (signal: NodeJS.Signals) => {
+      process.stdout.write(`\n${signal}: stopping\n`);
+      resolve();
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  clearInterval(timer);
+  await server.stop();
+  process.stdout.write(`${formatStats(server.stats())}\nstopped\n`);
+  return 0;
+}
