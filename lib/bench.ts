@@ -12,7 +12,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { loadgen, type LoadReport } from './loadgen';
-import { nativeModels, type ModelName } from './models/index';
+import { MODEL_TABLE, MODELS, nativeModels, type ModelName } from './models/index';
+import { benchVariants, flagName } from './spec';
 
 const ROOT = path.join(__dirname, '..');
 const CLI = path.join(__dirname, 'cli.js');
@@ -39,17 +40,16 @@ export interface BenchRow {
   runs?: LoadReport[];
 }
 
-/** Every model target, epoll in both triggers. */
+/** Every model's bench rows, from the model table (epoll: one per trigger). */
 export function modelTargets(): Target[] {
-  return [
-    { label: 'iterative', kind: 'model', model: 'iterative' },
-    { label: 'fork', kind: 'model', model: 'fork' },
-    { label: 'thread', kind: 'model', model: 'thread' },
-    { label: 'select', kind: 'model', model: 'select' },
-    { label: 'poll', kind: 'model', model: 'poll' },
-    { label: 'epoll level', kind: 'model', model: 'epoll', args: ['--trigger', 'level'] },
-    { label: 'epoll edge', kind: 'model', model: 'epoll', args: ['--trigger', 'edge'] },
-  ];
+  return MODELS.flatMap((model) =>
+    benchVariants(MODEL_TABLE[model].spec).map((v) => ({
+      label: v.label,
+      kind: 'model' as const,
+      model,
+      args: Object.entries(v.options).flatMap(([key, value]) => [`--${flagName(key)}`, String(value)]),
+    })),
+  );
 }
 
 /** `--models` names: a model, or epoll-level / epoll-edge for one trigger. */

@@ -6,7 +6,7 @@ export { Server, HANDLERS } from './server';
 export type { AddressInfo, HandlerName, ServerOptions, ServerStats, WorkerStats } from './server';
 export { MODELS, MODEL_TABLE, nativeModels } from './models/index';
 export type { ModelName, ModelClass, ModelOptions } from './models/index';
-export type { ModelSpec, ModelFamily, OptionSpec, BenchRow } from './spec';
+export type { ModelSpec, ModelFamily, OptionSpec, BenchVariant } from './spec';
 export { IterativeServer, type IterativeServerOptions } from './models/iterative';
 export { EpollServer, type EpollServerOptions } from './models/epoll';
 export { ForkServer, type ForkServerOptions } from './models/fork';

@@ -19,7 +19,7 @@ export interface OptionSpec<T = unknown> {
  */
 export type ModelFamily = 'blocking' | 'process' | 'event';
 
-export interface BenchRow {
+export interface BenchVariant {
   /** Row label: 'epoll edge'. Also its `--models` name with '-' for ' '. */
   label: string;
   /** Options that make this row, passed to `netmodels serve` as flags. */
@@ -34,7 +34,7 @@ export interface ModelSpec {
   /** The model's own options beyond the common ones. */
   readonly options: Readonly<Record<string, OptionSpec>>;
   /** Rows in `netmodels bench`; default: one row named after the model. */
-  readonly bench?: readonly BenchRow[];
+  readonly bench?: readonly BenchVariant[];
 }
 
 export function integer(min: number, max: number, fallback: number): OptionSpec<number> {
@@ -46,11 +46,18 @@ export function oneOf<T extends string>(choices: readonly T[], fallback: T): Opt
 }
 
 /** The bench rows of a spec. */
-export function benchRows(spec: ModelSpec): readonly BenchRow[] {
+export function benchVariants(spec: ModelSpec): readonly BenchVariant[] {
   return spec.bench ?? [{ label: spec.name, options: {} }];
 }
 
 /** `maxChildren` -> `max-children`: the CLI's spelling of an option. */
 export function flagName(option: string): string {
   return option.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+/** Every model option across `specs`, once each (by name), for the CLI. */
+export function allModelOptions(specs: readonly ModelSpec[]): [string, OptionSpec][] {
+  const seen = new Map<string, OptionSpec>();
+  for (const spec of specs) for (const [key, option] of Object.entries(spec.options)) if (!seen.has(key)) seen.set(key, option);
+  return [...seen];
 }

@@ -1,10 +1,17 @@
 // What the commands share: the usage text and the parsers for numeric flags.
-import { MODELS } from '../index';
+import { MODEL_TABLE, MODELS } from '../index';
+import { allModelOptions, flagName } from '../spec';
+
+/** The flags of every model's own options, as `serve` takes them. */
+export const MODEL_FLAGS = allModelOptions(Object.values(MODEL_TABLE).map((c) => c.spec));
+
+const modelFlagUsage = MODEL_FLAGS.map(([key, o]) => `[--${flagName(key)} ${o.cli.hint}]`).join(' ');
 
 export const USAGE = `Usage:
-  netmodels serve  --model <${MODELS.join('|')}> [--trigger level|edge] [--host H] [--port P]
-                   [--handler uppercase|echo|discard|http] [--reaper pidfd|sigchld]
-                   [--max-connections N] [--idle-timeout MS] [--backlog N] [--quiet]
+  netmodels serve  --model <${MODELS.join('|')}> [--host H] [--port P]
+                   [--handler uppercase|echo|discard|http] [--max-connections N] [--idle-timeout MS]
+                   [--backlog N] [--quiet]
+                   ${modelFlagUsage}
   netmodels bench  [--models m1,m2,...] [--connections N] [--size BYTES] [--duration S]
                    [--warmup S] [--rounds N] [--json FILE] [--svg FILE] [--no-node] [--no-ceiling]
                    [--experiment idle]

@@ -2,9 +2,10 @@
 // second, stopped cleanly by SIGINT or SIGTERM.
 import { parseArgs } from 'node:util';
 
-import { createServer, type ModelName } from '../index';
+import { createServer, MODEL_TABLE, type ModelName } from '../index';
 import type { ServerStats } from '../server';
-import { intArg } from './args';
+import { flagName } from '../spec';
+import { intArg, MODEL_FLAGS } from './args';
 
 function formatStats(s: ServerStats): string {
   return (
@@ -21,11 +22,10 @@ export async function serveCommand(argv: string[]): Promise<number> {
     args: argv,
     options: {
       model: { type: 'string', default: 'epoll' },
-      trigger: { type: 'string' },
+      ...Object.fromEntries(MODEL_FLAGS.map(([key]) => [flagName(key), { type: 'string' as const }])),
       host: { type: 'string' },
       port: { type: 'string', default: '8000' },
       handler: { type: 'string' },
-      reaper: { type: 'string' },
       'max-connections': { type: 'string' },
       'idle-timeout': { type: 'string' },
       backlog: { type: 'string' },
@@ -42,8 +42,16 @@ export async function serveCommand(argv: string[]): Promise<number> {
     idleTimeoutMs: intArg('idle-timeout', values['idle-timeout']),
     backlog: intArg('backlog', values.backlog),
   };
-  if (values.trigger !== undefined) options.trigger = values.trigger;
-  if (values.reaper !== undefined) options.reaper = values.reaper;
+  // A model's own flags go to it (a number where the option takes one); the
+  // model's validation words any error, and one the model does not take is
+  // rejected as an unknown option.
+  const flags = values as Record<string, string | boolean | undefined>;
+  for (const [key, option] of MODEL_FLAGS) {
+    const value = flags[flagName(key)];
+    if (typeof value !== 'string') continue;
+    const own = (MODEL_TABLE as Record<string, { spec: { options: Record<string, unknown> } }>)[model]?.spec.options[key];
+    options[key] = option.cli.type === 'number' && own ? intArg(flagName(key), value) : value;
+  }
   const server = createServer(model, options as never);
   const address = await server.start();
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
