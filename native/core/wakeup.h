@@ -1,4 +1,5 @@
 // An eventfd that makes a blocked select/poll/epoll_wait return at once.
+// signal() after close() writes to fd -1: a harmless EBADF, never a reused fd.
 #pragma once
 
 #include "core/fd.h"
@@ -10,6 +11,7 @@ class Wakeup {
   int open();       // 0 or -errno
   void signal();    // thread-safe and async-signal-safe
   void drain();     // called by the loop that was woken
+  void close() { fd_.reset(); }  // the owner serialises it with signal()
   int fd() const { return fd_.get(); }
 
  private:

@@ -1,9 +1,6 @@
 #include "loadgen/loadgen.h"
 
 #include <netdb.h>
-#include <pthread.h>
-#include <signal.h>
-#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -14,17 +11,13 @@
 #include <ctime>
 #include <system_error>
 
+#include "core/clock.h"
+#include "core/signals.h"
 #include "loadgen/worker.h"
 
 namespace nm::loadgen {
 
 namespace {
-
-int64_t NowNs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
-}
 
 int ResolveNumeric(const Options& o, sockaddr_storage* addr, socklen_t* len) {
   addrinfo hints{};
@@ -87,9 +80,7 @@ int LoadRun::Prepare(const char** syscall) {
   RaiseFdLimit(total + 2 * threads + 64);
 
   *syscall = "eventfd";
-  const int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (efd < 0) return -errno;
-  shared_.stop_fd.reset(efd);
+  if (int rc = shared_.stop_wakeup.open(); rc < 0) return rc;
 
   shared_.unsettled_idle.store(hold ? o.idle : 0);
   const uint64_t slots = hold ? o.idle : o.connections;
@@ -110,27 +101,25 @@ int LoadRun::Start(ProgressFn progress, DoneFn done) {
   // The workers start with every signal blocked (they inherit this mask):
   // process signals, SIGCHLD for the fork model's reaper among them, are
   // for the threads that expect them.
-  sigset_t all, saved;
-  sigfillset(&all);
-  const int masked = pthread_sigmask(SIG_SETMASK, &all, &saved);
-  try {
-    for (size_t i = 0; i < n; ++i) threads_.emplace_back(&LoadRun::ThreadMain, this, i);
-  } catch (const std::system_error& e) {
-    if (masked == 0) pthread_sigmask(SIG_SETMASK, &saved, nullptr);
-    {
-      std::lock_guard<std::mutex> lock(go_mutex_);
-      abort_start_ = true;
-      go_ = true;
+  {
+    BlockAllSignals masked;
+    try {
+      for (size_t i = 0; i < n; ++i) threads_.emplace_back(&LoadRun::ThreadMain, this, i);
+    } catch (const std::system_error& e) {
+      {
+        std::lock_guard<std::mutex> lock(go_mutex_);
+        abort_start_ = true;
+        go_ = true;
+      }
+      go_cv_.notify_all();
+      Join();
+      const int err = e.code().value();
+      return -(err > 0 ? err : EAGAIN);
     }
-    go_cv_.notify_all();
-    Join();
-    const int err = e.code().value();
-    return -(err > 0 ? err : EAGAIN);
   }
-  if (masked == 0) pthread_sigmask(SIG_SETMASK, &saved, nullptr);
   // The clock starts once every thread exists, so thread creation never eats
   // into the warm-up or the measured window.
-  shared_.start_ns = NowNs();
+  shared_.start_ns = MonotonicNs();
   shared_.measure_ns = shared_.start_ns + shared_.options.warmup_ms * 1'000'000;
   shared_.deadline_ns = shared_.measure_ns + shared_.options.duration_ms * 1'000'000;
   {
@@ -184,13 +173,7 @@ void LoadRun::Finish() {
 
 void LoadRun::Stop() {
   shared_.stop.store(true, std::memory_order_release);
-  if (!shared_.stop_fd.valid()) return;
-  const uint64_t one = 1;
-  ssize_t n;
-  do {
-    n = write(shared_.stop_fd.get(), &one, sizeof one);
-  } while (n < 0 && errno == EINTR);
-  // EAGAIN would mean the counter is already near 2^64: signalled anyway.
+  if (shared_.stop_wakeup.fd() >= 0) shared_.stop_wakeup.signal();
 }
 
 void LoadRun::Join() {

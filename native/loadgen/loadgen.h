@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 
 #include "core/fd.h"
+#include "core/wakeup.h"
 
 namespace nm::loadgen {
 
@@ -73,7 +74,7 @@ struct Shared {
   socklen_t addr_len = 0;
   std::string send_pattern;    // "abc...zabc..." messageSize + 26 bytes long
   std::string expect_pattern;  // what the server must return for it
-  Fd stop_fd;  // eventfd in every worker's epoll set
+  Wakeup stop_wakeup;  // its eventfd is in every worker's epoll set
   std::atomic<bool> stop{false};
   int64_t start_ns = 0;    // CLOCK_MONOTONIC
   int64_t measure_ns = 0;  // start of the measured window

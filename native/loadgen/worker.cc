@@ -1,5 +1,7 @@
 #include "loadgen/worker.h"
 
+#include "core/clock.h"
+
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
@@ -31,13 +33,6 @@ constexpr size_t kScratchSize = 64 * 1024;
 constexpr uint64_t kStopToken = std::numeric_limits<uint64_t>::max();
 constexpr uint32_t kConnEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
 
-int64_t NowNs() {
-  timespec ts;
-  // CLOCK_MONOTONIC through the vDSO cannot fail with a valid clock id.
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
-}
-
 }  // namespace
 
 Worker::Worker(Shared& shared, uint32_t slots, bool active)
@@ -57,14 +52,14 @@ int Worker::Init() {
   epoll_event ev{};
   ev.events = EPOLLIN;  // level-triggered: once signalled, every loop sees it
   ev.data.u64 = kStopToken;
-  if (epoll_ctl(ep, EPOLL_CTL_ADD, shared_.stop_fd.get(), &ev) < 0) return -errno;
+  if (epoll_ctl(ep, EPOLL_CTL_ADD, shared_.stop_wakeup.fd(), &ev) < 0) return -errno;
   scratch_.reset(new char[kScratchSize]);
   return 0;
 }
 
 void Worker::Run(const LoadRun::ProgressFn* progress) {
   const int64_t interval_ns = options_.progress_interval_ms * 1'000'000;
-  int64_t now = NowNs();
+  int64_t now = MonotonicNs();
   last_progress_ns_ = shared_.start_ns;
   int64_t next_progress =
       progress ? shared_.start_ns + interval_ns : std::numeric_limits<int64_t>::max();
@@ -87,14 +82,14 @@ void Worker::Run(const LoadRun::ProgressFn* progress) {
     const int n = epoll_wait(epoll_.get(), events, kMaxEvents, static_cast<int>(timeout_ms));
     if (n < 0) {
       if (errno == EINTR) {
-        now = NowNs();
+        now = MonotonicNs();
         continue;
       }
       // Only a broken epoll fd gets here; report it and end this loop.
       RecordError(errno);
       break;
     }
-    now = NowNs();
+    now = MonotonicNs();
     if (shared_.stop.load(std::memory_order_acquire) || now >= shared_.deadline_ns) break;
     for (int i = 0; i < n; ++i) {
       const uint64_t token = events[i].data.u64;
@@ -103,7 +98,7 @@ void Worker::Run(const LoadRun::ProgressFn* progress) {
       if (c.gen != static_cast<uint32_t>(token >> 32) || c.state == State::kClosed) continue;
       OnEvent(c, events[i].events);
     }
-    now = NowNs();
+    now = MonotonicNs();
     ExpireRetries(now);
     if (progress && now >= next_progress) {
       Publish();
@@ -213,7 +208,7 @@ void Worker::OnConnected(Conn& c) {
     return;
   }
   // Churn measures the whole cycle from connect(); rr one request at a time.
-  StartRequest(c, options_.mode == Mode::kChurn ? c.started_ns : NowNs());
+  StartRequest(c, options_.mode == Mode::kChurn ? c.started_ns : MonotonicNs());
 }
 
 void Worker::StartRequest(Conn& c, int64_t started_ns) {
@@ -295,7 +290,7 @@ ssize_t Worker::RecvSome(Conn& c, size_t want) {
 }
 
 void Worker::Complete(Conn& c) {
-  const int64_t t = NowNs();
+  const int64_t t = MonotonicNs();
   ++completed_;
   if (c.sent < options_.message_size) {
     // The whole reply came back before the whole request left: not an echo.
@@ -333,7 +328,7 @@ void Worker::Fail(Conn& c, int err) {
     Settle(c);  // idle connections are opened once: the count held is the result
     return;
   }
-  retry_.emplace_back(NowNs() + kRetryDelayNs, c.index);
+  retry_.emplace_back(MonotonicNs() + kRetryDelayNs, c.index);
 }
 
 void Worker::Settle(Conn& c) {

@@ -8,6 +8,8 @@
 #include <system_error>
 #include <thread>
 
+#include "core/signals.h"
+#include "core/wakeup.h"
 #include "errors.h"
 #include "sys/syscalls.h"
 
@@ -26,7 +28,7 @@ class WaitOp {
     int expected = kNotCancelled;
     reason_.compare_exchange_strong(expected, why);
     std::lock_guard<std::mutex> lock(mu_);
-    cancel_.Signal();  // -EBADF once the wait has finished: nothing to wake.
+    cancel_.signal();  // EBADF once the wait has finished: nothing to wake.
   }
 
   static Napi::Function Start(Napi::Env env, std::unique_ptr<WaitJob> job,
@@ -42,7 +44,7 @@ class WaitOp {
 
   std::unique_ptr<WaitJob> job_;
   std::mutex mu_;
-  EventFd cancel_;
+  Wakeup cancel_;
   std::atomic<int> reason_{kNotCancelled};
   int rc_ = 0;
   std::thread thread_;
@@ -59,7 +61,7 @@ void WaitOp::ThreadMain() {
   job_->Done();
   {
     std::lock_guard<std::mutex> lock(mu_);
-    cancel_.Close();
+    cancel_.close();
   }
   // napi_closing during env teardown: nobody is left to tell, and the
   // finalizer below is already waiting to join this thread.
@@ -110,7 +112,7 @@ void WaitOp::Finalize(napi_env, void* data, void*) {
 Napi::Function WaitOp::Start(Napi::Env env, std::unique_ptr<WaitJob> job,
                              Napi::Function callback, std::weak_ptr<WaitOp>* handle) {
   auto op = std::make_shared<WaitOp>(std::move(job));
-  int r = op->cancel_.Open();
+  int r = op->cancel_.open();
   if (r < 0) throw ErrnoException(env, r, "eventfd");
 
   napi_status status = napi_create_threadsafe_function(
@@ -122,21 +124,19 @@ Napi::Function WaitOp::Start(Napi::Env env, std::unique_ptr<WaitJob> job,
   // The thread starts with every signal blocked, so process signals go to
   // Node's own threads and its handlers, never interrupt this wait, and are
   // never run on a thread Node does not know.
-  sigset_t all, previous;
-  sigfillset(&all);
-  r = pthread_sigmask(SIG_SETMASK, &all, &previous);
-  if (r != 0) {
-    napi_release_threadsafe_function(op->tsfn_, napi_tsfn_release);
-    throw ErrnoException(env, r, "pthread_sigmask");
-  }
   int create_error = 0;
-  try {
-    op->thread_ = std::thread(&WaitOp::ThreadMain, op.get());
-  } catch (const std::system_error& error) {
-    create_error = error.code().value();
+  {
+    BlockAllSignals masked;
+    if (masked.error() != 0) {
+      napi_release_threadsafe_function(op->tsfn_, napi_tsfn_release);
+      throw ErrnoException(env, masked.error(), "pthread_sigmask");
+    }
+    try {
+      op->thread_ = std::thread(&WaitOp::ThreadMain, op.get());
+    } catch (const std::system_error& error) {
+      create_error = error.code().value();
+    }
   }
-  // Restoring a mask saved a moment ago cannot fail.
-  static_cast<void>(pthread_sigmask(SIG_SETMASK, &previous, nullptr));
   if (create_error != 0) {
     // No thread: release the function so its finalizer frees the op.
     napi_release_threadsafe_function(op->tsfn_, napi_tsfn_release);

@@ -207,31 +207,6 @@ int GetSockOpt(int fd, const std::string& name, int* value) {
   return getsockopt(fd, opt->level, opt->optname, value, &len) == 0 ? 0 : -errno;
 }
 
-int EventFd::Open() {
-  Close();
-  int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (fd < 0) return -errno;
-  fd_ = fd;
-  return 0;
-}
-
-int EventFd::Signal() {
-  if (fd_ < 0) return -EBADF;
-  uint64_t one = 1;
-  for (;;) {
-    if (write(fd_, &one, sizeof(one)) == static_cast<ssize_t>(sizeof(one))) return 0;
-    // EAGAIN means the counter is already huge: it is readable, which is all
-    // a wake-up needs.
-    if (errno == EAGAIN) return 0;
-    if (errno != EINTR) return -errno;
-  }
-}
-
-void EventFd::Close() {
-  if (fd_ >= 0) sys::Close(fd_);
-  fd_ = -1;
-}
-
 int Select(std::vector<int>* readfds, std::vector<int>* writefds,
            std::vector<int>* exceptfds, int timeout_ms, int cancel_fd) {
   std::vector<int>* sets[3] = {readfds, writefds, exceptfds};

@@ -51,23 +51,6 @@ int Pipe(bool nonblocking, int fds[2]);
 int SetSockOpt(int fd, const std::string& name, int value);
 int GetSockOpt(int fd, const std::string& name, int* value);
 
-// An eventfd that wakes a wait from another thread. Signal() is safe to call
-// from any thread until Close(); the owner serialises Signal and Close.
-class EventFd {
- public:
-  EventFd() = default;
-  ~EventFd() { Close(); }
-  EventFd(const EventFd&) = delete;
-  EventFd& operator=(const EventFd&) = delete;
-
-  int Open();  // 0 or -errno
-  int Signal();
-  void Close();
-  int fd() const { return fd_; }
-
- private:
-  int fd_ = -1;
-};
 
 // The waits. timeout_ms < 0 waits forever. cancel_fd < 0 means not
 // cancellable. An interrupted wait resumes with the time that remains.
