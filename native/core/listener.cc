@@ -60,6 +60,36 @@ int ListenTcp(const ListenOptions& o, Fd* out, Endpoint* bound, SysError* error)
   return 0;
 }
 
+int AdoptListener(int fd, bool nonblocking, Fd* out, Endpoint* bound, SysError* error) {
+  int type = 0, listening = 0;
+  socklen_t len = sizeof type;
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0) return Fail(error, "getsockopt");
+  len = sizeof listening;
+  if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0) return Fail(error, "getsockopt");
+  if (type != SOCK_STREAM || !listening) {
+    errno = EINVAL;
+    return Fail(error, "listen");
+  }
+  Fd dup(fcntl(fd, F_DUPFD_CLOEXEC, 3));
+  if (!dup.valid()) return Fail(error, "dup");
+  const int flags = fcntl(dup.get(), F_GETFL);
+  if (flags < 0) return Fail(error, "fcntl");
+  const int want = nonblocking ? (flags | O_NONBLOCK) : (flags & ~O_NONBLOCK);
+  if (want != flags && fcntl(dup.get(), F_SETFL, want) < 0) return Fail(error, "fcntl");
+  sockaddr_storage actual{};
+  socklen_t actual_len = sizeof actual;
+  if (getsockname(dup.get(), reinterpret_cast<sockaddr*>(&actual), &actual_len) < 0) {
+    return Fail(error, "getsockname");
+  }
+  if (actual.ss_family != AF_INET && actual.ss_family != AF_INET6) {
+    errno = EAFNOSUPPORT;
+    return Fail(error, "listen");
+  }
+  FormatIp(reinterpret_cast<sockaddr*>(&actual), &bound->address, &bound->port, &bound->family);
+  *out = std::move(dup);
+  return 0;
+}
+
 int Acceptor::open() {
   int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (fd < 0) return -errno;

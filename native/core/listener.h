@@ -40,6 +40,14 @@ struct ListenOptions {
 // Node users see in the same situation.
 int ListenTcp(const ListenOptions& options, Fd* out, Endpoint* bound, SysError* error);
 
+// Takes a duplicate of a listening TCP socket someone else opened (a parent
+// process, systemd, a composite model sharing one listener between loops):
+// checks that it is one, sets O_NONBLOCK as asked on the duplicate's open
+// file (shared with `fd`: every user of one listener must agree) and reports
+// where it listens. -errno and *error on failure (ENOTSOCK, EINVAL when it is
+// not a listening stream socket).
+int AdoptListener(int fd, bool nonblocking, Fd* out, Endpoint* bound, SysError* error);
+
 // Accepts with accept4 (CLOEXEC, optionally NONBLOCK, TCP_NODELAY set).
 //
 // EMFILE/ENFILE would leave the connection in the backlog and keep the

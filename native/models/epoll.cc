@@ -29,6 +29,9 @@ class EpollModel final : public EventModel {
     epoll_event ev{};
     ev.events = ((new_mask & kRead) ? EPOLLIN : 0u) | ((new_mask & kWrite) ? EPOLLOUT : 0u) |
                 (EdgeTriggered() ? static_cast<uint32_t>(EPOLLET) : 0u);
+    // A listener shared with other loops wakes only one of them per
+    // connection (Linux 4.5), instead of every loop racing to accept it.
+    if (fd == listener_.get() && opt_.listen_fd >= 0) ev.events |= EPOLLEXCLUSIVE;
     ev.data.fd = fd;
     const int op = old_mask ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
     return epoll_ctl(epfd_.get(), op, fd, &ev) < 0 ? -errno : 0;

@@ -38,6 +38,7 @@ int EventModel::Prepare(SysError* error) {
   }
   if ((r = BackendOpen(error)) < 0) return r;
   for (int fd : {listener_.get(), inbox_.fd()}) {
+    if (fd < 0) continue;  // no listener: a part that is handed its connections
     if ((r = BackendSet(fd, 0, kRead)) < 0) {
       error->err = r;
       error->syscall = WatchSyscall();
@@ -80,9 +81,16 @@ void EventModel::Run() {
     }
     if (TimersActive()) RunTimers();
   }
+  // Connections handed over with Adopt() after the stop message still wait
+  // in the inbox: take them in, so the loop below closes them too.
+  inbox_.Drain();
   for (auto& c : conns_) {
     if (c) Close(c.get());
   }
+}
+
+void EventModel::Adopt(int fd) {
+  inbox_.Post([this, fd] { AddConnection(fd); });
 }
 
 void EventModel::AcceptReady() {
@@ -107,17 +115,21 @@ void EventModel::AcceptReady() {
       SuspendAccepting();
       return;
     }
-    if (!CanWatch(fd) || AtCapacity()) {
-      Reject(fd);
-      continue;
-    }
-    if (conns_.size() <= static_cast<size_t>(fd)) conns_.resize(static_cast<size_t>(fd) + 1);
-    conns_[fd] = std::make_unique<Connection>(fd, next_generation_++, opt_.handler, stats_,
-                                              opt_.high_water);
-    conns_[fd]->last_active_ms = now_ms_;
-    stats_->opened();
-    Update(conns_[fd].get());
+    AddConnection(fd);
   }
+}
+
+void EventModel::AddConnection(int fd) {
+  if (!CanWatch(fd) || AtCapacity()) {
+    Reject(fd);
+    return;
+  }
+  if (conns_.size() <= static_cast<size_t>(fd)) conns_.resize(static_cast<size_t>(fd) + 1);
+  conns_[fd] = std::make_unique<Connection>(fd, next_generation_++, opt_.handler, stats_,
+                                            opt_.high_water);
+  conns_[fd]->last_active_ms = now_ms_;
+  stats_->opened();
+  Update(conns_[fd].get());
 }
 
 void EventModel::SuspendAccepting() {

@@ -24,6 +24,8 @@ class EventModel : public Model {
   // Runs `fn` on the loop's thread (thread-safe). Everything another thread
   // does to this loop goes through here.
   void Post(std::function<void()> fn) { inbox_.Post(std::move(fn)); }
+  // A connection accepted elsewhere (non-blocking): served by this loop.
+  void Adopt(int fd) final;
 
  protected:
   static constexpr uint32_t kRead = 1;
@@ -71,6 +73,8 @@ class EventModel : public Model {
  private:
   int Prepare(SysError* error) final;
   void AcceptReady();
+  // Serves a new connection, or rejects it (no room, or not watchable).
+  void AddConnection(int fd);
   // Stops watching the listener for kAcceptPauseMs: an accept that fails
   // without taking the connection off the queue would otherwise wake us at once.
   void SuspendAccepting();

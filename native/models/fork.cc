@@ -9,17 +9,12 @@
 // that lock stays held forever in the child. The child therefore touches only
 // memory that existed before fork() (the read buffer, the options, the shared
 // counters) and makes only raw syscalls.
-#include <pthread.h>
 #include <signal.h>
-#include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 
-#include <climits>
 #include <memory>
-#include <new>
 
+#include "core/child.h"
 #include "core/clock.h"
 #include "core/connection.h"
 #include "core/reaper.h"
@@ -36,18 +31,6 @@ constexpr int kGraceMs = 500;
 // little so a persistent shortage cannot spin the accept thread.
 constexpr uint64_t kForkBackOffMs = 20;
 
-// Closes every descriptor from 3 up except `keep`: the child must not hold
-// the listener (or stop() would leave the port open), nor the parent's other
-// sockets, eventfds and pidfds. close_range (Linux 5.9) is one syscall and
-// async-signal-safe; returns -errno if the kernel lacks it.
-int CloseAllExcept(int keep) {
-  if (keep > 3 && syscall(SYS_close_range, 3u, static_cast<unsigned>(keep - 1), 0u) < 0) {
-    return -errno;
-  }
-  if (syscall(SYS_close_range, static_cast<unsigned>(keep + 1), ~0u, 0u) < 0) return -errno;
-  return 0;
-}
-
 class ForkModel final : public BlockingModel {
  public:
   explicit ForkModel(const ModelOptions& options)
@@ -55,11 +38,6 @@ class ForkModel final : public BlockingModel {
 
   ~ForkModel() override {
     reaper_.Close();  // before the counters it reports into go away
-    if (shared_ != nullptr) {
-      shared_->~Stats();
-      munmap(shared_, sizeof(Stats));
-      stats_ = &own_stats_;
-    }
   }
 
  private:
@@ -68,14 +46,12 @@ class ForkModel final : public BlockingModel {
     if (r < 0) return r;
     // The counters live in memory shared with every child, so the bytes a
     // child moves show up in the parent's stats() at once.
-    void* p = mmap(nullptr, sizeof(Stats), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) {
-      error->err = -errno;
+    if ((r = shared_.Map()) < 0) {
+      error->err = r;
       error->syscall = "mmap";
-      return error->err;
+      return r;
     }
-    shared_ = new (p) Stats();
-    stats_ = shared_;
+    stats_ = shared_.get();
     const char* syscall = "";
     r = reaper_.Open(opt_.String("reaper") == "sigchld" ? Reaper::Mode::kSigchld
                                                         : Reaper::Mode::kPidfd,
@@ -125,40 +101,16 @@ class ForkModel final : public BlockingModel {
 
   // The child: async-signal-safe code only, and it never returns.
   [[noreturn]] void Child(int fd, pid_t parent) {
-    // Handlers are reset to the default and ignored signals stay ignored,
-    // as execve() would do. Signals 32 and 33 belong to glibc (EINVAL).
-    for (int sig = 1; sig < NSIG; ++sig) {
-      if (sig == SIGKILL || sig == SIGSTOP) continue;
-      struct sigaction current;
-      if (sigaction(sig, nullptr, &current) < 0) continue;
-      if (!(current.sa_flags & SA_SIGINFO) &&
-          (current.sa_handler == SIG_DFL || current.sa_handler == SIG_IGN)) {
-        continue;
-      }
-      struct sigaction dfl = {};
-      dfl.sa_handler = SIG_DFL;
-      if (sigaction(sig, &dfl, nullptr) < 0) Fail();
-    }
-    // Die with the thread that forked us: if the Node process is killed
-    // outright, its children do not linger serving clients. The accept
-    // thread outlives every child (Finish() reaps them all first).
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) Fail();
-    if (getppid() != parent) _exit(0);  // the parent died before prctl
-    if (CloseAllExcept(fd) < 0) {
-      // Kernels before 5.9: close at least the listener, which would keep
-      // the port open after stop().
-      ::close(listener_.get());
-    }
-    sigset_t none;
-    sigemptyset(&none);
-    if (pthread_sigmask(SIG_SETMASK, &none, nullptr) != 0) Fail();
+    const int r = PrepareChild(parent, fd, listener_.get());
+    if (r != 0) Leave(r);
     ServeBlocking(fd, opt_.handler, stats_, buf_.get(), kReadBufferSize);
     _exit(0);
   }
 
-  [[noreturn]] void Fail() {
-    Stats::add(stats_->errors, 1);
-    _exit(1);
+  // A child that could not be set up: a syscall failure is counted.
+  [[noreturn]] void Leave(int r) {
+    if (r < 0) Stats::add(stats_->errors, 1);
+    _exit(r < 0 ? 1 : 0);
   }
 
   // The accept loop is over, so nothing forks any more: ask every child to
@@ -177,7 +129,7 @@ class ForkModel final : public BlockingModel {
   }
 
   const uint64_t max_children_ = static_cast<uint64_t>(opt_.Number("maxChildren"));
-  Stats* shared_ = nullptr;
+  SharedStats shared_;
   Reaper reaper_;
   // Allocated before any fork(): each child reads into its own copy.
   std::unique_ptr<char[]> buf_{new char[kReadBufferSize]};

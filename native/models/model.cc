@@ -44,6 +44,11 @@ WorkerStats SnapshotWorker(const Stats& s) {
 }
 
 int Model::Open(SysError* error) {
+  if (opt_.no_listener) return Prepare(error);
+  if (opt_.listen_fd >= 0) {
+    int r = AdoptListener(opt_.listen_fd, NonBlockingListener(), &listener_, &endpoint_, error);
+    return r < 0 ? r : Prepare(error);
+  }
   ListenOptions listen;
   listen.host = opt_.host;
   listen.port = opt_.port;

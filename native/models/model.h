@@ -40,8 +40,14 @@ struct ModelOptions {
   uint64_t max_connections = 0;  // 0: no limit
   uint32_t idle_timeout_ms = 0;  // 0: off
   size_t high_water = 0;
-  // Set by a composite for its parts (several loops on one port).
+  // Where the listener comes from. By default the model opens its own;
+  // with reuse_port it joins an SO_REUSEPORT group; with listen_fd >= 0 it
+  // uses a duplicate of that listening socket (a composite sharing one
+  // listener, or an inherited one); with no_listener it accepts nothing and
+  // serves only what is handed to it with Adopt().
   bool reuse_port = false;
+  int listen_fd = -1;
+  bool no_listener = false;
 
   std::map<std::string, double> numbers;
   std::map<std::string, std::string> strings;
@@ -95,6 +101,12 @@ class Model {
   // Composition: makes this model count into `shared` (owned by the caller,
   // outliving the model) instead of its own block. Only before Open().
   void UseStats(Stats* shared) { stats_ = shared; }
+
+  // Takes a connection accepted elsewhere (a composite's acceptor): from any
+  // thread, after Open(). The model owns `fd` from here on and serves it, or
+  // rejects it if it cannot. Only models that can be parts implement it; the
+  // caller stops handing over before it stops the model.
+  virtual void Adopt(int fd) { Reject(fd); }
 
   // stats().workers: one entry per part, or none for a model of one part.
   // Called on the JS thread while Run() goes on: read atomics only.

@@ -1,0 +1,66 @@
+#include "core/child.h"
+
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <new>
+
+namespace nm {
+
+namespace {
+
+// close_range over [first, last]; an empty range is nothing to do.
+int CloseRange(int first, unsigned last) {
+  if (first < 0 || static_cast<unsigned>(first) > last) return 0;
+  return syscall(SYS_close_range, static_cast<unsigned>(first), last, 0u) < 0 ? -errno : 0;
+}
+
+}  // namespace
+
+int PrepareChild(pid_t parent, int keep, int must_close) {
+  // Signals 32 and 33 belong to glibc (EINVAL): skipped by the failed query.
+  for (int sig = 1; sig < NSIG; ++sig) {
+    if (sig == SIGKILL || sig == SIGSTOP) continue;
+    struct sigaction current;
+    if (sigaction(sig, nullptr, &current) < 0) continue;
+    if (!(current.sa_flags & SA_SIGINFO) &&
+        (current.sa_handler == SIG_DFL || current.sa_handler == SIG_IGN)) {
+      continue;
+    }
+    struct sigaction dfl = {};
+    dfl.sa_handler = SIG_DFL;
+    if (sigaction(sig, &dfl, nullptr) < 0) return -errno;
+  }
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) return -errno;
+  if (getppid() != parent) return 1;  // the parent died before prctl
+  const int err = keep >= 3 ? CloseRange(3, static_cast<unsigned>(keep) - 1) : 0;
+  if (err < 0 || CloseRange(keep >= 3 ? keep + 1 : 3, ~0u) < 0) {
+    if (must_close >= 0 && must_close != keep) ::close(must_close);
+  }
+  sigset_t none;
+  sigemptyset(&none);
+  const int r = pthread_sigmask(SIG_SETMASK, &none, nullptr);
+  return r == 0 ? 0 : -r;
+}
+
+SharedStats::~SharedStats() {
+  if (blocks_ == nullptr) return;
+  for (size_t i = 0; i < count_; i++) blocks_[i].~Stats();
+  munmap(blocks_, count_ * sizeof(Stats));
+}
+
+int SharedStats::Map(size_t count) {
+  void* p = mmap(nullptr, count * sizeof(Stats), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+                 -1, 0);
+  if (p == MAP_FAILED) return -errno;
+  blocks_ = static_cast<Stats*>(p);
+  count_ = count;
+  for (size_t i = 0; i < count; i++) new (blocks_ + i) Stats();
+  return 0;
+}
+
+}  // namespace nm
