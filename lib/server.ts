@@ -14,7 +14,7 @@ import {
   validateOptionsObject,
 } from './errors';
 import type { ModelName } from './models/index';
-import type { ModelSpec } from './spec';
+import { modelOptions, type ModelSpec } from './spec';
 
 export type { ModelName } from './models/index';
 
@@ -37,6 +37,22 @@ export interface ServerOptions {
   idleTimeoutMs?: number;
   /** Pending output per connection above which the server stops reading from it. Default 1 MiB. */
   highWaterMark?: number;
+}
+
+/** Options of the event-loop models (select, poll, epoll, uring). */
+export interface EventLoopOptions {
+  /**
+   * Independent loops of this model, each on its own thread, behind one
+   * start/stop/stats. Default 1; `'auto'`: the CPUs this process may use.
+   */
+  loops?: number | 'auto';
+  /**
+   * How connections reach the loops: `'reuseport'` (default; one SO_REUSEPORT
+   * listener per loop, the kernel spreads by hash), `'handoff'` (one acceptor
+   * hands each connection to the next loop, round-robin) or `'shared'` (one
+   * listener watched by every loop; EPOLLEXCLUSIVE for epoll).
+   */
+  balance?: 'reuseport' | 'handoff' | 'shared';
 }
 
 export interface AddressInfo {
@@ -127,7 +143,7 @@ export abstract class Server extends EventEmitter {
     rejectUnknownOptions(
       'options',
       o,
-      ['host', 'port', 'backlog', 'handler', 'maxConnections', 'idleTimeoutMs', 'highWaterMark', ...Object.keys(spec.options)],
+      ['host', 'port', 'backlog', 'handler', 'maxConnections', 'idleTimeoutMs', 'highWaterMark', ...Object.keys(modelOptions(spec))],
       owner,
     );
     const host = o.host === undefined ? '127.0.0.1' : o.host;
@@ -143,7 +159,7 @@ export abstract class Server extends EventEmitter {
       highWaterMark: validateInteger('options.highWaterMark', o.highWaterMark, 1, 2 ** 40, 1 << 20),
     };
     // Every key is sent, defaults applied: the native side keeps no defaults.
-    for (const [key, option] of Object.entries(spec.options)) {
+    for (const [key, option] of Object.entries(modelOptions(spec))) {
       native[key] = option.check(`options.${key}`, o[key]);
     }
     this.#native = new binding.NativeServer(model, native) as NativeServer;

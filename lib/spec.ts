@@ -2,7 +2,9 @@
 // rows. Each model's class carries its spec (`static spec`); the model table
 // (lib/models/index.ts) lists the classes, and MODELS, createServer, option
 // validation, the CLI's flags and the bench's rows all derive from it.
-import { validateInteger, validateOneOf } from './errors';
+import { availableParallelism } from 'node:os';
+
+import { invalidArgType, outOfRange, validateInteger, validateOneOf } from './errors';
 
 /** One option: how it is checked (with its default) and how the CLI spells its value. */
 export interface OptionSpec<T = unknown> {
@@ -45,6 +47,36 @@ export function oneOf<T extends string>(choices: readonly T[], fallback: T): Opt
   return { check: (name, value) => validateOneOf(name, value, choices, fallback), cli: { type: 'string', hint: choices.join('|') } };
 }
 
+/** A count of threads or processes: an integer in [min, max], or `'auto'`: the CPUs this process may use. */
+export function countOrAuto(min: number, max: number, fallback: number | 'auto'): OptionSpec<number> {
+  return {
+    check(name, value) {
+      const v = value === undefined ? fallback : value;
+      if (v === 'auto') return Math.min(max, Math.max(min, availableParallelism()));
+      if (typeof v !== 'number') throw invalidArgType(name, "of type number or 'auto'", v);
+      if (!Number.isInteger(v)) throw outOfRange(name, "an integer or 'auto'", v);
+      if (v < min || v > max) throw outOfRange(name, `>= ${min} && <= ${max}, or 'auto'`, v);
+      return v;
+    },
+    cli: { type: 'string', hint: "N|auto" },
+  };
+}
+
+/** Options every model of a family takes, beyond the common ones. */
+export const FAMILY_OPTIONS: Readonly<Record<ModelFamily, Readonly<Record<string, OptionSpec>>>> = {
+  blocking: {},
+  process: {},
+  event: {
+    loops: countOrAuto(1, 1024, 1),
+    balance: oneOf(['reuseport', 'handoff', 'shared'] as const, 'reuseport'),
+  },
+};
+
+/** A model's own options and its family's. */
+export function modelOptions(spec: ModelSpec): Readonly<Record<string, OptionSpec>> {
+  return { ...FAMILY_OPTIONS[spec.family], ...spec.options };
+}
+
 /** The bench rows of a spec. */
 export function benchVariants(spec: ModelSpec): readonly BenchVariant[] {
   return spec.bench ?? [{ label: spec.name, options: {} }];
@@ -58,6 +90,6 @@ export function flagName(option: string): string {
 /** Every model option across `specs`, once each (by name), for the CLI. */
 export function allModelOptions(specs: readonly ModelSpec[]): [string, OptionSpec][] {
   const seen = new Map<string, OptionSpec>();
-  for (const spec of specs) for (const [key, option] of Object.entries(spec.options)) if (!seen.has(key)) seen.set(key, option);
+  for (const spec of specs) for (const [key, option] of Object.entries(modelOptions(spec))) if (!seen.has(key)) seen.set(key, option);
   return [...seen];
 }

@@ -18,18 +18,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-struct StatsSnapshot {
-  uint64_t accepted = 0, active = 0, peak_active = 0, closed = 0, rejected = 0, bytes_in = 0,
-           bytes_out = 0, reads = 0, writes = 0, wakeups = 0, reaped = 0, errors = 0;
-};
-
-StatsSnapshot Snapshot(const Stats& s) {
-  auto get = [](const Stats::Counter& c) { return c.load(std::memory_order_relaxed); };
-  return {get(s.accepted), get(s.active), get(s.peak_active), get(s.closed),
-          get(s.rejected), get(s.bytes_in), get(s.bytes_out),  get(s.reads),
-          get(s.writes),   get(s.wakeups),  get(s.reaped),     get(s.errors)};
-}
-
 struct LoopError {
   int err;
   const char* syscall;
@@ -177,7 +165,7 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
   // destroyed here, so stats() on the JS thread never races with it.
   void Finalize() {
     if (model_ && !thread_.joinable()) {
-      final_ = Snapshot(model_->stats());
+      final_ = model_->Totals();
       stopped_ = Clock::now();
       model_.reset();  // closes the listener and every fd the model opened
     }
@@ -213,7 +201,7 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
   Napi::Value GetStats(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const bool running = model_ != nullptr;
-    const StatsSnapshot s = running ? Snapshot(model_->stats()) : final_;
+    const StatsSnapshot s = running ? model_->Totals() : final_;
     const auto until = running ? Clock::now() : stopped_;
     Napi::Object o = Napi::Object::New(env);
     auto set = [&](const char* key, uint64_t v) { o.Set(key, static_cast<double>(v)); };

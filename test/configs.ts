@@ -11,4 +11,10 @@ export const CONFIGS: ConformanceConfig[] = [
   { label: 'thread', model: 'thread' },
   { label: 'fork pidfd', model: 'fork', options: { reaper: 'pidfd' } },
   { label: 'fork sigchld', model: 'fork', options: { reaper: 'sigchld' } },
+  ...(['select', 'poll', 'epoll'] as const).flatMap((model) =>
+    (['reuseport', 'handoff', 'shared'] as const).map(
+      (balance): ConformanceConfig => ({ label: `${model} x3 ${balance}`, model, options: { loops: 3, balance } }),
+    ),
+  ),
+  { label: 'epoll edge x3 handoff', model: 'epoll', options: { loops: 3, balance: 'handoff', trigger: 'edge' } },
 ];

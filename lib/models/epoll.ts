@@ -1,7 +1,7 @@
-import { Server, type ServerOptions } from '../server';
+import { Server, type EventLoopOptions, type ServerOptions } from '../server';
 import { oneOf, type ModelSpec } from '../spec';
 
-export interface EpollServerOptions extends ServerOptions {
+export interface EpollServerOptions extends ServerOptions, EventLoopOptions {
   /** `'level'` (default) or `'edge'` (drains accept and recv until EAGAIN). */
   trigger?: 'level' | 'edge';
 }

@@ -1,7 +1,7 @@
-import { Server, type ServerOptions } from '../server';
+import { Server, type EventLoopOptions, type ServerOptions } from '../server';
 import type { ModelSpec } from '../spec';
 
-export type PollServerOptions = ServerOptions;
+export type PollServerOptions = ServerOptions & EventLoopOptions;
 
 /** One thread, poll() over a pollfd array that grows with the connections. */
 export class PollServer extends Server {

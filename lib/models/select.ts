@@ -1,7 +1,7 @@
-import { Server, type ServerOptions } from '../server';
+import { Server, type EventLoopOptions, type ServerOptions } from '../server';
 import type { ModelSpec } from '../spec';
 
-export type SelectServerOptions = ServerOptions;
+export type SelectServerOptions = ServerOptions & EventLoopOptions;
 
 /** One thread, select() over fd_sets; connections on fds >= FD_SETSIZE (1024) are rejected. */
 export class SelectServer extends Server {

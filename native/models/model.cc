@@ -20,6 +20,7 @@ ModelRegistrar::ModelRegistrar(const char* name, ModelFactory factory) {
 std::unique_ptr<Model> CreateModel(const std::string& name, const ModelOptions& options) {
   auto it = Registry().find(name);
   if (it == Registry().end()) return nullptr;
+  if (options.Number("loops") > 1) return CreateLoops(name, options);
   return it->second(options);
 }
 
@@ -32,14 +33,14 @@ std::vector<std::string> ModelNames() {
 }
 
 WorkerStats SnapshotWorker(const Stats& s) {
-  auto get = [](const Stats::Counter& c) { return c.load(std::memory_order_relaxed); };
+  const StatsSnapshot n = s.snapshot();
   WorkerStats w;
-  w.accepted = get(s.accepted);
-  w.active = get(s.active);
-  w.bytes_in = get(s.bytes_in);
-  w.bytes_out = get(s.bytes_out);
-  w.wakeups = get(s.wakeups);
-  w.served = get(s.closed);
+  w.accepted = n.accepted;
+  w.active = n.active;
+  w.bytes_in = n.bytes_in;
+  w.bytes_out = n.bytes_out;
+  w.wakeups = n.wakeups;
+  w.served = n.closed;
   return w;
 }
 

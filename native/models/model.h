@@ -78,7 +78,7 @@ struct WorkerStats {
   const char* state = nullptr;  // "idle" | "busy"
 };
 
-// A copy of every counter at one moment.
+// A part's counters as stats().workers shows them.
 WorkerStats SnapshotWorker(const Stats& s);
 
 // Size of the buffer each loop or serving thread reads into.
@@ -96,6 +96,8 @@ class Model {
   virtual void Stop() = 0;
 
   Stats& stats() { return *stats_; }
+  // The whole server's counters; a composite sums its parts.
+  virtual StatsSnapshot Totals() { return stats_->snapshot(); }
   const Endpoint& endpoint() const { return endpoint_; }
 
   // Composition: makes this model count into `shared` (owned by the caller,
@@ -126,8 +128,7 @@ class Model {
   virtual int Prepare(SysError* error) = 0;
 
   bool AtCapacity() const {
-    return opt_.max_connections != 0 &&
-           stats_->active.load(std::memory_order_relaxed) >= opt_.max_connections;
+    return opt_.max_connections != 0 && stats_->server_active() >= opt_.max_connections;
   }
   // Closes a connection accepted but not served. Counted first, so a client
   // that sees the close also sees it in stats().
@@ -146,6 +147,10 @@ class Model {
   Fd listener_;
   Endpoint endpoint_;
 };
+
+// Several independent loops of the event model `name` (options "loops" > 1,
+// "balance"): one server, one start/stop/stats. Defined in loops.cc.
+std::unique_ptr<Model> CreateLoops(const std::string& name, const ModelOptions& options);
 
 using ModelFactory = std::unique_ptr<Model> (*)(const ModelOptions&);
 
