@@ -26,6 +26,8 @@ export interface Target {
   kind: 'model' | 'node' | 'ceiling';
   model?: ModelName;
   args?: string[];
+  /** Event models and the ceiling: this many loops (default 1). */
+  loops?: number;
 }
 
 export interface BenchRow {
@@ -40,27 +42,53 @@ export interface BenchRow {
   runs?: LoadReport[];
 }
 
-/** Every model's bench rows, from the model table (epoll: one per trigger). */
-export function modelTargets(): Target[] {
-  return MODELS.flatMap((model) =>
-    benchVariants(MODEL_TABLE[model].spec).map((v) => ({
-      label: v.label,
+/**
+ * Every model's bench rows, from the model table (epoll: one per trigger).
+ * With `loops` > 1 the event models run that many loops ('epoll level x4').
+ */
+export function modelTargets(loops = 1): Target[] {
+  return MODELS.flatMap((model) => {
+    const spec = MODEL_TABLE[model].spec;
+    const multi = loops > 1 && spec.family === 'event';
+    return benchVariants(spec).map((v) => ({
+      label: multi ? `${v.label} x${loops}` : v.label,
       kind: 'model' as const,
       model,
-      args: Object.entries(v.options).flatMap(([key, value]) => [`--${flagName(key)}`, String(value)]),
-    })),
-  );
+      args: [
+        ...Object.entries(v.options).flatMap(([key, value]) => [`--${flagName(key)}`, String(value)]),
+        ...(multi ? ['--loops', String(loops)] : []),
+      ],
+      ...(multi ? { loops } : {}),
+    }));
+  });
+}
+
+/** The C ceiling as `loops` processes sharing the port with SO_REUSEPORT. */
+export function ceilingTarget(loops = 1): Target {
+  return { label: loops > 1 ? `C ceiling x${loops}` : 'C ceiling', kind: 'ceiling', loops };
+}
+
+/**
+ * Load-generator threads when none are asked for: enough that the generator
+ * is not what limits the servers. Measured on 2 cores, one thread beats two
+ * (the kernel's loopback work already fills both cores); on 16 cores one
+ * thread per 4 CPUs drove a single loop, and a multi-loop server needs about
+ * one per loop, up to half the CPUs.
+ */
+export function defaultLoadThreads(loops = 1): number {
+  const cpus = os.availableParallelism();
+  return Math.max(1, Math.floor(cpus / 4), Math.min(loops, Math.floor(cpus / 2)));
 }
 
 /** `--models` names: a model, or epoll-level / epoll-edge for one trigger. */
-export function selectTargets(names: string[] | undefined): Target[] {
-  const all = modelTargets();
+export function selectTargets(names: string[] | undefined, loops = 1): Target[] {
+  const all = modelTargets(loops);
   if (!names) return all;
   const out: Target[] = [];
   for (const name of names) {
-    const found = all.filter((t) => t.label.replace(' ', '-') === name || t.model === name);
+    const found = all.filter((t) => t.label.replace(/ x\d+$/, '').replace(' ', '-') === name || t.model === name);
     if (found.length === 0) {
-      throw Object.assign(new RangeError(`unknown model '${name}' (known: ${all.map((t) => t.label.replace(' ', '-')).join(', ')})`), {
+      throw Object.assign(new RangeError(`unknown model '${name}' (known: ${all.map((t) => t.label.replace(/ x\d+$/, '').replace(' ', '-')).join(', ')})`), {
         code: 'ERR_INVALID_ARG_VALUE',
       });
     }
@@ -111,7 +139,7 @@ export async function startTarget(target: Target, extra: string[] = []): Promise
   } else {
     const binary = buildCeiling();
     if (!binary) throw new Error('no C compiler (cc) to build the ceiling server');
-    child = spawn(binary, ['0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    child = spawn(binary, ['0', '127.0.0.1', String(target.loops ?? 1)], { stdio: ['ignore', 'pipe', 'inherit'] });
   }
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const port = await new Promise<number>((resolve, reject) => {
@@ -162,6 +190,8 @@ export interface RrConfig {
   warmupMs: number;
   /** Each target runs this many times, round-robin (default 1). */
   rounds?: number;
+  /** Load-generator threads (default: defaultLoadThreads()). */
+  threads?: number;
 }
 
 async function measureRr(target: Target, config: RrConfig): Promise<LoadReport> {
@@ -174,6 +204,7 @@ async function measureRr(target: Target, config: RrConfig): Promise<LoadReport> 
       messageSize: config.messageSize,
       durationMs: config.durationMs,
       warmupMs: config.warmupMs,
+      threads: config.threads ?? defaultLoadThreads(target.loops),
       expect: 'uppercase',
       onProgress: progress(target.label),
     });
@@ -216,7 +247,10 @@ export async function runRr(targets: Target[], config: RrConfig): Promise<BenchR
     }
   }
   const node = targets.find((t) => t.kind === 'node');
-  const ceiling = targets.find((t) => t.kind === 'ceiling');
+  // Each row is compared with the ceiling of as many loops, if there is one.
+  const ceilingFor = (t: Target) =>
+    targets.find((c) => c.kind === 'ceiling' && (c.loops ?? 1) === (t.loops ?? 1)) ??
+    targets.find((c) => c.kind === 'ceiling');
   const ratio = (target: Target, base: Target | undefined): number | undefined => {
     if (!base || skipped.has(base)) return undefined;
     const mine = runs.get(target)!;
@@ -232,7 +266,7 @@ export async function runRr(targets: Target[], config: RrConfig): Promise<BenchR
     const row: BenchRow = { label: target.label, kind: target.kind, report: byRps[(byRps.length - 1) >> 1] };
     if (rounds > 1) row.runs = reports;
     row.vsNode = ratio(target, node);
-    row.vsCeiling = ratio(target, ceiling);
+    row.vsCeiling = ratio(target, ceilingFor(target));
     return row;
   });
 }
@@ -247,17 +281,17 @@ function fmt(n: number | undefined, digits = 0): string {
 }
 
 export function rrTable(rows: BenchRow[]): string {
-  const header = [pad('server', 12, false), pad('req/s', 11), pad('MB/s', 8), pad('p50 us', 8), pad('p99 us', 8), pad('x node:net', 11), pad('x C', 6), pad('errors', 7)];
+  const header = [pad('server', 16, false), pad('req/s', 11), pad('MB/s', 8), pad('p50 us', 8), pad('p99 us', 8), pad('x node:net', 11), pad('x C', 6), pad('errors', 7)];
   const lines = [header.join('  ')];
   for (const r of rows) {
     if (!r.report) {
-      lines.push(`${pad(r.label, 12, false)}  skipped: ${r.skipped}`);
+      lines.push(`${pad(r.label, 16, false)}  skipped: ${r.skipped}`);
       continue;
     }
     const x = r.report;
     lines.push(
       [
-        pad(r.label, 12, false),
+        pad(r.label, 16, false),
         pad(fmt(x.rps), 11),
         pad(fmt(x.bytesPerSec / 1e6, 1), 8),
         pad(fmt(x.latencyUs.p50), 8),
@@ -329,6 +363,67 @@ export function idleTable(points: IdlePoint[]): string {
       return pad(`${fmt(r.latencyUs.p50)}/${fmt(r.latencyUs.p99)} (${fmt(r.rps)})${held}`, 34);
     });
     lines.push([pad(String(idle), 6), ...cells].join('  '));
+  }
+  return lines.join('\n');
+}
+
+// ---------------------------------------------------------------------------
+// The cores experiment
+
+export interface CoresPoint {
+  label: string;
+  loops: number;
+  report: LoadReport | null;
+  skipped?: string;
+}
+
+/** 1, 2, 4, ... up to `cpus` (always ending at `cpus`). */
+export function loopCounts(cpus = os.availableParallelism()): number[] {
+  const counts: number[] = [];
+  for (let n = 1; n < cpus; n *= 2) counts.push(n);
+  counts.push(cpus);
+  return counts;
+}
+
+/**
+ * req/s of epoll and the C ceiling at 1, 2, 4 ... loops, beside the thread
+ * model and node:net (which have no loops), under the same rr load.
+ */
+export async function runCores(config: RrConfig & { counts: number[] }): Promise<CoresPoint[]> {
+  const points: CoresPoint[] = [];
+  const once = [...selectTargets(['thread']), { label: 'node:net', kind: 'node' as const }];
+  const max = Math.max(...config.counts);
+  const measure = async (target: Target, loops: number) => {
+    try {
+      points.push({ label: target.label.replace(/ x\d+$/, ''), loops, report: await measureRr(target, { ...config, threads: config.threads ?? defaultLoadThreads(max) }) });
+    } catch (err) {
+      points.push({ label: target.label.replace(/ x\d+$/, ''), loops, report: null, skipped: (err as Error).message });
+    }
+  };
+  for (const loops of config.counts) {
+    await measure(selectTargets(['epoll-level'], loops)[0], loops);
+    await measure(ceilingTarget(loops), loops);
+  }
+  for (const target of once) await measure(target, 0);
+  return points;
+}
+
+export function coresTable(points: CoresPoint[]): string {
+  const loops = [...new Set(points.filter((p) => p.loops > 0).map((p) => p.loops))].sort((a, b) => a - b);
+  const labels = [...new Set(points.filter((p) => p.loops > 0).map((p) => p.label))];
+  const lines = [[pad('loops', 6), ...labels.map((l) => pad(`${l} req/s`, 20)), pad('x C', 6)].join('  ')];
+  for (const n of loops) {
+    const cells = labels.map((l) => {
+      const p = points.find((x) => x.label === l && x.loops === n);
+      return pad(p?.report ? fmt(p.report.rps) : `skipped`, 20);
+    });
+    const model = points.find((x) => x.loops === n && x.label !== 'C ceiling');
+    const ceiling = points.find((x) => x.loops === n && x.label === 'C ceiling');
+    const ratio = model?.report && ceiling?.report ? model.report.rps / ceiling.report.rps : undefined;
+    lines.push([pad(String(n), 6), ...cells, pad(fmt(ratio, 2), 6)].join('  '));
+  }
+  for (const p of points.filter((x) => x.loops === 0)) {
+    lines.push(`${pad(p.label, 12, false)}  ${p.report ? `${fmt(p.report.rps)} req/s (no loops)` : `skipped: ${p.skipped}`}`);
   }
   return lines.join('\n');
 }

@@ -11,7 +11,7 @@ export interface OptionSpec<T = unknown> {
   /** Validates `value` (undefined: not given) and returns it with the default applied. */
   check(name: string, value: unknown): T;
   /** The CLI flag's value type, and a hint for the usage text. */
-  cli: { type: 'string' | 'number'; hint: string };
+  cli: { type: 'string' | 'number' | 'count'; hint: string };
 }
 
 /**
@@ -58,7 +58,7 @@ export function countOrAuto(min: number, max: number, fallback: number | 'auto')
       if (v < min || v > max) throw outOfRange(name, `>= ${min} && <= ${max}, or 'auto'`, v);
       return v;
     },
-    cli: { type: 'string', hint: "N|auto" },
+    cli: { type: 'count', hint: 'N|auto' },
   };
 }
 

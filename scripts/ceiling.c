@@ -9,9 +9,12 @@
  *     connection is not read again until the buffer drains (so large messages
  *     stay correct and memory stays bounded by one read per connection).
  *
- * Usage: ceiling [port [host]]   (port 0 = the kernel picks one)
+ * Usage: ceiling [port [host [loops]]]   (port 0 = the kernel picks one)
+ * With loops > 1 it runs that many such loops as processes, each with its own
+ * SO_REUSEPORT listener on the port (nginx's workers with `reuseport`), so a
+ * multi-loop model is compared with as many plain C loops.
  * Prints "PORT <n>" as the first line of stdout once listening.
- * Exits with status 0 on SIGTERM or SIGINT.
+ * Exits with status 0 on SIGTERM or SIGINT (and stops its loop processes).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -23,6 +26,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -166,9 +171,49 @@ static void on_acceptable(int ep, int lfd) {
   }
 }
 
+static int open_listener(struct sockaddr_storage *ss, socklen_t sslen, int reuseport) {
+  int lfd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (lfd < 0) die("socket");
+  int one = 1;
+  if (setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0) die("setsockopt");
+  if (reuseport && setsockopt(lfd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) die("setsockopt");
+  if (bind(lfd, (struct sockaddr *)ss, sslen) < 0) die("bind");
+  if (listen(lfd, 4096) < 0) die("listen");
+  return lfd;
+}
+
+static void serve(int lfd) {
+  int ep = epoll_create1(EPOLL_CLOEXEC);
+  if (ep < 0) die("epoll_create1");
+  struct epoll_event lev = {.events = EPOLLIN, .data.fd = lfd};
+  if (epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &lev) < 0) die("epoll_ctl");
+  static char buf[BUF_SIZE];
+  struct epoll_event events[MAX_EVENTS];
+  while (!stop_requested) {
+    int n = epoll_wait(ep, events, MAX_EVENTS, -1);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      die("epoll_wait");
+    }
+    for (int i = 0; i < n; i++) {
+      int fd = events[i].data.fd;
+      uint32_t ev = events[i].events;
+      if (fd == lfd) {
+        on_acceptable(ep, lfd);
+      } else if (ev & EPOLLOUT) {
+        on_writable(ep, fd);
+      } else if (ev & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
+        on_readable(ep, fd, buf);
+      }
+    }
+  }
+}
+
 int main(int argc, char **argv) {
   int port = argc > 1 ? atoi(argv[1]) : 0;
   const char *host = argc > 2 ? argv[2] : "127.0.0.1";
+  int loops = argc > 3 ? atoi(argv[3]) : 1;
+  if (loops < 1) loops = 1;
 
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
@@ -196,42 +241,28 @@ int main(int argc, char **argv) {
     return 2;
   }
 
-  int lfd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (lfd < 0) die("socket");
-  int one = 1;
-  if (setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0) die("setsockopt");
-  if (bind(lfd, (struct sockaddr *)&ss, sslen) < 0) die("bind");
-  if (listen(lfd, 4096) < 0) die("listen");
+  int lfd = open_listener(&ss, sslen, loops > 1);
   if (getsockname(lfd, (struct sockaddr *)&ss, &sslen) < 0) die("getsockname");
   int bound = ntohs(ss.ss_family == AF_INET ? in4->sin_port : in6->sin6_port);
 
-  int ep = epoll_create1(EPOLL_CLOEXEC);
-  if (ep < 0) die("epoll_create1");
-  struct epoll_event lev = {.events = EPOLLIN, .data.fd = lfd};
-  if (epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &lev) < 0) die("epoll_ctl");
+  pid_t children[1024];
+  int nchildren = 0;
+  for (int i = 1; i < loops && i < 1024; i++) {
+    pid_t pid = fork();
+    if (pid < 0) die("fork");
+    if (pid == 0) {
+      if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0) die("prctl");
+      close(lfd);
+      serve(open_listener(&ss, sslen, 1));
+      _exit(0);
+    }
+    children[nchildren++] = pid;
+  }
 
   printf("PORT %d\n", bound);
   fflush(stdout);
-
-  static char buf[BUF_SIZE];
-  struct epoll_event events[MAX_EVENTS];
-  while (!stop_requested) {
-    int n = epoll_wait(ep, events, MAX_EVENTS, -1);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      die("epoll_wait");
-    }
-    for (int i = 0; i < n; i++) {
-      int fd = events[i].data.fd;
-      uint32_t ev = events[i].events;
-      if (fd == lfd) {
-        on_acceptable(ep, lfd);
-      } else if (ev & EPOLLOUT) {
-        on_writable(ep, fd);
-      } else if (ev & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
-        on_readable(ep, fd, buf);
-      }
-    }
-  }
+  serve(lfd);
+  for (int i = 0; i < nchildren; i++) kill(children[i], SIGTERM);
+  for (int i = 0; i < nchildren; i++) waitpid(children[i], NULL, 0);
   return 0;
 }

@@ -47,6 +47,37 @@ describe('netmodels CLI', () => {
     expect(childProcesses()).toEqual([]);
   });
 
+  it('serve --loops 3 --balance handoff runs three loops and shows them in its stats', async () => {
+    const child = spawn(process.execPath, [CLI, 'serve', '--model', 'poll', '--loops', '3', '--balance', 'handoff', '--port', '0'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const port = Number((await waitFor(() => /listening on 127\.0\.0\.1:(\d+)/.exec(out), 'serve to listen', 15_000))![1]);
+    const sockets = await openMany(port, 6);
+    await roundTripAll(sockets, 'loops');
+    await waitFor(() => /active 6 \(peak 6\).*workers 2\/2\/2/.test(out), 'a stats line with 6 active over 3 loops', 5000);
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    await closeAll(sockets);
+  });
+
+  it('bench --experiment cores prints loops 1..CPUs for epoll and the ceiling, and writes JSON and SVG', async () => {
+    const json = path.join(tmp, 'cores.json');
+    const svg = path.join(tmp, 'cores.svg');
+    const r = await run(['bench', '--experiment', 'cores', '--duration', '0.1', '--warmup', '0', '--connections', '16', '--json', json, '--svg', svg]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const result = JSON.parse(fs.readFileSync(json, 'utf8'));
+    const loops = os.availableParallelism();
+    expect(result.points.filter((p: { label: string }) => p.label === 'C ceiling').map((p: { loops: number }) => p.loops).at(-1)).toBe(loops);
+    expect(result.points.every((p: { report: unknown }) => p.report !== null)).toBe(true);
+    expect(r.stdout).toMatch(/epoll level req\/s/);
+    expect(r.stdout).toMatch(/thread .* req\/s \(no loops\)/);
+    expect(fs.readFileSync(svg, 'utf8')).toMatch(/^<svg[\s\S]*<\/svg>\s*$/);
+  });
+
   it('serve rejects a bad model and a port in use with clear messages', async () => {
     const bad = await run(['serve', '--model', 'nope']);
     expect(bad.code).not.toBe(0);

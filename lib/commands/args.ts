@@ -14,7 +14,7 @@ export const USAGE = `Usage:
                    ${modelFlagUsage}
   netmodels bench  [--models m1,m2,...] [--connections N] [--size BYTES] [--duration S]
                    [--warmup S] [--rounds N] [--json FILE] [--svg FILE] [--no-node] [--no-ceiling]
-                   [--experiment idle]
+                   [--threads N] [--loops N|auto] [--experiment idle|cores]
   netmodels stress --port P [--host H] [--connections N] [--duration S]
 `;
 

@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 
 import { createServer, MODEL_TABLE, type ModelName } from '../index';
 import type { ServerStats } from '../server';
-import { flagName } from '../spec';
+import { flagName, modelOptions, type ModelSpec } from '../spec';
 import { intArg, MODEL_FLAGS } from './args';
 
 function formatStats(s: ServerStats): string {
@@ -12,6 +12,7 @@ function formatStats(s: ServerStats): string {
     `active ${s.active} (peak ${s.peakActive})  accepted ${s.accepted}  closed ${s.closed}  ` +
     `rejected ${s.rejected}  in ${s.bytesIn} B  out ${s.bytesOut} B  reads ${s.reads}  writes ${s.writes}  ` +
     `wakeups ${s.wakeups}` +
+    (s.workers ? `  workers ${s.workers.map((w) => w.active).join('/')}` : '') +
     (s.model === 'fork' ? `  reaped ${s.reaped}` : '') +
     `  errors ${s.errors}`
   );
@@ -49,8 +50,10 @@ export async function serveCommand(argv: string[]): Promise<number> {
   for (const [key, option] of MODEL_FLAGS) {
     const value = flags[flagName(key)];
     if (typeof value !== 'string') continue;
-    const own = (MODEL_TABLE as Record<string, { spec: { options: Record<string, unknown> } }>)[model]?.spec.options[key];
-    options[key] = option.cli.type === 'number' && own ? intArg(flagName(key), value) : value;
+    const spec = (MODEL_TABLE as Record<string, { spec: ModelSpec }>)[model]?.spec;
+    const own = spec !== undefined && key in modelOptions(spec);
+    const numeric = own && (option.cli.type === 'number' || (option.cli.type === 'count' && value !== 'auto'));
+    options[key] = numeric ? intArg(flagName(key), value) : value;
   }
   const server = createServer(model, options as never);
   const address = await server.start();
