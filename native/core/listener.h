@@ -18,6 +18,12 @@ struct Endpoint {
 struct SysError {
   int err = 0;
   const char* syscall = "";
+  // Records `r` (-errno) and the syscall; returns r, for `return error->set(...)`.
+  int set(int r, const char* name) {
+    err = r;
+    syscall = name;
+    return r;
+  }
 };
 
 // How long a model stops accepting after an accept that could not take the

@@ -7,12 +7,8 @@
 namespace nm {
 
 int BlockingModel::Prepare(SysError* error) {
-  int r = acceptor_.open();
-  if (r < 0) {
-    error->err = r;
-    error->syscall = "open";
-  }
-  return r;
+  const int r = acceptor_.open();
+  return r < 0 ? error->set(r, "open") : 0;
 }
 
 void BlockingModel::Run() {

@@ -16,11 +16,7 @@ class EpollModel final : public EventModel {
  private:
   int BackendOpen(SysError* error) override {
     epfd_.reset(epoll_create1(EPOLL_CLOEXEC));
-    if (!epfd_.valid()) {
-      error->err = -errno;
-      error->syscall = "epoll_create1";
-      return error->err;
-    }
+    if (!epfd_.valid()) return error->set(-errno, "epoll_create1");
     events_.resize(256);
     return 0;
   }

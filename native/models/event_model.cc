@@ -26,24 +26,12 @@ constexpr uint64_t kLingerSweepMs = 250;
 int EventModel::Prepare(SysError* error) {
   scratch_.reset(new char[kReadBufferSize]);
   int r = acceptor_.open();
-  if (r < 0) {
-    error->err = r;
-    error->syscall = "open";
-    return r;
-  }
-  if ((r = inbox_.open()) < 0) {
-    error->err = r;
-    error->syscall = "eventfd";
-    return r;
-  }
+  if (r < 0) return error->set(r, "open");
+  if ((r = inbox_.open()) < 0) return error->set(r, "eventfd");
   if ((r = BackendOpen(error)) < 0) return r;
   for (int fd : {listener_.get(), inbox_.fd()}) {
     if (fd < 0) continue;  // no listener: a part that is handed its connections
-    if ((r = BackendSet(fd, 0, kRead)) < 0) {
-      error->err = r;
-      error->syscall = WatchSyscall();
-      return r;
-    }
+    if ((r = BackendSet(fd, 0, kRead)) < 0) return error->set(r, WatchSyscall());
   }
   return 0;
 }

@@ -46,21 +46,13 @@ class ForkModel final : public BlockingModel {
     if (r < 0) return r;
     // The counters live in memory shared with every child, so the bytes a
     // child moves show up in the parent's stats() at once.
-    if ((r = shared_.Map()) < 0) {
-      error->err = r;
-      error->syscall = "mmap";
-      return r;
-    }
+    if ((r = shared_.Map()) < 0) return error->set(r, "mmap");
     stats_ = shared_.get();
     const char* syscall = "";
     r = reaper_.Open(opt_.String("reaper") == "sigchld" ? Reaper::Mode::kSigchld
                                                         : Reaper::Mode::kPidfd,
                      &syscall);
-    if (r < 0) {
-      error->err = r;
-      error->syscall = syscall;
-    }
-    return r;
+    return r < 0 ? error->set(r, syscall) : 0;
   }
 
   // Runs on the reaper thread when one of our children is gone.

@@ -109,16 +109,8 @@ class LoopsModel final : public Model {
   int Prepare(SysError* error) override {
     if (balance_ == Balance::kHandoff) {
       int r = stop_.open();
-      if (r < 0) {
-        error->err = r;
-        error->syscall = "eventfd";
-        return r;
-      }
-      if ((r = acceptor_.open()) < 0) {
-        error->err = r;
-        error->syscall = "open";
-        return r;
-      }
+      if (r < 0) return error->set(r, "eventfd");
+      if ((r = acceptor_.open()) < 0) return error->set(r, "open");
     }
     if (balance_ == Balance::kReusePort) {
       // Sockets with SO_REUSEPORT of one user join any group already on the
@@ -142,11 +134,7 @@ class LoopsModel final : public Model {
       o.listen_fd = balance_ == Balance::kShared ? listener_.get() : -1;
       if (balance_ == Balance::kReusePort) o.port = endpoint_.port;
       std::unique_ptr<Model> part = CreateModel(part_name_, o);
-      if (!part) {
-        error->err = -EINVAL;
-        error->syscall = "listen";
-        return error->err;
-      }
+      if (!part) return error->set(-EINVAL, "listen");
       stats_blocks_[i].group = &own_stats_;
       part->UseStats(&stats_blocks_[i]);
       const int r = part->Open(error);
