@@ -1,5 +1,6 @@
 // Node-style errors (lib/internal/errors.js shape): a message, a `code`, and
 // the right class. Validation helpers used by every option parser.
+import { constants as osConstants } from 'node:os';
 import { inspect } from 'node:util';
 
 export type NodeStyleError = Error & { code: string };
@@ -97,4 +98,15 @@ export function rejectUnknownOptions(name: string, options: Record<string, unkno
       throw invalidArgValue(`${name}.${key}`, options[key], `is not an option of ${owner}`);
     }
   }
+}
+
+/**
+ * A system error shaped like the one `child_process.spawn` gives for a
+ * program it cannot run: `spawn <file> ENOENT`, with `errno` (negative),
+ * `code`, `syscall`, `path` and `spawnargs`.
+ */
+export function spawnError(code: 'ENOENT' | 'EACCES', file: string, args: readonly string[]): NodeStyleError {
+  const errno = -(osConstants.errno[code] as number);
+  const error = codedError(code, `spawn ${file} ${code}`);
+  return Object.assign(error, { errno, syscall: `spawn ${file}`, path: file, spawnargs: [...args] });
 }

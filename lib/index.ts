@@ -9,7 +9,7 @@ export type { ModelName, ModelClass, ModelOptions } from './models/index';
 export type { ModelSpec, ModelFamily, OptionSpec, BenchVariant } from './spec';
 export { IterativeServer, type IterativeServerOptions } from './models/iterative';
 export { EpollServer, type EpollServerOptions } from './models/epoll';
-export { ForkServer, type ForkServerOptions } from './models/fork';
+export { ForkServer, type ForkServerOptions, type ChildExit } from './models/fork';
 export { SelectServer, type SelectServerOptions } from './models/select';
 export { PollServer, type PollServerOptions } from './models/poll';
 export { ThreadServer, type ThreadServerOptions } from './models/thread';

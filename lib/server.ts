@@ -33,6 +33,12 @@ export interface ServerOptions {
   handler?: HandlerName;
   /** Beyond this many open connections new ones are closed at once and counted as `rejected`. 0 = no limit. */
   maxConnections?: number;
+  /**
+   * Beyond this many open connections from one remote IP, new ones from it
+   * are closed at once and counted as `rejected` (tcpserver `-C`, systemd
+   * `MaxConnectionsPerSource`, xinetd `per_source`). 0 (default) = no limit.
+   */
+  maxConnectionsPerSource?: number;
   /** Close a connection idle for this long. 0 (default) = never. */
   idleTimeoutMs?: number;
   /** Pending output per connection above which the server stops reading from it. Default 1 MiB. */
@@ -91,6 +97,10 @@ export interface ServerStats {
   reaper?: 'pidfd' | 'sigchld';
   /** Children reaped (fork; 0 elsewhere). */
   reaped: number;
+  /** Children that exited with status 0 (fork only). */
+  exitedOk?: number;
+  /** Children that exited with a non-zero status or were killed by a signal (fork only). */
+  exitedFailed?: number;
   /** Unexpected syscall failures survived. */
   errors: number;
   uptimeMs: number;
@@ -112,8 +122,9 @@ export interface WorkerStats {
 }
 
 interface NativeServer {
-  start(onError: (err: Error) => void): AddressInfo;
+  start(onError: (err: Error) => void, onEvent: (name: string, payload: Record<string, unknown>) => void): AddressInfo;
   stop(): Promise<void>;
+  wantEvents(on: boolean): void;
   stats(): Omit<ServerStats, 'model' | 'address' | 'port'>;
 }
 
@@ -143,7 +154,17 @@ export abstract class Server extends EventEmitter {
     rejectUnknownOptions(
       'options',
       o,
-      ['host', 'port', 'backlog', 'handler', 'maxConnections', 'idleTimeoutMs', 'highWaterMark', ...Object.keys(modelOptions(spec))],
+      [
+        'host',
+        'port',
+        'backlog',
+        'handler',
+        'maxConnections',
+        'maxConnectionsPerSource',
+        'idleTimeoutMs',
+        'highWaterMark',
+        ...Object.keys(modelOptions(spec)),
+      ],
       owner,
     );
     const host = o.host === undefined ? '127.0.0.1' : o.host;
@@ -155,6 +176,7 @@ export abstract class Server extends EventEmitter {
       backlog: validateInteger('options.backlog', o.backlog, 0, 65535, 511),
       handler: validateOneOf('options.handler', o.handler, HANDLERS, 'uppercase'),
       maxConnections: validateInteger('options.maxConnections', o.maxConnections, 0, MAX_U32, 0),
+      maxConnectionsPerSource: validateInteger('options.maxConnectionsPerSource', o.maxConnectionsPerSource, 0, MAX_U32, 0),
       idleTimeoutMs: validateInteger('options.idleTimeoutMs', o.idleTimeoutMs, 0, MAX_U32, 0),
       highWaterMark: validateInteger('options.highWaterMark', o.highWaterMark, 1, 2 ** 40, 1 << 20),
     };
@@ -162,7 +184,27 @@ export abstract class Server extends EventEmitter {
     for (const [key, option] of Object.entries(modelOptions(spec))) {
       native[key] = option.check(`options.${key}`, o[key]);
     }
+    spec.finish?.(native, o);
     this.#native = new binding.NativeServer(model, native) as NativeServer;
+    // The model's own events are built natively only while someone listens.
+    const events = spec.events ?? [];
+    if (events.length > 0) {
+      const listened = () => events.some((name) => this.listenerCount(name) > 0);
+      this.on('newListener', (name: string | symbol) => {
+        if (typeof name === 'string' && events.includes(name)) this.#native.wantEvents(true);
+      });
+      this.on('removeListener', (name: string | symbol) => {
+        if (typeof name === 'string' && events.includes(name)) this.#native.wantEvents(listened());
+      });
+    }
+  }
+
+  /**
+   * A model's own event, from its native side. Emitted only when someone
+   * listens; a model class may override this to shape the payload.
+   */
+  protected modelEvent(name: string, payload: Record<string, unknown>): void {
+    if (this.listenerCount(name) > 0) this.emit(name, payload);
   }
 
   /** The concurrency model this server runs. */
@@ -183,7 +225,7 @@ export abstract class Server extends EventEmitter {
         // 'error'. One still queued when stop() finished is not emitted
         // after 'close'.
         if (this.#state !== 'stopped' && this.listenerCount('error') > 0) this.emit('error', err);
-      });
+      }, (name, payload) => this.modelEvent(name, payload));
       this.#address = this.#lastAddress = { ...address };
     } catch (err) {
       this.#state = 'stopped';

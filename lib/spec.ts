@@ -10,8 +10,12 @@ import { invalidArgType, outOfRange, validateInteger, validateOneOf } from './er
 export interface OptionSpec<T = unknown> {
   /** Validates `value` (undefined: not given) and returns it with the default applied. */
   check(name: string, value: unknown): T;
-  /** The CLI flag's value type, and a hint for the usage text. */
-  cli: { type: 'string' | 'number' | 'count'; hint: string };
+  /**
+   * The CLI flag's value type, and a hint for the usage text; absent: no flag.
+   * A `'list'` flag takes no value: the words after `--` are its list;
+   * a `'count'` flag takes a number or `auto`.
+   */
+  cli?: { type: 'string' | 'number' | 'count' | 'list'; hint: string };
 }
 
 /**
@@ -37,6 +41,14 @@ export interface ModelSpec {
   readonly options: Readonly<Record<string, OptionSpec>>;
   /** Rows in `netmodels bench`; default: one row named after the model. */
   readonly bench?: readonly BenchVariant[];
+  /** Events the model emits beyond the common ones; the native side sends them only while someone listens. */
+  readonly events?: readonly string[];
+  /**
+   * Checks across options, after each was checked on its own: may throw, and
+   * may set derived keys in `native` (what the native side receives).
+   * `given` holds the options as the user passed them.
+   */
+  readonly finish?: (native: Record<string, unknown>, given: Readonly<Record<string, unknown>>) => void;
 }
 
 export function integer(min: number, max: number, fallback: number): OptionSpec<number> {
@@ -87,9 +99,16 @@ export function flagName(option: string): string {
   return option.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 }
 
-/** Every model option across `specs`, once each (by name), for the CLI. */
-export function allModelOptions(specs: readonly ModelSpec[]): [string, OptionSpec][] {
-  const seen = new Map<string, OptionSpec>();
-  for (const spec of specs) for (const [key, option] of Object.entries(modelOptions(spec))) if (!seen.has(key)) seen.set(key, option);
+/** A CLI flag of a model option. */
+export type CliOption = OptionSpec & { cli: NonNullable<OptionSpec['cli']> };
+
+/** Every model option that has a CLI flag across `specs`, once each (by name). */
+export function allModelOptions(specs: readonly ModelSpec[]): [string, CliOption][] {
+  const seen = new Map<string, CliOption>();
+  for (const spec of specs) {
+    for (const [key, option] of Object.entries(modelOptions(spec))) {
+      if (option.cli && !seen.has(key)) seen.set(key, option as CliOption);
+    }
+  }
   return [...seen];
 }

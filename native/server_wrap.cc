@@ -23,12 +23,26 @@ struct LoopError {
   const char* syscall;
 };
 
+using NamedCounters = std::vector<std::pair<const char*, uint64_t>>;
+
+// What outlives a server's event TSFN until its finalizer, which runs on the
+// JS thread once every queued event was delivered: the stop() promise waits
+// for it, so no event comes after stop() resolved ('close' is the last).
+struct EventSink {
+  std::vector<Napi::Promise::Deferred> on_drained;
+  static void Finalize(Napi::Env /*env*/, EventSink* sink, EventSink* /*context*/) {
+    for (auto& deferred : sink->on_drained) deferred.Resolve(deferred.Env().Undefined());
+    delete sink;
+  }
+};
+
 class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
  public:
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "NativeServer",
                        {InstanceMethod<&ServerWrap::Start>("start"),
                         InstanceMethod<&ServerWrap::Stop>("stop"),
+                        InstanceMethod<&ServerWrap::WantEvents>("wantEvents"),
                         InstanceMethod<&ServerWrap::GetStats>("stats")});
   }
 
@@ -60,6 +74,7 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
     options_.port = static_cast<int>(options_.Number("port"));
     options_.backlog = static_cast<int>(options_.Number("backlog"));
     options_.max_connections = static_cast<uint64_t>(options_.Number("maxConnections"));
+    options_.max_per_source = static_cast<uint32_t>(options_.Number("maxConnectionsPerSource"));
     options_.idle_timeout_ms = static_cast<uint32_t>(options_.Number("idleTimeoutMs"));
     options_.high_water = static_cast<size_t>(options_.Number("highWaterMark"));
     if (!ParseHandlerKind(options_.String("handler").c_str(), &options_.handler)) {
@@ -74,7 +89,8 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
   ~ServerWrap() override { Shutdown(); }
 
  private:
-  // start(onError) -> { address, family, port }; throws a system error.
+  // start(onError, onEvent) -> { address, family, port }; throws a system
+  // error. onEvent(name, payload) receives the model's ModelEvents.
   Napi::Value Start(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (thread_.joinable()) {
@@ -91,6 +107,14 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
       auto* data = new LoopError{err, syscall};
       if (tsfn.NonBlockingCall(data, &ServerWrap::EmitError) != napi_ok) delete data;
     };
+    sink_ = new EventSink;
+    on_event_ = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "netmodels:server-event",
+                                              0, 1, sink_, &EventSink::Finalize, sink_);
+    model->on_event = [tsfn = on_event_](ModelEvent&& event) mutable {
+      auto* data = new ModelEvent(std::move(event));
+      if (tsfn.NonBlockingCall(data, &ServerWrap::EmitEvent) != napi_ok) delete data;
+    };
+    model->events_wanted = events_wanted_;
     try {
       // Model threads, and every thread or child they start, run with all
       // signals blocked: signals are for Node's thread and the reaper's.
@@ -99,6 +123,9 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
     } catch (const std::system_error& e) {
       on_error_.Release();
       on_error_ = Napi::ThreadSafeFunction();
+      on_event_.Release();
+      on_event_ = Napi::ThreadSafeFunction();
+      sink_ = nullptr;  // its finalizer frees it
       throw ErrnoException(env, e.code().value(), "pthread_create");
     }
     model_ = std::move(model);
@@ -121,6 +148,28 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
     delete data;
   }
 
+  static void EmitEvent(Napi::Env env, Napi::Function callback, ModelEvent* event) {
+    if (env != nullptr && callback != nullptr) {
+      Napi::Object payload = Napi::Object::New(env);
+      for (const ModelEvent::Field& f : event->fields) {
+        switch (f.kind) {
+          case ModelEvent::Field::Kind::kNull: payload.Set(f.key, env.Null()); break;
+          case ModelEvent::Field::Kind::kNumber: payload.Set(f.key, f.number); break;
+          case ModelEvent::Field::Kind::kString: payload.Set(f.key, f.text); break;
+        }
+      }
+      callback.Call({Napi::String::New(env, event->name), payload});
+    }
+    delete event;
+  }
+
+  // wantEvents(on): whether the model builds and sends its events (someone
+  // listens to one of them). Kept for the next start() too.
+  void WantEvents(const Napi::CallbackInfo& info) {
+    events_wanted_ = info[0].ToBoolean().Value();
+    if (model_) model_->events_wanted = events_wanted_;
+  }
+
   // stop() -> Promise<void>, resolved once the loop thread is joined and every
   // connection, thread and child is gone. The join happens off the JS thread.
   Napi::Value Stop(const Napi::CallbackInfo& info) {
@@ -141,8 +190,12 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
     Napi::Promise Promise() { return deferred_.Promise(); }
     void Execute() override { self_->Join(); }
     void OnOK() override {
-      self_->Finalize();
-      deferred_.Resolve(Env().Undefined());
+      EventSink* draining = self_->Finalize();
+      if (draining != nullptr) {
+        draining->on_drained.push_back(deferred_);
+      } else {
+        deferred_.Resolve(Env().Undefined());
+      }
     }
 
    private:
@@ -163,9 +216,14 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
 
   // On the JS thread, after Join(): the model is only ever replaced or
   // destroyed here, so stats() on the JS thread never races with it.
-  void Finalize() {
+  // Returns the sink of the event TSFN it released, whose finalizer runs
+  // once the events still queued are delivered (null: none).
+  EventSink* Finalize() {
+    EventSink* draining = nullptr;
     if (model_ && !thread_.joinable()) {
       final_ = model_->Totals();
+      final_counters_.clear();
+      model_->Counters(&final_counters_);
       stopped_ = Clock::now();
       model_.reset();  // closes the listener and every fd the model opened
     }
@@ -173,10 +231,17 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
       on_error_.Release();
       on_error_ = Napi::ThreadSafeFunction();
     }
+    if (on_event_) {
+      draining = sink_;
+      on_event_.Release();
+      on_event_ = Napi::ThreadSafeFunction();
+      sink_ = nullptr;
+    }
     if (hooked_) {
       napi_remove_env_cleanup_hook(Env(), &ServerWrap::OnEnvExit, this);
       hooked_ = false;
     }
+    return draining;
   }
 
   void Shutdown() {
@@ -194,6 +259,11 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
     if (self->on_error_) {
       self->on_error_.Abort();
       self->on_error_ = Napi::ThreadSafeFunction();
+    }
+    if (self->on_event_) {
+      self->on_event_.Abort();
+      self->on_event_ = Napi::ThreadSafeFunction();
+      self->sink_ = nullptr;  // its finalizer frees it
     }
     self->Finalize();
   }
@@ -217,6 +287,9 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
     set("wakeups", s.wakeups);
     set("reaped", s.reaped);
     set("errors", s.errors);
+    NamedCounters counters;
+    if (running) model_->Counters(&counters);
+    for (const auto& c : running ? counters : final_counters_) set(c.first, c.second);
     o.Set("running", running);
     if (running) {
       std::vector<WorkerStats> workers;
@@ -256,6 +329,10 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
   std::thread thread_;
   std::mutex join_mu_;
   Napi::ThreadSafeFunction on_error_;
+  Napi::ThreadSafeFunction on_event_;
+  EventSink* sink_ = nullptr;  // owned by on_event_ (freed by its finalizer)
+  bool events_wanted_ = false;
+  NamedCounters final_counters_;
   bool hooked_ = false;
   StatsSnapshot final_;
   Clock::time_point started_{};

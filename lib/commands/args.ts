@@ -5,12 +5,16 @@ import { allModelOptions, flagName } from '../spec';
 /** The flags of every model's own options, as `serve` takes them. */
 export const MODEL_FLAGS = allModelOptions(Object.values(MODEL_TABLE).map((c) => c.spec));
 
-const modelFlagUsage = MODEL_FLAGS.map(([key, o]) => `[--${flagName(key)} ${o.cli.hint}]`).join(' ');
+// A list flag comes last: the words after `--` are its value.
+const modelFlagUsage = [...MODEL_FLAGS]
+  .sort(([, a], [, b]) => Number(a.cli.type === 'list') - Number(b.cli.type === 'list'))
+  .map(([key, o]) => `[--${flagName(key)} ${o.cli.hint}]`)
+  .join(' ');
 
 export const USAGE = `Usage:
   netmodels serve  --model <${MODELS.join('|')}> [--host H] [--port P]
-                   [--handler uppercase|echo|discard|http] [--max-connections N] [--idle-timeout MS]
-                   [--backlog N] [--quiet]
+                   [--handler uppercase|echo|discard|http] [--max-connections N] [--max-per-source N]
+                   [--idle-timeout MS] [--backlog N] [--quiet]
                    ${modelFlagUsage}
   netmodels bench  [--models m1,m2,...] [--connections N] [--size BYTES] [--duration S]
                    [--warmup S] [--rounds N] [--json FILE] [--svg FILE] [--no-node] [--no-ceiling]

@@ -1,3 +1,7 @@
+import { constants as osConstants } from 'node:os';
+
+import { invalidArgValue } from '../errors';
+import { argvOption, envOption, processEnv, resolveProgram } from '../exec';
 import { Server, type ServerOptions } from '../server';
 import { integer, oneOf, type ModelSpec } from '../spec';
 
@@ -12,6 +16,43 @@ export interface ForkServerOptions extends ServerOptions {
    * never with `waitpid(-1)`.
    */
   reaper?: 'pidfd' | 'sigchld';
+  /**
+   * A program per connection, inetd / tcpserver style: `[file, ...args]`.
+   * `file` is a path, or a name looked up on `PATH` (of `env` when given)
+   * at construction; a missing file throws `ENOENT`, one that cannot be run
+   * `EACCES`. The child gets the client socket as stdin and stdout, keeps
+   * the server's stderr, and `execve`s it. Not with `handler`.
+   */
+  exec?: readonly string[];
+  /**
+   * The program's environment (default: this process's, at construction),
+   * plus `PROTO=TCP`, `TCPREMOTEIP`, `TCPREMOTEPORT`, `TCPLOCALIP`,
+   * `TCPLOCALPORT`, `REMOTE_ADDR` and `REMOTE_PORT`. Only with `exec`.
+   */
+  env?: Readonly<Record<string, string | undefined>>;
+}
+
+/** `'childExit'`: a child was reaped. */
+export interface ChildExit {
+  pid: number;
+  /** Its exit status, or null if a signal killed it (or the status was lost). */
+  code: number | null;
+  /** The signal that killed it, or null. */
+  signal: NodeJS.Signals | null;
+  /** From fork() to reaping. */
+  durationMs: number;
+  /** The client it served. */
+  remoteAddress: string;
+  remotePort: number;
+}
+
+const signalNames = new Map(Object.entries(osConstants.signals).map(([name, n]) => [n as number, name as NodeJS.Signals]));
+
+export interface ForkServer {
+  on(event: 'childExit', listener: (exit: ChildExit) => void): this;
+  on(event: string | symbol, listener: (...args: any[]) => void): this;
+  once(event: 'childExit', listener: (exit: ChildExit) => void): this;
+  once(event: string | symbol, listener: (...args: any[]) => void): this;
 }
 
 /** fork() per connection; the parent only accepts; children are reaped. */
@@ -23,10 +64,35 @@ export class ForkServer extends Server {
     options: {
       maxChildren: integer(1, 65535, 256),
       reaper: oneOf(['pidfd', 'sigchld'] as const, 'pidfd'),
+      exec: argvOption(),
+      env: envOption(),
+    },
+    events: ['childExit'],
+    finish(native, given) {
+      const argv = native.exec as string[];
+      const env = native.env as string[] | undefined;
+      if (argv.length === 0) {
+        if (env) throw invalidArgValue('options.env', given.env, 'is only used with options.exec');
+        Object.assign(native, { execPath: '', env: [] });
+        return;
+      }
+      if (given.handler !== undefined) {
+        throw invalidArgValue('options.handler', given.handler, 'cannot be combined with options.exec');
+      }
+      const entries = env ?? processEnv();
+      const pathVar = entries.find((e) => e.startsWith('PATH='))?.slice(5);
+      Object.assign(native, { execPath: resolveProgram(argv, pathVar), env: entries });
     },
   };
 
   constructor(options?: ForkServerOptions) {
     super(ForkServer.spec, options);
+  }
+
+  protected override modelEvent(name: string, payload: Record<string, unknown>): void {
+    if (name === 'childExit' && typeof payload.signal === 'number') {
+      payload.signal = signalNames.get(payload.signal) ?? null;
+    }
+    super.modelEvent(name, payload);
   }
 }

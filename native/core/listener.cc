@@ -97,14 +97,16 @@ int Acceptor::open() {
   return 0;
 }
 
-int Acceptor::accept(int listen_fd, bool nonblocking, bool* shed) {
+int Acceptor::accept(int listen_fd, bool nonblocking, bool* shed, sockaddr_storage* peer) {
   *shed = false;
   // A reserve lost to a descriptor shortage is taken back as soon as one is free.
   if (!reserve_.valid()) reserve_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
   const int flags = SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0);
+  auto* addr = reinterpret_cast<sockaddr*>(peer);
   int fd;
   do {
-    fd = accept4(listen_fd, nullptr, nullptr, flags);
+    socklen_t len = sizeof(sockaddr_storage);
+    fd = accept4(listen_fd, addr, peer != nullptr ? &len : nullptr, flags);
     // ECONNABORTED: the peer gave up while queued; the next one may be fine,
     // and an edge-triggered loop must go on until EAGAIN.
   } while (fd < 0 && (errno == EINTR || errno == ECONNABORTED));

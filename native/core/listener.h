@@ -2,6 +2,8 @@
 // or -errno; nothing here throws or touches N-API.
 #pragma once
 
+#include <sys/socket.h>
+
 #include <string>
 
 #include "core/fd.h"
@@ -71,8 +73,10 @@ class Acceptor {
   // out of descriptors, other -errno otherwise. *shed is true when the
   // pending connection was nevertheless taken off the queue and closed; when
   // it is false after an error, the connection is still queued and the
-  // caller must not retry at once (it would spin).
-  int accept(int listen_fd, bool nonblocking, bool* shed);
+  // caller must not retry at once (it would spin). With `peer`, the new
+  // connection's remote address is stored there by accept4 itself: no
+  // getpeername() per connection.
+  int accept(int listen_fd, bool nonblocking, bool* shed, sockaddr_storage* peer = nullptr);
 
  private:
   Fd reserve_;

@@ -14,14 +14,14 @@ int BlockingModel::Prepare(SysError* error) {
 void BlockingModel::Run() {
   for (;;) {
     bool shed = false;
-    int fd = acceptor_.accept(listener_.get(), false, &shed);
+    int fd = acceptor_.accept(listener_.get(), false, &shed, &peer_);
     Stats::add(stats_->wakeups, 1);
     if (clients_.stopping()) {
       if (fd >= 0) Reject(fd);
       break;
     }
     if (fd >= 0) {
-      Dispatch(fd);
+      if (AdmitSource(fd, peer_)) Dispatch(fd);
     } else if (fd == -EMFILE || fd == -ENFILE || fd == -EAGAIN) {
       // A blocking accept4() takes its descriptor before it waits, so with
       // the table full it fails at once, queue or no queue (-EAGAIN: the
@@ -66,6 +66,7 @@ void BlockingModel::ServeClient(int fd, char* buf, size_t cap) {
   stats_->opened();
   ServeBlocking(fd, opt_.handler, stats_, buf, cap);
   clients_.Remove(fd);
+  sources_->Release(fd);
   stats_->finished();
   ::close(fd);
 }

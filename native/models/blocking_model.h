@@ -22,7 +22,9 @@ class BlockingModel : public Model {
   bool NonBlockingListener() const final { return false; }
   int Prepare(SysError* error) override;
 
-  // Takes ownership of the accepted, blocking `fd`.
+  // Takes ownership of the accepted, blocking `fd`; peer() says who it is.
+  // Whoever closes `fd` releases it from sources_ first (ServeClient and
+  // Reject do).
   virtual void Dispatch(int fd) = 0;
   // After the accept loop ends: returns once nothing is being served.
   virtual void Finish() {}
@@ -32,10 +34,14 @@ class BlockingModel : public Model {
   // idleTimeoutMs for a blocking socket: recv() and send() give up after that long.
   void ApplyIdleTimeout(int fd);
 
+  // The remote address of the connection being dispatched (accept thread).
+  const sockaddr_storage& peer() const { return peer_; }
+
   ShutdownSet clients_;
 
  private:
   Acceptor acceptor_;
+  sockaddr_storage peer_{};
 };
 
 }  // namespace nm

@@ -83,9 +83,12 @@ void EventModel::Adopt(int fd) {
 
 void EventModel::AcceptReady() {
   const bool edge = EdgeTriggered();
+  // The peer's address only when a per-source limit needs it.
+  sockaddr_storage peer;
+  sockaddr_storage* want_peer = sources_->enabled() ? &peer : nullptr;
   for (int i = 0; edge || i < kAcceptBatch; i++) {
     bool shed = false;
-    int fd = acceptor_.accept(listener_.get(), true, &shed);
+    int fd = acceptor_.accept(listener_.get(), true, &shed, want_peer);
     if (fd == -EAGAIN) return;
     if (fd < 0) {
       if (shed) {
@@ -103,7 +106,7 @@ void EventModel::AcceptReady() {
       SuspendAccepting();
       return;
     }
-    AddConnection(fd);
+    if (want_peer == nullptr || AdmitSource(fd, peer)) AddConnection(fd);
   }
 }
 
@@ -165,6 +168,7 @@ void EventModel::Close(Connection* c) {
   const int fd = c->fd();
   if (c->registered) BackendForget(fd, c->registered);
   if (c->linger_counted) lingering_--;
+  sources_->Release(fd);
   stats_->finished();
   conns_[fd].reset();
 }

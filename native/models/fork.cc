@@ -9,15 +9,24 @@
 // that lock stays held forever in the child. The child therefore touches only
 // memory that existed before fork() (the read buffer, the options, the shared
 // counters) and makes only raw syscalls.
+//
+// With `exec` the child runs a program instead (inetd / tcpserver style,
+// core/exec.h); the parent then knows the connection only by the child's pid,
+// so what it must remember of it until the child is reaped (its per-source
+// count, its address for 'childExit') is kept by pid.
 #include <signal.h>
 #include <sys/socket.h>
 
 #include <memory>
+#include <mutex>
+#include <unordered_map>
 
 #include "core/child.h"
 #include "core/clock.h"
 #include "core/connection.h"
+#include "core/exec.h"
 #include "core/reaper.h"
+#include "core/sockaddr.h"
 #include "models/blocking_model.h"
 
 namespace nm {
@@ -34,7 +43,7 @@ constexpr uint64_t kForkBackOffMs = 20;
 class ForkModel final : public BlockingModel {
  public:
   explicit ForkModel(const ModelOptions& options)
-      : BlockingModel(options), reaper_([this](const Reaper::Exit&) { OnExit(); }) {}
+      : BlockingModel(options), reaper_([this](const Reaper::Exit& e) { OnExit(e); }) {}
 
   ~ForkModel() override {
     reaper_.Close();  // before the counters it reports into go away
@@ -52,13 +61,48 @@ class ForkModel final : public BlockingModel {
     r = reaper_.Open(opt_.String("reaper") == "sigchld" ? Reaper::Mode::kSigchld
                                                         : Reaper::Mode::kPidfd,
                      &syscall);
-    return r < 0 ? error->set(r, syscall) : 0;
+    if (r < 0) return error->set(r, syscall);
+    if (!opt_.String("execPath").empty()) {
+      exec_.Init(opt_.String("execPath"), opt_.List("exec"), opt_.List("env"), endpoint_);
+    }
+    return 0;
   }
 
-  // Runs on the reaper thread when one of our children is gone.
-  void OnExit() {
+  // What the parent remembers of a live child.
+  struct ChildInfo {
+    uint64_t started_ms;
+    sockaddr_storage peer;
+    SourceHold source;
+  };
+
+  // Runs on the reaper thread (its lock held) when one of our children is gone.
+  void OnExit(const Reaper::Exit& exit) {
+    ChildInfo child{};
+    {
+      std::lock_guard<std::mutex> lock(live_mu_);
+      auto it = live_.find(exit.pid);
+      if (it != live_.end()) {
+        child = it->second;
+        live_.erase(it);
+      }
+    }
+    // A status the kernel kept from us (ECHILD) counts as neither.
+    if (exit.exit_code == 0) Stats::add(exited_ok_, 1);
+    if (exit.exit_code > 0 || exit.signal > 0) Stats::add(exited_failed_, 1);
+    sources_->Release(child.source);
     Stats::add(stats_->reaped, 1);
     stats_->finished();
+    if (!WantsEvents()) return;
+    std::string address;
+    int port = 0, family = 0;
+    FormatIp(reinterpret_cast<const sockaddr*>(&child.peer), &address, &port, &family);
+    ModelEvent event("childExit");
+    event.Number("pid", exit.pid);
+    exit.exit_code >= 0 ? event.Number("code", exit.exit_code) : event.Null("code");
+    exit.signal > 0 ? event.Number("signal", exit.signal) : event.Null("signal");
+    event.Number("durationMs", static_cast<double>(MonotonicMs() - child.started_ms));
+    event.String("remoteAddress", address).Number("remotePort", port);
+    Emit(std::move(event));
   }
 
   void Dispatch(int fd) override {
@@ -67,6 +111,8 @@ class ForkModel final : public BlockingModel {
       return;
     }
     ApplyIdleTimeout(fd);
+    if (exec_.enabled() && exec_.SetConnection(fd, peer()) < 0) Stats::add(stats_->errors, 1);
+    const ChildInfo info{MonotonicMs(), peer(), {}};
     // Model threads run with every signal blocked (the binding starts them
     // so), and so does the child until it has reset the dispositions: no
     // handler of the parent's (libuv's, which writes to a pipe the child
@@ -82,9 +128,14 @@ class ForkModel final : public BlockingModel {
       PauseMs(kForkBackOffMs);
       return;
     }
-    // Counted before the reaper knows the pid, so it can never finish()
-    // a child that was not yet opened().
+    // Counted and recorded before the reaper knows the pid, so it can never
+    // finish() a child that was not yet opened().
     stats_->opened();
+    {
+      std::lock_guard<std::mutex> lock(live_mu_);
+      ChildInfo& child = live_[pid] = info;
+      child.source = sources_->Detach(fd);
+    }
     ::close(fd);  // the child has its own copy
     if (reaper_.Watch(pid) < 0) {
       Stats::add(stats_->errors, 1);  // no pidfd: the child is swept instead
@@ -95,6 +146,7 @@ class ForkModel final : public BlockingModel {
   [[noreturn]] void Child(int fd, pid_t parent) {
     const int r = PrepareChild(parent, fd, listener_.get());
     if (r != 0) Leave(r);
+    if (exec_.enabled()) exec_.Run(fd);
     ServeBlocking(fd, opt_.handler, stats_, buf_.get(), kReadBufferSize);
     _exit(0);
   }
@@ -120,8 +172,17 @@ class ForkModel final : public BlockingModel {
     out->emplace_back("reaper", reaper_.mode() == Reaper::Mode::kPidfd ? "pidfd" : "sigchld");
   }
 
+  void Counters(std::vector<std::pair<const char*, uint64_t>>* out) override {
+    out->emplace_back("exitedOk", exited_ok_.load(std::memory_order_relaxed));
+    out->emplace_back("exitedFailed", exited_failed_.load(std::memory_order_relaxed));
+  }
+
   const uint64_t max_children_ = static_cast<uint64_t>(opt_.Number("maxChildren"));
   SharedStats shared_;
+  ExecPlan exec_;
+  Stats::Counter exited_ok_{0}, exited_failed_{0};  // counted in this process
+  std::mutex live_mu_;
+  std::unordered_map<pid_t, ChildInfo> live_;
   Reaper reaper_;
   // Allocated before any fork(): each child reads into its own copy.
   std::unique_ptr<char[]> buf_{new char[kReadBufferSize]};

@@ -137,6 +137,7 @@ class LoopsModel final : public Model {
       if (!part) return error->set(-EINVAL, "listen");
       stats_blocks_[i].group = &own_stats_;
       part->UseStats(&stats_blocks_[i]);
+      part->UseSources(sources_);  // maxConnectionsPerSource is for the whole server
       const int r = part->Open(error);
       if (r < 0) return r;
       if (i == 0 && balance_ == Balance::kReusePort) endpoint_ = part->endpoint();
@@ -150,6 +151,8 @@ class LoopsModel final : public Model {
   void AcceptAndHandOff() {
     size_t next = 0;
     pollfd fds[2] = {{listener_.get(), POLLIN, 0}, {stop_.fd(), POLLIN, 0}};
+    sockaddr_storage peer;
+    sockaddr_storage* want_peer = sources_->enabled() ? &peer : nullptr;
     for (;;) {
       const int n = poll(fds, 2, -1);
       if (n < 0 && errno == EINTR) continue;
@@ -161,8 +164,9 @@ class LoopsModel final : public Model {
       if (fds[1].revents) return;
       for (;;) {
         bool shed = false;
-        const int fd = acceptor_.accept(listener_.get(), true, &shed);
+        const int fd = acceptor_.accept(listener_.get(), true, &shed, want_peer);
         if (fd >= 0) {
+          if (want_peer != nullptr && !AdmitSource(fd, peer)) continue;
           parts_[next]->Adopt(fd);
           next = (next + 1) % parts_.size();
           continue;

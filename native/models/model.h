@@ -12,6 +12,7 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -23,6 +24,7 @@
 #include "core/fd.h"
 #include "core/handler.h"
 #include "core/listener.h"
+#include "core/source_limit.h"
 #include "core/stats.h"
 
 namespace nm {
@@ -38,6 +40,7 @@ struct ModelOptions {
   int backlog = 0;
   HandlerKind handler = HandlerKind::kUppercase;
   uint64_t max_connections = 0;  // 0: no limit
+  uint32_t max_per_source = 0;   // open connections per remote IP; 0: no limit
   uint32_t idle_timeout_ms = 0;  // 0: off
   size_t high_water = 0;
   // Where the listener comes from. By default the model opens its own;
@@ -78,6 +81,32 @@ struct WorkerStats {
   const char* state = nullptr;  // "idle" | "busy"
 };
 
+// A named event a model reports to JavaScript ('childExit'), with a small
+// flat payload: each field a number, a string or null.
+struct ModelEvent {
+  struct Field {
+    const char* key;
+    enum class Kind { kNull, kNumber, kString } kind;
+    double number;
+    std::string text;
+  };
+  explicit ModelEvent(const char* event_name) : name(event_name) {}
+  ModelEvent& Number(const char* key, double v) {
+    fields.push_back({key, Field::Kind::kNumber, v, {}});
+    return *this;
+  }
+  ModelEvent& String(const char* key, std::string v) {
+    fields.push_back({key, Field::Kind::kString, 0, std::move(v)});
+    return *this;
+  }
+  ModelEvent& Null(const char* key) {
+    fields.push_back({key, Field::Kind::kNull, 0, {}});
+    return *this;
+  }
+  const char* name;  // a string literal
+  std::vector<Field> fields;
+};
+
 // A part's counters as stats().workers shows them.
 WorkerStats SnapshotWorker(const Stats& s);
 
@@ -103,6 +132,9 @@ class Model {
   // Composition: makes this model count into `shared` (owned by the caller,
   // outliving the model) instead of its own block. Only before Open().
   void UseStats(Stats* shared) { stats_ = shared; }
+  // Likewise for the per-source counts: the parts of a composite must share
+  // one table (a composite's acceptor admits, the part that closes releases).
+  void UseSources(SourceLimit* shared) { sources_ = shared; }
 
   // Takes a connection accepted elsewhere (a composite's acceptor): from any
   // thread, after Open(). The model owns `fd` from here on and serves it, or
@@ -116,10 +148,18 @@ class Model {
   // Facts about how the model runs that are not counters, shown in stats()
   // as strings (fork: which reaper it really uses after a fallback).
   virtual void Describe(std::vector<std::pair<const char*, std::string>>* /*out*/) {}
+  // Counters only this model keeps (fork: exitedOk, exitedFailed), shown in
+  // stats() beside the common ones, and read once more after Run() returned.
+  virtual void Counters(std::vector<std::pair<const char*, uint64_t>>* /*out*/) {}
 
   // Set by the binding before Run(): reports a failure the loop met after
   // start (it may have survived it, or ended because of it).
   std::function<void(int err, const char* syscall)> on_error;
+  // Set by the binding before Run(): carries a ModelEvent to JavaScript,
+  // from any thread. Events are built and sent only while events_wanted is
+  // set (someone listens), which the binding may change at any time.
+  std::function<void(ModelEvent&&)> on_event;
+  std::atomic<bool> events_wanted{false};
 
  protected:
   // Blocking models accept on a blocking listener.
@@ -133,8 +173,21 @@ class Model {
   // Closes a connection accepted but not served. Counted first, so a client
   // that sees the close also sees it in stats().
   void Reject(int fd) {
+    sources_->Release(fd);
     stats_->reject();
     ::close(fd);
+  }
+  // maxConnectionsPerSource for `fd`, just accepted from `peer`: false when
+  // it was rejected (counted, closed). Every close of an admitted fd must
+  // Release it from sources_ first; Reject() does.
+  bool AdmitSource(int fd, const sockaddr_storage& peer) {
+    if (sources_->Admit(fd, peer)) return true;
+    Reject(fd);
+    return false;
+  }
+  bool WantsEvents() const { return on_event && events_wanted.load(std::memory_order_relaxed); }
+  void Emit(ModelEvent&& event) {
+    if (WantsEvents()) on_event(std::move(event));
   }
   void ReportError(int err, const char* syscall) {
     Stats::add(stats_->errors, 1);
@@ -144,6 +197,8 @@ class Model {
   ModelOptions opt_;
   Stats own_stats_;
   Stats* stats_;  // own_stats_, a composite's block, or shared memory (fork)
+  SourceLimit own_sources_{opt_.max_per_source};
+  SourceLimit* sources_ = &own_sources_;  // or a composite's table
   Fd listener_;
   Endpoint endpoint_;
 };
