@@ -3,7 +3,9 @@ import { invalidArgType, invalidArgValue } from './errors';
 import { MODEL_TABLE, MODELS, type ModelClass, type ModelName, type ModelOptions } from './models/index';
 
 export { Server, HANDLERS } from './server';
-export type { AddressInfo, EventLoopOptions, HandlerName, ServerOptions, ServerStats, WorkerStats } from './server';
+export { Connection } from './connection';
+export type { ConnectionAddresses } from './connection';
+export type { AddressInfo, ConnectionHandler, EventLoopOptions, HandlerName, ServerOptions, ServerStats, WorkerStats } from './server';
 export { MODELS, MODEL_TABLE, nativeModels } from './models/index';
 export type { ModelName, ModelClass, ModelOptions } from './models/index';
 export type { ModelSpec, ModelFamily, OptionSpec, BenchVariant } from './spec';

@@ -14,6 +14,8 @@ import {
   validateOptionsObject,
 } from './errors';
 import type { ModelName } from './models/index';
+import type { Connection } from './connection';
+import { JsLink, type JsOpsSink } from './js-link';
 import { modelOptions, type ModelSpec } from './spec';
 
 export type { ModelName } from './models/index';
@@ -29,8 +31,13 @@ export interface ServerOptions {
   port?: number;
   /** listen() backlog. Default 511. */
   backlog?: number;
-  /** The protocol: `'uppercase'` (default), `'echo'`, `'discard'` or `'http'`. */
-  handler?: HandlerName;
+  /**
+   * The protocol: a built-in one, `'uppercase'` (default), `'echo'`,
+   * `'discard'` or `'http'`, run natively; or your JavaScript,
+   * `(conn: Connection) => void`, called once per accepted connection (every
+   * model that runs in this process; not fork or prefork).
+   */
+  handler?: HandlerName | ConnectionHandler;
   /** Beyond this many open connections new ones are closed at once and counted as `rejected`. 0 = no limit. */
   maxConnections?: number;
   /**
@@ -121,8 +128,15 @@ export interface WorkerStats {
   wakeups: number;
 }
 
-interface NativeServer {
-  start(onError: (err: Error) => void, onEvent: (name: string, payload: Record<string, unknown>) => void): AddressInfo;
+/** Your protocol in JavaScript: called once per accepted connection, on the JS thread. */
+export type ConnectionHandler = (conn: Connection) => void;
+
+interface NativeServer extends JsOpsSink {
+  start(
+    onError: (err: Error) => void,
+    onEvent: (name: string, payload: Record<string, unknown>) => void,
+    onBatch?: JsLink['onBatch'],
+  ): AddressInfo;
   stop(): Promise<void>;
   wantEvents(on: boolean): void;
   stats(): Omit<ServerStats, 'model' | 'address' | 'port'>;
@@ -144,6 +158,9 @@ export abstract class Server extends EventEmitter {
   #address: AddressInfo | null = null;
   #lastAddress: AddressInfo | null = null;
   #stopping: Promise<void> | null = null;
+  readonly #handler: ConnectionHandler | null = null;
+  readonly #highWaterMark: number;
+  #link: JsLink | null = null;
 
   protected constructor(spec: ModelSpec, options: unknown) {
     super();
@@ -174,12 +191,24 @@ export abstract class Server extends EventEmitter {
       host,
       port: validateInteger('options.port', o.port, 0, 65535, 0),
       backlog: validateInteger('options.backlog', o.backlog, 0, 65535, 511),
-      handler: validateOneOf('options.handler', o.handler, HANDLERS, 'uppercase'),
+      handler: typeof o.handler === 'function' ? 'js' : validateOneOf('options.handler', o.handler, HANDLERS, 'uppercase'),
       maxConnections: validateInteger('options.maxConnections', o.maxConnections, 0, MAX_U32, 0),
       maxConnectionsPerSource: validateInteger('options.maxConnectionsPerSource', o.maxConnectionsPerSource, 0, MAX_U32, 0),
       idleTimeoutMs: validateInteger('options.idleTimeoutMs', o.idleTimeoutMs, 0, MAX_U32, 0),
       highWaterMark: validateInteger('options.highWaterMark', o.highWaterMark, 1, 2 ** 40, 1 << 20),
     };
+    if (typeof o.handler === 'function') {
+      if (spec.family === 'process') {
+        throw invalidArgType(
+          'options.handler',
+          `one of ${HANDLERS.map((h) => `'${h}'`).join(', ')} for ${owner}: a forked child cannot run JavaScript ` +
+            "(use exec: [file, ...args] to run a program per connection)",
+          o.handler,
+        );
+      }
+      this.#handler = o.handler as ConnectionHandler;
+    }
+    this.#highWaterMark = native.highWaterMark as number;
     // Every key is sent, defaults applied: the native side keeps no defaults.
     for (const [key, option] of Object.entries(modelOptions(spec))) {
       native[key] = option.check(`options.${key}`, o[key]);
@@ -218,6 +247,9 @@ export abstract class Server extends EventEmitter {
       throw codedError('ERR_SERVER_ALREADY_LISTEN', 'Listen method has been called more than once without closing.');
     }
     this.#state = 'starting';
+    const link = this.#handler
+      ? new JsLink(this.#handler, (conn) => this.emit('connection', conn), this.#highWaterMark)
+      : null;
     try {
       const address = this.#native.start((err) => {
         // A loop error is always counted in stats().errors; it is emitted when
@@ -225,7 +257,9 @@ export abstract class Server extends EventEmitter {
         // 'error'. One still queued when stop() finished is not emitted
         // after 'close'.
         if (this.#state !== 'stopped' && this.listenerCount('error') > 0) this.emit('error', err);
-      }, (name, payload) => this.modelEvent(name, payload));
+      }, (name, payload) => this.modelEvent(name, payload), link?.onBatch);
+      link?.attach(this.#native);
+      this.#link = link;
       this.#address = this.#lastAddress = { ...address };
     } catch (err) {
       this.#state = 'stopped';
@@ -249,6 +283,8 @@ export abstract class Server extends EventEmitter {
       try {
         await this.#native.stop();
       } finally {
+        this.#link?.closeAll();
+        this.#link = null;
         this.#state = 'stopped';
         this.#address = null;
         this.#stopping = null;

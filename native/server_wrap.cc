@@ -10,6 +10,7 @@
 #include "addon.h"
 #include "errors.h"
 #include "core/signals.h"
+#include "js/bridge_wrap.h"
 #include "models/model.h"
 
 namespace nm {
@@ -43,6 +44,7 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
                        {InstanceMethod<&ServerWrap::Start>("start"),
                         InstanceMethod<&ServerWrap::Stop>("stop"),
                         InstanceMethod<&ServerWrap::WantEvents>("wantEvents"),
+                        InstanceMethod<&ServerWrap::JsOps>("jsOps"),
                         InstanceMethod<&ServerWrap::GetStats>("stats")});
   }
 
@@ -89,14 +91,20 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
   ~ServerWrap() override { Shutdown(); }
 
  private:
-  // start(onError, onEvent) -> { address, family, port }; throws a system
-  // error. onEvent(name, payload) receives the model's ModelEvents.
+  // start(onError, onEvent, onBatch) -> { address, family, port }; throws a
+  // system error. onEvent(name, payload) receives the model's ModelEvents;
+  // onBatch the JS handler's batches (handler 'js' only, see JsBridge).
   Napi::Value Start(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (thread_.joinable()) {
       throw CodedError(env, "ERR_SERVER_ALREADY_LISTEN", "Listen method has been called more than once without closing.");
     }
     std::unique_ptr<Model> model = CreateModel(model_name_, options_);
+    std::unique_ptr<JsBridge> bridge;
+    if (options_.handler == HandlerKind::kJs) {
+      bridge = std::make_unique<JsBridge>(env, info[2].As<Napi::Function>());
+      model->UseJs(bridge.get());
+    }
     SysError error;
     if (model->Open(&error) < 0) {
       throw ErrnoException(env, error.err, error.syscall, options_.host, options_.port);
@@ -129,6 +137,7 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
       throw ErrnoException(env, e.code().value(), "pthread_create");
     }
     model_ = std::move(model);
+    bridge_ = std::move(bridge);
     started_ = Clock::now();
     napi_add_env_cleanup_hook(env, &ServerWrap::OnEnvExit, this);
     hooked_ = true;
@@ -168,6 +177,12 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
   void WantEvents(const Napi::CallbackInfo& info) {
     events_wanted_ = info[0].ToBoolean().Value();
     if (model_) model_->events_wanted = events_wanted_;
+  }
+
+  // jsOps(meta, buffers): one JS turn's writes, ends, destroys and flow
+  // control for the JS handler's connections (see JsBridge::Dispatch).
+  void JsOps(const Napi::CallbackInfo& info) {
+    if (bridge_ && model_) bridge_->Dispatch(info);
   }
 
   // stop() -> Promise<void>, resolved once the loop thread is joined and every
@@ -226,6 +241,9 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
       model_->Counters(&final_counters_);
       stopped_ = Clock::now();
       model_.reset();  // closes the listener and every fd the model opened
+      // The loops are gone: batches still queued reach JS, then the
+      // bridge's function is released.
+      bridge_.reset();
     }
     if (on_error_) {
       on_error_.Release();
@@ -260,6 +278,7 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
       self->on_error_.Abort();
       self->on_error_ = Napi::ThreadSafeFunction();
     }
+    if (self->bridge_) self->bridge_->Abort();
     if (self->on_event_) {
       self->on_event_.Abort();
       self->on_event_ = Napi::ThreadSafeFunction();
@@ -325,6 +344,7 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
 
   std::string model_name_;
   ModelOptions options_;
+  std::unique_ptr<JsBridge> bridge_;  // handler 'js': outlives model_
   std::unique_ptr<Model> model_;
   std::thread thread_;
   std::mutex join_mu_;

@@ -237,7 +237,8 @@ describe.each(REAPERS)('ForkServer (reaper: %s)', (reaper) => {
     const socket = await holdOpen(port);
     const [child] = children();
     expect(child).toBeDefined();
-    expect(server.stats().active).toBe(1);
+    // The child exists a moment before the accept thread has counted it.
+    await until(() => server.stats().active === 1, 5000, 'the child counted as active');
     process.kill(child.pid, 'SIGKILL');
     await closed(socket);
     await until(() => server.stats().reaped === 1, 5000, 'the killed child reaped');

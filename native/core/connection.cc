@@ -99,6 +99,20 @@ void Connection::Linger() {
   if (::shutdown(fd_.get(), SHUT_WR) < 0) failed_ = true;
 }
 
+void Connection::EndOutput() {
+  if (!output_open_) return;
+  output_open_ = false;
+  shut_pending_ = true;
+  ShutWhenFlushed();
+}
+
+void Connection::ShutWhenFlushed() {
+  if (!shut_pending_ || Pending() > 0 || failed_) return;
+  shut_pending_ = false;
+  if (read_done_) return;  // the peer is gone already: Finished()
+  if (::shutdown(fd_.get(), SHUT_WR) < 0 && errno != ENOTCONN) failed_ = true;
+}
+
 bool Connection::OnWritable() {
   if (Pending() > 0) {
     out_off_ += SendSome(out_.data() + out_off_, Pending());
@@ -109,6 +123,7 @@ bool Connection::OnWritable() {
       // connection does not keep a high-water mark's worth of memory.
       if (out_.capacity() > 64 * 1024) std::vector<char>().swap(out_);
       Linger();
+      ShutWhenFlushed();
     } else if (out_off_ >= out_.size() / 2) {
       out_.erase(out_.begin(), out_.begin() + static_cast<std::ptrdiff_t>(out_off_));
       out_off_ = 0;

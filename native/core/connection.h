@@ -20,13 +20,6 @@
 
 namespace nm {
 
-// A connection as another thread names it: the fd alone could already belong
-// to a newer connection when a late message arrives, the generation cannot.
-struct ConnRef {
-  int fd;
-  uint64_t generation;
-};
-
 class Connection final : public Output {
  public:
   Connection(int fd, uint64_t generation, HandlerKind kind, Stats* stats, size_t high_water);
@@ -49,12 +42,35 @@ class Connection final : public Output {
   // backend re-checks readiness when read interest is re-armed).
   void Resume() { waiting_ = false; }
 
+  // A connection served by JavaScript (HandlerKind::kJs). Its output stays
+  // open until JS ends it, so the peer's EOF alone does not finish it.
+  bool IsJs() const { return state_.kind == HandlerKind::kJs; }
+  void AttachJs(JsSink* sink) {
+    state_.js.sink = sink;
+    state_.js.ref = ref();
+    state_.js.high_water = high_water_;
+    output_open_ = true;
+  }
+  // JS took `n` more bytes of input: reading goes on below the high-water mark.
+  void Consumed(uint64_t n) {
+    state_.js.unacked -= n < state_.js.unacked ? n : state_.js.unacked;
+    if (waiting_ && state_.js.unacked < high_water_) waiting_ = false;
+  }
+  // JS ended its side: half-close once the output is flushed.
+  void EndOutput();
+  // JS destroyed the connection: close now, unsent output dropped.
+  void Destroy() { failed_ = true; }
+  void SetPaused(bool paused) { paused_ = paused; }
+  bool ReadDone() const { return read_done_; }
+  size_t PendingOutput() const { return Pending(); }
+  size_t high_water() const { return high_water_; }
+
   bool WantsRead() const {
     return !read_done_ && !failed_ &&
-           (lingering_ || (!closing_ && !waiting_ && Pending() < high_water_));
+           (lingering_ || (!closing_ && !waiting_ && !paused_ && Pending() < high_water_));
   }
   bool WantsWrite() const { return Pending() > 0 && !failed_; }
-  bool Finished() const { return failed_ || (read_done_ && Pending() == 0); }
+  bool Finished() const { return failed_ || (read_done_ && !output_open_ && Pending() == 0); }
   bool MoreToRead() const { return more_to_read_ && WantsRead(); }
   // The handler asked to close and the reply is out: the write side is shut
   // and input is being discarded until the peer closes (see Linger()).
@@ -62,6 +78,9 @@ class Connection final : public Output {
 
   void emit(const char* data, size_t len) override;
 
+  // Owned by the event loop: what it last told JS (kJs connections).
+  bool js_ended_sent = false;
+  bool js_full_sent = false;
   // Owned by the event loop: the interest currently registered with its
   // backend, when the connection last made progress (idle timeout), and
   // since when it lingers (valid once linger_counted is set).
@@ -75,6 +94,7 @@ class Connection final : public Output {
   // Sends [data, data+len); returns the bytes the kernel took.
   size_t SendSome(const char* data, size_t len);
   void Linger();
+  void ShutWhenFlushed();
 
   Fd fd_;
   uint64_t generation_;
@@ -86,6 +106,9 @@ class Connection final : public Output {
   bool read_done_ = false;     // the peer sent EOF
   bool closing_ = false;       // the handler asked to close once output is flushed
   bool waiting_ = false;       // the handler asked to wait: no reading until Resume()
+  bool paused_ = false;        // JS paused reading
+  bool output_open_ = false;   // JS has not ended its side yet (kJs only)
+  bool shut_pending_ = false;  // JS ended: shut the write side once flushed
   bool lingering_ = false;     // closing, flushed, write side shut: discarding input
   bool more_to_read_ = false;  // the last OnReadable() stopped on its budget
   bool failed_ = false;        // the socket is unusable: close without flushing

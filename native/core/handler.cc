@@ -692,6 +692,10 @@ Verdict Handle(HandlerState& state, char* data, size_t len, Output& out) {
       return Verdict::kMore;
     case HandlerKind::kHttp:
       return HandleHttp(state.http, data, len, out) ? Verdict::kMore : Verdict::kClose;
+    case HandlerKind::kJs:
+      state.js.sink->Data(state.js.ref, data, len);
+      state.js.unacked += len;
+      return state.js.unacked >= state.js.high_water ? Verdict::kWait : Verdict::kMore;
   }
   return Verdict::kMore;
 }
@@ -703,7 +707,8 @@ bool ParseHandlerKind(const char* name, HandlerKind* kind) {
   } kKinds[] = {{"uppercase", HandlerKind::kUppercase},
                 {"echo", HandlerKind::kEcho},
                 {"discard", HandlerKind::kDiscard},
-                {"http", HandlerKind::kHttp}};
+                {"http", HandlerKind::kHttp},
+                {"js", HandlerKind::kJs}};
   for (const auto& k : kKinds) {
     if (strcmp(name, k.name) == 0) {
       *kind = k.kind;

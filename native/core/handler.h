@@ -7,9 +7,13 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "core/js_sink.h"
+
 namespace nm {
 
-enum class HandlerKind : uint8_t { kUppercase, kEcho, kDiscard, kHttp };
+// kJs: the bytes go to a JavaScript handler through the connection's loop,
+// which fills in HandlerState::js.
+enum class HandlerKind : uint8_t { kUppercase, kEcho, kDiscard, kHttp, kJs };
 
 // Where a handler's replies go. emit() either sends now or queues; the
 // connection decides. Implementations must be async-signal-safe when used in
@@ -58,9 +62,20 @@ constexpr uint32_t kHttpMaxHeaderSection = 16384;    // 431, header fields with 
 constexpr uint16_t kHttpMaxHeaderFields = 100;       // 431
 constexpr uint32_t kHttpMaxChunkLine = 4096;         // 400, chunk size with extensions
 
+// A connection served by a JavaScript handler: its input goes to the sink,
+// and reading stops once `unacked` (delivered, not yet taken by JS) reaches
+// the high-water mark. Never used in a forked child.
+struct JsState {
+  JsSink* sink = nullptr;
+  ConnRef ref{-1, 0};
+  uint64_t unacked = 0;
+  uint64_t high_water = 0;
+};
+
 struct HandlerState {
   HandlerKind kind = HandlerKind::kUppercase;
   HttpState http;
+  JsState js;
 };
 
 // What the connection does after a chunk of input was handled.
@@ -79,7 +94,7 @@ enum class Verdict : uint8_t {
 // after that point is ignored, and later calls emit nothing and answer kClose.
 Verdict Handle(HandlerState& state, char* data, size_t len, Output& out);
 
-// "uppercase" | "echo" | "discard" | "http" -> kind; false if unknown.
+// "uppercase" | "echo" | "discard" | "http" | "js" -> kind; false if unknown.
 bool ParseHandlerKind(const char* name, HandlerKind* kind);
 
 }  // namespace nm

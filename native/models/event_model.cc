@@ -29,6 +29,12 @@ int EventModel::Prepare(SysError* error) {
   if (r < 0) return error->set(r, "open");
   if ((r = inbox_.open()) < 0) return error->set(r, "eventfd");
   if ((r = BackendOpen(error)) < 0) return r;
+  if (opt_.handler == HandlerKind::kJs) {
+    if (js_hub_ == nullptr) return error->set(-EINVAL, "listen");
+    js_ = js_hub_->Attach([this](JsOps&& ops) {
+      Post([this, ops = std::move(ops)] { ApplyJs(ops); });
+    });
+  }
   for (int fd : {listener_.get(), inbox_.fd()}) {
     if (fd < 0) continue;  // no listener: a part that is handed its connections
     if ((r = BackendSet(fd, 0, kRead)) < 0) return error->set(r, WatchSyscall());
@@ -68,6 +74,7 @@ void EventModel::Run() {
       if (Connection* c = Find(ref)) Serve(c, kRead);
     }
     if (TimersActive()) RunTimers();
+    if (js_ != nullptr) js_->Flush();  // one call into JS per round
   }
   // Connections handed over with Adopt() after the stop message still wait
   // in the inbox: take them in, so the loop below closes them too.
@@ -75,6 +82,7 @@ void EventModel::Run() {
   for (auto& c : conns_) {
     if (c) Close(c.get());
   }
+  if (js_ != nullptr) js_->Flush();
 }
 
 void EventModel::Adopt(int fd) {
@@ -118,9 +126,60 @@ void EventModel::AddConnection(int fd) {
   if (conns_.size() <= static_cast<size_t>(fd)) conns_.resize(static_cast<size_t>(fd) + 1);
   conns_[fd] = std::make_unique<Connection>(fd, next_generation_++, opt_.handler, stats_,
                                             opt_.high_water);
-  conns_[fd]->last_active_ms = now_ms_;
+  Connection* c = conns_[fd].get();
+  c->last_active_ms = now_ms_;
   stats_->opened();
-  Update(conns_[fd].get());
+  if (js_ != nullptr) {
+    c->AttachJs(js_);
+    js_->Opened(c->ref(), fd);
+  }
+  Update(c);
+}
+
+void EventModel::ApplyJs(const JsOps& ops) {
+  for (const JsOps::Op& op : ops.ops) {
+    Connection* c = Find(op.ref);
+    if (c == nullptr) continue;  // closed meanwhile: JS hears of it in this round's batch
+    if (op.consumed) c->Consumed(op.consumed);
+    switch (op.kind) {
+      case JsOps::Kind::kWrite: {
+        const std::string& bytes = ops.bytes[op.index];
+        c->emit(bytes.data(), bytes.size());
+        break;
+      }
+      case JsOps::Kind::kEnd:
+        c->EndOutput();
+        break;
+      case JsOps::Kind::kDestroy:
+        c->Destroy();
+        break;
+      case JsOps::Kind::kPause:
+        c->SetPaused(true);
+        break;
+      case JsOps::Kind::kResume:
+        c->SetPaused(false);
+        break;
+      case JsOps::Kind::kConsumed:
+        break;
+    }
+    c->last_active_ms = now_ms_;
+    Update(c);
+  }
+}
+
+void EventModel::ReportJs(Connection* c) {
+  if (c->ReadDone() && !c->js_ended_sent) {
+    c->js_ended_sent = true;
+    js_->Ended(c->ref());
+  }
+  const size_t pending = c->PendingOutput();
+  if (!c->js_full_sent && pending >= c->high_water()) {
+    c->js_full_sent = true;
+    js_->Full(c->ref());
+  } else if (c->js_full_sent && pending == 0) {
+    c->js_full_sent = false;
+    js_->Drained(c->ref());
+  }
 }
 
 void EventModel::SuspendAccepting() {
@@ -140,6 +199,7 @@ void EventModel::Serve(Connection* c, uint32_t events) {
 }
 
 void EventModel::Update(Connection* c) {
+  if (js_ != nullptr) ReportJs(c);
   if (c->Finished()) {
     Close(c);
     return;
@@ -166,6 +226,7 @@ void EventModel::Update(Connection* c) {
 
 void EventModel::Close(Connection* c) {
   const int fd = c->fd();
+  if (js_ != nullptr) js_->Closed(c->ref(), 0);
   if (c->registered) BackendForget(fd, c->registered);
   if (c->linger_counted) lingering_--;
   sources_->Release(fd);

@@ -71,6 +71,12 @@ class EventModel : public Model {
   }
 
  private:
+  // On the loop's thread: what one JS turn asked of this loop's connections.
+  void ApplyJs(const JsOps& ops);
+  // Tells JS what changed for `c` (kJs connections): end of input, output
+  // above the high-water mark or drained.
+  void ReportJs(Connection* c);
+
   int Prepare(SysError* error) final;
   void AcceptReady();
   // Serves a new connection, or rejects it (no room, or not watchable).
@@ -88,6 +94,7 @@ class EventModel : public Model {
 
   Acceptor acceptor_;
   Inbox inbox_;
+  JsSink* js_ = nullptr;  // handler kJs: this loop's outbox to JS
   bool stopping_ = false;
   std::vector<std::unique_ptr<Connection>> conns_;  // indexed by fd
   uint64_t next_generation_ = 1;

@@ -138,6 +138,7 @@ class LoopsModel final : public Model {
       stats_blocks_[i].group = &own_stats_;
       part->UseStats(&stats_blocks_[i]);
       part->UseSources(sources_);  // maxConnectionsPerSource is for the whole server
+      part->UseJs(js_hub_);
       const int r = part->Open(error);
       if (r < 0) return r;
       if (i == 0 && balance_ == Balance::kReusePort) endpoint_ = part->endpoint();

@@ -23,6 +23,7 @@
 
 #include "core/fd.h"
 #include "core/handler.h"
+#include "core/js_sink.h"
 #include "core/listener.h"
 #include "core/source_limit.h"
 #include "core/stats.h"
@@ -135,6 +136,9 @@ class Model {
   // Likewise for the per-source counts: the parts of a composite must share
   // one table (a composite's acceptor admits, the part that closes releases).
   void UseSources(SourceLimit* shared) { sources_ = shared; }
+  // The bridge to a JavaScript handler (handler kJs), set by the binding or
+  // a composite before Open(); it outlives the model.
+  void UseJs(JsHub* hub) { js_hub_ = hub; }
 
   // Takes a connection accepted elsewhere (a composite's acceptor): from any
   // thread, after Open(). The model owns `fd` from here on and serves it, or
@@ -199,6 +203,7 @@ class Model {
   Stats* stats_;  // own_stats_, a composite's block, or shared memory (fork)
   SourceLimit own_sources_{opt_.max_per_source};
   SourceLimit* sources_ = &own_sources_;  // or a composite's table
+  JsHub* js_hub_ = nullptr;
   Fd listener_;
   Endpoint endpoint_;
 };

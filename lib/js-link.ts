@@ -1,0 +1,140 @@
+// The JS side of the JS-handler bridge (native/js/bridge_wrap.cc): turns each
+// native batch (one per loop round) into Connection objects and events, and
+// sends the connections' writes and flow control back once per JS turn.
+import { Connection, OpKind, type ConnectionLink } from './connection';
+
+/** What a model's native side offers the link. */
+export interface JsOpsSink {
+  jsOps(meta: Float64Array, buffers: Buffer[]): void;
+}
+
+// Event kinds of a batch: five numbers per event (kind, fd, generation, a, b).
+const OPENED = 0;
+const DATA = 1;
+const ENDED = 2;
+const FULL = 3;
+const DRAINED = 4;
+const CLOSED = 5;
+
+export class JsLink implements ConnectionLink {
+  readonly #handler: (conn: Connection) => void;
+  readonly #onConnection: (conn: Connection) => void;
+  readonly #highWaterMark: number;
+  #native: JsOpsSink | null = null;
+  // One map per loop, by fd; the generation tells a reused fd apart.
+  readonly #conns: Map<number, Connection>[] = [];
+  #meta: number[] = [];
+  #buffers: Buffer[] = [];
+  #flushQueued = false;
+  // Connections with input taken and not reported yet (reported at flush).
+  readonly #owing = new Set<Connection>();
+
+  constructor(handler: (conn: Connection) => void, onConnection: (conn: Connection) => void, highWaterMark: number) {
+    this.#handler = handler;
+    this.#onConnection = onConnection;
+    this.#highWaterMark = highWaterMark;
+  }
+
+  /** Binds the link to a started server's native side. */
+  attach(native: JsOpsSink): void {
+    this.#native = native;
+  }
+
+  /** The batch callback handed to the native start(). */
+  readonly onBatch = (loop: number, meta: Float64Array, bytes: Buffer, peers: string[]): void => {
+    const conns = (this.#conns[loop] ??= new Map());
+    let thrown: { error: unknown } | null = null;
+    for (let i = 0; i + 5 <= meta.length; i += 5) {
+      const kind = meta[i];
+      const fd = meta[i + 1];
+      const generation = meta[i + 2];
+      try {
+        if (kind === OPENED) {
+          const [remoteAddress, remotePort, family, localAddress, localPort] = peers[meta[i + 3]].split(',');
+          const conn = new Connection(this, loop, fd, generation, {
+            remoteAddress,
+            remotePort: Number(remotePort),
+            remoteFamily: family === '6' ? 'IPv6' : 'IPv4',
+            localAddress,
+            localPort: Number(localPort),
+          }, this.#highWaterMark);
+          conns.set(fd, conn);
+          this.#handler(conn);
+          this.#onConnection(conn);
+          continue;
+        }
+        const conn = conns.get(fd);
+        if (!conn || conn.generation !== generation) continue;
+        switch (kind) {
+          case DATA:
+            conn.onData(bytes.subarray(meta[i + 3], meta[i + 3] + meta[i + 4]));
+            if (conn.owesMuch()) this.#owing.add(conn);
+            break;
+          case ENDED:
+            conn.onEnd();
+            break;
+          case FULL:
+            conn.onFull();
+            break;
+          case DRAINED:
+            conn.onDrained();
+            break;
+          case CLOSED:
+            conns.delete(fd);
+            this.#owing.delete(conn);
+            conn.onClosed();
+            break;
+        }
+      } catch (error) {
+        // A throwing handler or listener must not cost the other connections
+        // their events: the rest of the batch is delivered first.
+        thrown ??= { error };
+      }
+    }
+    this.#scheduleFlush();
+    if (thrown) throw thrown.error;
+  };
+
+  op(conn: Connection, kind: OpKind, data?: Buffer): void {
+    let index = 0;
+    if (data) {
+      index = this.#buffers.length;
+      this.#buffers.push(data);
+    }
+    this.#meta.push(conn.loop, conn.fd, conn.generation, kind, conn.takeTaken(), index);
+    this.#scheduleFlush();
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushQueued) return;
+    this.#flushQueued = true;
+    process.nextTick(this.#flush);
+  }
+
+  // One native call per JS turn for every op of every connection.
+  readonly #flush = (): void => {
+    this.#flushQueued = false;
+    for (const conn of this.#owing) {
+      if (conn.owesMuch()) this.op(conn, OpKind.Consumed);
+    }
+    this.#owing.clear();
+    this.#flushQueued = false;
+    if (this.#meta.length === 0) return;
+    const meta = Float64Array.from(this.#meta);
+    const buffers = this.#buffers;
+    this.#meta = [];
+    this.#buffers = [];
+    this.#native?.jsOps(meta, buffers);
+  };
+
+  /** After stop(): every connection still open is closed ('close' fires on each). */
+  closeAll(): void {
+    this.#native = null;
+    this.#meta = [];
+    this.#buffers = [];
+    for (const conns of this.#conns) {
+      for (const conn of conns.values()) conn.onClosed();
+      conns.clear();
+    }
+  }
+}

@@ -1,0 +1,75 @@
+// The seam between a loop that serves connections for a JavaScript handler
+// and the bridge that carries bytes to and from the JS thread (native/js/).
+// Plain C++: models see only these interfaces, never N-API.
+//
+// Batching is the contract: a loop reports everything that happened to its
+// JS connections during one round into its JsSink, and calls Flush() once at
+// the end of the round, which is one thread-safe call into JS carrying all
+// of it. What JS does in reply comes back as one JsOps per loop per JS turn,
+// posted to the loop's inbox.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace nm {
+
+// A connection as another thread names it: the fd alone could already belong
+// to a newer connection when a late message arrives, the generation cannot.
+struct ConnRef {
+  int fd;
+  uint64_t generation;
+};
+
+// Everything one JS turn asked of one loop's connections, in order.
+struct JsOps {
+  enum class Kind : uint8_t {
+    kWrite,    // send `bytes[index]`
+    kEnd,      // half-close once the output is flushed
+    kDestroy,  // close now, unsent output dropped
+    kPause,    // stop reading
+    kResume,   // read again
+    kConsumed, // nothing but the flow control in `consumed`
+  };
+  struct Op {
+    ConnRef ref;
+    Kind kind;
+    uint64_t consumed;  // input bytes JS has taken since its last op (flow control)
+    uint32_t index;     // kWrite: which entry of `bytes`
+  };
+  std::vector<Op> ops;
+  std::vector<std::string> bytes;
+};
+
+// One loop's outbox to JS. Called only on that loop's thread.
+class JsSink {
+ public:
+  virtual ~JsSink() = default;
+  // A new connection; `fd` is valid only during the call (addresses are read from it).
+  virtual void Opened(ConnRef ref, int fd) = 0;
+  virtual void Data(ConnRef ref, const char* data, size_t len) = 0;
+  // The peer half-closed: no more data will come.
+  virtual void Ended(ConnRef ref) = 0;
+  // Pending output reached the high-water mark (Full) or was all sent (Drained).
+  virtual void Full(ConnRef ref) = 0;
+  virtual void Drained(ConnRef ref) = 0;
+  // The connection is gone; `err` is 0, or the errno that broke it.
+  virtual void Closed(ConnRef ref, int err) = 0;
+  // The end of a round: hands everything reported since the last Flush to JS.
+  virtual void Flush() = 0;
+};
+
+// The bridge as a model sees it: each loop attaches once (on its own thread
+// or before it runs) and gets its sink; `apply` is how the bridge delivers
+// JS's ops to that loop (the loop posts them to its inbox and applies them
+// on its thread).
+class JsHub {
+ public:
+  virtual ~JsHub() = default;
+  virtual JsSink* Attach(std::function<void(JsOps&&)> apply) = 0;
+};
+
+}  // namespace nm

@@ -1,0 +1,162 @@
+#include "js/bridge_wrap.h"
+
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <memory>
+#include <string>
+
+#include "core/sockaddr.h"
+
+namespace nm {
+
+namespace {
+
+// The event kinds in a batch's meta array (five numbers per event:
+// kind, fd, generation, a, b).
+enum Event : int { kOpened = 0, kData = 1, kEnded = 2, kFull = 3, kDrained = 4, kClosed = 5 };
+
+struct Batch {
+  int loop = 0;
+  std::vector<double> meta;
+  std::string bytes;
+  std::vector<std::string> peers;
+};
+
+void CallJs(Napi::Env env, Napi::Function on_batch, Batch* batch) {
+  std::unique_ptr<Batch> owned(batch);
+  if (env == nullptr || on_batch == nullptr) return;
+  try {
+    Napi::Float64Array meta = Napi::Float64Array::New(env, batch->meta.size());
+    std::copy(batch->meta.begin(), batch->meta.end(), meta.Data());
+    Napi::Buffer<char> bytes = Napi::Buffer<char>::Copy(env, batch->bytes.data(), batch->bytes.size());
+    Napi::Array peers = Napi::Array::New(env, batch->peers.size());
+    for (uint32_t i = 0; i < batch->peers.size(); i++) peers.Set(i, batch->peers[i]);
+    on_batch.Call({Napi::Number::New(env, batch->loop), meta, bytes, peers});
+  } catch (const Napi::Error& error) {
+    // The user's handler threw: it becomes the process's uncaught exception,
+    // as in a net.Server 'connection' listener. Not ThrowAsJavaScriptException():
+    // in a terminating Worker the throw itself fails, and a C++ exception
+    // must not leave this C callback.
+    napi_throw(env, error.Value());
+  }
+}
+
+// "remoteAddress,remotePort,family,localAddress,localPort" of a connection.
+std::string Addresses(int fd) {
+  sockaddr_storage peer{}, local{};
+  socklen_t len = sizeof peer;
+  std::string remote_ip, local_ip;
+  int remote_port = 0, local_port = 0, family = 0, local_family = 0;
+  if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) == 0) {
+    FormatIp(reinterpret_cast<sockaddr*>(&peer), &remote_ip, &remote_port, &family);
+  }
+  len = sizeof local;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) == 0) {
+    FormatIp(reinterpret_cast<sockaddr*>(&local), &local_ip, &local_port, &local_family);
+  }
+  return remote_ip + "," + std::to_string(remote_port) + "," + std::to_string(family) + "," + local_ip +
+         "," + std::to_string(local_port);
+}
+
+}  // namespace
+
+// One loop's outbox. Used only on that loop's thread, except `apply`, which
+// the JS thread calls (the loop makes it a post to its inbox).
+class JsBridge::Outbox final : public JsSink {
+ public:
+  Outbox(int id, Napi::ThreadSafeFunction tsfn, std::function<void(JsOps&&)> apply)
+      : apply(std::move(apply)), id_(id), tsfn_(tsfn) {
+    batch_.loop = id_;
+  }
+
+  void Opened(ConnRef ref, int fd) override {
+    Add(kOpened, ref, static_cast<double>(batch_.peers.size()), 0);
+    batch_.peers.push_back(Addresses(fd));
+  }
+  void Data(ConnRef ref, const char* data, size_t len) override {
+    Add(kData, ref, static_cast<double>(batch_.bytes.size()), static_cast<double>(len));
+    batch_.bytes.append(data, len);
+  }
+  void Ended(ConnRef ref) override { Add(kEnded, ref, 0, 0); }
+  void Full(ConnRef ref) override { Add(kFull, ref, 0, 0); }
+  void Drained(ConnRef ref) override { Add(kDrained, ref, 0, 0); }
+  void Closed(ConnRef ref, int err) override { Add(kClosed, ref, err, 0); }
+
+  void Flush() override {
+    if (batch_.meta.empty()) return;
+    auto* out = new Batch(std::move(batch_));
+    batch_ = Batch();
+    batch_.loop = id_;
+    // napi_closing: the environment is going away; nobody is left to tell.
+    if (tsfn_.NonBlockingCall(out, &CallJs) != napi_ok) delete out;
+  }
+
+  const std::function<void(JsOps&&)> apply;
+
+ private:
+  void Add(int kind, ConnRef ref, double a, double b) {
+    batch_.meta.insert(batch_.meta.end(),
+                       {static_cast<double>(kind), static_cast<double>(ref.fd),
+                        static_cast<double>(ref.generation), a, b});
+  }
+
+  const int id_;
+  Napi::ThreadSafeFunction tsfn_;
+  Batch batch_;
+};
+
+JsBridge::JsBridge(Napi::Env env, Napi::Function on_batch)
+    : tsfn_(Napi::ThreadSafeFunction::New(env, on_batch, "netmodels:js-handler", 0, 1)) {}
+
+JsBridge::~JsBridge() { Release(); }
+
+JsSink* JsBridge::Attach(std::function<void(JsOps&&)> apply) {
+  loops_.push_back(std::make_unique<Outbox>(static_cast<int>(loops_.size()), tsfn_, std::move(apply)));
+  return loops_.back().get();
+}
+
+void JsBridge::Dispatch(const Napi::CallbackInfo& info) {
+  if (closed_) return;
+  Napi::Float64Array meta = info[0].As<Napi::Float64Array>();
+  Napi::Array buffers = info[1].As<Napi::Array>();
+  std::vector<JsOps> per_loop(loops_.size());
+  const double* m = meta.Data();
+  for (size_t i = 0; i + 6 <= meta.ElementLength(); i += 6) {
+    const size_t loop = static_cast<size_t>(m[i]);
+    if (loop >= per_loop.size()) continue;
+    JsOps& ops = per_loop[loop];
+    JsOps::Op op;
+    op.ref = {static_cast<int>(m[i + 1]), static_cast<uint64_t>(m[i + 2])};
+    op.kind = static_cast<JsOps::Kind>(static_cast<int>(m[i + 3]));
+    op.consumed = static_cast<uint64_t>(m[i + 4]);
+    op.index = 0;
+    if (op.kind == JsOps::Kind::kWrite) {
+      Napi::Buffer<char> data = buffers.Get(static_cast<uint32_t>(m[i + 5])).As<Napi::Buffer<char>>();
+      op.index = static_cast<uint32_t>(ops.bytes.size());
+      ops.bytes.emplace_back(data.Data(), data.Length());
+    }
+    ops.ops.push_back(op);
+  }
+  for (size_t loop = 0; loop < per_loop.size(); loop++) {
+    if (!per_loop[loop].ops.empty()) loops_[loop]->apply(std::move(per_loop[loop]));
+  }
+}
+
+void JsBridge::Release() {
+  closed_ = true;
+  if (tsfn_) {
+    tsfn_.Release();
+    tsfn_ = Napi::ThreadSafeFunction();
+  }
+}
+
+void JsBridge::Abort() {
+  closed_ = true;
+  if (tsfn_) {
+    tsfn_.Abort();
+    tsfn_ = Napi::ThreadSafeFunction();
+  }
+}
+
+}  // namespace nm

@@ -1,0 +1,45 @@
+// The JS-handler bridge: carries a server's connections between its loops
+// and the JS thread, in batches. N-API lives here (and in server_wrap.cc);
+// the loops see only the JsHub / JsSink interfaces of core/js_sink.h.
+//
+// Out (loop -> JS): each loop has an outbox (a JsSink) that collects the
+// round's events and bytes; Flush() hands them to one thread-safe call.
+// Back (JS -> loops): Dispatch() takes one JS turn's ops for every loop and
+// gives each loop its share in one piece (one inbox post, one wakeup).
+#pragma once
+
+#include <napi.h>
+
+#include <memory>
+#include <vector>
+
+#include "core/js_sink.h"
+
+namespace nm {
+
+class JsBridge final : public JsHub {
+ public:
+  // `on_batch(loop, meta: Float64Array, bytes: Buffer, peers: string[])` is
+  // called on the JS thread; see Outbox for the layout of `meta`.
+  JsBridge(Napi::Env env, Napi::Function on_batch);
+  ~JsBridge() override;
+
+  JsSink* Attach(std::function<void(JsOps&&)> apply) override;
+
+  // JS thread: ops(meta: Float64Array, bytes: Buffer[]), six numbers per op:
+  // loop, fd, generation, kind, consumed, index into bytes.
+  void Dispatch(const Napi::CallbackInfo& info);
+  // JS thread, once every loop has stopped: batches still queued are
+  // delivered, then the function is released; later ops are dropped.
+  void Release();
+  // The environment is going away: nothing more is called into it.
+  void Abort();
+
+ private:
+  class Outbox;
+  Napi::ThreadSafeFunction tsfn_;
+  std::vector<std::unique_ptr<Outbox>> loops_;  // grown only before the loops run
+  bool closed_ = false;
+};
+
+}  // namespace nm
