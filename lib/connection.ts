@@ -66,6 +66,8 @@ export class Connection extends Duplex {
   #full = false;
   #waiting: Array<(err?: Error | null) => void> = [];
   #closedNatively = false;
+  // end(): 'finish' waits until the output is flushed and the write side shut.
+  #finalCallback: ((error?: Error | null) => void) | null = null;
 
   /** @internal Created by the server for each accepted connection. */
   constructor(link: ConnectionLink, loop: number, fd: number, generation: number, addresses: ConnectionAddresses, highWaterMark: number) {
@@ -128,10 +130,18 @@ export class Connection extends Duplex {
     for (const cb of this.#waiting.splice(0)) cb();
   }
 
+  /** @internal The output is flushed and the write side shut (after end()). */
+  onShut(): void {
+    const cb = this.#finalCallback;
+    this.#finalCallback = null;
+    cb?.();
+  }
+
   /** @internal The native side closed the connection (or the server stopped). */
   onClosed(): void {
     this.#closedNatively = true;
     this.onDrained();
+    this.onShut();
     if (!this.destroyed) this.destroy();
   }
 
@@ -159,8 +169,14 @@ export class Connection extends Duplex {
   }
 
   override _final(callback: (error?: Error | null) => void): void {
-    if (!this.#closedNatively) this.#link.op(this, OpKind.End);
-    callback();
+    if (this.#closedNatively) {
+      callback();
+      return;
+    }
+    // As net.Socket: 'finish' comes once the peer can have everything, so
+    // the destroy that follows (autoDestroy) never drops unsent output.
+    this.#finalCallback = callback;
+    this.#link.op(this, OpKind.End);
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {

@@ -15,6 +15,7 @@ const ENDED = 2;
 const FULL = 3;
 const DRAINED = 4;
 const CLOSED = 5;
+const SHUT = 6;
 
 export class JsLink implements ConnectionLink {
   readonly #handler: (conn: Connection) => void;
@@ -79,6 +80,9 @@ export class JsLink implements ConnectionLink {
           case DRAINED:
             conn.onDrained();
             break;
+          case SHUT:
+            conn.onShut();
+            break;
           case CLOSED:
             conns.delete(fd);
             this.#owing.delete(conn);
@@ -132,7 +136,7 @@ export class JsLink implements ConnectionLink {
     this.#native = null;
     this.#meta = [];
     this.#buffers = [];
-    for (const conns of this.#conns) {
+    for (const conns of this.#conns.filter(Boolean)) {
       for (const conn of conns.values()) conn.onClosed();
       conns.clear();
     }

@@ -1,6 +1,13 @@
 // Every model configuration the shared suites run against. A new model
 // appends its configs here.
+import type { Connection } from '../lib/index';
 import type { ConformanceConfig } from './conformance';
+import { toUpperAscii } from './helpers';
+
+/** The uppercase echo, in JavaScript: what the suite expects, through the JS bridge. */
+export function jsUppercase(conn: Connection): void {
+  conn.on('data', (chunk: Buffer) => conn.write(toUpperAscii(chunk)));
+}
 
 export const CONFIGS: ConformanceConfig[] = [
   { label: 'iterative', model: 'iterative' },
@@ -17,4 +24,9 @@ export const CONFIGS: ConformanceConfig[] = [
     ),
   ),
   { label: 'epoll edge x3 handoff', model: 'epoll', options: { loops: 3, balance: 'handoff', trigger: 'edge' } },
+  { label: 'select js', model: 'select', options: { handler: jsUppercase } },
+  { label: 'poll js', model: 'poll', options: { handler: jsUppercase } },
+  { label: 'epoll level js', model: 'epoll', options: { handler: jsUppercase } },
+  { label: 'epoll edge js', model: 'epoll', options: { handler: jsUppercase, trigger: 'edge' } },
+  { label: 'epoll x3 js', model: 'epoll', options: { handler: jsUppercase, loops: 3 } },
 ];

@@ -109,8 +109,12 @@ void Connection::EndOutput() {
 void Connection::ShutWhenFlushed() {
   if (!shut_pending_ || Pending() > 0 || failed_) return;
   shut_pending_ = false;
-  if (read_done_) return;  // the peer is gone already: Finished()
-  if (::shutdown(fd_.get(), SHUT_WR) < 0 && errno != ENOTCONN) failed_ = true;
+  // ENOTCONN: the peer is gone already; there is nothing left to shut.
+  if (::shutdown(fd_.get(), SHUT_WR) < 0 && errno != ENOTCONN) {
+    failed_ = true;
+    return;
+  }
+  output_shut_ = true;
 }
 
 bool Connection::OnWritable() {

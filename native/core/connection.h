@@ -62,12 +62,14 @@ class Connection final : public Output {
   void Destroy() { failed_ = true; }
   void SetPaused(bool paused) { paused_ = paused; }
   bool ReadDone() const { return read_done_; }
+  // JS ended its side and the write side is shut (the output was flushed).
+  bool OutputShut() const { return output_shut_; }
   size_t PendingOutput() const { return Pending(); }
   size_t high_water() const { return high_water_; }
 
   bool WantsRead() const {
     return !read_done_ && !failed_ &&
-           (lingering_ || (!closing_ && !waiting_ && !paused_ && Pending() < high_water_));
+           (lingering_ || (!closing_ && !waiting_ && !paused_ && Backlog() < high_water_));
   }
   bool WantsWrite() const { return Pending() > 0 && !failed_; }
   bool Finished() const { return failed_ || (read_done_ && !output_open_ && Pending() == 0); }
@@ -81,6 +83,7 @@ class Connection final : public Output {
   // Owned by the event loop: what it last told JS (kJs connections).
   bool js_ended_sent = false;
   bool js_full_sent = false;
+  bool js_shut_sent = false;
   // Owned by the event loop: the interest currently registered with its
   // backend, when the connection last made progress (idle timeout), and
   // since when it lingers (valid once linger_counted is set).
@@ -91,6 +94,10 @@ class Connection final : public Output {
 
  private:
   size_t Pending() const { return out_.size() - out_off_; }
+  // What this connection holds that the peer has not read: pending output,
+  // plus input a JS handler was given and has not taken yet (its replies
+  // are still to come).
+  size_t Backlog() const { return Pending() + state_.js.unacked; }
   // Sends [data, data+len); returns the bytes the kernel took.
   size_t SendSome(const char* data, size_t len);
   void Linger();
@@ -109,6 +116,7 @@ class Connection final : public Output {
   bool paused_ = false;        // JS paused reading
   bool output_open_ = false;   // JS has not ended its side yet (kJs only)
   bool shut_pending_ = false;  // JS ended: shut the write side once flushed
+  bool output_shut_ = false;   // ... and it is shut
   bool lingering_ = false;     // closing, flushed, write side shut: discarding input
   bool more_to_read_ = false;  // the last OnReadable() stopped on its budget
   bool failed_ = false;        // the socket is unusable: close without flushing

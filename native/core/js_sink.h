@@ -56,6 +56,8 @@ class JsSink {
   // Pending output reached the high-water mark (Full) or was all sent (Drained).
   virtual void Full(ConnRef ref) = 0;
   virtual void Drained(ConnRef ref) = 0;
+  // JS's end(): the output was flushed and the write side is shut.
+  virtual void Shut(ConnRef ref) = 0;
   // The connection is gone; `err` is 0, or the errno that broke it.
   virtual void Closed(ConnRef ref, int err) = 0;
   // The end of a round: hands everything reported since the last Flush to JS.

@@ -14,7 +14,7 @@ namespace {
 
 // The event kinds in a batch's meta array (five numbers per event:
 // kind, fd, generation, a, b).
-enum Event : int { kOpened = 0, kData = 1, kEnded = 2, kFull = 3, kDrained = 4, kClosed = 5 };
+enum Event : int { kOpened = 0, kData = 1, kEnded = 2, kFull = 3, kDrained = 4, kClosed = 5, kShut = 6 };
 
 struct Batch {
   int loop = 0;
@@ -81,6 +81,7 @@ class JsBridge::Outbox final : public JsSink {
   void Ended(ConnRef ref) override { Add(kEnded, ref, 0, 0); }
   void Full(ConnRef ref) override { Add(kFull, ref, 0, 0); }
   void Drained(ConnRef ref) override { Add(kDrained, ref, 0, 0); }
+  void Shut(ConnRef ref) override { Add(kShut, ref, 0, 0); }
   void Closed(ConnRef ref, int err) override { Add(kClosed, ref, err, 0); }
 
   void Flush() override {

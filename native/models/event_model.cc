@@ -180,6 +180,10 @@ void EventModel::ReportJs(Connection* c) {
     c->js_full_sent = false;
     js_->Drained(c->ref());
   }
+  if (c->OutputShut() && !c->js_shut_sent) {
+    c->js_shut_sent = true;
+    js_->Shut(c->ref());
+  }
 }
 
 void EventModel::SuspendAccepting() {
