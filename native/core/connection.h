@@ -98,7 +98,14 @@ constexpr uint64_t kLingerMs = 2000;
 // (SO_RCVTIMEO/SO_SNDTIMEO, for idleTimeoutMs) or the handler asks to close
 // (then it lingers, as Connection does). Does not close `fd`. Uses only
 // syscalls and atomics: async-signal-safe. `kind` is a built-in handler,
-// which never answers Verdict::kWait.
-void ServeBlocking(int fd, HandlerKind kind, Stats* stats, char* buf, size_t cap);
+// which never answers Verdict::kWait. A part of a model that keeps its own
+// counters as well (a pool thread, a prefork child) passes them as `part`:
+// every byte, read, write and error is counted in both blocks.
+void ServeBlocking(int fd, HandlerKind kind, Stats* stats, char* buf, size_t cap,
+                   Stats* part = nullptr);
+
+// SO_RCVTIMEO and SO_SNDTIMEO of `ms` on a blocking socket (idleTimeoutMs):
+// recv() and send() give up after that long. 0 or -errno; async-signal-safe.
+int SetIdleTimeout(int fd, uint32_t ms);
 
 }  // namespace nm

@@ -2,6 +2,7 @@
 // or -errno; nothing here throws or touches N-API.
 #pragma once
 
+#include <csignal>
 #include <string>
 
 #include "core/fd.h"
@@ -65,8 +66,10 @@ class Acceptor {
   // out of descriptors, other -errno otherwise. *shed is true when the
   // pending connection was nevertheless taken off the queue and closed; when
   // it is false after an error, the connection is still queued and the
-  // caller must not retry at once (it would spin).
-  int accept(int listen_fd, bool nonblocking, bool* shed);
+  // caller must not retry at once (it would spin). An interrupted accept4 is
+  // retried, unless `quit` (set by a signal handler) is set: then -EINTR.
+  int accept(int listen_fd, bool nonblocking, bool* shed,
+             const volatile sig_atomic_t* quit = nullptr);
 
  private:
   Fd reserve_;

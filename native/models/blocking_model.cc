@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 
 #include "core/clock.h"
+#include "core/connection.h"
 
 namespace nm {
 
@@ -51,25 +52,23 @@ void BlockingModel::Stop() {
 }
 
 void BlockingModel::ApplyIdleTimeout(int fd) {
-  if (!opt_.idle_timeout_ms) return;
-  const timeval tv = MsToTimeval(opt_.idle_timeout_ms);
-  // Both directions: a client that sends but never reads would otherwise
-  // hold a blocking send() (and, in the iterative model, everyone) forever.
-  if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0 ||
-      setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) < 0) {
+  if (opt_.idle_timeout_ms && SetIdleTimeout(fd, opt_.idle_timeout_ms) < 0) {
     Stats::add(stats_->errors, 1);
   }
 }
 
-void BlockingModel::ServeClient(int fd, char* buf, size_t cap) {
+void BlockingModel::ServeClient(int fd, char* buf, size_t cap, Stats* part) {
   if (!clients_.Add(fd)) {
     Reject(fd);
+    if (part != nullptr) part->reject();
     return;
   }
   ApplyIdleTimeout(fd);
   stats_->opened();
-  ServeBlocking(fd, opt_.handler, stats_, buf, cap);
+  if (part != nullptr) part->opened();
+  ServeBlocking(fd, opt_.handler, stats_, buf, cap, part);
   clients_.Remove(fd);
+  if (part != nullptr) part->finished();
   stats_->finished();
   ::close(fd);
 }

@@ -27,8 +27,9 @@ class BlockingModel : public Model {
   // After the accept loop ends: returns once nothing is being served.
   virtual void Finish() {}
 
-  // Serves `fd` to the end on the calling thread, counting it, then closes it.
-  void ServeClient(int fd, char* buf, size_t cap);
+  // Serves `fd` to the end on the calling thread, counting it (in `part`
+  // too, when the serving part keeps its own counters), then closes it.
+  void ServeClient(int fd, char* buf, size_t cap, Stats* part = nullptr);
   // idleTimeoutMs for a blocking socket: recv() and send() give up after that long.
   void ApplyIdleTimeout(int fd);
 
