@@ -146,6 +146,7 @@ export abstract class Server extends EventEmitter {
     for (const [key, option] of Object.entries(spec.options)) {
       native[key] = option.check(`options.${key}`, o[key]);
     }
+    spec.validate?.(native);
     this.#native = new binding.NativeServer(model, native) as NativeServer;
   }
 

@@ -35,6 +35,13 @@ export interface ModelSpec {
   readonly options: Readonly<Record<string, OptionSpec>>;
   /** Rows in `netmodels bench`; default: one row named after the model. */
   readonly bench?: readonly BenchVariant[];
+  /**
+   * Checks between options, once each has passed its own check: `options`
+   * holds every option (common and the model's), defaults applied; throws a
+   * Node-style error. It may also fill a default that depends on another
+   * option (one its own check left at a value the user cannot pass).
+   */
+  readonly validate?: (options: Record<string, unknown>) => void;
 }
 
 export function integer(min: number, max: number, fallback: number): OptionSpec<number> {

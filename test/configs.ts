@@ -11,4 +11,8 @@ export const CONFIGS: ConformanceConfig[] = [
   { label: 'thread', model: 'thread' },
   { label: 'fork pidfd', model: 'fork', options: { reaper: 'pidfd' } },
   { label: 'fork sigchld', model: 'fork', options: { reaper: 'sigchld' } },
+  // A prefork child serves one client at a time: the suite's 200-client test
+  // needs 200 children at once; every other test needs 5 at most.
+  { label: 'prefork', model: 'prefork', options: { workers: 200 } },
+  { label: 'threadpool', model: 'threadpool' },
 ];

@@ -1,0 +1,207 @@
+// ThreadPoolServer: a pool of threads fed by a bounded queue. The accept
+// thread (BlockingModel's loop) queues each connection; `threads` workers
+// take them and serve each with the blocking loop. When no worker is free
+// and a connection waits, the pool grows up to maxThreads; a thread beyond
+// `threads` that stays idle for kRetireMs leaves. A connection that would
+// find more than `queue` others waiting with no thread free is rejected.
+//
+// stop(): BlockingModel shuts the listener and every socket being served
+// down; Finish() then closes the queue, rejects what still waits in it, wakes
+// every idle worker and joins them all.
+#include <pthread.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "core/signals.h"
+#include "models/blocking_model.h"
+
+namespace nm {
+
+namespace {
+
+// How long a thread beyond `threads` may stay idle before it leaves.
+constexpr auto kRetire = std::chrono::milliseconds(1000);
+// Pool threads serve one client at a time into a buffer of their own.
+constexpr size_t kStackSize = 256 << 10;
+
+class ThreadPoolModel final : public BlockingModel {
+ public:
+  using BlockingModel::BlockingModel;
+
+  // Also the path when Run() never ran (start() failed after Prepare()).
+  ~ThreadPoolModel() override { Finish(); }
+
+  void Workers(std::vector<WorkerStats>* out) override {
+    for (size_t i = 0; i < max_threads_; i++) {
+      if (!slots_[i].live.load(std::memory_order_acquire)) continue;
+      WorkerStats w = SnapshotWorker(slots_[i].stats);
+      w.state = w.active > 0 ? "busy" : "idle";
+      out->push_back(w);
+    }
+  }
+
+ private:
+  struct Slot {
+    ThreadPoolModel* self = nullptr;
+    Stats stats;                     // this thread's own counters
+    std::atomic<bool> live{false};   // a thread runs in this slot
+    std::unique_ptr<char[]> buf;     // kept for the next thread of the slot
+  };
+
+  int Prepare(SysError* error) override {
+    int r = BlockingModel::Prepare(error);
+    if (r < 0) return r;
+    slots_.reset(new Slot[max_threads_]);
+    // Pool threads must not take the process's signals: started from the JS
+    // thread here, they inherit this all-blocked mask.
+    BlockAllSignals masked;
+    std::lock_guard<std::mutex> lock(mu_);
+    for (size_t i = 0; i < threads_; i++) {
+      if ((r = SpawnLocked()) < 0) {
+        error->err = r;
+        error->syscall = "pthread_create";
+        return r;
+      }
+    }
+    return 0;
+  }
+
+  // Starts a thread in a free slot, counted idle until it takes work. 0 or
+  // -errno. mu_ held.
+  int SpawnLocked() {
+    size_t i = 0;
+    while (i < max_threads_ && slots_[i].live.load(std::memory_order_relaxed)) i++;
+    if (i == max_threads_) return -EAGAIN;
+    Slot& s = slots_[i];
+    s.self = this;
+    s.stats.reset();
+    if (!s.buf) s.buf.reset(new char[kReadBufferSize]);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, kStackSize);
+    pthread_t tid;
+    const int err = pthread_create(&tid, &attr, &ThreadPoolModel::Main, &s);
+    pthread_attr_destroy(&attr);
+    if (err != 0) return -err;
+    s.live.store(true, std::memory_order_release);
+    live_++;
+    idle_++;
+    return 0;
+  }
+
+  void Dispatch(int fd) override {
+    JoinExited();
+    std::lock_guard<std::mutex> lock(mu_);
+    if (opt_.max_connections != 0 &&
+        stats_->active.load(std::memory_order_relaxed) + queue_.size() >= opt_.max_connections) {
+      Reject(fd);
+      return;
+    }
+    // Connections waiting with no idle thread to take them, this one included.
+    const size_t waiting = queue_.size() + 1 > idle_ ? queue_.size() + 1 - idle_ : 0;
+    if (waiting > 0 && live_ < max_threads_) {
+      const int r = SpawnLocked();
+      if (r < 0) ReportError(r, "pthread_create");
+      if (r == 0) {
+        Queue(fd);
+        return;
+      }
+    }
+    if (waiting > queue_cap_) {
+      Reject(fd);
+      return;
+    }
+    Queue(fd);
+  }
+
+  void Queue(int fd) {
+    queue_.push_back(fd);
+    work_.notify_one();
+  }
+
+  static void* Main(void* arg) {
+    auto* s = static_cast<Slot*>(arg);
+    s->self->Serve(s);
+    return nullptr;
+  }
+
+  void Serve(Slot* s) {
+    std::unique_lock<std::mutex> lock(mu_);
+    for (;;) {
+      auto retire_at = std::chrono::steady_clock::now() + kRetire;
+      while (queue_.empty() && !closed_) {
+        if (live_ <= threads_) {
+          work_.wait(lock);
+          retire_at = std::chrono::steady_clock::now() + kRetire;
+        } else if (work_.wait_until(lock, retire_at) == std::cv_status::timeout &&
+                   queue_.empty() && !closed_ && live_ > threads_) {
+          break;
+        }
+      }
+      if (queue_.empty()) break;  // retiring, or the queue is closed
+      const int fd = queue_.front();
+      queue_.pop_front();
+      idle_--;
+      Stats::add(s->stats.wakeups, 1);
+      lock.unlock();
+      ServeClient(fd, s->buf.get(), kReadBufferSize, &s->stats);
+      lock.lock();
+      idle_++;
+    }
+    idle_--;
+    live_--;
+    s->live.store(false, std::memory_order_release);
+    exited_.push_back(pthread_self());
+    if (live_ == 0) none_.notify_all();
+  }
+
+  // Joins the threads that have left (they are exiting already).
+  void JoinExited() {
+    std::vector<pthread_t> done;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      done.swap(exited_);
+    }
+    for (pthread_t t : done) pthread_join(t, nullptr);
+  }
+
+  // No more connections come: reject the queued ones, wake every idle
+  // worker, wait for the busy ones (their sockets are shut down), join all.
+  void Finish() override {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      closed_ = true;
+      for (int fd : queue_) Reject(fd);
+      queue_.clear();
+      work_.notify_all();
+      none_.wait(lock, [this] { return live_ == 0; });
+    }
+    JoinExited();
+  }
+
+  const size_t threads_ = static_cast<size_t>(opt_.Number("threads"));
+  const size_t max_threads_ = static_cast<size_t>(opt_.Number("maxThreads"));
+  const size_t queue_cap_ = static_cast<size_t>(opt_.Number("queue"));
+  std::unique_ptr<Slot[]> slots_;
+
+  std::mutex mu_;
+  std::condition_variable work_;  // a connection was queued, or the queue closed
+  std::condition_variable none_;  // the last thread left
+  std::deque<int> queue_;
+  size_t live_ = 0;  // threads running
+  size_t idle_ = 0;  // of those, not serving
+  bool closed_ = false;
+  std::vector<pthread_t> exited_;  // left, not yet joined
+};
+
+}  // namespace
+
+NM_REGISTER_MODEL("threadpool", ThreadPoolModel);
+
+}  // namespace nm
