@@ -37,6 +37,8 @@ export class PreforkServer extends Server {
       maxRequestsPerChild: integer(0, 2 ** 32 - 1, 0),
       reaper: oneOf(['pidfd', 'sigchld'] as const, 'pidfd'),
     },
+    // The rr bench keeps 64 connections busy: a pool sized for them.
+    bench: [{ label: 'prefork 64', options: { workers: 64 } }],
     validate(o) {
       const workers = o.workers as number;
       if (o.maxWorkers === 0) o.maxWorkers = Math.max(MAX_WORKERS, workers);

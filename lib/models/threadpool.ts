@@ -28,6 +28,8 @@ export class ThreadPoolServer extends Server {
       maxThreads: integer(1, LIMIT, 0), // 0: derived from threads below
       queue: integer(0, 1 << 20, 1024),
     },
+    // The rr bench keeps 64 connections busy: a pool sized for them.
+    bench: [{ label: 'threadpool 64', options: { threads: 64 } }],
     validate(o) {
       const threads = o.threads as number;
       if (o.maxThreads === 0) o.maxThreads = Math.max(MAX_THREADS, threads);

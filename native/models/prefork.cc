@@ -1,25 +1,20 @@
-// PreforkServer: a pool of processes forked up front (Apache's prefork MPM,
-// Net::Server::PreFork). Every child blocks in accept() on the one shared
-// listener (the kernel wakes one waiter per connection), serves what it
-// accepted with the blocking loop, then accepts again. The parent never
-// accepts: its model thread forks, replaces and retires children.
+// PreforkServer: processes forked up front (Apache's prefork MPM,
+// Net::Server::PreFork) block in accept() on the one shared listener (the
+// kernel wakes one waiter per connection), serve with the blocking loop, and
+// accept again. The parent never accepts: its model thread forks, replaces
+// and retires children, and returns from Run() only once all are reaped:
+// PR_SET_PDEATHSIG fires when the forking thread dies, so it must outlive them.
 //
-// Each child counts into the shared totals and into its own slot; the slot's
-// `active` says whether the child is serving, which is all the parent needs
-// for the spare rules, applied once a second: fewer than minSpareWorkers idle
-// -> fork more, up to maxWorkers, 1, 2, 4 ... a second (at most 32), so a
-// burst cannot fork-bomb the host; more than maxSpareWorkers idle while more
-// than `workers` live -> retire one. A child that exits (maxRequestsPerChild,
-// a crash, SIGKILL) is replaced at once while fewer than `workers` live.
+// Each child counts into the shared totals and its own slot, whose `active`
+// says whether it is serving. Once a second the spare rules run: fewer than
+// minSpareWorkers idle -> fork up to maxWorkers, 1, 2, 4 ... (at most 32) a
+// second, so a burst cannot fork-bomb the host; more than maxSpareWorkers
+// idle while more than `workers` live -> retire one. A child that exits
+// (maxRequestsPerChild, crash, SIGKILL) is replaced at once below `workers`.
 //
-// Retiring never cuts a client off: SIGUSR1 only sets a flag, and the child
-// leaves when accept() is interrupted or its client is done. The flag may be
-// set just before the child blocks in accept(); it then serves one more
-// client, or the signal repeated on the next round wakes it.
-//
-// The model thread forks every child and returns from Run() only once all
-// are reaped: PR_SET_PDEATHSIG fires when the forking thread dies, so it
-// must outlive them.
+// Retiring never cuts a client off: SIGUSR1 sets a flag, and the child leaves
+// when accept() is interrupted or its client is done. Sent just before the
+// child blocks in accept(), it is repeated on the next round.
 #include <signal.h>
 
 #include <algorithm>
@@ -58,15 +53,8 @@ class PreforkModel final : public Model {
 
   void Run() override {
     uint64_t next_tick = MonotonicMs() + kTickMs;
-    std::vector<Reaper::Exit> exits;
     for (;;) {
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        if (stopping_) break;
-        exits.swap(exits_);
-      }
-      for (const Reaper::Exit& e : exits) Gone(e, true);
-      exits.clear();
+      Reap(true);
       while (Count().working < workers_ && Spawn()) {
       }
       if (MonotonicMs() >= next_tick) {
@@ -77,8 +65,16 @@ class PreforkModel final : public Model {
       const uint64_t now = MonotonicMs();
       wake_.wait_for(lock, std::chrono::milliseconds(next_tick > now ? next_tick - now : 0),
                      [this] { return stopping_ || !exits_.empty(); });
+      if (stopping_) break;
     }
-    Finish();
+    // Nothing forks any more: ask every child to leave, insist after the
+    // grace period, and return once all are reaped.
+    if (reaper_.Live() > 0) {
+      reaper_.SignalAll(SIGTERM);
+      while (!reaper_.WaitNone(kGraceMs)) reaper_.SignalAll(SIGKILL);
+    }
+    Reap(false);
+    reaper_.Close();
   }
 
   void Stop() override {
@@ -118,27 +114,21 @@ class PreforkModel final : public Model {
   bool NonBlockingListener() const override { return false; }
 
   int Prepare(SysError* error) override {
-    // Slot 0 holds the totals, slot 1 + i child i's own counters.
+    // Block 0 holds the totals, block 1 + i the counters of the child in slot i.
+    error->syscall = "mmap";
     int r = shared_.Map(1 + max_workers_);
-    if (r < 0) {
-      error->err = r;
-      error->syscall = "mmap";
-      return r;
+    if (r == 0) {
+      stats_ = shared_.get(0);
+      slots_.reset(new Slot[max_workers_]);
+      const bool sigchld = opt_.String("reaper") == "sigchld";
+      r = reaper_.Open(sigchld ? Reaper::Mode::kSigchld : Reaper::Mode::kPidfd, &error->syscall);
     }
-    stats_ = shared_.get(0);
-    slots_.reset(new Slot[max_workers_]);
-    const char* syscall = "";
-    r = reaper_.Open(opt_.String("reaper") == "sigchld" ? Reaper::Mode::kSigchld
-                                                        : Reaper::Mode::kPidfd,
-                     &syscall);
-    if (r < 0) {
-      error->err = r;
-      error->syscall = syscall;
-    }
+    error->err = r;
     return r;
   }
 
   Stats* Own(size_t i) const { return shared_.get(1 + i); }
+  bool Idle(size_t i) const { return Own(i)->active.load(std::memory_order_relaxed) == 0; }
 
   // On the reaper thread, with its lock held: hand the exit to the model thread.
   void OnExit(const Reaper::Exit& e) {
@@ -149,17 +139,24 @@ class PreforkModel final : public Model {
     wake_.notify_all();
   }
 
-  // A child was reaped: frees its slot. A child killed while serving took its
+  // Frees the slots of the children reaped. One killed while serving took its
   // connection with it (the kernel closed the socket): that one is closed.
-  void Gone(const Reaper::Exit& e, bool running) {
-    Stats::add(stats_->reaped, 1);
-    if (running && (e.exit_code > 0 || e.signal > 0)) Stats::add(stats_->errors, 1);
-    for (size_t i = 0; i < max_workers_; i++) {
-      if (slots_[i].pid.load(std::memory_order_relaxed) != e.pid) continue;
-      if (Own(i)->active.load(std::memory_order_relaxed) > 0) stats_->finished();
-      slots_[i].retiring = false;
-      slots_[i].pid.store(-1, std::memory_order_release);
-      return;
+  // A child that died of a signal or exit code is an error, unless stopping.
+  void Reap(bool running) {
+    std::vector<Reaper::Exit> exits;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      exits.swap(exits_);
+    }
+    for (const Reaper::Exit& e : exits) {
+      Stats::add(stats_->reaped, 1);
+      if (running && (e.exit_code > 0 || e.signal > 0)) Stats::add(stats_->errors, 1);
+      for (size_t i = 0; i < max_workers_; i++) {
+        if (slots_[i].pid.load(std::memory_order_relaxed) != e.pid) continue;
+        if (!Idle(i)) stats_->finished();
+        slots_[i].pid.store(-1, std::memory_order_release);
+        break;
+      }
     }
   }
 
@@ -170,7 +167,7 @@ class PreforkModel final : public Model {
       c.live++;
       if (slots_[i].retiring) continue;
       c.working++;
-      if (Own(i)->active.load(std::memory_order_relaxed) == 0) c.idle++;
+      c.idle += Idle(i);
     }
     return c;
   }
@@ -192,7 +189,7 @@ class PreforkModel final : public Model {
     for (size_t i = max_workers_; i-- > 0;) {
       const pid_t pid = slots_[i].pid.load(std::memory_order_relaxed);
       if (pid < 0) continue;
-      if (!slots_[i].retiring && retire && Own(i)->active.load(std::memory_order_relaxed) == 0) {
+      if (retire && !slots_[i].retiring && Idle(i)) {
         slots_[i].retiring = true;
         retire = false;
       }
@@ -205,13 +202,12 @@ class PreforkModel final : public Model {
     size_t i = 0;
     while (i < max_workers_ && slots_[i].pid.load(std::memory_order_relaxed) >= 0) i++;
     if (i == max_workers_) return false;
-    Stats* own = Own(i);
-    own->reset();
+    Own(i)->reset();
     // The model thread runs with every signal blocked, and so does the child
     // until PrepareChild() has reset the dispositions.
     const pid_t parent = getpid();
     const pid_t pid = fork();
-    if (pid == 0) Child(own, parent);
+    if (pid == 0) Child(Own(i), parent);
     if (pid < 0) {
       ReportError(-errno, "fork");
       PauseMs(kForkBackOffMs);
@@ -224,7 +220,7 @@ class PreforkModel final : public Model {
   }
 
   // The child: async-signal-safe code only on memory from before fork(), and
-  // it never returns. Counts into the totals and its own slot; opened() goes
+  // it never returns. Counts into the totals and its own block; opened() goes
   // totals first and finished() own first, so a child killed in between can
   // only leave the totals one too high, never below what really happened.
   [[noreturn]] void Child(Stats* own, pid_t parent) {
@@ -238,58 +234,35 @@ class PreforkModel final : public Model {
     if (sigaction(SIGUSR1, &sa, nullptr) < 0 || sigprocmask(SIG_UNBLOCK, &usr1, nullptr) < 0) _exit(1);
     Acceptor acceptor;
     acceptor.open();  // without a reserve, EMFILE pauses instead of shedding
-    const int listener = listener_.get();
-    uint64_t served = 0;
-    while (!g_retire) {
+    for (uint64_t served = 0; !g_retire && (max_requests_ == 0 || served < max_requests_);) {
       bool shed = false;
-      const int fd = acceptor.accept(listener, false, &shed, &g_retire);
-      Stats::add(stats_->wakeups, 1);
-      Stats::add(own->wakeups, 1);
+      const int fd = acceptor.accept(listener_.get(), false, &shed, &g_retire);
+      for (Stats* s : {stats_, own}) Stats::add(s->wakeups, 1);
       if (fd == -EINTR) break;
       if (fd < 0) {
-        Stats::add(stats_->errors, 1);
-        Stats::add(own->errors, 1);
+        for (Stats* s : {stats_, own}) Stats::add(s->errors, 1);
         if (shed) {
-          stats_->reject();
-          own->reject();
+          for (Stats* s : {stats_, own}) s->reject();
         } else {
           PauseMs(kAcceptPauseMs);  // retrying at once would spin
         }
-        continue;
-      }
-      if (AtCapacity()) {
+      } else if (AtCapacity()) {
         own->reject();
         Reject(fd);
-        continue;
+      } else {
+        if (opt_.idle_timeout_ms && SetIdleTimeout(fd, opt_.idle_timeout_ms) < 0) {
+          Stats::add(stats_->errors, 1);
+        }
+        stats_->opened();
+        own->opened();
+        ServeBlocking(fd, opt_.handler, stats_, buf_.get(), kReadBufferSize, own);
+        own->finished();
+        stats_->finished();
+        ::close(fd);
+        served++;
       }
-      if (opt_.idle_timeout_ms && SetIdleTimeout(fd, opt_.idle_timeout_ms) < 0) {
-        Stats::add(stats_->errors, 1);
-      }
-      stats_->opened();
-      own->opened();
-      ServeBlocking(fd, opt_.handler, stats_, buf_.get(), kReadBufferSize, own);
-      own->finished();
-      stats_->finished();
-      ::close(fd);
-      if (++served == max_requests_) break;
     }
     _exit(0);
-  }
-
-  // Nothing forks any more: ask every child to leave, insist after the grace
-  // period, and return once all are reaped.
-  void Finish() {
-    if (reaper_.Live() > 0) {
-      reaper_.SignalAll(SIGTERM);
-      while (!reaper_.WaitNone(kGraceMs)) reaper_.SignalAll(SIGKILL);
-    }
-    std::vector<Reaper::Exit> exits;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      exits.swap(exits_);
-    }
-    for (const Reaper::Exit& e : exits) Gone(e, false);
-    reaper_.Close();
   }
 
   const size_t workers_ = static_cast<size_t>(opt_.Number("workers"));
@@ -303,8 +276,8 @@ class PreforkModel final : public Model {
   Reaper reaper_;
   std::mutex mu_;
   std::condition_variable wake_;
-  bool stopping_ = false;              // guarded by mu_
-  std::vector<Reaper::Exit> exits_;    // guarded by mu_
+  bool stopping_ = false;            // guarded by mu_
+  std::vector<Reaper::Exit> exits_;  // guarded by mu_
   // Allocated before any fork(): each child reads into its own copy.
   std::unique_ptr<char[]> buf_{new char[kReadBufferSize]};
 };

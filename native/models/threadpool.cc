@@ -96,33 +96,37 @@ class ThreadPoolModel final : public BlockingModel {
   }
 
   void Dispatch(int fd) override {
-    JoinExited();
-    std::lock_guard<std::mutex> lock(mu_);
+    if (exits_.load(std::memory_order_acquire)) JoinExited();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!Admit(fd)) return;
+      queue_.push_back(fd);
+    }
+    // After unlocking, so the woken worker does not block on mu_ at once.
+    work_.notify_one();
+  }
+
+  // Whether `fd` may wait in the queue: rejects it (false) beyond
+  // maxConnections or when it would find more than `queue` others waiting
+  // with no thread free and the pool at maxThreads. mu_ held.
+  bool Admit(int fd) {
     if (opt_.max_connections != 0 &&
         stats_->active.load(std::memory_order_relaxed) + queue_.size() >= opt_.max_connections) {
       Reject(fd);
-      return;
+      return false;
     }
     // Connections waiting with no idle thread to take them, this one included.
     const size_t waiting = queue_.size() + 1 > idle_ ? queue_.size() + 1 - idle_ : 0;
     if (waiting > 0 && live_ < max_threads_) {
       const int r = SpawnLocked();
-      if (r < 0) ReportError(r, "pthread_create");
-      if (r == 0) {
-        Queue(fd);
-        return;
-      }
+      if (r == 0) return true;
+      ReportError(r, "pthread_create");
     }
     if (waiting > queue_cap_) {
       Reject(fd);
-      return;
+      return false;
     }
-    Queue(fd);
-  }
-
-  void Queue(int fd) {
-    queue_.push_back(fd);
-    work_.notify_one();
+    return true;
   }
 
   static void* Main(void* arg) {
@@ -158,6 +162,7 @@ class ThreadPoolModel final : public BlockingModel {
     live_--;
     s->live.store(false, std::memory_order_release);
     exited_.push_back(pthread_self());
+    exits_.store(true, std::memory_order_release);
     if (live_ == 0) none_.notify_all();
   }
 
@@ -167,6 +172,7 @@ class ThreadPoolModel final : public BlockingModel {
     {
       std::lock_guard<std::mutex> lock(mu_);
       done.swap(exited_);
+      exits_.store(false, std::memory_order_relaxed);
     }
     for (pthread_t t : done) pthread_join(t, nullptr);
   }
@@ -198,6 +204,7 @@ class ThreadPoolModel final : public BlockingModel {
   size_t idle_ = 0;  // of those, not serving
   bool closed_ = false;
   std::vector<pthread_t> exited_;  // left, not yet joined
+  std::atomic<bool> exits_{false};  // exited_ is not empty: the acceptor joins them
 };
 
 }  // namespace
