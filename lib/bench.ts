@@ -247,17 +247,17 @@ function fmt(n: number | undefined, digits = 0): string {
 }
 
 export function rrTable(rows: BenchRow[]): string {
-  const header = [pad('server', 12, false), pad('req/s', 11), pad('MB/s', 8), pad('p50 us', 8), pad('p99 us', 8), pad('x node:net', 11), pad('x C', 6), pad('errors', 7)];
+  const header = [pad('server', 14, false), pad('req/s', 11), pad('MB/s', 8), pad('p50 us', 8), pad('p99 us', 8), pad('x node:net', 11), pad('x C', 6), pad('errors', 7)];
   const lines = [header.join('  ')];
   for (const r of rows) {
     if (!r.report) {
-      lines.push(`${pad(r.label, 12, false)}  skipped: ${r.skipped}`);
+      lines.push(`${pad(r.label, 14, false)}  skipped: ${r.skipped}`);
       continue;
     }
     const x = r.report;
     lines.push(
       [
-        pad(r.label, 12, false),
+        pad(r.label, 14, false),
         pad(fmt(x.rps), 11),
         pad(fmt(x.bytesPerSec / 1e6, 1), 8),
         pad(fmt(x.latencyUs.p50), 8),

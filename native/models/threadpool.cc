@@ -1,18 +1,26 @@
 // ThreadPoolServer: a pool of threads fed by a bounded queue. The accept
-// thread (BlockingModel's loop) queues each connection; `threads` workers
-// take them and serve each with the blocking loop. When no worker is free
-// and a connection waits, the pool grows up to maxThreads; a thread beyond
-// `threads` that stays idle for kRetireMs leaves. A connection that would
-// find more than `queue` others waiting with no thread free is rejected.
+// thread (BlockingModel's loop) hands each connection to an idle worker, or
+// queues it when none is idle; `threads` workers serve connections with the
+// blocking loop. When no worker is free and a connection waits, the pool grows
+// up to maxThreads; a thread beyond `threads` that stays idle for kRetire
+// leaves. A connection that would find more than `queue` others waiting with
+// the pool at maxThreads is rejected.
+//
+// Idle workers wait on a stack, each on a condition variable of its own, and
+// the acceptor hands a connection to the one that went idle last (LIFO): the
+// same few warm threads serve a churning load while the rest sleep and retire,
+// instead of every thread being woken in turn and none ever retiring.
 //
 // stop(): BlockingModel shuts the listener and every socket being served
 // down; Finish() then closes the queue, rejects what still waits in it, wakes
 // every idle worker and joins them all.
 #include <pthread.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <algorithm>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -49,9 +57,11 @@ class ThreadPoolModel final : public BlockingModel {
  private:
   struct Slot {
     ThreadPoolModel* self = nullptr;
-    Stats stats;                     // this thread's own counters
-    std::atomic<bool> live{false};   // a thread runs in this slot
-    std::unique_ptr<char[]> buf;     // kept for the next thread of the slot
+    Stats stats;                    // this thread's own counters
+    std::atomic<bool> live{false};  // a thread runs in this slot
+    std::unique_ptr<char[]> buf;    // kept for the next thread of the slot
+    std::condition_variable wake;   // a connection was handed over, or closing
+    int handoff = -1;               // the connection handed over; mu_
   };
 
   int Prepare(SysError* error) override {
@@ -72,7 +82,7 @@ class ThreadPoolModel final : public BlockingModel {
     return 0;
   }
 
-  // Starts a thread in a free slot, counted idle until it takes work. 0 or
+  // Starts a thread in a free slot; it takes queued work first. 0 or
   // -errno. mu_ held.
   int SpawnLocked() {
     size_t i = 0;
@@ -81,6 +91,7 @@ class ThreadPoolModel final : public BlockingModel {
     Slot& s = slots_[i];
     s.self = this;
     s.stats.reset();
+    s.handoff = -1;
     if (!s.buf) s.buf.reset(new char[kReadBufferSize]);
     pthread_attr_t attr;
     pthread_attr_init(&attr);
@@ -91,42 +102,38 @@ class ThreadPoolModel final : public BlockingModel {
     if (err != 0) return -err;
     s.live.store(true, std::memory_order_release);
     live_++;
-    idle_++;
+    starting_++;
     return 0;
   }
 
   void Dispatch(int fd) override {
     if (exits_.load(std::memory_order_acquire)) JoinExited();
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (!Admit(fd)) return;
-      queue_.push_back(fd);
-    }
-    // After unlocking, so the woken worker does not block on mu_ at once.
-    work_.notify_one();
-  }
-
-  // Whether `fd` may wait in the queue: rejects it (false) beyond
-  // maxConnections or when it would find more than `queue` others waiting
-  // with no thread free and the pool at maxThreads. mu_ held.
-  bool Admit(int fd) {
+    std::unique_lock<std::mutex> lock(mu_);
     if (opt_.max_connections != 0 &&
         stats_->active.load(std::memory_order_relaxed) + queue_.size() >= opt_.max_connections) {
       Reject(fd);
-      return false;
+      return;
     }
-    // Connections waiting with no idle thread to take them, this one included.
-    const size_t waiting = queue_.size() + 1 > idle_ ? queue_.size() + 1 - idle_ : 0;
+    if (!idle_.empty()) {
+      Slot* s = idle_.back();
+      idle_.pop_back();
+      s->handoff = fd;
+      lock.unlock();  // so the woken worker does not block on mu_ at once
+      s->wake.notify_one();
+      return;
+    }
+    // No idle thread: it waits, beyond the threads already starting.
+    size_t waiting = queue_.size() + 1 > starting_ ? queue_.size() + 1 - starting_ : 0;
     if (waiting > 0 && live_ < max_threads_) {
       const int r = SpawnLocked();
-      if (r == 0) return true;
-      ReportError(r, "pthread_create");
+      if (r < 0) ReportError(r, "pthread_create");
+      if (r == 0) waiting--;
     }
     if (waiting > queue_cap_) {
       Reject(fd);
-      return false;
+      return;
     }
-    return true;
+    queue_.push_back(fd);
   }
 
   static void* Main(void* arg) {
@@ -137,28 +144,31 @@ class ThreadPoolModel final : public BlockingModel {
 
   void Serve(Slot* s) {
     std::unique_lock<std::mutex> lock(mu_);
+    starting_--;
     for (;;) {
-      auto retire_at = std::chrono::steady_clock::now() + kRetire;
-      while (queue_.empty() && !closed_) {
-        if (live_ <= threads_) {
-          work_.wait(lock);
-          retire_at = std::chrono::steady_clock::now() + kRetire;
-        } else if (work_.wait_until(lock, retire_at) == std::cv_status::timeout &&
-                   queue_.empty() && !closed_ && live_ > threads_) {
-          break;
+      int fd = -1;
+      if (!queue_.empty()) {
+        fd = queue_.front();
+        queue_.pop_front();
+      } else if (!closed_) {
+        idle_.push_back(s);
+        // Timed even within `threads`: the pool may have grown meanwhile.
+        const bool woken = s->wake.wait_for(lock, kRetire, [&] { return s->handoff >= 0 || closed_; });
+        if (s->handoff >= 0) {
+          fd = s->handoff;  // the acceptor took this slot off the stack
+          s->handoff = -1;
+        } else {
+          idle_.erase(std::find(idle_.begin(), idle_.end(), s));
+          if (woken || live_ <= threads_) continue;  // closed_ is handled above
+          break;                                       // idle too long: retire
         }
       }
-      if (queue_.empty()) break;  // retiring, or the queue is closed
-      const int fd = queue_.front();
-      queue_.pop_front();
-      idle_--;
+      if (fd < 0) break;  // the queue is closed and empty
       Stats::add(s->stats.wakeups, 1);
       lock.unlock();
       ServeClient(fd, s->buf.get(), kReadBufferSize, &s->stats);
       lock.lock();
-      idle_++;
     }
-    idle_--;
     live_--;
     s->live.store(false, std::memory_order_release);
     exited_.push_back(pthread_self());
@@ -185,7 +195,7 @@ class ThreadPoolModel final : public BlockingModel {
       closed_ = true;
       for (int fd : queue_) Reject(fd);
       queue_.clear();
-      work_.notify_all();
+      for (Slot* s : idle_) s->wake.notify_one();
       none_.wait(lock, [this] { return live_ == 0; });
     }
     JoinExited();
@@ -197,13 +207,13 @@ class ThreadPoolModel final : public BlockingModel {
   std::unique_ptr<Slot[]> slots_;
 
   std::mutex mu_;
-  std::condition_variable work_;  // a connection was queued, or the queue closed
   std::condition_variable none_;  // the last thread left
-  std::deque<int> queue_;
-  size_t live_ = 0;  // threads running
-  size_t idle_ = 0;  // of those, not serving
+  std::deque<int> queue_;         // connections no idle thread could take yet
+  std::vector<Slot*> idle_;       // idle threads, the last to go idle on top
+  size_t live_ = 0;               // threads running
+  size_t starting_ = 0;           // of those, started and not yet looking for work
   bool closed_ = false;
-  std::vector<pthread_t> exited_;  // left, not yet joined
+  std::vector<pthread_t> exited_;   // left, not yet joined
   std::atomic<bool> exits_{false};  // exited_ is not empty: the acceptor joins them
 };
 
