@@ -1,5 +1,6 @@
 // PreforkServer: what only the process pool does. Real processes, 127.0.0.1 only.
 import { execFile, spawn } from 'node:child_process';
+import * as path from 'node:path';
 import { availableParallelism } from 'node:os';
 import type * as net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -39,6 +40,18 @@ function execFileCode(cmd: string, args: string[]): Promise<number> {
 }
 
 afterEach(cleanup);
+
+const DIST = path.join(__dirname, '..', 'dist');
+
+/** True once no process has the pid any more. */
+const gone = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch {
+    return true;
+  }
+};
 
 describe('PreforkServer options', () => {
   it('rejects bad options Node style; maxWorkers follows workers by default', () => {
@@ -219,5 +232,34 @@ describe('PreforkServer spare rules', () => {
     expect(server.stats()).toMatchObject({ accepted: 4, closed: 4, active: 0, reaped: 2, errors: 0 });
     await server.stop();
     expect(pids()).toEqual([]);
+  });
+});
+
+describe('PreforkServer and the life of its process', () => {
+  // exit: the environment cleanup hook stops the server; SIGKILL: nothing
+  // runs in the parent, and PR_SET_PDEATHSIG (armed by the thread that forked
+  // the children, which lives as long as they do) takes them down.
+  it.each(['exit', 'SIGKILL'])('a Node process that ends with %s leaves no child serving', async (how) => {
+    const script = `
+      const { PreforkServer } = require(${JSON.stringify(DIST)});
+      const net = require('node:net');
+      (async () => {
+        const server = new PreforkServer({ workers: 3 });
+        const { port } = await server.start();
+        while ((server.stats().workers || []).length < 3) await new Promise((r) => setTimeout(r, 10));
+        const s = net.connect(port);
+        await new Promise((r) => s.on('data', r).write('x'));
+        process.stdout.write(server.stats().workers.map((w) => w.pid).join(' ') + '\\n', () => {
+          if (${JSON.stringify(how)} === 'exit') process.exit(0);
+          else process.kill(process.pid, 'SIGKILL');
+        });
+      })();
+    `;
+    const out = await new Promise<string>((resolve) => {
+      execFile(process.execPath, ['-e', script], { timeout: 30_000 }, (_err, stdout) => resolve(stdout));
+    });
+    const children = out.trim().split(/\s+/).filter(Boolean).map(Number);
+    expect(children).toHaveLength(3);
+    await waitFor(() => children.every(gone), 'every child of the ended process gone', 10_000);
   });
 });
