@@ -16,14 +16,21 @@ export const CONFIGS: ConformanceConfig[] = [
   { label: 'select', model: 'select' },
   { label: 'poll', model: 'poll' },
   { label: 'thread', model: 'thread' },
+  { label: 'threadpool', model: 'threadpool' },
   { label: 'fork pidfd', model: 'fork', options: { reaper: 'pidfd' } },
   { label: 'fork sigchld', model: 'fork', options: { reaper: 'sigchld' } },
+  // A prefork child serves one client at a time: the suite's 200-client test
+  // needs 200 children at once; every other test needs 5 at most.
+  { label: 'prefork', model: 'prefork', options: { workers: 200 } },
   ...(['select', 'poll', 'epoll'] as const).flatMap((model) =>
     (['reuseport', 'handoff', 'shared'] as const).map(
       (balance): ConformanceConfig => ({ label: `${model} x3 ${balance}`, model, options: { loops: 3, balance } }),
     ),
   ),
   { label: 'epoll edge x3 handoff', model: 'epoll', options: { loops: 3, balance: 'handoff', trigger: 'edge' } },
+  { label: 'iterative js', model: 'iterative', options: { handler: jsUppercase } },
+  { label: 'thread js', model: 'thread', options: { handler: jsUppercase } },
+  { label: 'threadpool js', model: 'threadpool', options: { handler: jsUppercase } },
   { label: 'select js', model: 'select', options: { handler: jsUppercase } },
   { label: 'poll js', model: 'poll', options: { handler: jsUppercase } },
   { label: 'epoll level js', model: 'epoll', options: { handler: jsUppercase } },

@@ -621,6 +621,9 @@ export function conformance(config: ConformanceConfig): void {
       it('start() on a port in use rejects with a Node-style EADDRINUSE and leaks nothing', async () => {
         const { server: first, port } = await startServer();
         await warmUpThreadPool();
+        // A model may go on setting up after start() resolves (prefork forks
+        // its children, one pidfd each, from its own thread).
+        await waitForPlateau(() => fdSnapshot().size, 'the first server setting up', { stableMs: 250 });
         const fdsBefore = fdSnapshot();
         const threadsBefore = threadCount();
         const second = make({ port });

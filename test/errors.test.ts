@@ -28,8 +28,8 @@ function thrown(fn: () => unknown): Error & { code?: string } {
 afterEach(cleanup);
 
 describe('MODELS and createServer', () => {
-  it('MODELS lists the six models in order', () => {
-    expect([...MODELS]).toEqual(['iterative', 'fork', 'thread', 'select', 'poll', 'epoll']);
+  it('MODELS lists the models in order', () => {
+    expect([...MODELS]).toEqual(['iterative', 'fork', 'prefork', 'thread', 'threadpool', 'select', 'poll', 'epoll']);
   });
 
   it('createServer returns the matching class for iterative and epoll', () => {

@@ -6,13 +6,17 @@ import { EpollServer } from './epoll';
 import { ForkServer } from './fork';
 import { IterativeServer } from './iterative';
 import { PollServer } from './poll';
+import { PreforkServer } from './prefork';
 import { SelectServer } from './select';
 import { ThreadServer } from './thread';
+import { ThreadPoolServer } from './threadpool';
 
 export const MODEL_TABLE = {
   iterative: IterativeServer,
   fork: ForkServer,
+  prefork: PreforkServer,
   thread: ThreadServer,
+  threadpool: ThreadPoolServer,
   select: SelectServer,
   poll: PollServer,
   epoll: EpollServer,

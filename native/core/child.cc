@@ -21,7 +21,7 @@ int CloseRange(int first, unsigned last) {
 
 }  // namespace
 
-int PrepareChild(pid_t parent, int keep, int must_close) {
+int PrepareChild(pid_t parent, int keep, int must_close, const sigset_t* keep_blocked) {
   // Signals 32 and 33 belong to glibc (EINVAL): skipped by the failed query.
   for (int sig = 1; sig < NSIG; ++sig) {
     if (sig == SIGKILL || sig == SIGSTOP) continue;
@@ -41,9 +41,9 @@ int PrepareChild(pid_t parent, int keep, int must_close) {
   if (err < 0 || CloseRange(keep >= 3 ? keep + 1 : 3, ~0u) < 0) {
     if (must_close >= 0 && must_close != keep) ::close(must_close);
   }
-  sigset_t none;
-  sigemptyset(&none);
-  const int r = pthread_sigmask(SIG_SETMASK, &none, nullptr);
+  sigset_t mask;
+  sigemptyset(&mask);
+  const int r = pthread_sigmask(SIG_SETMASK, keep_blocked != nullptr ? keep_blocked : &mask, nullptr);
   return r == 0 ? 0 : -r;
 }
 

@@ -8,6 +8,7 @@
 // existed before fork().
 #pragma once
 
+#include <signal.h>
 #include <sys/types.h>
 
 #include "core/stats.h"
@@ -21,11 +22,14 @@ namespace nm {
 // except `keep` (-1: none), and every signal unblocked. The parent's other
 // sockets, eventfds and pidfds must not live on in the child: a listener
 // kept open by a child would keep the port open after stop(). On kernels
-// without close_range (before 5.9) only `must_close` is closed.
+// without close_range (before 5.9) only `must_close` is closed. The signals
+// in `keep_blocked` (nullptr: none) stay blocked, so a child that handles
+// one can install its handler first and unblock it after: one sent early
+// stays pending instead of killing the child.
 //
 // Returns 0; 1 when the parent died before the child was set up (leave
 // quietly); -errno when a syscall failed (count it, leave).
-int PrepareChild(pid_t parent, int keep, int must_close);
+int PrepareChild(pid_t parent, int keep, int must_close, const sigset_t* keep_blocked = nullptr);
 
 // A Stats block in a MAP_SHARED anonymous mapping: children count into it
 // and the parent reads it at once. Created before any fork().

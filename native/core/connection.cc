@@ -99,6 +99,52 @@ void Connection::Linger() {
   if (::shutdown(fd_.get(), SHUT_WR) < 0) failed_ = true;
 }
 
+void Connection::Apply(const JsOps::Op& op, const JsOps& ops) {
+  if (op.consumed) {
+    state_.js.unacked -= op.consumed < state_.js.unacked ? op.consumed : state_.js.unacked;
+    if (waiting_ && state_.js.unacked < high_water_) waiting_ = false;
+  }
+  switch (op.kind) {
+    case JsOps::Kind::kWrite:
+      emit(ops.bytes[op.index].data(), ops.bytes[op.index].size());
+      break;
+    case JsOps::Kind::kEnd:
+      EndOutput();
+      break;
+    case JsOps::Kind::kDestroy:
+      failed_ = true;  // close now, unsent output dropped
+      break;
+    case JsOps::Kind::kPause:
+      paused_ = true;
+      break;
+    case JsOps::Kind::kResume:
+      paused_ = false;
+      break;
+    case JsOps::Kind::kConsumed:
+      break;
+  }
+}
+
+void Connection::ReportToJs() {
+  JsSink* sink = state_.js.sink;
+  const ConnRef me = ref();
+  if (read_done_ && !js_ended_sent_) {
+    js_ended_sent_ = true;
+    sink->Ended(me);
+  }
+  if (!js_full_sent_ && Pending() >= high_water_) {
+    js_full_sent_ = true;
+    sink->Full(me);
+  } else if (js_full_sent_ && Pending() == 0) {
+    js_full_sent_ = false;
+    sink->Drained(me);
+  }
+  if (output_shut_ && !js_shut_sent_) {
+    js_shut_sent_ = true;
+    sink->Shut(me);
+  }
+}
+
 void Connection::EndOutput() {
   if (!output_open_) return;
   output_open_ = false;
@@ -138,21 +184,40 @@ bool Connection::OnWritable() {
 
 namespace {
 
+// Where a blocking connection counts: the model's block and, for a part that
+// keeps its own (a pool thread, a prefork child), that block too.
+struct Counts {
+  Stats* total;
+  Stats* part;  // nullptr: none
+  void received(uint64_t n) const {
+    total->received(n);
+    if (part != nullptr) part->received(n);
+  }
+  void sent(uint64_t n) const {
+    total->sent(n);
+    if (part != nullptr) part->sent(n);
+  }
+  void error() const {
+    Stats::add(total->errors, 1);
+    if (part != nullptr) Stats::add(part->errors, 1);
+  }
+};
+
 // Sends everything, blocking; remembers a failure so the caller stops.
 class BlockingOutput final : public Output {
  public:
-  BlockingOutput(int fd, Stats* stats) : fd_(fd), stats_(stats) {}
+  BlockingOutput(int fd, Counts counts) : fd_(fd), counts_(counts) {}
   void emit(const char* data, size_t len) override {
     while (len > 0 && !failed) {
       ssize_t n = ::send(fd_, data, len, MSG_NOSIGNAL);
       if (n > 0) {
-        stats_->sent(static_cast<uint64_t>(n));
+        counts_.sent(static_cast<uint64_t>(n));
         data += n;
         len -= static_cast<size_t>(n);
       } else if (n < 0 && errno == EINTR) {
         continue;
       } else {
-        if (n < 0 && !PeerGone(errno) && errno != EAGAIN) Stats::add(stats_->errors, 1);
+        if (n < 0 && !PeerGone(errno) && errno != EAGAIN) counts_.error();
         failed = true;
       }
     }
@@ -161,16 +226,12 @@ class BlockingOutput final : public Output {
 
  private:
   int fd_;
-  Stats* stats_;
+  Counts counts_;
 };
-
-}  // namespace
-
-namespace {
 
 // The blocking form of Connection::Linger(): shut the write side, then read
 // and drop input until the peer closes or kLingerMs have passed.
-void LingerBlocking(int fd, Stats* stats, char* buf, size_t cap) {
+void LingerBlocking(int fd, Counts counts, char* buf, size_t cap) {
   if (::shutdown(fd, SHUT_WR) < 0) return;
   const uint64_t deadline = MonotonicMs() + kLingerMs;
   const timeval tv = MsToTimeval(kLingerMs);
@@ -178,7 +239,7 @@ void LingerBlocking(int fd, Stats* stats, char* buf, size_t cap) {
   while (MonotonicMs() < deadline) {
     ssize_t n = ::recv(fd, buf, cap, 0);
     if (n > 0) {
-      stats->received(static_cast<uint64_t>(n));
+      counts.received(static_cast<uint64_t>(n));
     } else if (!(n < 0 && errno == EINTR)) {
       return;
     }
@@ -187,27 +248,37 @@ void LingerBlocking(int fd, Stats* stats, char* buf, size_t cap) {
 
 }  // namespace
 
-void ServeBlocking(int fd, HandlerKind kind, Stats* stats, char* buf, size_t cap) {
+void ServeBlocking(int fd, HandlerKind kind, Stats* stats, char* buf, size_t cap, Stats* part) {
   HandlerState state;
   state.kind = kind;
-  BlockingOutput out(fd, stats);
+  const Counts counts{stats, part};
+  BlockingOutput out(fd, counts);
   while (!out.failed) {
     ssize_t n = ::recv(fd, buf, cap, 0);
     if (n > 0) {
-      stats->received(static_cast<uint64_t>(n));
+      counts.received(static_cast<uint64_t>(n));
       if (Handle(state, buf, static_cast<size_t>(n), out) == Verdict::kClose) {
-        if (!out.failed) LingerBlocking(fd, stats, buf, cap);
+        if (!out.failed) LingerBlocking(fd, counts, buf, cap);
         break;
       }
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
     // EAGAIN here is SO_RCVTIMEO expiring: the client was idle too long.
-    if (n < 0 && !PeerGone(errno) && errno != EAGAIN && errno != EWOULDBLOCK) {
-      Stats::add(stats->errors, 1);
-    }
+    if (n < 0 && !PeerGone(errno) && errno != EAGAIN && errno != EWOULDBLOCK) counts.error();
     break;
   }
+}
+
+int SetIdleTimeout(int fd, uint32_t ms) {
+  const timeval tv = MsToTimeval(ms);
+  // Both directions: a client that sends but never reads would otherwise
+  // hold a blocking send() forever.
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0 ||
+      setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) < 0) {
+    return -errno;
+  }
+  return 0;
 }
 
 }  // namespace nm

@@ -27,6 +27,9 @@ class Connection final : public Output {
   Connection& operator=(const Connection&) = delete;
 
   int fd() const { return fd_.get(); }
+  // Gives the fd back to the caller, who closes it (a blocking model's
+  // connection thread, which must unregister it first).
+  int ReleaseFd() { return fd_.release(); }
   ConnRef ref() const { return {fd_.get(), generation_}; }
 
   // Reads up to `max_reads` times (1 for level-triggered loops; more for
@@ -51,21 +54,11 @@ class Connection final : public Output {
     state_.js.high_water = high_water_;
     output_open_ = true;
   }
-  // JS took `n` more bytes of input: reading goes on below the high-water mark.
-  void Consumed(uint64_t n) {
-    state_.js.unacked -= n < state_.js.unacked ? n : state_.js.unacked;
-    if (waiting_ && state_.js.unacked < high_water_) waiting_ = false;
-  }
-  // JS ended its side: half-close once the output is flushed.
-  void EndOutput();
-  // JS destroyed the connection: close now, unsent output dropped.
-  void Destroy() { failed_ = true; }
-  void SetPaused(bool paused) { paused_ = paused; }
-  bool ReadDone() const { return read_done_; }
-  // JS ended its side and the write side is shut (the output was flushed).
-  bool OutputShut() const { return output_shut_; }
-  size_t PendingOutput() const { return Pending(); }
-  size_t high_water() const { return high_water_; }
+  // One op of a JS turn for this connection (`ops` holds the bytes it names).
+  void Apply(const JsOps::Op& op, const JsOps& ops);
+  // Tells JS what changed since the last report: end of input, output above
+  // the high-water mark or drained, the write side shut after end().
+  void ReportToJs();
 
   bool WantsRead() const {
     return !read_done_ && !failed_ &&
@@ -80,10 +73,6 @@ class Connection final : public Output {
 
   void emit(const char* data, size_t len) override;
 
-  // Owned by the event loop: what it last told JS (kJs connections).
-  bool js_ended_sent = false;
-  bool js_full_sent = false;
-  bool js_shut_sent = false;
   // Owned by the event loop: the interest currently registered with its
   // backend, when the connection last made progress (idle timeout), and
   // since when it lingers (valid once linger_counted is set).
@@ -101,6 +90,8 @@ class Connection final : public Output {
   // Sends [data, data+len); returns the bytes the kernel took.
   size_t SendSome(const char* data, size_t len);
   void Linger();
+  // JS ended its side: half-close once the output is flushed.
+  void EndOutput();
   void ShutWhenFlushed();
 
   Fd fd_;
@@ -117,6 +108,9 @@ class Connection final : public Output {
   bool output_open_ = false;   // JS has not ended its side yet (kJs only)
   bool shut_pending_ = false;  // JS ended: shut the write side once flushed
   bool output_shut_ = false;   // ... and it is shut
+  bool js_ended_sent_ = false;  // what ReportToJs() last told JS
+  bool js_full_sent_ = false;
+  bool js_shut_sent_ = false;
   bool lingering_ = false;     // closing, flushed, write side shut: discarding input
   bool more_to_read_ = false;  // the last OnReadable() stopped on its budget
   bool failed_ = false;        // the socket is unusable: close without flushing
@@ -129,7 +123,14 @@ constexpr uint64_t kLingerMs = 2000;
 // (SO_RCVTIMEO/SO_SNDTIMEO, for idleTimeoutMs) or the handler asks to close
 // (then it lingers, as Connection does). Does not close `fd`. Uses only
 // syscalls and atomics: async-signal-safe. `kind` is a built-in handler,
-// which never answers Verdict::kWait.
-void ServeBlocking(int fd, HandlerKind kind, Stats* stats, char* buf, size_t cap);
+// which never answers Verdict::kWait. A part of a model that keeps its own
+// counters as well (a pool thread, a prefork child) passes them as `part`:
+// every byte, read, write and error is counted in both blocks.
+void ServeBlocking(int fd, HandlerKind kind, Stats* stats, char* buf, size_t cap,
+                   Stats* part = nullptr);
+
+// SO_RCVTIMEO and SO_SNDTIMEO of `ms` on a blocking socket (idleTimeoutMs):
+// recv() and send() give up after that long. 0 or -errno; async-signal-safe.
+int SetIdleTimeout(int fd, uint32_t ms);
 
 }  // namespace nm

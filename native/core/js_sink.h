@@ -64,14 +64,17 @@ class JsSink {
   virtual void Flush() = 0;
 };
 
-// The bridge as a model sees it: each loop attaches once (on its own thread
-// or before it runs) and gets its sink; `apply` is how the bridge delivers
-// JS's ops to that loop (the loop posts them to its inbox and applies them
-// on its thread).
+// The bridge as a model sees it: each loop (an event loop, or the thread
+// serving one connection of a blocking model) attaches, from any thread, and
+// gets its sink; `apply` is how the bridge delivers JS's ops to that loop
+// (the loop posts them to its inbox and applies them on its thread). A loop
+// that ends before the server does detaches after its last Flush(): from
+// then on `apply` is never called again.
 class JsHub {
  public:
   virtual ~JsHub() = default;
   virtual JsSink* Attach(std::function<void(JsOps&&)> apply) = 0;
+  virtual void Detach(JsSink* sink) = 0;
 };
 
 }  // namespace nm

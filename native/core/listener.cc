@@ -97,7 +97,8 @@ int Acceptor::open() {
   return 0;
 }
 
-int Acceptor::accept(int listen_fd, bool nonblocking, bool* shed, sockaddr_storage* peer) {
+int Acceptor::accept(int listen_fd, bool nonblocking, bool* shed, sockaddr_storage* peer,
+                     const volatile sig_atomic_t* quit) {
   *shed = false;
   // A reserve lost to a descriptor shortage is taken back as soon as one is free.
   if (!reserve_.valid()) reserve_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
@@ -107,6 +108,7 @@ int Acceptor::accept(int listen_fd, bool nonblocking, bool* shed, sockaddr_stora
   do {
     socklen_t len = sizeof(sockaddr_storage);
     fd = accept4(listen_fd, addr, peer != nullptr ? &len : nullptr, flags);
+    if (fd < 0 && errno == EINTR && quit != nullptr && *quit) return -EINTR;
     // ECONNABORTED: the peer gave up while queued; the next one may be fine,
     // and an edge-triggered loop must go on until EAGAIN.
   } while (fd < 0 && (errno == EINTR || errno == ECONNABORTED));

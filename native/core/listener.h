@@ -4,6 +4,7 @@
 
 #include <sys/socket.h>
 
+#include <csignal>
 #include <string>
 
 #include "core/fd.h"
@@ -75,8 +76,10 @@ class Acceptor {
   // it is false after an error, the connection is still queued and the
   // caller must not retry at once (it would spin). With `peer`, the new
   // connection's remote address is stored there by accept4 itself: no
-  // getpeername() per connection.
-  int accept(int listen_fd, bool nonblocking, bool* shed, sockaddr_storage* peer = nullptr);
+  // getpeername() per connection. An interrupted accept4 is retried, unless
+  // `quit` (set by a signal handler) is set: then -EINTR.
+  int accept(int listen_fd, bool nonblocking, bool* shed, sockaddr_storage* peer = nullptr,
+             const volatile sig_atomic_t* quit = nullptr);
 
  private:
   Fd reserve_;

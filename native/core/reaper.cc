@@ -158,6 +158,19 @@ void Reaper::SignalAll(int sig) {
   }
 }
 
+int Reaper::Signal(pid_t pid, int sig) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = children_.find(pid);
+  if (it == children_.end()) return -ESRCH;
+  // ESRCH from the kernel (exited, not yet reaped) is fine, as in SignalAll.
+  if (it->second >= 0) {
+    PidfdSendSignal(it->second, sig);
+  } else {
+    ::kill(pid, sig);
+  }
+  return 0;
+}
+
 bool Reaper::WaitNone(int ms) {
   std::unique_lock<std::mutex> lock(mu_);
   auto empty = [this] { return children_.empty(); };

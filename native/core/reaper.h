@@ -75,9 +75,11 @@ class Reaper {
   // Sends `sig` to every child not yet reaped. Holding the lock that reaping
   // takes, so a pid is never signalled after it was reaped (and reused).
   void SignalAll(int sig);
+  // Sends `sig` to one child, under the same lock, if it is still ours.
+  // 0, or -ESRCH when it was already reaped (or never watched).
+  int Signal(pid_t pid, int sig);
   // Waits until no child is left, or `ms` passes (-1: forever). True if none is left.
   bool WaitNone(int ms);
-
 
  private:
   void Loop();

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <initializer_list>
 
 namespace nm {
 
@@ -40,6 +41,15 @@ struct Stats {
   Counter errors{0};
 
   static void add(Counter& c, uint64_t n) { c.fetch_add(n, std::memory_order_relaxed); }
+
+  // Zeroes every counter: a block handed to a new part (a prefork child
+  // taking a dead one's slot). Only while nothing counts into it.
+  void reset() {
+    for (Counter* c : {&accepted, &active, &peak_active, &closed, &rejected, &bytes_in, &bytes_out,
+                       &reads, &writes, &wakeups, &reaped, &errors}) {
+      c->store(0, std::memory_order_relaxed);
+    }
+  }
 
   // A connection was accepted and will be served.
   void opened() {

@@ -93,6 +93,7 @@ class JsBridge::Outbox final : public JsSink {
     if (tsfn_.NonBlockingCall(out, &CallJs) != napi_ok) delete out;
   }
 
+  int id() const { return id_; }
   const std::function<void(JsOps&&)> apply;
 
  private:
@@ -113,20 +114,27 @@ JsBridge::JsBridge(Napi::Env env, Napi::Function on_batch)
 JsBridge::~JsBridge() { Release(); }
 
 JsSink* JsBridge::Attach(std::function<void(JsOps&&)> apply) {
-  loops_.push_back(std::make_unique<Outbox>(static_cast<int>(loops_.size()), tsfn_, std::move(apply)));
-  return loops_.back().get();
+  std::lock_guard<std::mutex> lock(mu_);
+  const int id = next_id_++;  // never reused: a late op cannot reach a newer loop
+  auto outbox = std::make_unique<Outbox>(id, tsfn_, std::move(apply));
+  Outbox* raw = outbox.get();
+  loops_.emplace(id, std::move(outbox));
+  return raw;
+}
+
+void JsBridge::Detach(JsSink* sink) {
+  std::lock_guard<std::mutex> lock(mu_);
+  loops_.erase(static_cast<Outbox*>(sink)->id());
 }
 
 void JsBridge::Dispatch(const Napi::CallbackInfo& info) {
   if (closed_) return;
   Napi::Float64Array meta = info[0].As<Napi::Float64Array>();
   Napi::Array buffers = info[1].As<Napi::Array>();
-  std::vector<JsOps> per_loop(loops_.size());
+  std::unordered_map<int, JsOps> per_loop;
   const double* m = meta.Data();
   for (size_t i = 0; i + 6 <= meta.ElementLength(); i += 6) {
-    const size_t loop = static_cast<size_t>(m[i]);
-    if (loop >= per_loop.size()) continue;
-    JsOps& ops = per_loop[loop];
+    JsOps& ops = per_loop[static_cast<int>(m[i])];
     JsOps::Op op;
     op.ref = {static_cast<int>(m[i + 1]), static_cast<uint64_t>(m[i + 2])};
     op.kind = static_cast<JsOps::Kind>(static_cast<int>(m[i + 3]));
@@ -139,8 +147,12 @@ void JsBridge::Dispatch(const Napi::CallbackInfo& info) {
     }
     ops.ops.push_back(op);
   }
-  for (size_t loop = 0; loop < per_loop.size(); loop++) {
-    if (!per_loop[loop].ops.empty()) loops_[loop]->apply(std::move(per_loop[loop]));
+  // Under the lock, so a loop cannot detach (and free what `apply` posts
+  // to) while its ops are handed over; `apply` only posts.
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& entry : per_loop) {
+    auto it = loops_.find(entry.first);
+    if (it != loops_.end()) it->second->apply(std::move(entry.second));
   }
 }
 

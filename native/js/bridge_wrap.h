@@ -11,6 +11,8 @@
 #include <napi.h>
 
 #include <memory>
+#include <mutex>
+#include <unordered_map>
 #include <vector>
 
 #include "core/js_sink.h"
@@ -25,6 +27,7 @@ class JsBridge final : public JsHub {
   ~JsBridge() override;
 
   JsSink* Attach(std::function<void(JsOps&&)> apply) override;
+  void Detach(JsSink* sink) override;
 
   // JS thread: ops(meta: Float64Array, bytes: Buffer[]), six numbers per op:
   // loop, fd, generation, kind, consumed, index into bytes.
@@ -38,7 +41,10 @@ class JsBridge final : public JsHub {
  private:
   class Outbox;
   Napi::ThreadSafeFunction tsfn_;
-  std::vector<std::unique_ptr<Outbox>> loops_;  // grown only before the loops run
+  // Attach/Detach come from loop threads, Dispatch from the JS thread.
+  std::mutex mu_;
+  std::unordered_map<int, std::unique_ptr<Outbox>> loops_;  // by id; guarded by mu_
+  int next_id_ = 0;                                         // guarded by mu_
   bool closed_ = false;
 };
 

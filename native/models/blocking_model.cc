@@ -1,8 +1,12 @@
 #include "models/blocking_model.h"
 
+#include <fcntl.h>
+#include <poll.h>
 #include <sys/socket.h>
 
 #include "core/clock.h"
+#include "core/inbox.h"
+#include "core/connection.h"
 
 namespace nm {
 
@@ -47,28 +51,80 @@ void BlockingModel::Stop() {
 }
 
 void BlockingModel::ApplyIdleTimeout(int fd) {
-  if (!opt_.idle_timeout_ms) return;
-  const timeval tv = MsToTimeval(opt_.idle_timeout_ms);
-  // Both directions: a client that sends but never reads would otherwise
-  // hold a blocking send() (and, in the iterative model, everyone) forever.
-  if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0 ||
-      setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) < 0) {
+  if (opt_.idle_timeout_ms && SetIdleTimeout(fd, opt_.idle_timeout_ms) < 0) {
     Stats::add(stats_->errors, 1);
   }
 }
 
-void BlockingModel::ServeClient(int fd, char* buf, size_t cap) {
+void BlockingModel::ServeClient(int fd, char* buf, size_t cap, Stats* part) {
   if (!clients_.Add(fd)) {
     Reject(fd);
+    if (part != nullptr) part->reject();
     return;
   }
   ApplyIdleTimeout(fd);
   stats_->opened();
-  ServeBlocking(fd, opt_.handler, stats_, buf, cap);
+  if (part != nullptr) part->opened();
+  if (opt_.handler == HandlerKind::kJs) {
+    ServeJs(fd, buf, cap);
+  } else {
+    ServeBlocking(fd, opt_.handler, stats_, buf, cap, part);
+  }
   clients_.Remove(fd);
   sources_->Release(fd);
+  if (part != nullptr) part->finished();
   stats_->finished();
   ::close(fd);
+}
+
+void BlockingModel::ServeJs(int fd, char* buf, size_t cap) {
+  const int flags = fcntl(fd, F_GETFL);
+  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+    Stats::add(stats_->errors, 1);
+    return;
+  }
+  Connection c(fd, next_generation_.fetch_add(1, std::memory_order_relaxed), HandlerKind::kJs,
+               stats_, opt_.high_water);
+  Inbox inbox;
+  if (inbox.open() < 0) {
+    Stats::add(stats_->errors, 1);
+    c.ReleaseFd();
+    return;
+  }
+  JsSink* sink = js_hub_->Attach([&inbox, &c](JsOps&& ops) {
+    inbox.Post([&c, ops = std::move(ops)] {
+      const ConnRef me = c.ref();
+      for (const JsOps::Op& op : ops.ops) {
+        if (op.ref.fd == me.fd && op.ref.generation == me.generation) c.Apply(op, ops);
+      }
+    });
+  });
+  c.AttachJs(sink);
+  sink->Opened(c.ref(), fd);
+  sink->Flush();
+  const int timeout = opt_.idle_timeout_ms ? static_cast<int>(opt_.idle_timeout_ms) : -1;
+  while (!c.Finished()) {
+    pollfd p[2] = {{fd, static_cast<short>((c.WantsRead() ? POLLIN : 0) | (c.WantsWrite() ? POLLOUT : 0)), 0},
+                   {inbox.fd(), POLLIN, 0}};
+    const int n = poll(p, 2, timeout);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      Stats::add(stats_->errors, 1);
+      break;
+    }
+    Stats::add(stats_->wakeups, 1);
+    // stop() shut the socket down: leave without waiting for JS to end it.
+    if (n == 0 || clients_.stopping()) break;  // n == 0: idle for idleTimeoutMs
+    if (p[1].revents) inbox.Drain();
+    if (p[0].revents & (POLLIN | POLLERR | POLLHUP)) c.OnReadable(buf, cap, 1);
+    if (p[0].revents & (POLLOUT | POLLERR | POLLHUP)) c.OnWritable();
+    c.ReportToJs();
+    sink->Flush();
+  }
+  sink->Closed(c.ref(), 0);
+  sink->Flush();
+  js_hub_->Detach(sink);  // after it, no op is posted to `inbox` any more
+  c.ReleaseFd();
 }
 
 }  // namespace nm

@@ -6,6 +6,8 @@
 // makes a blocked recv() return 0.
 #pragma once
 
+#include <atomic>
+
 #include "core/connection.h"
 #include "core/shutdown_set.h"
 #include "models/model.h"
@@ -29,8 +31,9 @@ class BlockingModel : public Model {
   // After the accept loop ends: returns once nothing is being served.
   virtual void Finish() {}
 
-  // Serves `fd` to the end on the calling thread, counting it, then closes it.
-  void ServeClient(int fd, char* buf, size_t cap);
+  // Serves `fd` to the end on the calling thread, counting it (in `part`
+  // too, when the serving part keeps its own counters), then closes it.
+  void ServeClient(int fd, char* buf, size_t cap, Stats* part = nullptr);
   // idleTimeoutMs for a blocking socket: recv() and send() give up after that long.
   void ApplyIdleTimeout(int fd);
 
@@ -38,6 +41,16 @@ class BlockingModel : public Model {
   const sockaddr_storage& peer() const { return peer_; }
 
   ShutdownSet clients_;
+
+ private:
+  // Serves `fd` for a JavaScript handler: the thread becomes a small event
+  // loop of one connection (the socket and an inbox for JS's ops), so JS's
+  // writes are sent by this thread as they come, without waiting for input.
+  void ServeJs(int fd, char* buf, size_t cap);
+
+  std::atomic<uint64_t> next_generation_{1};
+
+ protected:
 
  private:
   Acceptor acceptor_;

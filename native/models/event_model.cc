@@ -140,70 +140,14 @@ void EventModel::ApplyJs(const JsOps& ops) {
   for (const JsOps::Op& op : ops.ops) {
     Connection* c = Find(op.ref);
     if (c == nullptr) continue;  // closed meanwhile: JS hears of it in this round's batch
-    if (op.consumed) c->Consumed(op.consumed);
-    switch (op.kind) {
-      case JsOps::Kind::kWrite: {
-        const std::string& bytes = ops.bytes[op.index];
-        c->emit(bytes.data(), bytes.size());
-        break;
-      }
-      case JsOps::Kind::kEnd:
-        c->EndOutput();
-        break;
-      case JsOps::Kind::kDestroy:
-        c->Destroy();
-        break;
-      case JsOps::Kind::kPause:
-        c->SetPaused(true);
-        break;
-      case JsOps::Kind::kResume:
-        c->SetPaused(false);
-        break;
-      case JsOps::Kind::kConsumed:
-        break;
-    }
+    c->Apply(op, ops);
     c->last_active_ms = now_ms_;
     Update(c);
   }
 }
 
-void EventModel::ReportJs(Connection* c) {
-  if (c->ReadDone() && !c->js_ended_sent) {
-    c->js_ended_sent = true;
-    js_->Ended(c->ref());
-  }
-  const size_t pending = c->PendingOutput();
-  if (!c->js_full_sent && pending >= c->high_water()) {
-    c->js_full_sent = true;
-    js_->Full(c->ref());
-  } else if (c->js_full_sent && pending == 0) {
-    c->js_full_sent = false;
-    js_->Drained(c->ref());
-  }
-  if (c->OutputShut() && !c->js_shut_sent) {
-    c->js_shut_sent = true;
-    js_->Shut(c->ref());
-  }
-}
-
-void EventModel::SuspendAccepting() {
-  BackendForget(listener_.get(), kRead);
-  accept_resume_ms_ = now_ms_ + kAcceptPauseMs;
-}
-
-void EventModel::Serve(Connection* c, uint32_t events) {
-  bool open = true;
-  if (events & (kRead | kError)) {
-    open = c->OnReadable(scratch_.get(), kReadBufferSize, EdgeTriggered() ? kEdgeReadBudget : 1);
-    if (open && c->MoreToRead()) revisit_.push_back(c->ref());
-  }
-  if (open && (events & (kWrite | kError))) open = c->OnWritable();
-  c->last_active_ms = now_ms_;
-  Update(c);
-}
-
 void EventModel::Update(Connection* c) {
-  if (js_ != nullptr) ReportJs(c);
+  if (js_ != nullptr) c->ReportToJs();
   if (c->Finished()) {
     Close(c);
     return;

@@ -73,9 +73,6 @@ class EventModel : public Model {
  private:
   // On the loop's thread: what one JS turn asked of this loop's connections.
   void ApplyJs(const JsOps& ops);
-  // Tells JS what changed for `c` (kJs connections): end of input, output
-  // above the high-water mark or drained.
-  void ReportJs(Connection* c);
 
   int Prepare(SysError* error) final;
   void AcceptReady();

@@ -1,0 +1,45 @@
+import { availableParallelism } from 'node:os';
+
+import { outOfRange } from '../errors';
+import { Server, type ServerOptions } from '../server';
+import { integer, type ModelSpec } from '../spec';
+
+/** maxThreads when not given: this, or `threads` if that is more. */
+const MAX_THREADS = 256;
+const LIMIT = 4096;
+
+export interface ThreadPoolServerOptions extends ServerOptions {
+  /** Threads started at start(), and the fewest kept. Default: twice the CPUs this process may use. */
+  threads?: number;
+  /** When every thread is busy and a connection waits, the pool grows up to this. Default 256, or `threads` if that is more. */
+  maxThreads?: number;
+  /** Connections that may wait for a thread; beyond it a new one is closed at once and counted as `rejected`. Default 1024. */
+  queue?: number;
+}
+
+/** A pool of threads; the acceptor hands connections over a bounded queue. */
+export class ThreadPoolServer extends Server {
+  static readonly spec: ModelSpec = {
+    name: 'threadpool',
+    family: 'blocking',
+    summary: 'a pool of threads fed by a bounded queue; grows up to maxThreads when all are busy',
+    options: {
+      threads: integer(1, LIMIT, Math.min(LIMIT, 2 * availableParallelism())),
+      maxThreads: integer(1, LIMIT, 0), // 0: derived from threads below
+      queue: integer(0, 1 << 20, 1024),
+    },
+    // The rr bench keeps 64 connections busy: a pool sized for them.
+    bench: [{ label: 'threadpool 64', options: { threads: 64 } }],
+    finish(o) {
+      const threads = o.threads as number;
+      if (o.maxThreads === 0) o.maxThreads = Math.max(MAX_THREADS, threads);
+      if ((o.maxThreads as number) < threads) {
+        throw outOfRange('options.maxThreads', `>= options.threads (${threads})`, o.maxThreads);
+      }
+    },
+  };
+
+  constructor(options?: ThreadPoolServerOptions) {
+    super(ThreadPoolServer.spec, options);
+  }
+}

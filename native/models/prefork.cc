@@ -1,0 +1,289 @@
+// PreforkServer: processes forked up front (Apache's prefork MPM,
+// Net::Server::PreFork) block in accept() on the one shared listener (the
+// kernel wakes one waiter per connection), serve with the blocking loop, and
+// accept again. The parent never accepts: its model thread forks, replaces
+// and retires children, and returns from Run() only once all are reaped:
+// PR_SET_PDEATHSIG fires when the forking thread dies, so it must outlive them.
+//
+// Each child counts into the shared totals and its own slot, whose `active`
+// says whether it is serving. Once a second the spare rules run: fewer than
+// minSpareWorkers idle -> fork up to maxWorkers, 1, 2, 4 ... (at most 32) a
+// second, so a burst cannot fork-bomb the host; more than maxSpareWorkers
+// idle while more than `workers` live -> retire one. A child that exits
+// (maxRequestsPerChild, crash, SIGKILL) is replaced at once below `workers`.
+//
+// Retiring never cuts a client off: SIGUSR1 sets a flag, and the child leaves
+// when accept() is interrupted or its client is done. Sent just before the
+// child blocks in accept(), it is repeated on the next round.
+#include <signal.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "core/child.h"
+#include "core/clock.h"
+#include "core/connection.h"
+#include "core/reaper.h"
+#include "models/model.h"
+
+namespace nm {
+
+namespace {
+
+constexpr int kGraceMs = 500;         // stop(): SIGTERM, then SIGKILL after this
+constexpr uint64_t kTickMs = 1000;    // how often the spare rules run (Apache's)
+constexpr size_t kMaxSpawnRate = 32;  // children forked per tick at most (Apache's)
+constexpr uint64_t kForkBackOffMs = 20;
+
+// In a child: set by SIGUSR1, the parent's request to leave once idle.
+volatile sig_atomic_t g_retire = 0;
+void OnRetire(int) { g_retire = 1; }
+
+class PreforkModel final : public Model {
+ public:
+  explicit PreforkModel(const ModelOptions& options)
+      : Model(options), reaper_([this](const Reaper::Exit& e) { OnExit(e); }) {}
+
+  ~PreforkModel() override { reaper_.Close(); }
+
+  void Run() override {
+    uint64_t next_tick = MonotonicMs() + kTickMs;
+    for (;;) {
+      Reap(true);
+      while (Count().working < workers_ && Spawn()) {
+      }
+      if (MonotonicMs() >= next_tick) {
+        Maintain();
+        next_tick = MonotonicMs() + kTickMs;
+      }
+      std::unique_lock<std::mutex> lock(mu_);
+      const uint64_t now = MonotonicMs();
+      wake_.wait_for(lock, std::chrono::milliseconds(next_tick > now ? next_tick - now : 0),
+                     [this] { return stopping_ || !exits_.empty(); });
+      if (stopping_) break;
+    }
+    // Nothing forks any more: ask every child to leave, insist after the
+    // grace period, and return once all are reaped.
+    if (reaper_.Live() > 0) {
+      reaper_.SignalAll(SIGTERM);
+      while (!reaper_.WaitNone(kGraceMs)) reaper_.SignalAll(SIGKILL);
+    }
+    Reap(false);
+    reaper_.Close();
+  }
+
+  void Stop() override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+  }
+
+  void Workers(std::vector<WorkerStats>* out) override {
+    for (size_t i = 0; i < max_workers_; i++) {
+      const pid_t pid = slots_[i].pid.load(std::memory_order_acquire);
+      if (pid < 0) continue;
+      WorkerStats w = SnapshotWorker(*Own(i));
+      w.pid = pid;
+      w.state = w.active > 0 ? "busy" : "idle";
+      out->push_back(w);
+    }
+  }
+
+  void Describe(std::vector<std::pair<const char*, std::string>>* out) override {
+    out->emplace_back("reaper", reaper_.mode() == Reaper::Mode::kPidfd ? "pidfd" : "sigchld");
+  }
+
+ private:
+  struct Slot {
+    std::atomic<pid_t> pid{-1};  // -1: free; read by Workers() on the JS thread
+    bool retiring = false;       // model thread only
+  };
+  struct Counts {
+    size_t live = 0;     // slots taken, retiring children included
+    size_t working = 0;  // not retiring
+    size_t idle = 0;     // not retiring, not serving
+  };
+
+  bool NonBlockingListener() const override { return false; }
+
+  int Prepare(SysError* error) override {
+    // Block 0 holds the totals, block 1 + i the counters of the child in slot i.
+    error->syscall = "mmap";
+    int r = shared_.Map(1 + max_workers_);
+    if (r == 0) {
+      stats_ = shared_.get(0);
+      slots_.reset(new Slot[max_workers_]);
+      const bool sigchld = opt_.String("reaper") == "sigchld";
+      r = reaper_.Open(sigchld ? Reaper::Mode::kSigchld : Reaper::Mode::kPidfd, &error->syscall);
+    }
+    error->err = r;
+    return r;
+  }
+
+  Stats* Own(size_t i) const { return shared_.get(1 + i); }
+  bool Idle(size_t i) const { return Own(i)->active.load(std::memory_order_relaxed) == 0; }
+
+  // On the reaper thread, with its lock held: hand the exit to the model thread.
+  void OnExit(const Reaper::Exit& e) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      exits_.push_back(e);
+    }
+    wake_.notify_all();
+  }
+
+  // Frees the slots of the children reaped. One killed while serving took its
+  // connection with it (the kernel closed the socket): that one is closed.
+  // A child that died of a signal or exit code is an error, unless stopping.
+  void Reap(bool running) {
+    std::vector<Reaper::Exit> exits;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      exits.swap(exits_);
+    }
+    for (const Reaper::Exit& e : exits) {
+      Stats::add(stats_->reaped, 1);
+      if (running && (e.exit_code > 0 || e.signal > 0)) Stats::add(stats_->errors, 1);
+      for (size_t i = 0; i < max_workers_; i++) {
+        if (slots_[i].pid.load(std::memory_order_relaxed) != e.pid) continue;
+        if (!Idle(i)) stats_->finished();
+        slots_[i].pid.store(-1, std::memory_order_release);
+        break;
+      }
+    }
+  }
+
+  Counts Count() const {
+    Counts c;
+    for (size_t i = 0; i < max_workers_; i++) {
+      if (slots_[i].pid.load(std::memory_order_relaxed) < 0) continue;
+      c.live++;
+      if (slots_[i].retiring) continue;
+      c.working++;
+      c.idle += Idle(i);
+    }
+    return c;
+  }
+
+  // The spare rules, once a tick.
+  void Maintain() {
+    const Counts c = Count();
+    if (c.idle < min_spare_ && c.live < max_workers_) {
+      size_t n = std::min({spawn_rate_, min_spare_ - c.idle, max_workers_ - c.live});
+      while (n-- > 0 && Spawn()) {
+      }
+      spawn_rate_ = std::min(spawn_rate_ * 2, kMaxSpawnRate);
+    } else {
+      spawn_rate_ = 1;
+    }
+    // Retire the idle child in the highest slot; repeat the request to those
+    // already retiring, in case it came just before they blocked in accept().
+    bool retire = c.idle > max_spare_ && c.working > workers_;
+    for (size_t i = max_workers_; i-- > 0;) {
+      const pid_t pid = slots_[i].pid.load(std::memory_order_relaxed);
+      if (pid < 0) continue;
+      if (retire && !slots_[i].retiring && Idle(i)) {
+        slots_[i].retiring = true;
+        retire = false;
+      }
+      if (slots_[i].retiring) reaper_.Signal(pid, SIGUSR1);
+    }
+  }
+
+  // Forks a child into a free slot; false when none is free or fork() failed.
+  bool Spawn() {
+    size_t i = 0;
+    while (i < max_workers_ && slots_[i].pid.load(std::memory_order_relaxed) >= 0) i++;
+    if (i == max_workers_) return false;
+    Own(i)->reset();
+    // The model thread runs with every signal blocked, and so does the child
+    // until PrepareChild() has reset the dispositions.
+    const pid_t parent = getpid();
+    const pid_t pid = fork();
+    if (pid == 0) Child(Own(i), parent);
+    if (pid < 0) {
+      ReportError(-errno, "fork");
+      PauseMs(kForkBackOffMs);
+      return false;
+    }
+    slots_[i].retiring = false;
+    slots_[i].pid.store(pid, std::memory_order_release);
+    if (reaper_.Watch(pid) < 0) Stats::add(stats_->errors, 1);  // swept instead
+    return true;
+  }
+
+  // The child: async-signal-safe code only on memory from before fork(), and
+  // it never returns. Counts into the totals and its own block; opened() goes
+  // totals first and finished() own first, so a child killed in between can
+  // only leave the totals one too high, never below what really happened.
+  [[noreturn]] void Child(Stats* own, pid_t parent) {
+    sigset_t usr1;
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+    const int r = PrepareChild(parent, listener_.get(), -1, &usr1);
+    if (r != 0) _exit(r < 0 ? 1 : 0);  // a nonzero exit is counted by the parent
+    struct sigaction sa = {};
+    sa.sa_handler = OnRetire;  // no SA_RESTART: it must interrupt accept()
+    if (sigaction(SIGUSR1, &sa, nullptr) < 0 || sigprocmask(SIG_UNBLOCK, &usr1, nullptr) < 0) _exit(1);
+    Acceptor acceptor;
+    acceptor.open();  // without a reserve, EMFILE pauses instead of shedding
+    for (uint64_t served = 0; !g_retire && (max_requests_ == 0 || served < max_requests_);) {
+      bool shed = false;
+      const int fd = acceptor.accept(listener_.get(), false, &shed, nullptr, &g_retire);
+      for (Stats* s : {stats_, own}) Stats::add(s->wakeups, 1);
+      if (fd == -EINTR) break;
+      if (fd < 0) {
+        for (Stats* s : {stats_, own}) Stats::add(s->errors, 1);
+        if (shed) {
+          for (Stats* s : {stats_, own}) s->reject();
+        } else {
+          PauseMs(kAcceptPauseMs);  // retrying at once would spin
+        }
+      } else if (AtCapacity()) {
+        own->reject();
+        Reject(fd);
+      } else {
+        if (opt_.idle_timeout_ms && SetIdleTimeout(fd, opt_.idle_timeout_ms) < 0) {
+          Stats::add(stats_->errors, 1);
+        }
+        stats_->opened();
+        own->opened();
+        ServeBlocking(fd, opt_.handler, stats_, buf_.get(), kReadBufferSize, own);
+        own->finished();
+        stats_->finished();
+        ::close(fd);
+        served++;
+      }
+    }
+    _exit(0);
+  }
+
+  const size_t workers_ = static_cast<size_t>(opt_.Number("workers"));
+  const size_t max_workers_ = static_cast<size_t>(opt_.Number("maxWorkers"));
+  const size_t min_spare_ = static_cast<size_t>(opt_.Number("minSpareWorkers"));
+  const size_t max_spare_ = static_cast<size_t>(opt_.Number("maxSpareWorkers"));
+  const uint64_t max_requests_ = static_cast<uint64_t>(opt_.Number("maxRequestsPerChild"));
+  size_t spawn_rate_ = 1;
+  SharedStats shared_;
+  std::unique_ptr<Slot[]> slots_;
+  Reaper reaper_;
+  std::mutex mu_;
+  std::condition_variable wake_;
+  bool stopping_ = false;            // guarded by mu_
+  std::vector<Reaper::Exit> exits_;  // guarded by mu_
+  // Allocated before any fork(): each child reads into its own copy.
+  std::unique_ptr<char[]> buf_{new char[kReadBufferSize]};
+};
+
+}  // namespace
+
+NM_REGISTER_MODEL("prefork", PreforkModel);
+
+}  // namespace nm

@@ -1,0 +1,265 @@
+// PreforkServer: what only the process pool does. Real processes, 127.0.0.1 only.
+import { execFile, spawn } from 'node:child_process';
+import * as path from 'node:path';
+import { availableParallelism } from 'node:os';
+import type * as net from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+
+import { PreforkServer, createServer, type PreforkServerOptions, type WorkerStats } from '../lib/index';
+import { cleanup, delay, trackServer, waitFor, waitForStats } from './helpers';
+import { childProcesses } from './proc';
+import { closeAll, openMany, roundTripAll } from './scale';
+
+type Reaper = NonNullable<PreforkServerOptions['reaper']>;
+const REAPERS: Reaper[] = ['pidfd', 'sigchld'];
+
+const pids = (): number[] => childProcesses().map((c) => Number(c.split(':')[0]));
+const zombies = (): string[] => childProcesses().filter((c) => c.endsWith(':Z'));
+const workers = (server: PreforkServer): WorkerStats[] => server.stats().workers ?? [];
+const workerPids = (server: PreforkServer): number[] => workers(server).map((w) => w.pid as number).sort();
+
+/** A server with `n` children up and accepting. */
+async function started(options: PreforkServerOptions): Promise<{ server: PreforkServer; port: number }> {
+  const server = trackServer(new PreforkServer(options));
+  const { port } = await server.start();
+  const n = options.workers ?? 1;
+  await waitFor(() => workers(server).length === n, `${n} children forked`, 10_000);
+  return { server, port };
+}
+
+function exitCode(cmd: string, args: string[]): Promise<number | null> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: 'ignore' });
+    child.on('error', reject);
+    child.on('exit', (code) => resolve(code));
+  });
+}
+
+function execFileCode(cmd: string, args: string[]): Promise<number> {
+  return new Promise((resolve) => execFile(cmd, args, (err) => resolve(err ? Number((err as { code?: unknown }).code) : 0)));
+}
+
+afterEach(cleanup);
+
+const DIST = path.join(__dirname, '..', 'dist');
+
+/** True once no process has the pid any more. */
+const gone = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch {
+    return true;
+  }
+};
+
+describe('PreforkServer options', () => {
+  it('rejects bad options Node style; maxWorkers follows workers by default', () => {
+    const code = (code: string) => expect.objectContaining({ code });
+    expect(() => new PreforkServer({ workers: 0 })).toThrow(code('ERR_OUT_OF_RANGE'));
+    expect(() => new PreforkServer({ workers: 1.5 })).toThrow(code('ERR_OUT_OF_RANGE'));
+    expect(() => new PreforkServer({ workers: '2' as never })).toThrow(code('ERR_INVALID_ARG_TYPE'));
+    expect(() => new PreforkServer({ minSpareWorkers: 5, maxSpareWorkers: 4 })).toThrow(
+      /"options\.minSpareWorkers" is out of range\. It must be <= options\.maxSpareWorkers \(4\)\. Received 5/,
+    );
+    expect(() => new PreforkServer({ workers: 8, maxWorkers: 4 })).toThrow(
+      /"options\.maxWorkers" is out of range\. It must be >= options\.workers \(8\)\. Received 4/,
+    );
+    expect(() => new PreforkServer({ workers: 8, maxWorkers: 4 })).toThrow(RangeError);
+    expect(() => new PreforkServer({ maxRequestsPerChild: -1 })).toThrow(code('ERR_OUT_OF_RANGE'));
+    expect(() => new PreforkServer({ reaper: 'wait' as never })).toThrow(code('ERR_INVALID_ARG_VALUE'));
+    // A forked child cannot run JavaScript.
+    expect(() => new PreforkServer({ handler: (() => {}) as never })).toThrow(TypeError);
+    expect(() => new PreforkServer({ threads: 2 } as never)).toThrow(code('ERR_INVALID_ARG_VALUE'));
+    // Defaults that depend on another option are not out of range.
+    expect(() => new PreforkServer({ workers: 300 })).not.toThrow();
+    expect(() => new PreforkServer({ minSpareWorkers: 10, maxSpareWorkers: 10, maxWorkers: 1, workers: 1 })).not.toThrow();
+    expect(createServer('prefork', { workers: 2 })).toBeInstanceOf(PreforkServer);
+  });
+
+  it('forks one child per CPU this process may use by default', async () => {
+    const n = availableParallelism();
+    const server = trackServer(new PreforkServer());
+    await server.start();
+    await waitFor(() => workers(server).length === n, `${n} children`, 10_000);
+    await server.stop();
+  });
+});
+
+describe.each(REAPERS)('PreforkServer (reaper: %s)', (reaper) => {
+  it('children accept and serve, the parent never does; totals are the sum of the children', async () => {
+    const { server, port } = await started({ reaper, workers: 3 });
+    expect(server.stats().reaper).toBe(reaper);
+    const list = workers(server);
+    expect(list.map((w) => w.state)).toEqual(['idle', 'idle', 'idle']);
+    expect(workerPids(server)).toEqual(pids().sort());
+    for (let round = 0; round < 10; round++) {
+      const sockets = await openMany(port, 3);
+      await roundTripAll(sockets, `round${round}`);
+      await closeAll(sockets);
+    }
+    const s = await waitForStats(server, (x) => x.closed === 30 && x.active === 0, '30 closed');
+    const sum = (k: 'accepted' | 'served' | 'bytesIn' | 'bytesOut') =>
+      workers(server).reduce((n, w) => n + w[k], 0);
+    expect(sum('accepted')).toBe(30);
+    expect(sum('served')).toBe(30);
+    expect(sum('bytesIn')).toBe(s.bytesIn);
+    expect(sum('bytesOut')).toBe(s.bytesOut);
+    expect(s.bytesIn).toBe(s.bytesOut);
+    expect(s).toMatchObject({ accepted: 30, rejected: 0, reaped: 0, errors: 0 });
+    // The same three children served everything.
+    expect(workers(server)).toHaveLength(3);
+    await server.stop();
+    expect(pids()).toEqual([]);
+  });
+
+  it('replaces a busy child killed with SIGKILL; other clients go on; no zombie; counted as an error', async () => {
+    const { server, port } = await started({ reaper, workers: 2 });
+    const [a, b] = await openMany(port, 2);
+    await roundTripAll([a, b], 'held');
+    const busy = workers(server).filter((w) => w.state === 'busy');
+    expect(busy).toHaveLength(2);
+    const victim = busy[0].pid as number;
+    const aClosed = new Promise<void>((resolve) => a.once('close', () => resolve()));
+    const bClosed = new Promise<void>((resolve) => b.once('close', () => resolve()));
+    a.on('error', () => {});
+    b.on('error', () => {});
+    process.kill(victim, 'SIGKILL');
+    const s = await waitForStats(server, (x) => x.reaped === 1 && (x.workers?.length ?? 0) === 2, 'killed child replaced');
+    expect(s).toMatchObject({ accepted: 2, active: 1, closed: 1, errors: 1 });
+    expect(workerPids(server)).not.toContain(victim);
+    expect(zombies()).toEqual([]);
+    // One of the two clients lost its server; the other is still served.
+    const alive = await Promise.race([aClosed.then(() => b), bClosed.then(() => a)]);
+    await roundTripAll([alive], 'still');
+    // The new child serves too.
+    const [c] = await openMany(port, 1);
+    await roundTripAll([c], 'new');
+    await closeAll([a, b, c]);
+    await waitForStats(server, (x) => x.active === 0 && x.closed === 3, 'all closed');
+    await server.stop();
+    expect(pids()).toEqual([]);
+  });
+
+  it('maxRequestsPerChild: 5 rotates the children; a clean exit is no error', async () => {
+    const { server, port } = await started({ reaper, workers: 1, maxRequestsPerChild: 5 });
+    const seen = new Set<number>(workerPids(server));
+    for (let i = 0; i < 17; i++) {
+      const [s] = await openMany(port, 1);
+      await roundTripAll([s], `r${i}`);
+      await closeAll([s]);
+      await waitForStats(server, (x) => x.closed === i + 1, `${i + 1} closed`);
+      for (const p of workerPids(server)) seen.add(p);
+    }
+    // 17 connections, 5 a child: the fourth child serves the last two.
+    await waitForStats(server, (x) => x.reaped === 3 && (x.workers?.length ?? 0) === 1, 'three children retired');
+    for (const p of workerPids(server)) seen.add(p);
+    expect(seen.size).toBe(4);
+    expect(server.stats()).toMatchObject({ accepted: 17, closed: 17, errors: 0 });
+    expect(zombies()).toEqual([]);
+    await server.stop();
+  });
+
+  it("keeps Node's child_process exit codes right while children rotate beside it", async () => {
+    const { server, port } = await started({ reaper, workers: 2, maxRequestsPerChild: 2 });
+    let churning = true;
+    let served = 0;
+    const churn = (async () => {
+      while (churning) {
+        const sockets = await openMany(port, 2);
+        await roundTripAll(sockets, 'c');
+        await closeAll(sockets);
+        served += 2;
+      }
+    })();
+    const codes: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      codes.push((await exitCode('true', [])) ?? -1);
+      codes.push((await exitCode('sh', ['-c', 'exit 3'])) ?? -1);
+      codes.push(await execFileCode('sh', ['-c', 'exit 4']));
+    }
+    churning = false;
+    await churn;
+    expect(codes).toEqual(Array.from({ length: 6 }, () => [0, 3, 4]).flat());
+    expect(served).toBeGreaterThan(0);
+    const s = await waitForStats(server, (x) => x.active === 0 && x.closed === served, 'all served');
+    expect(s.reaped).toBeGreaterThan(0);
+    expect(s.errors).toBe(0);
+    await server.stop();
+    expect(zombies()).toEqual([]);
+  });
+
+  it('stop() with busy and idle children leaves none behind, alive or zombie, and the port closed', async () => {
+    const { server, port } = await started({ reaper, workers: 4 });
+    const held = await openMany(port, 2);
+    await roundTripAll(held, 'held');
+    expect(pids()).toHaveLength(4);
+    const t0 = Date.now();
+    await server.stop();
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(pids()).toEqual([]);
+    await Promise.all(held.map((s) => new Promise((resolve) => (s.destroyed ? resolve(null) : s.once('close', resolve)))));
+    expect(server.stats()).toMatchObject({ accepted: 2, active: 0, closed: 2, reaped: 4, errors: 0, running: false });
+    await expect(openMany(port, 1)).rejects.toThrow(/ECONNREFUSED/);
+  });
+});
+
+describe('PreforkServer spare rules', () => {
+  it('forks more while too few are idle, up to maxWorkers, then retires idle ones down to maxSpareWorkers', async () => {
+    const server = trackServer(new PreforkServer({ workers: 1, minSpareWorkers: 2, maxSpareWorkers: 2, maxWorkers: 4 }));
+    const { port } = await server.start();
+    // One child at start, a second as soon as the rules first run.
+    await waitFor(() => workers(server).length === 2, 'a second idle child', 5000);
+    const held: net.Socket[] = [];
+    // Every child taken makes the pool fork another, until maxWorkers.
+    while (held.length < 4) {
+      await waitFor(() => workers(server).some((w) => w.state === 'idle'), 'an idle child', 10_000);
+      const [s] = await openMany(port, 1);
+      await roundTripAll([s], 'hold');
+      held.push(s);
+    }
+    await waitForStats(server, (s) => s.active === 4, 'four served');
+    // All busy, none idle, and no fifth child: maxWorkers holds.
+    await delay(2500);
+    expect(workers(server).map((w) => w.state)).toEqual(['busy', 'busy', 'busy', 'busy']);
+    expect(pids()).toHaveLength(4);
+    // Released: four idle, two more than maxSpareWorkers; one retires a second.
+    await closeAll(held);
+    await waitFor(() => workers(server).length === 2, 'the pool back to maxSpareWorkers', 10_000);
+    await delay(2500);
+    expect(workers(server)).toHaveLength(2);
+    expect(pids()).toHaveLength(2);
+    expect(server.stats()).toMatchObject({ accepted: 4, closed: 4, active: 0, reaped: 2, errors: 0 });
+    await server.stop();
+    expect(pids()).toEqual([]);
+  });
+});
+
+describe('PreforkServer and the life of its process', () => {
+  // exit: the environment cleanup hook stops the server; SIGKILL: nothing
+  // runs in the parent, and PR_SET_PDEATHSIG (armed by the thread that forked
+  // the children, which lives as long as they do) takes them down.
+  it.each(['exit', 'SIGKILL'])('a Node process that ends with %s leaves no child serving', async (how) => {
+    const script = `
+      const { PreforkServer } = require(${JSON.stringify(DIST)});
+      const net = require('node:net');
+      (async () => {
+        const server = new PreforkServer({ workers: 3 });
+        const { port } = await server.start();
+        while ((server.stats().workers || []).length < 3) await new Promise((r) => setTimeout(r, 10));
+        const s = net.connect(port);
+        await new Promise((r) => s.on('data', r).write('x'));
+        process.stdout.write(server.stats().workers.map((w) => w.pid).join(' ') + '\\n', () => {
+          if (${JSON.stringify(how)} === 'exit') process.exit(0);
+          else process.kill(process.pid, 'SIGKILL');
+        });
+      })();
+    `;
+    const out = await new Promise<string>((resolve) => {
+      execFile(process.execPath, ['-e', script], { timeout: 30_000 }, (_err, stdout) => resolve(stdout));
+    });
+    const children = out.trim().split(/\s+/).filter(Boolean).map(Number);
+    expect(children).toHaveLength(3);
+    await waitFor(() => children.every(gone), 'every child of the ended process gone', 10_000);
+  });
+});
