@@ -146,6 +146,22 @@ void EventModel::ApplyJs(const JsOps& ops) {
   }
 }
 
+void EventModel::SuspendAccepting() {
+  BackendForget(listener_.get(), kRead);
+  accept_resume_ms_ = now_ms_ + kAcceptPauseMs;
+}
+
+void EventModel::Serve(Connection* c, uint32_t events) {
+  bool open = true;
+  if (events & (kRead | kError)) {
+    open = c->OnReadable(scratch_.get(), kReadBufferSize, EdgeTriggered() ? kEdgeReadBudget : 1);
+    if (open && c->MoreToRead()) revisit_.push_back(c->ref());
+  }
+  if (open && (events & (kWrite | kError))) open = c->OnWritable();
+  c->last_active_ms = now_ms_;
+  Update(c);
+}
+
 void EventModel::Update(Connection* c) {
   if (js_ != nullptr) c->ReportToJs();
   if (c->Finished()) {
