@@ -22,7 +22,15 @@ import {
   waitQuiescent,
   withTimeout,
 } from './helpers';
-import { childProcesses, expectNoNewFds, fdSnapshot, hasIPv6Loopback, threadCount, warmUpThreadPool } from './proc';
+import {
+  childProcesses,
+  expectNoNewFds,
+  fdSnapshot,
+  hasIPv6Loopback,
+  steadyThreadCount,
+  threadCount,
+  warmUpThreadPool,
+} from './proc';
 
 export interface ConformanceConfig {
   /** Shown in the test names, e.g. 'epoll edge'. */
@@ -621,8 +629,8 @@ export function conformance(config: ConformanceConfig): void {
       it('start() on a port in use rejects with a Node-style EADDRINUSE and leaks nothing', async () => {
         const { server: first, port } = await startServer();
         await warmUpThreadPool();
+        const threadsBefore = await steadyThreadCount();
         const fdsBefore = fdSnapshot();
-        const threadsBefore = threadCount();
         const second = make({ port });
         let err: (Error & Record<string, unknown>) | undefined;
         try {
