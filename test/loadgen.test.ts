@@ -333,7 +333,7 @@ describe('loadgen progress and resources', () => {
 
   const preamble = `
     const net = require('node:net');
-    const binding = require('node-gyp-build')(process.cwd());
+    const binding = require('node-gyp-build')(process.env.NETMODELS_BINDING_DIR || process.cwd());
     const server = net.createServer((s) => { s.on('error', () => {}); s.on('data', (d) => s.write(d)); });
   `;
 
