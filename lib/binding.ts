@@ -4,6 +4,12 @@ import * as path from 'node:path';
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const load = require('node-gyp-build') as (dir: string) => unknown;
 
+// NETMODELS_BINDING_DIR names another package-like directory to load the
+// addon from (its build/Release): `npm run test:sanitize` points it at the
+// sanitizer build in build-sanitize/. Nothing falls back to the normal build
+// when it is set, so a run never tests the wrong addon unknowingly.
+const dir = process.env.NETMODELS_BINDING_DIR || path.join(__dirname, '..');
+
 /** The raw addon. Each part of the library narrows the piece it uses. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const binding: any = load(path.join(__dirname, '..'));
+export const binding: any = load(dir);

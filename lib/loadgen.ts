@@ -66,13 +66,27 @@ export interface LatencyUs {
 export interface LoadReport {
   /** Connections established and still open when the run ended (hold: idle + active held). */
   connected: number;
+  /**
+   * Connections never attempted: the run ended while they waited for a
+   * connect slot (at most 128 connects are in flight per thread) or, hold's
+   * active connection, for the idle ones to settle. Each is also counted in
+   * `errors`, under 'UNSTARTED'.
+   */
+  unstarted: number;
   /** Verified replies completed in the measured window (churn: whole cycles). */
   requests: number;
   /** requests / measured seconds. */
   rps: number;
   /** Payload bytes sent plus received by the counted requests, per second. */
   bytesPerSec: number;
-  /** Failed connects, early closes (EOF), resets...: see errorCodes. Whole run, warm-up included. */
+  /**
+   * Failed connects, early closes (EOF), resets...: see errorCodes. Whole run,
+   * warm-up included. A connection never established counts too: unstarted
+   * ('UNSTARTED'), or its connect() still in flight when the run ended
+   * ('ETIMEDOUT', e.g. a server whose accept queue is full drops the SYNs).
+   * So `connected` falls short of the connections asked for only with errors
+   * that say why.
+   */
   errors: number;
   /** Replies (or bytes on an idle connection) that did not match. Whole run, warm-up included. */
   mismatches: number;
@@ -80,7 +94,7 @@ export interface LoadReport {
   latencyUs: LatencyUs;
   /** The measured window actually run (shorter only if the process was exiting). */
   durationMs: number;
-  /** errors by cause: libuv error names ('ECONNREFUSED', 'ECONNRESET', ...) and 'EOF'. */
+  /** errors by cause: libuv error names ('ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', ...), 'EOF' and 'UNSTARTED'. */
   errorCodes: Record<string, number>;
 }
 

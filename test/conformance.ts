@@ -22,7 +22,15 @@ import {
   waitQuiescent,
   withTimeout,
 } from './helpers';
-import { childProcesses, expectNoNewFds, fdSnapshot, hasIPv6Loopback, threadCount, warmUpThreadPool } from './proc';
+import {
+  childProcesses,
+  expectNoNewFds,
+  fdSnapshot,
+  hasIPv6Loopback,
+  steadyThreadCount,
+  threadCount,
+  warmUpThreadPool,
+} from './proc';
 
 export interface ConformanceConfig {
   /** Shown in the test names, e.g. 'epoll edge'. */
@@ -624,8 +632,8 @@ export function conformance(config: ConformanceConfig): void {
         // A model may go on setting up after start() resolves (prefork forks
         // its children, one pidfd each, from its own thread).
         await waitForPlateau(() => fdSnapshot().size, 'the first server setting up', { stableMs: 250 });
+        const threadsBefore = await steadyThreadCount();
         const fdsBefore = fdSnapshot();
-        const threadsBefore = threadCount();
         const second = make({ port });
         let err: (Error & Record<string, unknown>) | undefined;
         try {

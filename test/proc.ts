@@ -41,6 +41,27 @@ export function threadCount(): number {
   return fs.readdirSync('/proc/self/task').length;
 }
 
+/**
+ * The thread count once it has held still for `quietMs`. start() resolves
+ * when a server listens, and a model with several loops starts their threads
+ * after that: a baseline sampled at once can miss some of them (a slow
+ * machine, or the sanitizer build, shows it).
+ */
+export async function steadyThreadCount(quietMs = 200, timeoutMs = 5000): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  let count = threadCount();
+  let since = Date.now();
+  while (Date.now() - since < quietMs && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 20));
+    const now = threadCount();
+    if (now !== count) {
+      count = now;
+      since = Date.now();
+    }
+  }
+  return count;
+}
+
 /** Pids (with state) of the processes whose parent is this process. */
 export function childProcesses(): string[] {
   const out: string[] = [];

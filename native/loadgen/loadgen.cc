@@ -148,6 +148,7 @@ void LoadRun::Finish() {
   for (const auto& w : shared_.workers) {
     merged.Merge(w->histogram);
     r.connected += w->connected_at_end;
+    r.unstarted += w->unstarted;
     r.requests += w->requests;
     r.errors += w->errors;
     r.mismatches += w->mismatches;

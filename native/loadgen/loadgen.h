@@ -40,6 +40,9 @@ struct Options {
 
 // Pseudo-errno recorded when the server closed a connection early.
 constexpr int kErrEof = 0;
+// Pseudo-errno recorded, once per connection, for a connection whose
+// connect() was never called before the run ended (see Report::unstarted).
+constexpr int kErrUnstarted = -1;
 
 struct Progress {
   double elapsed_ms = 0;  // since the start, warm-up included
@@ -54,6 +57,12 @@ struct LatencySummary {  // microseconds
 
 struct Report {
   uint64_t connected = 0;  // connections established and open at the end
+  // Connections never attempted: the run ended while they waited for a
+  // connect slot (kMaxConnecting in flight per loop) or, hold's active one,
+  // for the idle ones. Each is also an error (kErrUnstarted), and each one
+  // never established whose connect() was still in flight at the end is an
+  // ETIMEDOUT error: no requested connection goes missing from the report.
+  uint64_t unstarted = 0;
   uint64_t requests = 0;   // verified replies completed in the measured window
   uint64_t errors = 0;
   uint64_t mismatches = 0;
@@ -61,7 +70,7 @@ struct Report {
   double bytes_per_sec = 0;  // payload sent + received by counted requests
   double duration_ms = 0;    // the measured window actually run
   LatencySummary latency_us;
-  std::map<int, uint64_t> error_codes;  // errno (kErrEof: closed early) -> count
+  std::map<int, uint64_t> error_codes;  // errno (or kErrEof, kErrUnstarted) -> count
 };
 
 class Worker;

@@ -83,6 +83,7 @@ void DeliverReport(Napi::Env env, Napi::Function, Job* job, Report* raw) {
   try {
     Napi::Object o = Napi::Object::New(env);
     o.Set("connected", static_cast<double>(report->connected));
+    o.Set("unstarted", static_cast<double>(report->unstarted));
     o.Set("requests", static_cast<double>(report->requests));
     o.Set("rps", report->rps);
     o.Set("bytesPerSec", report->bytes_per_sec);
@@ -92,7 +93,10 @@ void DeliverReport(Napi::Env env, Napi::Function, Job* job, Report* raw) {
     o.Set("durationMs", report->duration_ms);
     Napi::Object codes = Napi::Object::New(env);
     for (const auto& [err, count] : report->error_codes) {
-      codes.Set(err == loadgen::kErrEof ? "EOF" : ErrnoName(err), static_cast<double>(count));
+      const char* name = err == loadgen::kErrEof         ? "EOF"
+                         : err == loadgen::kErrUnstarted ? "UNSTARTED"
+                                                         : ErrnoName(err);
+      codes.Set(name, static_cast<double>(count));
     }
     o.Set("errorCodes", codes);
     job->deferred.Resolve(o);

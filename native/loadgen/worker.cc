@@ -106,9 +106,10 @@ void Worker::Run(const LoadRun::ProgressFn* progress) {
       while (next_progress <= now) next_progress += interval_ns;
     }
   }
-  Publish();
   stopped_ns = std::min(now, shared_.deadline_ns);
   connected_at_end = open_;
+  CountUnestablished();
+  Publish();
   conns_.clear();  // closes every socket; close() also drops it from the epoll set
 }
 
@@ -122,6 +123,7 @@ void Worker::Launch(Conn& c, int64_t now) {
 
 void Worker::StartConnect(Conn& c, int64_t now) {
   c.started_ns = now;
+  c.attempted = true;
   const int fd = socket(shared_.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     Fail(c, errno);  // EMFILE/ENFILE land here and are retried like a refusal
@@ -202,6 +204,7 @@ void Worker::OnEvent(Conn& c, uint32_t events) {
 
 void Worker::OnConnected(Conn& c) {
   c.state = State::kOpen;
+  c.established = true;
   ++open_;
   if (c.idle) {
     Settle(c);
@@ -387,6 +390,24 @@ void Worker::EmitProgress(const LoadRun::ProgressFn& progress, int64_t now) {
 void Worker::RecordError(int err) {
   ++errors;
   ++error_codes[err];
+}
+
+// A connection that was never established is an error even when nothing
+// failed: a server that drops SYNs (a full accept queue) leaves connect()
+// pending for seconds, and the slots queued behind the ones in flight are
+// never tried. A connect() in flight on a connection that was open before
+// (churn's next cycle, an rr reconnect after a counted failure) is not one,
+// and neither is a connection waiting to be retried: its failure counted.
+void Worker::CountUnestablished() {
+  for (const Conn& c : conns_) {
+    if (c.established) continue;
+    if (!c.attempted) {
+      ++unstarted;
+      RecordError(kErrUnstarted);
+    } else if (c.state == State::kConnecting) {
+      RecordError(ETIMEDOUT);
+    }
+  }
 }
 
 }  // namespace nm::loadgen

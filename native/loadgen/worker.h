@@ -42,6 +42,7 @@ class Worker {
   uint64_t errors = 0;
   uint64_t mismatches = 0;
   uint64_t connected_at_end = 0;
+  uint64_t unstarted = 0;
   int64_t stopped_ns = 0;
   std::map<int, uint64_t> error_codes;
 
@@ -54,6 +55,8 @@ class Worker {
     uint32_t gen = 0;  // bumped on every close: stale epoll events are ignored
     State state = State::kClosed;
     bool idle = false;      // hold mode: sends nothing, is never retried
+    bool attempted = false;    // connect() (or socket()) has been tried once
+    bool established = false;  // has been open once
     bool settled = false;   // hold mode: has been established or has failed once
     bool mismatch = false;  // the reply in flight already differs
     uint32_t rot = 0;       // offset of the request into the patterns
@@ -84,6 +87,7 @@ class Worker {
   void Publish();
   void EmitProgress(const LoadRun::ProgressFn& progress, int64_t now);
   void RecordError(int err);
+  void CountUnestablished();
 
   static uint64_t Token(const Conn& c) { return (uint64_t{c.gen} << 32) | c.index; }
 
