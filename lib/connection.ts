@@ -7,7 +7,7 @@ import { Duplex } from 'node:stream';
 /** What a Connection asks of its server's native side; batched by the server. */
 export interface ConnectionLink {
   /** Queues one op for this connection (kinds as in native JsOps::Kind). */
-  op(conn: Connection, kind: OpKind, data?: Buffer): void;
+  op(conn: Connection, kind: OpKind, data?: Buffer, notify?: boolean): void;
 }
 
 /** native/core/js_sink.h JsOps::Kind. */
@@ -61,9 +61,11 @@ export class Connection extends Duplex {
   #taken = 0;
   #held = 0;
   readonly #ackEvery: number;
-  // The native output is above its high-water mark: write callbacks wait
-  // for 'drained', so Writable buffers and write() returns false.
-  #full = false;
+  // Bytes written since the native side last reported its output flushed.
+  // Past the high-water mark, write callbacks wait for that report, so the
+  // Writable buffers and write() returns false until 'drain'.
+  #unflushed = 0;
+  readonly #highWaterMark: number;
   #waiting: Array<(err?: Error | null) => void> = [];
   #closedNatively = false;
   // end(): 'finish' waits until the output is flushed and the write side shut.
@@ -84,6 +86,7 @@ export class Connection extends Duplex {
     this.localAddress = addresses.localAddress;
     this.localPort = addresses.localPort;
     this.#ackEvery = Math.max(1, Math.min(64 * 1024, highWaterMark >> 2));
+    this.#highWaterMark = highWaterMark;
   }
 
   /** Bytes handed to the server for sending. */
@@ -119,14 +122,9 @@ export class Connection extends Duplex {
     if (!this.destroyed) this.push(null);
   }
 
-  /** @internal */
-  onFull(): void {
-    this.#full = true;
-  }
-
-  /** @internal */
+  /** @internal Everything written so far has reached the kernel. */
   onDrained(): void {
-    this.#full = false;
+    this.#unflushed = 0;
     for (const cb of this.#waiting.splice(0)) cb();
   }
 
@@ -160,11 +158,14 @@ export class Connection extends Duplex {
       return;
     }
     this.#bytesWritten += chunk.length;
-    this.#link.op(this, OpKind.Write, chunk);
-    if (this.#full) {
-      this.#waiting.push(callback);
-    } else {
+    this.#unflushed += chunk.length;
+    if (this.#unflushed < this.#highWaterMark) {
+      this.#link.op(this, OpKind.Write, chunk);
       callback();
+    } else {
+      // Asks the native side to report once its output is all sent.
+      this.#link.op(this, OpKind.Write, chunk, true);
+      this.#waiting.push(callback);
     }
   }
 

@@ -12,7 +12,6 @@ export interface JsOpsSink {
 const OPENED = 0;
 const DATA = 1;
 const ENDED = 2;
-const FULL = 3;
 const DRAINED = 4;
 const CLOSED = 5;
 const SHUT = 6;
@@ -74,9 +73,6 @@ export class JsLink implements ConnectionLink {
           case ENDED:
             conn.onEnd();
             break;
-          case FULL:
-            conn.onFull();
-            break;
           case DRAINED:
             conn.onDrained();
             break;
@@ -96,16 +92,24 @@ export class JsLink implements ConnectionLink {
       }
     }
     this.#scheduleFlush();
-    if (thrown) throw thrown.error;
+    // Thrown from a tick of its own, it is the process's uncaught exception,
+    // as from a net.Server 'connection' listener. (Thrown from this native
+    // callback, Node 20 would only print a deprecation warning.)
+    if (thrown) {
+      const { error } = thrown;
+      process.nextTick(() => {
+        throw error;
+      });
+    }
   };
 
-  op(conn: Connection, kind: OpKind, data?: Buffer): void {
+  op(conn: Connection, kind: OpKind, data?: Buffer, notify = false): void {
     let index = 0;
     if (data) {
       index = this.#buffers.length;
       this.#buffers.push(data);
     }
-    this.#meta.push(conn.loop, conn.fd, conn.generation, kind, conn.takeTaken(), index);
+    this.#meta.push(conn.loop, conn.fd, conn.generation, kind, conn.takeTaken(), index, notify ? 1 : 0);
     this.#scheduleFlush();
   }
 

@@ -139,6 +139,7 @@ interface NativeServer extends JsOpsSink {
   ): AddressInfo;
   stop(): Promise<void>;
   wantEvents(on: boolean): void;
+  ref(on: boolean): void;
   stats(): Omit<ServerStats, 'model' | 'address' | 'port'>;
 }
 
@@ -304,6 +305,21 @@ export abstract class Server extends EventEmitter {
       port: last ? last.port : 0,
       ...this.#native.stats(),
     };
+  }
+
+  /**
+   * Lets the process exit while this server runs, as `net.Server.unref()`
+   * (the server is stopped by the exit). Kept across stop() and start().
+   */
+  unref(): this {
+    this.#native.ref(false);
+    return this;
+  }
+
+  /** Undoes unref(): a running server keeps the process alive (the default). */
+  ref(): this {
+    this.#native.ref(true);
+    return this;
   }
 
   /** The bound address while running, otherwise null. */

@@ -45,6 +45,7 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
                         InstanceMethod<&ServerWrap::Stop>("stop"),
                         InstanceMethod<&ServerWrap::WantEvents>("wantEvents"),
                         InstanceMethod<&ServerWrap::JsOps>("jsOps"),
+                        InstanceMethod<&ServerWrap::SetRef>("ref"),
                         InstanceMethod<&ServerWrap::GetStats>("stats")});
   }
 
@@ -138,6 +139,7 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
     }
     model_ = std::move(model);
     bridge_ = std::move(bridge);
+    if (!refed_) ApplyRef(env);
     started_ = Clock::now();
     napi_add_env_cleanup_hook(env, &ServerWrap::OnEnvExit, this);
     hooked_ = true;
@@ -177,6 +179,20 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
   void WantEvents(const Napi::CallbackInfo& info) {
     events_wanted_ = info[0].ToBoolean().Value();
     if (model_) model_->events_wanted = events_wanted_;
+  }
+
+  // ref(on): whether a running server keeps the event loop alive, as
+  // net.Server's ref()/unref(). Its thread-safe functions are what hold it;
+  // kept for the next start() too.
+  void SetRef(const Napi::CallbackInfo& info) {
+    refed_ = info[0].ToBoolean().Value();
+    ApplyRef(info.Env());
+  }
+  void ApplyRef(Napi::Env env) {
+    for (Napi::ThreadSafeFunction* f : {&on_error_, &on_event_}) {
+      if (*f) refed_ ? f->Ref(env) : f->Unref(env);
+    }
+    if (bridge_) bridge_->Ref(env, refed_);
   }
 
   // jsOps(meta, buffers): one JS turn's writes, ends, destroys and flow
@@ -345,6 +361,7 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
   std::string model_name_;
   ModelOptions options_;
   std::unique_ptr<JsBridge> bridge_;  // handler 'js': outlives model_
+  bool refed_ = true;
   std::unique_ptr<Model> model_;
   std::thread thread_;
   std::mutex join_mu_;

@@ -107,6 +107,7 @@ void Connection::Apply(const JsOps::Op& op, const JsOps& ops) {
   switch (op.kind) {
     case JsOps::Kind::kWrite:
       emit(ops.bytes[op.index].data(), ops.bytes[op.index].size());
+      if (op.notify) drain_wanted_ = true;
       break;
     case JsOps::Kind::kEnd:
       EndOutput();
@@ -132,11 +133,8 @@ void Connection::ReportToJs() {
     js_ended_sent_ = true;
     sink->Ended(me);
   }
-  if (!js_full_sent_ && Pending() >= high_water_) {
-    js_full_sent_ = true;
-    sink->Full(me);
-  } else if (js_full_sent_ && Pending() == 0) {
-    js_full_sent_ = false;
+  if (drain_wanted_ && Pending() == 0) {
+    drain_wanted_ = false;
     sink->Drained(me);
   }
   if (output_shut_ && !js_shut_sent_) {

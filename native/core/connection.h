@@ -56,8 +56,8 @@ class Connection final : public Output {
   }
   // One op of a JS turn for this connection (`ops` holds the bytes it names).
   void Apply(const JsOps::Op& op, const JsOps& ops);
-  // Tells JS what changed since the last report: end of input, output above
-  // the high-water mark or drained, the write side shut after end().
+  // Tells JS what changed since the last report: end of input, output all
+  // sent (when asked), the write side shut after end().
   void ReportToJs();
 
   bool WantsRead() const {
@@ -109,7 +109,7 @@ class Connection final : public Output {
   bool shut_pending_ = false;  // JS ended: shut the write side once flushed
   bool output_shut_ = false;   // ... and it is shut
   bool js_ended_sent_ = false;  // what ReportToJs() last told JS
-  bool js_full_sent_ = false;
+  bool drain_wanted_ = false;  // JS asked for Drained once the output is all sent
   bool js_shut_sent_ = false;
   bool lingering_ = false;     // closing, flushed, write side shut: discarding input
   bool more_to_read_ = false;  // the last OnReadable() stopped on its budget

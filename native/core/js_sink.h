@@ -39,6 +39,7 @@ struct JsOps {
     Kind kind;
     uint64_t consumed;  // input bytes JS has taken since its last op (flow control)
     uint32_t index;     // kWrite: which entry of `bytes`
+    bool notify;        // kWrite: report Drained once the output is all sent
   };
   std::vector<Op> ops;
   std::vector<std::string> bytes;
@@ -53,8 +54,7 @@ class JsSink {
   virtual void Data(ConnRef ref, const char* data, size_t len) = 0;
   // The peer half-closed: no more data will come.
   virtual void Ended(ConnRef ref) = 0;
-  // Pending output reached the high-water mark (Full) or was all sent (Drained).
-  virtual void Full(ConnRef ref) = 0;
+  // The output was all sent, after a write that asked to be told (notify).
   virtual void Drained(ConnRef ref) = 0;
   // JS's end(): the output was flushed and the write side is shut.
   virtual void Shut(ConnRef ref) = 0;

@@ -14,7 +14,7 @@ namespace {
 
 // The event kinds in a batch's meta array (five numbers per event:
 // kind, fd, generation, a, b).
-enum Event : int { kOpened = 0, kData = 1, kEnded = 2, kFull = 3, kDrained = 4, kClosed = 5, kShut = 6 };
+enum Event : int { kOpened = 0, kData = 1, kEnded = 2, kDrained = 4, kClosed = 5, kShut = 6 };
 
 struct Batch {
   int loop = 0;
@@ -79,7 +79,6 @@ class JsBridge::Outbox final : public JsSink {
     batch_.bytes.append(data, len);
   }
   void Ended(ConnRef ref) override { Add(kEnded, ref, 0, 0); }
-  void Full(ConnRef ref) override { Add(kFull, ref, 0, 0); }
   void Drained(ConnRef ref) override { Add(kDrained, ref, 0, 0); }
   void Shut(ConnRef ref) override { Add(kShut, ref, 0, 0); }
   void Closed(ConnRef ref, int err) override { Add(kClosed, ref, err, 0); }
@@ -133,13 +132,14 @@ void JsBridge::Dispatch(const Napi::CallbackInfo& info) {
   Napi::Array buffers = info[1].As<Napi::Array>();
   std::unordered_map<int, JsOps> per_loop;
   const double* m = meta.Data();
-  for (size_t i = 0; i + 6 <= meta.ElementLength(); i += 6) {
+  for (size_t i = 0; i + 7 <= meta.ElementLength(); i += 7) {
     JsOps& ops = per_loop[static_cast<int>(m[i])];
     JsOps::Op op;
     op.ref = {static_cast<int>(m[i + 1]), static_cast<uint64_t>(m[i + 2])};
     op.kind = static_cast<JsOps::Kind>(static_cast<int>(m[i + 3]));
     op.consumed = static_cast<uint64_t>(m[i + 4]);
     op.index = 0;
+    op.notify = m[i + 6] != 0;
     if (op.kind == JsOps::Kind::kWrite) {
       Napi::Buffer<char> data = buffers.Get(static_cast<uint32_t>(m[i + 5])).As<Napi::Buffer<char>>();
       op.index = static_cast<uint32_t>(ops.bytes.size());

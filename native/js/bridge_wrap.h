@@ -29,14 +29,18 @@ class JsBridge final : public JsHub {
   JsSink* Attach(std::function<void(JsOps&&)> apply) override;
   void Detach(JsSink* sink) override;
 
-  // JS thread: ops(meta: Float64Array, bytes: Buffer[]), six numbers per op:
-  // loop, fd, generation, kind, consumed, index into bytes.
+  // JS thread: ops(meta: Float64Array, bytes: Buffer[]), seven numbers per
+  // op: loop, fd, generation, kind, consumed, index into bytes, notify.
   void Dispatch(const Napi::CallbackInfo& info);
   // JS thread, once every loop has stopped: batches still queued are
   // delivered, then the function is released; later ops are dropped.
   void Release();
   // The environment is going away: nothing more is called into it.
   void Abort();
+  // JS thread: whether the pending batches keep the event loop alive.
+  void Ref(Napi::Env env, bool on) {
+    if (tsfn_) on ? tsfn_.Ref(env) : tsfn_.Unref(env);
+  }
 
  private:
   class Outbox;
