@@ -4,9 +4,18 @@ import type { Connection } from '../lib/index';
 import type { ConformanceConfig } from './conformance';
 import { toUpperAscii } from './helpers';
 
-/** The uppercase echo, in JavaScript: what the suite expects, through the JS bridge. */
+/**
+ * The uppercase echo, in JavaScript: what the suite expects, through the JS
+ * bridge. It keeps backpressure as a net.Socket handler must (the node:net
+ * baseline of the bench does the same): no reading while write() says wait.
+ */
 export function jsUppercase(conn: Connection): void {
-  conn.on('data', (chunk: Buffer) => conn.write(toUpperAscii(chunk)));
+  conn.on('data', (chunk: Buffer) => {
+    if (!conn.write(toUpperAscii(chunk))) {
+      conn.pause();
+      conn.once('drain', () => conn.resume());
+    }
+  });
 }
 
 export const CONFIGS: ConformanceConfig[] = [
