@@ -18,6 +18,7 @@ import { benchVariants, flagName } from './spec';
 const ROOT = path.join(__dirname, '..');
 const CLI = path.join(__dirname, 'cli.js');
 const NODE_SERVER = path.join(__dirname, 'node-server.js');
+const BENCH_HANDLER = path.join(__dirname, 'bench-handler.js');
 const CEILING_SOURCE = path.join(ROOT, 'scripts', 'ceiling.c');
 
 export interface Target {
@@ -33,13 +34,17 @@ export interface Target {
 export interface BenchRow {
   label: string;
   kind: Target['kind'];
-  report: LoadReport | null;
+  report: RrRun | null;
   /** Why there is no report (the target could not run). */
   skipped?: string;
   vsNode?: number;
   vsCeiling?: number;
   /** Every run, when there were several rounds. */
-  runs?: LoadReport[];
+  runs?: RrRun[];
+  /** Median server CPU per request (every thread and child), microseconds. */
+  cpuUsPerReq?: number;
+  /** Median CPU of the server's JS (main) thread per request, microseconds. */
+  jsUsPerReq?: number;
 }
 
 /**
@@ -51,12 +56,13 @@ export function modelTargets(loops = 1): Target[] {
     const spec = MODEL_TABLE[model].spec;
     const multi = loops > 1 && spec.family === 'event';
     return benchVariants(spec).map((v) => ({
-      label: multi ? `${v.label} x${loops}` : v.label,
+      label: multi ? v.label.replace(/^(\S+(?: (?:level|edge))?)/, `$1 x${loops}`) : v.label,
       kind: 'model' as const,
       model,
       args: [
         ...Object.entries(v.options).flatMap(([key, value]) => [`--${flagName(key)}`, String(value)]),
         ...(multi ? ['--loops', String(loops)] : []),
+        ...(v.js ? ['--handler', BENCH_HANDLER] : []),
       ],
       ...(multi ? { loops } : {}),
     }));
@@ -80,15 +86,20 @@ export function defaultLoadThreads(loops = 1): number {
   return Math.max(1, Math.floor(cpus / 4), Math.min(loops, Math.floor(cpus / 2)));
 }
 
-/** `--models` names: a model, or epoll-level / epoll-edge for one trigger. */
+/** A row's `--models` name: 'epoll level x4' -> 'epoll-level', 'epoll + js' -> 'epoll+js'. */
+export function rowName(label: string): string {
+  return label.replace(/ x\d+/, '').replace(/ \+ /g, '+').replace(/ /g, '-');
+}
+
+/** `--models` names: a model (all its rows), or one row: epoll-level, epoll+js... */
 export function selectTargets(names: string[] | undefined, loops = 1): Target[] {
   const all = modelTargets(loops);
   if (!names) return all;
   const out: Target[] = [];
   for (const name of names) {
-    const found = all.filter((t) => t.label.replace(/ x\d+$/, '').replace(' ', '-') === name || t.model === name);
+    const found = all.filter((t) => rowName(t.label) === name || t.model === name);
     if (found.length === 0) {
-      throw Object.assign(new RangeError(`unknown model '${name}' (known: ${all.map((t) => t.label.replace(/ x\d+$/, '').replace(' ', '-')).join(', ')})`), {
+      throw Object.assign(new RangeError(`unknown model '${name}' (known: ${all.map((t) => rowName(t.label)).join(', ')})`), {
         code: 'ERR_INVALID_ARG_VALUE',
       });
     }
@@ -194,10 +205,52 @@ export interface RrConfig {
   threads?: number;
 }
 
-async function measureRr(target: Target, config: RrConfig): Promise<LoadReport> {
-  const server = await startTarget(target, ['--backlog', '4096']);
+/** One measured run: the load generator's report and the server's CPU time. */
+export interface RrRun extends LoadReport {
+  /** Server CPU (every thread and child process) per request, microseconds. */
+  cpuUsPerReq?: number;
+  /** CPU of the server's JS thread (its main thread) per request, microseconds. */
+  jsUsPerReq?: number;
+}
+
+const CLK_TCK = 100; // USER_HZ: the unit of /proc/<pid>/stat times on Linux
+
+/** utime + stime (+ cutime + cstime with `reaped`) of a /proc stat line, in ticks. */
+function statTicks(file: string, reaped: boolean): number {
   try {
-    return await loadgen({
+    const text = fs.readFileSync(file, 'utf8');
+    const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    // Fields 14-17 of stat(5), counted from after the command name.
+    return Number(f[11]) + Number(f[12]) + (reaped ? Number(f[13]) + Number(f[14]) : 0);
+  } catch {
+    return 0; // the process or thread is gone
+  }
+}
+
+/** CPU ticks of a process, its reaped children, and its live descendants. */
+function treeTicks(pid: number): number {
+  let ticks = statTicks(`/proc/${pid}/stat`, true);
+  let children: string[] = [];
+  try {
+    for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+      children = children.concat(fs.readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(' ').filter(Boolean));
+    }
+  } catch {
+    // gone
+  }
+  for (const child of children) ticks += treeTicks(Number(child));
+  return ticks;
+}
+
+async function measureRr(target: Target, config: RrConfig): Promise<RrRun> {
+  const server = await startTarget(target, ['--backlog', '4096']);
+  const pid = server.child.pid!;
+  const sample = () => ({ all: treeTicks(pid), js: statTicks(`/proc/${pid}/task/${pid}/stat`, false) });
+  // The CPU window is the measured one: from the end of the warm-up on.
+  let start: { all: number; js: number } | null = null;
+  const timer = setTimeout(() => (start = sample()), config.warmupMs);
+  try {
+    const report: RrRun = await loadgen({
       port: server.port,
       mode: 'rr',
       connections: config.connections,
@@ -208,7 +261,15 @@ async function measureRr(target: Target, config: RrConfig): Promise<LoadReport> 
       expect: 'uppercase',
       onProgress: progress(target.label),
     });
+    const end = sample();
+    const begin = start as { all: number; js: number } | null;
+    if (begin && report.requests > 0) {
+      report.cpuUsPerReq = ((end.all - begin.all) * 1e6) / CLK_TCK / report.requests;
+      report.jsUsPerReq = ((end.js - begin.js) * 1e6) / CLK_TCK / report.requests;
+    }
+    return report;
   } finally {
+    clearTimeout(timer);
     clearProgress();
     await server.stop();
   }
@@ -229,7 +290,7 @@ function median(values: number[]): number | undefined {
  */
 export async function runRr(targets: Target[], config: RrConfig): Promise<BenchRow[]> {
   const built = new Set(nativeModels());
-  const runs = new Map<Target, (LoadReport | null)[]>();
+  const runs = new Map<Target, (RrRun | null)[]>();
   const skipped = new Map<Target, string>();
   for (const target of targets) {
     runs.set(target, []);
@@ -258,7 +319,7 @@ export async function runRr(targets: Target[], config: RrConfig): Promise<BenchR
     return median(mine.map((r, i) => (r && theirs[i] ? r.rps / theirs[i]!.rps : NaN)).filter(Number.isFinite));
   };
   return targets.map((target) => {
-    const reports = runs.get(target)!.filter((r): r is LoadReport => r !== null);
+    const reports = runs.get(target)!.filter((r): r is RrRun => r !== null);
     if (skipped.has(target) || reports.length === 0) {
       return { label: target.label, kind: target.kind, report: null, skipped: skipped.get(target) ?? 'no run' };
     }
@@ -267,6 +328,10 @@ export async function runRr(targets: Target[], config: RrConfig): Promise<BenchR
     if (rounds > 1) row.runs = reports;
     row.vsNode = ratio(target, node);
     row.vsCeiling = ratio(target, ceilingFor(target));
+    // CPU per request is steadier than req/s on a shared machine: the median
+    // of the rounds, each measured over its own window.
+    row.cpuUsPerReq = median(reports.map((r) => r.cpuUsPerReq).filter((v): v is number => v !== undefined));
+    row.jsUsPerReq = median(reports.map((r) => r.jsUsPerReq).filter((v): v is number => v !== undefined));
     return row;
   });
 }
@@ -281,7 +346,10 @@ function fmt(n: number | undefined, digits = 0): string {
 }
 
 export function rrTable(rows: BenchRow[]): string {
-  const header = [pad('server', 16, false), pad('req/s', 11), pad('MB/s', 8), pad('p50 us', 8), pad('p99 us', 8), pad('x node:net', 11), pad('x C', 6), pad('errors', 7)];
+  const header = [
+    pad('server', 16, false), pad('req/s', 11), pad('MB/s', 8), pad('p50 us', 8), pad('p99 us', 8),
+    pad('x node:net', 11), pad('x C', 6), pad('cpu us/req', 10), pad('js us/req', 9), pad('errors', 7),
+  ];
   const lines = [header.join('  ')];
   for (const r of rows) {
     if (!r.report) {
@@ -297,7 +365,9 @@ export function rrTable(rows: BenchRow[]): string {
         pad(fmt(x.latencyUs.p50), 8),
         pad(fmt(x.latencyUs.p99), 8),
         pad(r.vsNode === undefined ? '-' : `${fmt(r.vsNode, 2)}x`, 11),
-        pad(r.vsCeiling === undefined ? '-' : fmt(r.vsCeiling, 2), 6),
+        pad(r.vsCeiling === undefined ? '-' : `${fmt(r.vsCeiling, 2)}x`, 6),
+        pad(fmt(r.cpuUsPerReq, 2), 10),
+        pad(fmt(r.jsUsPerReq, 2), 9),
         pad(fmt(x.errors + x.mismatches), 7),
       ].join('  '),
     );

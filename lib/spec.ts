@@ -30,6 +30,8 @@ export interface BenchVariant {
   label: string;
   /** Options that make this row, passed to `netmodels serve` as flags. */
   options: Record<string, string | number>;
+  /** The row runs the uppercase echo in JavaScript (lib/bench-handler.ts), as node:net does. */
+  js?: boolean;
 }
 
 export interface ModelSpec {

@@ -13,7 +13,7 @@ const modelFlagUsage = [...MODEL_FLAGS]
 
 export const USAGE = `Usage:
   netmodels serve  --model <${MODELS.join('|')}> [--host H] [--port P]
-                   [--handler uppercase|echo|discard|http] [--max-connections N] [--max-per-source N]
+                   [--handler uppercase|echo|discard|http|./module.js] [--max-connections N] [--max-per-source N]
                    [--idle-timeout MS] [--backlog N] [--quiet]
                    ${modelFlagUsage}
   netmodels bench  [--models m1,m2,...] [--connections N] [--size BYTES] [--duration S]

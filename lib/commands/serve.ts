@@ -2,6 +2,7 @@
 // second, stopped cleanly by SIGINT or SIGTERM.
 import { parseArgs } from 'node:util';
 
+import { isHandlerModule, loadHandlerModule } from '../handler-module';
 import { createServer, MODEL_TABLE, type ModelName } from '../index';
 import type { ServerStats } from '../server';
 import { flagName, modelOptions, type ModelSpec } from '../spec';
@@ -44,7 +45,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const options: Record<string, unknown> = {
     host: values.host,
     port: intArg('port', values.port),
-    handler: values.handler,
+    handler:
+      values.handler !== undefined && isHandlerModule(values.handler) ? await loadHandlerModule(values.handler) : values.handler,
     maxConnections: intArg('max-connections', values['max-connections']),
     maxConnectionsPerSource: intArg('max-per-source', values['max-per-source']),
     idleTimeoutMs: intArg('idle-timeout', values['idle-timeout']),

@@ -16,6 +16,7 @@ export class EpollServer extends Server {
     bench: [
       { label: 'epoll level', options: { trigger: 'level' } },
       { label: 'epoll edge', options: { trigger: 'edge' } },
+      { label: 'epoll + js', options: { trigger: 'level' }, js: true },
     ],
   };
 
