@@ -202,7 +202,10 @@ export async function runRr(targets: Target[], config: RrConfig): Promise<BenchR
   const skipped = new Map<Target, string>();
   for (const target of targets) {
     runs.set(target, []);
-    if (target.kind === 'model' && !built.has(target.model!)) skipped.set(target, 'not built');
+    if (target.kind === 'model' && !built.has(target.model!)) {
+      const requires = MODEL_TABLE[target.model!].spec.requires;
+      skipped.set(target, requires ? `not built: ${requires} was missing when netmodels was compiled` : 'not built');
+    }
   }
   const rounds = config.rounds ?? 1;
   for (let round = 0; round < rounds; round++) {

@@ -13,6 +13,7 @@ export { ForkServer, type ForkServerOptions } from './models/fork';
 export { SelectServer, type SelectServerOptions } from './models/select';
 export { PollServer, type PollServerOptions } from './models/poll';
 export { ThreadServer, type ThreadServerOptions } from './models/thread';
+export { UringServer, type UringServerOptions } from './models/uring';
 export * as sys from './sys';
 export { loadgen } from './loadgen';
 export type { LoadgenOptions, LoadReport, LoadProgress, LatencyUs, LoadMode, LoadExpect } from './loadgen';

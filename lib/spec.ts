@@ -35,6 +35,11 @@ export interface ModelSpec {
   readonly options: Readonly<Record<string, OptionSpec>>;
   /** Rows in `netmodels bench`; default: one row named after the model. */
   readonly bench?: readonly BenchVariant[];
+  /**
+   * A library the native part needs at build time ('liburing'): a build
+   * without it leaves the model out, and says so.
+   */
+  readonly requires?: string;
 }
 
 export function integer(min: number, max: number, fallback: number): OptionSpec<number> {

@@ -8,6 +8,7 @@ import { IterativeServer } from './iterative';
 import { PollServer } from './poll';
 import { SelectServer } from './select';
 import { ThreadServer } from './thread';
+import { UringServer } from './uring';
 
 export const MODEL_TABLE = {
   iterative: IterativeServer,
@@ -16,6 +17,7 @@ export const MODEL_TABLE = {
   select: SelectServer,
   poll: PollServer,
   epoll: EpollServer,
+  uring: UringServer,
 } as const;
 
 type Table = typeof MODEL_TABLE;
