@@ -70,13 +70,14 @@ async function measure(target) {
   process.stdout.write(
     `server CPU per request: rr, ${values.connections} connections, ${values.size}-byte messages, ` +
       `${values.duration} s, median of ${values.rounds} rounds\n\n` +
-      `${'server'.padEnd(12)}  ${'req/s'.padStart(9)}  ${'server CPU ms'.padStart(13)}  ${'CPU us/request'.padStart(14)}\n`,
+      `${'server'.padEnd(12)}  ${'req/s'.padStart(9)}  ${'server CPU ms'.padStart(13)}  ${'CPU us/request'.padStart(14)}  every round (us/request)\n`,
   );
   for (const t of targets) {
     const sorted = [...runs.get(t)].sort((a, b) => a.usPerRequest - b.usPerRequest);
     const m = sorted[(sorted.length - 1) >> 1];
     process.stdout.write(
-      `${t.label.padEnd(12)}  ${Math.round(m.rps).toLocaleString('en-US').padStart(9)}  ${String(m.cpuMs).padStart(13)}  ${m.usPerRequest.toFixed(2).padStart(14)}\n`,
+      `${t.label.padEnd(12)}  ${Math.round(m.rps).toLocaleString('en-US').padStart(9)}  ${String(m.cpuMs).padStart(13)}  ${m.usPerRequest.toFixed(2).padStart(14)}  ` +
+        `${runs.get(t).map((r) => r.usPerRequest.toFixed(2)).join(' ')}\n`,
     );
   }
 })().catch((err) => {
