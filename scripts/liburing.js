@@ -7,10 +7,20 @@
 'use strict';
 const { execFileSync } = require('node:child_process');
 
-const cc = process.env.CC || 'cc';
+// The first compiler driver that runs (node-gyp itself needs a C++ one).
+const compilers = [process.env.CC, 'cc', process.env.CXX, 'c++'].filter(Boolean);
 
 function run(args, input) {
-  return execFileSync(cc, args, { input, stdio: ['pipe', 'pipe', 'ignore'] }).toString().trim();
+  let last;
+  for (const cc of compilers) {
+    try {
+      return execFileSync(cc, args, { input, stdio: ['pipe', 'pipe', 'ignore'] }).toString().trim();
+    } catch (err) {
+      last = err;
+      if (err.code !== 'ENOENT') break; // it ran and said no
+    }
+  }
+  throw last;
 }
 
 function have() {
