@@ -282,6 +282,12 @@ function median(values: number[]): number | undefined {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
+/** Why a model's row is skipped when this build lacks it. */
+function notBuilt(model: ModelName): string {
+  const requires = MODEL_TABLE[model].spec.requires;
+  return requires ? `not built: ${requires} was missing when netmodels was compiled` : 'not built';
+}
+
 /**
  * Runs the rr load against each target in turn, `config.rounds` times
  * round-robin. A row shows the target's median run; its ratios are the
@@ -294,7 +300,7 @@ export async function runRr(targets: Target[], config: RrConfig): Promise<BenchR
   const skipped = new Map<Target, string>();
   for (const target of targets) {
     runs.set(target, []);
-    if (target.kind === 'model' && !built.has(target.model!)) skipped.set(target, 'not built');
+    if (target.kind === 'model' && !built.has(target.model!)) skipped.set(target, notBuilt(target.model!));
   }
   const rounds = config.rounds ?? 1;
   for (let round = 0; round < rounds; round++) {
@@ -389,9 +395,14 @@ export interface IdlePoint {
 
 /** Latency of one active connection while `idle` idle ones are open. */
 export async function runIdle(config: { durationMs: number; warmupMs: number; messageSize: number; counts: number[] }): Promise<IdlePoint[]> {
-  const targets = selectTargets(['select', 'poll', 'epoll-level']);
+  const targets = selectTargets(['select', 'poll', 'epoll-level', 'uring']);
+  const built = new Set(nativeModels());
   const points: IdlePoint[] = [];
   for (const target of targets) {
+    if (!built.has(target.model!)) {
+      for (const idle of config.counts) points.push({ model: target.label, idle, report: null, skipped: notBuilt(target.model!) });
+      continue;
+    }
     for (const idle of config.counts) {
       // select cannot watch fds >= FD_SETSIZE, so it stops at 1000 idle.
       if (target.model === 'select' && idle > 1000) continue;

@@ -52,6 +52,11 @@ export function invalidArgValue(name: string, value: unknown, reason = 'is inval
   );
 }
 
+/** TypeError [ERR_FEATURE_UNAVAILABLE_ON_PLATFORM]: The feature <feature> is unavailable <why>. */
+export function featureUnavailable(feature: string, why: string): TypeError & { code: string } {
+  return withCode(new TypeError(`The feature ${feature} is unavailable ${why}`), 'ERR_FEATURE_UNAVAILABLE_ON_PLATFORM');
+}
+
 /** Validates an optional integer option; returns the default when undefined. */
 export function validateInteger(
   name: string,

@@ -17,6 +17,7 @@ export { SelectServer, type SelectServerOptions } from './models/select';
 export { PollServer, type PollServerOptions } from './models/poll';
 export { ThreadServer, type ThreadServerOptions } from './models/thread';
 export { ThreadPoolServer, type ThreadPoolServerOptions } from './models/threadpool';
+export { UringServer, type UringServerOptions } from './models/uring';
 export * as sys from './sys';
 export { loadgen } from './loadgen';
 export type { LoadgenOptions, LoadReport, LoadProgress, LatencyUs, LoadMode, LoadExpect } from './loadgen';

@@ -51,6 +51,13 @@ export interface ModelSpec {
    * `given` holds the options as the user passed them.
    */
   readonly finish?: (native: Record<string, unknown>, given: Readonly<Record<string, unknown>>) => void;
+  /**
+   * A library the native part needs at build time ('liburing'): a build
+   * without it leaves the model out, and says so.
+   */
+  readonly requires?: string;
+  /** false: the model does not run a JavaScript handler (yet); a function is refused. */
+  readonly jsHandler?: boolean;
 }
 
 export function integer(min: number, max: number, fallback: number): OptionSpec<number> {

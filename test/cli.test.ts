@@ -7,7 +7,7 @@ import * as path from 'node:path';
 
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 
-import { EpollServer } from '../lib/index';
+import { EpollServer, nativeModels } from '../lib/index';
 import { cleanup, trackServer, waitFor } from './helpers';
 import { childProcesses } from './proc';
 import { closeAll, openMany, roundTripAll } from './scale';
@@ -123,12 +123,18 @@ describe('netmodels CLI', () => {
     const r = await run(['bench', '--experiment', 'idle', '--idle-counts', '0,50', '--duration', '0.3', '--warmup', '0.2', '--json', json, '--svg', svg]);
     expect(r.code).toBe(0);
     const data = JSON.parse(fs.readFileSync(json, 'utf8'));
-    expect(data.points).toHaveLength(6);
+    // select, poll, epoll level and uring; uring only where it is built.
+    const uring = nativeModels().includes('uring');
+    expect(data.points).toHaveLength(8);
     for (const p of data.points) {
+      if (p.model === 'uring' && !uring) {
+        expect(p.skipped).toMatch(/liburing/);
+        continue;
+      }
       expect(p.report.connected).toBe(p.idle + 1);
       expect(p.report.requests).toBeGreaterThan(0);
     }
-    expect((fs.readFileSync(svg, 'utf8').match(/<polyline /g) ?? []).length).toBe(3);
+    expect((fs.readFileSync(svg, 'utf8').match(/<polyline /g) ?? []).length).toBe(uring ? 4 : 3);
   });
 
   it('stress reports how many connections were accepted and held', async () => {

@@ -1,6 +1,7 @@
 // Every model configuration the shared suites run against. A new model
 // appends its configs here.
 import type { Connection } from '../lib/index';
+import { nativeModels } from '../lib/index';
 import type { ConformanceConfig } from './conformance';
 import { toUpperAscii } from './helpers';
 
@@ -17,6 +18,11 @@ export function jsUppercase(conn: Connection): void {
     }
   });
 }
+
+// uring is in the build only where liburing was found when it was compiled;
+// test/uring.test.ts checks that a machine with liburing builds it, and how
+// a build without it behaves.
+const URING = nativeModels().includes('uring');
 
 export const CONFIGS: ConformanceConfig[] = [
   { label: 'iterative', model: 'iterative' },
@@ -45,4 +51,9 @@ export const CONFIGS: ConformanceConfig[] = [
   { label: 'epoll level js', model: 'epoll', options: { handler: jsUppercase } },
   { label: 'epoll edge js', model: 'epoll', options: { handler: jsUppercase, trigger: 'edge' } },
   { label: 'epoll x3 js', model: 'epoll', options: { handler: jsUppercase, loops: 3 } },
+  ...(URING ? [{ label: 'uring', model: 'uring' as const }] : []),
+  // 8 submission slots and 8 receive buffers: every test also runs with the
+  // queue filling mid-round and the buffer ring running dry (-ENOBUFS).
+  ...(URING ? [{ label: 'uring tiny ring', model: 'uring' as const, options: { entries: 8 } }] : []),
+  ...(URING ? [{ label: 'uring x3 handoff', model: 'uring' as const, options: { loops: 3, balance: 'handoff' } }] : []),
 ];

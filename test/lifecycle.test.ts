@@ -7,7 +7,7 @@ import { Worker } from 'node:worker_threads';
 
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { createServer, MODELS } from '../lib/index';
+import { createServer, nativeModels } from '../lib/index';
 import { Client, connectError } from './client';
 import { cleanup, trackServer, waitFor } from './helpers';
 import { childProcesses, fdSnapshot, newFds, threadCount, warmUpThreadPool } from './proc';
@@ -133,7 +133,7 @@ describe('lifecycle', () => {
   });
 
   it('stats() is safe to call while stop() is in flight, for every model', async () => {
-    for (const model of MODELS) {
+    for (const model of nativeModels()) {
       const server = trackServer(createServer(model));
       const { port } = await server.start();
       const clients = await Promise.all([1, 2, 3].map(() => Client.connect(port)));

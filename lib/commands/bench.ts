@@ -102,10 +102,12 @@ export async function benchCommand(argv: string[]): Promise<number> {
     const result = { experiment: 'idle', machine: machine(), config: { durationMs, warmupMs, messageSize, counts }, points };
     if (values.json) fs.writeFileSync(values.json, `${JSON.stringify(result, null, 2)}\n`);
     if (values.svg) {
-      const series = [...new Set(points.map((p) => p.model))].map((m) => ({
-        name: m,
-        points: points.filter((p) => p.model === m && p.report).map((p) => ({ x: p.idle, y: p.report!.latencyUs.p50 })),
-      }));
+      const series = [...new Set(points.map((p) => p.model))]
+        .map((m) => ({
+          name: m,
+          points: points.filter((p) => p.model === m && p.report).map((p) => ({ x: p.idle, y: p.report!.latencyUs.p50 })),
+        }))
+        .filter((line) => line.points.length > 0);
       fs.writeFileSync(values.svg, lineChartSvg('Latency of one active connection vs idle connections (p50)', 'idle connections', 'p50 latency (us)', series));
     }
     return 0;

@@ -10,6 +10,7 @@ import { PreforkServer } from './prefork';
 import { SelectServer } from './select';
 import { ThreadServer } from './thread';
 import { ThreadPoolServer } from './threadpool';
+import { UringServer } from './uring';
 
 export const MODEL_TABLE = {
   iterative: IterativeServer,
@@ -20,6 +21,7 @@ export const MODEL_TABLE = {
   select: SelectServer,
   poll: PollServer,
   epoll: EpollServer,
+  uring: UringServer,
 } as const;
 
 type Table = typeof MODEL_TABLE;

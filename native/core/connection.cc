@@ -8,13 +8,6 @@
 
 namespace nm {
 
-namespace {
-
-// Errors a client causes by going away; they end the connection quietly.
-bool PeerGone(int err) { return err == ECONNRESET || err == EPIPE || err == ETIMEDOUT; }
-
-}  // namespace
-
 Connection::Connection(int fd, uint64_t generation, HandlerKind kind, Stats* stats,
                        size_t high_water)
     : fd_(fd), generation_(generation), stats_(stats), high_water_(high_water) {

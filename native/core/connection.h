@@ -10,6 +10,7 @@
 // models; it allocates nothing, so it is safe in a forked child.
 #pragma once
 
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -19,6 +20,10 @@
 #include "core/stats.h"
 
 namespace nm {
+
+// Errors a client causes by going away; they end a connection quietly
+// (not counted in stats().errors).
+inline bool PeerGone(int err) { return err == ECONNRESET || err == EPIPE || err == ETIMEDOUT; }
 
 class Connection final : public Output {
  public:

@@ -1,0 +1,145 @@
+#include "core/ring_connection.h"
+
+#if NM_HAVE_LIBURING
+
+#include <sys/socket.h>
+
+namespace nm {
+
+RingConnection::RingConnection(int fd, uint64_t generation, HandlerKind kind, Stats* stats,
+                               size_t high_water)
+    : fd_(fd), generation_(generation), stats_(stats), high_water_(high_water) {
+  state_.kind = kind;
+}
+
+void RingConnection::emit(const char* data, size_t len) {
+  if (!failed_) next_.insert(next_.end(), data, data + len);
+}
+
+void RingConnection::OnCompletion(Ring& ring, const Completion& e) {
+  if (!e.more()) ops_--;
+  const int buffer = e.buffer();
+  if (TagOp(e.tag) == kOpRecv) {
+    if (!e.more()) recv_armed_ = recv_cancelled_ = false;
+    if (e.res > 0 && retiring_) {
+      stats_->received(static_cast<uint64_t>(e.res));
+    } else if (e.res > 0 && buffer >= 0) {
+      OnRecv(ring.Buffer(buffer), e.res);
+    } else if (e.res <= 0 && e.res != -ENOBUFS && e.res != -ECANCELED && !retiring_) {
+      // -ENOBUFS: the buffer ring ran dry; the bytes are still in the
+      // socket and are read once Submit() arms the recv again, after the
+      // loop's round has given its buffers back.
+      OnRecv(nullptr, e.res);
+    }
+    if (buffer >= 0) ring.Recycle(buffer);
+  } else if (TagOp(e.tag) == kOpSend) {
+    OnSent(e.res);
+  }
+}
+
+void RingConnection::Submit(Ring& ring) {
+  if (retiring_) return;
+  if (WantsRead()) {
+    if (!recv_armed_) {
+      ring.RecvMultishot(fd_.get(), Tag(kOpRecv));
+      recv_armed_ = true;
+      ops_++;
+    }
+  } else if (recv_armed_ && !recv_cancelled_) {
+    // Backpressure: a multishot recv goes on by itself, so it is cancelled.
+    // Completions already on their way are still handled: nothing is lost.
+    ring.Cancel(Tag(kOpRecv), Tag(kOpCancel));
+    recv_cancelled_ = true;
+  }
+  if (sending_ || failed_) return;
+  if (out_off_ == out_.size()) {
+    if (next_.empty()) return;
+    out_.clear();
+    out_off_ = 0;
+    out_.swap(next_);
+  }
+  ring.Send(fd_.get(), out_.data() + out_off_, out_.size() - out_off_, Tag(kOpSend));
+  sending_ = true;
+  ops_++;
+}
+
+void RingConnection::Retire(Ring& ring) {
+  if (retiring_) return;
+  retiring_ = true;
+  if (ops_ > 0) ring.CancelFd(fd_.get(), Tag(kOpCancel));
+}
+
+void RingConnection::Feed(char* data, size_t n) {
+  switch (Handle(state_, data, n, *this)) {
+    case Verdict::kMore:
+      break;
+    case Verdict::kClose:
+      closing_ = true;
+      break;
+    case Verdict::kWait:
+      waiting_ = true;
+      break;
+  }
+}
+
+void RingConnection::Resume() {
+  waiting_ = false;
+  if (held_.empty()) return;
+  std::vector<char> input;
+  input.swap(held_);
+  Feed(input.data(), input.size());
+  Linger();
+}
+
+void RingConnection::OnRecv(char* data, int n) {
+  if (n > 0) {
+    stats_->received(static_cast<uint64_t>(n));
+    // Past a request that closes, input is dropped, as Connection does once
+    // it lingers (a multishot recv may still deliver some before then).
+    if (lingering_ || closing_) return;
+    if (waiting_) {
+      held_.insert(held_.end(), data, data + n);
+      return;
+    }
+    Feed(data, static_cast<size_t>(n));
+  } else if (n == 0) {
+    read_done_ = true;
+  } else {
+    if (!PeerGone(-n)) Stats::add(stats_->errors, 1);
+    failed_ = true;
+  }
+  Linger();
+}
+
+void RingConnection::OnSent(int res) {
+  sending_ = false;
+  if (res > 0) {
+    stats_->sent(static_cast<uint64_t>(res));
+    out_off_ += static_cast<size_t>(res);
+    if (out_off_ == out_.size()) {
+      out_.clear();
+      out_off_ = 0;
+      // As Connection: an idle connection does not keep a burst's worth.
+      if (out_.capacity() > 64 * 1024) std::vector<char>().swap(out_);
+    }
+  } else {
+    // ECANCELED: the loop is closing this connection.
+    if (res < 0 && res != -ECANCELED && !PeerGone(-res)) Stats::add(stats_->errors, 1);
+    failed_ = true;
+  }
+  Linger();
+}
+
+// As Connection::Linger: once the reply to a request that closes is out,
+// shut the write side and discard input until the peer closes, so the
+// reply is not destroyed by a reset.
+void RingConnection::Linger() {
+  if (!closing_ || lingering_ || failed_ || Pending() > 0) return;
+  lingering_ = true;
+  if (read_done_) return;
+  if (::shutdown(fd_.get(), SHUT_WR) < 0) failed_ = true;
+}
+
+}  // namespace nm
+
+#endif  // NM_HAVE_LIBURING

@@ -1,0 +1,100 @@
+// One client connection of a completion loop (io_uring).
+//
+// Connection makes its own recv/send calls when a readiness loop says the
+// socket is ready; RingConnection makes none: it keeps a multishot recv and
+// at most one send submitted on the loop's Ring and is fed their
+// completions. The protocol rules are Connection's: the handler's verdicts,
+// the high-water mark, nginx's lingering close.
+//
+// A send hands the kernel the address of the output buffer, which must not
+// move or be freed until the send completes. So output has two buffers: the
+// one in flight, never touched until its completion, and the one the
+// handler appends to meanwhile; they swap when the first is done.
+#pragma once
+
+#if NM_HAVE_LIBURING
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "core/connection.h"
+#include "core/ring.h"
+
+namespace nm {
+
+class RingConnection final : public Output {
+ public:
+  RingConnection(int fd, uint64_t generation, HandlerKind kind, Stats* stats, size_t high_water);
+  RingConnection(const RingConnection&) = delete;
+  RingConnection& operator=(const RingConnection&) = delete;
+
+  int fd() const { return fd_.get(); }
+  ConnRef ref() const { return {fd_.get(), generation_}; }
+  uint64_t Tag(RingOp op) const { return MakeTag(op, fd_.get(), generation_); }
+
+  // A completion of one of this connection's requests (recv, send or
+  // cancel). Gives a received buffer back to the ring once handled.
+  void OnCompletion(Ring& ring, const Completion& e);
+  // Submits what the connection needs now: a recv while it wants to read
+  // (and the cancel of the recv when it stops wanting to), a send while
+  // output waits and none is in flight.
+  void Submit(Ring& ring);
+  // Starts closing: cancels whatever it has in flight. Once InFlight() is
+  // 0 the connection may be destroyed; until then it must stay alive.
+  void Retire(Ring& ring);
+
+  bool Finished() const { return failed_ || (read_done_ && Pending() == 0); }
+  bool Lingering() const { return lingering_; }
+  bool Retiring() const { return retiring_; }
+  uint32_t InFlight() const { return ops_; }
+  // Ends a wait the handler asked for (Verdict::kWait) and hands it the
+  // input that arrived meanwhile.
+  void Resume();
+
+  void emit(const char* data, size_t len) override;
+
+  // Owned by the loop: queued for its end-of-round Submit(), when it last
+  // made progress (idle timeout), since when it lingers.
+  bool dirty = false;
+  uint64_t last_active_ms = 0;
+  uint64_t linger_since_ms = 0;
+  bool linger_counted = false;
+
+ private:
+  bool WantsRead() const {
+    return !read_done_ && !failed_ &&
+           (lingering_ || (!closing_ && !waiting_ && Pending() < high_water_));
+  }
+  size_t Pending() const { return next_.size() + (out_.size() - out_off_); }
+  void OnRecv(char* data, int n);
+  void Feed(char* data, size_t n);
+  void OnSent(int res);
+  void Linger();
+
+  Fd fd_;
+  uint64_t generation_;
+  HandlerState state_;
+  Stats* stats_;
+  size_t high_water_;
+  std::vector<char> out_;   // in flight from out_off_ while sending_
+  size_t out_off_ = 0;
+  std::vector<char> next_;  // appended to by emit(); never in flight
+  // Input that completed while the handler waits: a multishot recv
+  // delivers what it has read before its cancel takes effect.
+  std::vector<char> held_;
+  uint32_t ops_ = 0;        // requests whose last completion has not arrived
+  bool recv_armed_ = false;
+  bool recv_cancelled_ = false;
+  bool sending_ = false;
+  bool retiring_ = false;
+  bool read_done_ = false;
+  bool closing_ = false;
+  bool waiting_ = false;
+  bool lingering_ = false;
+  bool failed_ = false;
+};
+
+}  // namespace nm
+
+#endif  // NM_HAVE_LIBURING

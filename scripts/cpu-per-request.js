@@ -1,0 +1,86 @@
+#!/usr/bin/env node
+// Server CPU time per request: each target runs in its own `netmodels serve`
+// process (as in `netmodels bench`) under the same rr load, and the CPU time
+// that process spent (utime + stime from /proc/<pid>/stat, every thread)
+// during the measured window is divided by the requests answered in it.
+// Rounds run the targets round-robin; the row shows the median round.
+// Needs a built package (npm run build).
+//
+//   node scripts/cpu-per-request.js [--models epoll-level,uring]
+//        [--connections 64] [--size 64] [--duration 3] [--warmup 0.5] [--rounds 3]
+'use strict';
+
+const fs = require('node:fs');
+const { parseArgs } = require('node:util');
+
+const { loadgen } = require('../dist');
+const { selectTargets, startTarget } = require('../dist/bench');
+
+const { values } = parseArgs({
+  options: {
+    models: { type: 'string', default: 'epoll-level,uring' },
+    connections: { type: 'string', default: '64' },
+    size: { type: 'string', default: '64' },
+    duration: { type: 'string', default: '3' },
+    warmup: { type: 'string', default: '0.5' },
+    rounds: { type: 'string', default: '3' },
+  },
+});
+
+// USER_HZ is 100 on every Linux ABI node runs on.
+const TICK_MS = 10;
+
+function cpuMs(pid) {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * TICK_MS; // utime, stime
+}
+
+async function measure(target) {
+  const server = await startTarget(target, ['--backlog', '4096']);
+  try {
+    const warmupMs = Number(values.warmup) * 1000;
+    const durationMs = Number(values.duration) * 1000;
+    let before = 0;
+    // The CPU counter is read when the measured window opens and closes.
+    const opened = setTimeout(() => (before = cpuMs(server.child.pid)), warmupMs);
+    const report = await loadgen({
+      port: server.port,
+      mode: 'rr',
+      connections: Number(values.connections),
+      messageSize: Number(values.size),
+      durationMs,
+      warmupMs,
+      expect: 'uppercase',
+    });
+    clearTimeout(opened);
+    const used = cpuMs(server.child.pid) - before;
+    return { rps: report.rps, requests: report.requests, cpuMs: used, usPerRequest: (used * 1000) / report.requests };
+  } finally {
+    await server.stop();
+  }
+}
+
+(async () => {
+  const targets = selectTargets(values.models.split(','));
+  const runs = new Map(targets.map((t) => [t, []]));
+  for (let round = 0; round < Number(values.rounds); round++) {
+    for (const t of targets) runs.get(t).push(await measure(t));
+  }
+  process.stdout.write(
+    `server CPU per request: rr, ${values.connections} connections, ${values.size}-byte messages, ` +
+      `${values.duration} s, median of ${values.rounds} rounds\n\n` +
+      `${'server'.padEnd(12)}  ${'req/s'.padStart(9)}  ${'server CPU ms'.padStart(13)}  ${'CPU us/request'.padStart(14)}  every round (us/request)\n`,
+  );
+  for (const t of targets) {
+    const sorted = [...runs.get(t)].sort((a, b) => a.usPerRequest - b.usPerRequest);
+    const m = sorted[(sorted.length - 1) >> 1];
+    process.stdout.write(
+      `${t.label.padEnd(12)}  ${Math.round(m.rps).toLocaleString('en-US').padStart(9)}  ${String(m.cpuMs).padStart(13)}  ${m.usPerRequest.toFixed(2).padStart(14)}  ` +
+        `${runs.get(t).map((r) => r.usPerRequest.toFixed(2)).join(' ')}\n`,
+    );
+  }
+})().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,254 @@
+// What only UringServer does: a completion loop whose recv buffers come from
+// a shared ring that can run dry, whose sends keep their buffer in the
+// kernel until they complete, and which exists only where liburing and the
+// kernel allow it.
+import { execFileSync, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+
+import { binding } from '../lib/binding';
+import { runRr, selectTargets } from '../lib/bench';
+import { EpollServer, UringServer, createServer, nativeModels } from '../lib/index';
+import { Client } from './client';
+import {
+  KiB,
+  MiB,
+  assertBytesEqual,
+  cleanup,
+  randomPayload,
+  toUpperAscii,
+  trackServer,
+  waitForPlateau,
+  waitForStats,
+  waitQuiescent,
+  withTimeout,
+} from './helpers';
+import { expectNoNewFds, fdSnapshot, threadCount, warmUpThreadPool } from './proc';
+
+const BUILT = nativeModels().includes('uring');
+const ROOT = path.join(__dirname, '..');
+
+/** Each client writes `total` bytes in `chunk`-sized writes while reading the reply, and checks it. */
+async function stream(port: number, total: number, chunk: number): Promise<void> {
+  const client = await Client.connect(port);
+  const payload = randomPayload(total);
+  for (let off = 0; off < total; off += chunk) client.write(payload.subarray(off, off + chunk));
+  assertBytesEqual(await client.read(total, 60_000), toUpperAscii(payload), `${total}-byte stream`);
+  client.end();
+  await client.readToEnd();
+}
+
+describe.runIf(BUILT)('UringServer', () => {
+  afterEach(cleanup);
+
+  it('validates entries: an integer from 1 to 32768', () => {
+    expect(() => new UringServer({ entries: 0 })).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
+    expect(() => new UringServer({ entries: 32769 })).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
+    expect(() => new UringServer({ entries: 1.5 })).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    expect(() => new UringServer({ entries: '8' as any })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+    expect(createServer('uring', { entries: 1 })).toBeInstanceOf(UringServer);
+  });
+
+  it('loses nothing when its buffer ring is far smaller than the traffic: 8 x 2 KiB, 64 clients streaming', async () => {
+    // 64 clients with up to 64 KiB in flight each against 16 KiB of receive
+    // buffers: the ring runs dry again and again (-ENOBUFS ends the multishot
+    // recv; the bytes wait in the socket until it is armed again), and the
+    // 8-slot submission queue fills in the middle of a round.
+    const server = trackServer(new UringServer({ entries: 8 }));
+    const { port } = await server.start();
+    const PER_CLIENT = 512 * KiB;
+    await Promise.all(Array.from({ length: 64 }, () => stream(port, PER_CLIENT, 64 * KiB)));
+    const s = await waitQuiescent(server, 64, 20_000);
+    expect(s).toMatchObject({ accepted: 64, closed: 64, bytesIn: 64 * PER_CLIENT, bytesOut: 64 * PER_CLIENT, errors: 0 });
+    // Reads land in 2 KiB buffers: at least one completion per buffer.
+    expect(s.reads).toBeGreaterThanOrEqual((64 * PER_CLIENT) / 2048);
+  });
+
+  it('a ring of one entry (one buffer, one submission slot) still serves 8 clients byte-exact', async () => {
+    const server = trackServer(new UringServer({ entries: 1 }));
+    const { port } = await server.start();
+    await Promise.all(Array.from({ length: 8 }, () => stream(port, 64 * KiB, 4 * KiB)));
+    await waitQuiescent(server, 8, 10_000);
+  });
+
+  it('keeps memory bounded for 8 clients that never read, and each catches up afterwards', async () => {
+    const HWM = 256 * KiB;
+    const server = trackServer(new UringServer({ highWaterMark: HWM }));
+    const { port } = await server.start();
+    const clients = await Promise.all(Array.from({ length: 8 }, () => Client.connect(port, '127.0.0.1', { reading: false })));
+    const payloads = clients.map(() => randomPayload(16 * MiB));
+    clients.forEach((c, i) => c.write(payloads[i]));
+    await waitForPlateau(() => server.stats().bytesIn, 'stats().bytesIn');
+    const rss = process.memoryUsage().rss;
+    const s = server.stats();
+    expect(s.bytesIn).toBeLessThan(8 * 16 * MiB);
+    // Past the mark a multishot recv can deliver what it read before its
+    // cancel took effect: about 100 buffers of 2 KiB (see core/ring.h).
+    expect(s.bytesIn - s.bytesOut).toBeLessThanOrEqual(8 * (HWM + 256 * KiB));
+    // Nothing grows while they go on not reading.
+    await new Promise((r) => setTimeout(r, 500));
+    expect(server.stats().bytesIn).toBe(s.bytesIn);
+    expect(process.memoryUsage().rss - rss).toBeLessThan(32 * MiB);
+    await Promise.all(
+      clients.map(async (c, i) => {
+        c.resume();
+        assertBytesEqual(await c.read(16 * MiB, 60_000), toUpperAscii(payloads[i]), `client ${i} reply`);
+        c.end();
+        await c.readToEnd();
+      }),
+    );
+    await waitQuiescent(server, 8, 10_000);
+    expect(server.stats()).toMatchObject({ bytesIn: 8 * 16 * MiB, bytesOut: 8 * 16 * MiB, errors: 0 });
+  });
+
+  it('survives clients that reset while a send of theirs is in flight, and serves on', async () => {
+    // A client that does not read lets the server's send wait in the kernel
+    // for socket space, holding the address of the connection's output
+    // buffer; the reset then completes it with an error. The buffer must
+    // still be there when it does (run under ASan to see a violation).
+    const server = trackServer(new UringServer({ highWaterMark: 4 * MiB }));
+    const { port } = await server.start();
+    for (let round = 0; round < 5; round++) {
+      const rude = await Promise.all(Array.from({ length: 8 }, () => Client.connect(port, '127.0.0.1', { reading: false })));
+      for (const c of rude) c.write(randomPayload(8 * MiB));
+      // Sends are stuck once the server holds output it cannot send.
+      await waitForPlateau(() => server.stats().bytesOut, 'stats().bytesOut', { stableMs: 200 });
+      expect(server.stats().bytesIn).toBeGreaterThan(server.stats().bytesOut);
+      for (const c of rude) c.socket.resetAndDestroy();
+      await waitForStats(server, (s) => s.active === 0, 'the reset clients closed');
+    }
+    const s = await waitQuiescent(server, 40, 10_000);
+    expect(s).toMatchObject({ accepted: 40, closed: 40, errors: 0 });
+    await stream(port, 1 * MiB, 64 * KiB);
+  });
+
+  it('stops at once with sends in flight, idle clients and a backlog of unaccepted ones, and leaves nothing', async () => {
+    await warmUpThreadPool();
+    const fds = fdSnapshot();
+    const threads = threadCount();
+    const server = trackServer(new UringServer());
+    const { port } = await server.start();
+    const idle = await Promise.all(Array.from({ length: 50 }, () => Client.connect(port)));
+    const stuck = await Client.connect(port, '127.0.0.1', { reading: false });
+    stuck.write(randomPayload(16 * MiB));
+    await waitForStats(server, (s) => s.active === 51 && s.bytesIn > 4 * MiB, '51 active, output backed up');
+    const started = Date.now();
+    await withTimeout(server.stop(), 2000, 'stop()');
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(server.stats()).toMatchObject({ active: 0, closed: 51 });
+    await Promise.all([...idle, stuck].map((c) => c.readToEnd(5000).catch(() => undefined)));
+    await expectNoNewFds(fds);
+    expect(threadCount()).toBe(threads);
+  });
+
+  it('waits without waking: idle connections cost no wakeups', async () => {
+    const server = trackServer(new UringServer());
+    const { port } = await server.start();
+    const clients = await Promise.all(Array.from({ length: 200 }, () => Client.connect(port)));
+    await waitForStats(server, (s) => s.active === 200, '200 active');
+    const before = server.stats().wakeups;
+    await new Promise((r) => setTimeout(r, 500));
+    expect(server.stats().wakeups - before).toBeLessThanOrEqual(1);
+    // One request: at least one io_uring_enter return, and every reply right.
+    const one = clients[0];
+    one.write('ping');
+    assertBytesEqual(await one.read(4), Buffer.from('PING'));
+    expect(server.stats().wakeups).toBeGreaterThan(before);
+  });
+
+  it('idleTimeoutMs closes a connection whose multishot recv is armed and idle', async () => {
+    const server = trackServer(new UringServer({ idleTimeoutMs: 100 }));
+    const { port } = await server.start();
+    const client = await Client.connect(port);
+    client.write('hi');
+    await client.read(2);
+    await client.waitClosed(3000);
+    await waitQuiescent(server, 1);
+  });
+});
+
+describe('UringServer without liburing', () => {
+  it('a machine with liburing builds uring (unless NETMODELS_LIBURING=0 asked not to)', () => {
+    const probe = execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'liburing.js'), 'have']).toString();
+    if (probe === '1') expect(nativeModels()).toContain('uring');
+    else expect(nativeModels()).not.toContain('uring');
+  });
+
+  it('explains itself when the build lacks it, the other models still work, and the bench says why it skips', async () => {
+    const real = binding.nativeModels as string[];
+    binding.nativeModels = real.filter((m) => m !== 'uring');
+    try {
+      expect(nativeModels()).not.toContain('uring');
+      let err: (Error & { code?: string }) | undefined;
+      try {
+        new UringServer();
+      } catch (e) {
+        err = e as Error & { code?: string };
+      }
+      expect(err).toBeInstanceOf(TypeError);
+      expect(err!.code).toBe('ERR_FEATURE_UNAVAILABLE_ON_PLATFORM');
+      expect(err!.message).toMatch(/UringServer/);
+      expect(err!.message).toMatch(/liburing/);
+      expect(() => createServer('uring')).toThrow(/liburing/);
+
+      const rows = await runRr(selectTargets(['uring']), { connections: 1, messageSize: 8, durationMs: 50, warmupMs: 0 });
+      expect(rows).toEqual([expect.objectContaining({ label: 'uring', report: null, skipped: expect.stringMatching(/liburing/) })]);
+
+      const epoll = trackServer(new EpollServer());
+      const { port } = await epoll.start();
+      const c = await Client.connect(port);
+      c.write('still here');
+      assertBytesEqual(await c.read(10), Buffer.from('STILL HERE'));
+      c.destroy();
+      await epoll.stop();
+    } finally {
+      binding.nativeModels = real;
+    }
+  });
+});
+
+describe.runIf(BUILT && os.platform() === 'linux')('UringServer where io_uring is refused', () => {
+  // A seccomp filter refuses io_uring_setup, as Docker's default profile does.
+  let bin: string | null = null;
+  beforeAll(() => {
+    const out = path.join(os.tmpdir(), `netmodels-no-io-uring-${process.pid}`);
+    try {
+      execFileSync(process.env.CC ?? 'cc', ['-O2', '-o', out, path.join(__dirname, 'fixtures', 'no-io-uring.c')], { stdio: 'pipe' });
+      bin = out;
+    } catch {
+      bin = null; // no C compiler here: the cases below pass vacuously
+    }
+  });
+  afterAll(() => {
+    if (bin) fs.rmSync(bin, { force: true });
+  });
+
+  it.each(['EPERM', 'ENOSYS'])('start() rejects with a Node-style io_uring_setup %s, leaks nothing, and epoll still serves', (code) => {
+    if (!bin) return;
+    const script = `
+      const fs = require('node:fs');
+      const { UringServer, EpollServer } = require(${JSON.stringify(path.join(ROOT, 'dist', 'index.js'))});
+      (async () => {
+        const before = fs.readdirSync('/proc/self/fd').length;
+        const out = {};
+        try { await new UringServer().start(); out.started = true; }
+        catch (e) { Object.assign(out, { name: e.name, message: e.message, code: e.code, errno: e.errno, syscall: e.syscall }); }
+        out.leaked = fs.readdirSync('/proc/self/fd').length - before;
+        const epoll = new EpollServer();
+        await epoll.start();
+        await epoll.stop();
+        out.epoll = true;
+        process.stdout.write(JSON.stringify(out));
+      })();`;
+    const r = spawnSync(bin, [code, process.execPath, '-e', script], { encoding: 'utf8', timeout: 20_000 });
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out).toMatchObject({ name: 'Error', code, syscall: 'io_uring_setup', leaked: 0, epoll: true });
+    expect(out.message).toMatch(new RegExp(`^io_uring_setup ${code}: `));
+    expect(out.errno).toBeLessThan(0);
+  });
+});
