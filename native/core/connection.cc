@@ -44,7 +44,7 @@ void Connection::emit(const char* data, size_t len) {
   if (len > 0) out_.insert(out_.end(), data, data + len);
 }
 
-bool Connection::OnReadable(char* scratch, size_t cap, int max_reads) {
+bool Connection::OnReadable(char* scratch, size_t cap, int max_reads, bool short_read_drains) {
   more_to_read_ = false;
   for (int reads = 0; WantsRead(); reads++) {
     if (reads == max_reads) {
@@ -65,6 +65,9 @@ bool Connection::OnReadable(char* scratch, size_t cap, int max_reads) {
           waiting_ = true;
           break;
       }
+      // A TCP recv returns all it has up to `cap`: a short one emptied the
+      // receive queue, so the recv that would only say EAGAIN is skipped.
+      if (short_read_drains && static_cast<size_t>(n) < cap) break;
       continue;
     }
     if (n == 0) {

@@ -42,7 +42,10 @@ class Connection final : public Output {
   // the handler. `scratch` is the loop's shared read buffer. Returns false
   // when the connection is finished. If the budget ran out before EAGAIN,
   // MoreToRead() is true and the loop must come back without a new event.
-  bool OnReadable(char* scratch, size_t cap, int max_reads);
+  // `short_read_drains`: the caller knows no end of stream is pending (an
+  // edge-triggered event without a hang-up), so a read shorter than `cap`
+  // ends the loop as EAGAIN would; data that comes later raises a new edge.
+  bool OnReadable(char* scratch, size_t cap, int max_reads, bool short_read_drains = false);
   // Sends queued output until it is gone or the kernel pushes back.
   bool OnWritable();
   // Ends a wait the handler asked for (Verdict::kWait): reading may go on.

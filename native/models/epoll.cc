@@ -23,8 +23,10 @@ class EpollModel final : public EventModel {
 
   int BackendSet(int fd, uint32_t old_mask, uint32_t new_mask) override {
     epoll_event ev{};
+    // EPOLLRDHUP in edge mode: a peer's FIN is reported as such, which the
+    // loop's short-read rule needs (see EventModel::Serve).
     ev.events = ((new_mask & kRead) ? EPOLLIN : 0u) | ((new_mask & kWrite) ? EPOLLOUT : 0u) |
-                (EdgeTriggered() ? static_cast<uint32_t>(EPOLLET) : 0u);
+                (EdgeTriggered() ? static_cast<uint32_t>(EPOLLET | EPOLLRDHUP) : 0u);
     // A listener shared with other loops wakes only one of them per
     // connection (Linux 4.5), instead of every loop racing to accept it.
     if (fd == listener_.get() && opt_.listen_fd >= 0) ev.events |= EPOLLEXCLUSIVE;
@@ -51,7 +53,7 @@ class EpollModel final : public EventModel {
       const uint32_t e = events_[i].events;
       ready->push_back({events_[i].data.fd, ((e & EPOLLIN) ? kRead : 0) |
                                                 ((e & EPOLLOUT) ? kWrite : 0) |
-                                                ((e & (EPOLLERR | EPOLLHUP)) ? kError : 0)});
+                                                ((e & (EPOLLERR | EPOLLHUP | EPOLLRDHUP)) ? kError : 0)});
     }
     // A full array means more may be ready: grow so one wait sees them all.
     if (static_cast<size_t>(n) == events_.size()) events_.resize(events_.size() * 2);

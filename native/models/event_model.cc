@@ -71,7 +71,9 @@ void EventModel::Run() {
     }
     if (stopping_) break;
     for (ConnRef ref : revisit_now_) {
-      if (Connection* c = Find(ref)) Serve(c, kRead);
+      // As if with a hang-up: a FIN reported by the event that started this
+      // read may still be queued behind the data, and no new edge will say so.
+      if (Connection* c = Find(ref)) Serve(c, kRead | kError);
     }
     if (TimersActive()) RunTimers();
     if (js_ != nullptr) js_->Flush();  // one call into JS per round
@@ -154,7 +156,12 @@ void EventModel::SuspendAccepting() {
 void EventModel::Serve(Connection* c, uint32_t events) {
   bool open = true;
   if (events & (kRead | kError)) {
-    open = c->OnReadable(scratch_.get(), kReadBufferSize, EdgeTriggered() ? kEdgeReadBudget : 1);
+    // Edge-triggered: reading stops at EAGAIN, or at a short read when the
+    // event carried no hang-up or error (EPOLLRDHUP is watched, so a FIN
+    // that came with the data is never left unread without a new edge).
+    const bool edge = EdgeTriggered();
+    open = c->OnReadable(scratch_.get(), kReadBufferSize, edge ? kEdgeReadBudget : 1,
+                         edge && !(events & kError));
     if (open && c->MoreToRead()) revisit_.push_back(c->ref());
   }
   if (open && (events & (kWrite | kError))) open = c->OnWritable();
