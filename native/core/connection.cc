@@ -55,16 +55,7 @@ bool Connection::OnReadable(char* scratch, size_t cap, int max_reads, bool short
     if (n > 0) {
       stats_->received(static_cast<uint64_t>(n));
       if (lingering_) continue;
-      switch (Handle(state_, scratch, static_cast<size_t>(n), *this)) {
-        case Verdict::kMore:
-          break;
-        case Verdict::kClose:
-          closing_ = true;
-          break;
-        case Verdict::kWait:
-          waiting_ = true;
-          break;
-      }
+      NoteVerdict(Handle(state_, scratch, static_cast<size_t>(n), *this), &closing_, &waiting_);
       // A TCP recv returns all it has up to `cap`: a short one emptied the
       // receive queue, so the recv that would only say EAGAIN is skipped.
       if (short_read_drains && static_cast<size_t>(n) < cap) break;

@@ -88,6 +88,13 @@ enum class Verdict : uint8_t {
            // never wait; only a handler that hands input to another thread does.
 };
 
+// What a verdict asks of the connection that got it: to close once flushed,
+// or to stop reading until resumed. Both connection kinds keep these flags.
+inline void NoteVerdict(Verdict v, bool* closing, bool* waiting) {
+  if (v == Verdict::kClose) *closing = true;
+  if (v == Verdict::kWait) *waiting = true;
+}
+
 // Consumes `len` bytes of input (which it may rewrite in place) and emits the
 // replies. kClose once the connection must close after its output is
 // flushed (HTTP "Connection: close", or a request the server refused); input

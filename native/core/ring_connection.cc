@@ -70,16 +70,7 @@ void RingConnection::Retire(Ring& ring) {
 }
 
 void RingConnection::Feed(char* data, size_t n) {
-  switch (Handle(state_, data, n, *this)) {
-    case Verdict::kMore:
-      break;
-    case Verdict::kClose:
-      closing_ = true;
-      break;
-    case Verdict::kWait:
-      waiting_ = true;
-      break;
-  }
+  NoteVerdict(Handle(state_, data, n, *this), &closing_, &waiting_);
 }
 
 void RingConnection::Resume() {
