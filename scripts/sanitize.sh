@@ -36,10 +36,11 @@ fi
 # (node-addon-api) resolves from the repository root above it.
 # Copies keep their mtimes and gyp's Makefile also compares command lines,
 # so a second run recompiles only what changed.
-rm -rf "$out/native" "$out/logs" "$out/vitest.log" "$out/vitest.status"
-mkdir -p "$out/logs"
+rm -rf "$out/native" "$out/scripts" "$out/logs" "$out/vitest.log" "$out/vitest.status"
+mkdir -p "$out/logs" "$out/scripts"
 cp -p binding.gyp "$out/"
 cp -pR native "$out/native"
+cp -p scripts/liburing.js "$out/scripts/"  # binding.gyp asks it whether liburing is there
 cat > "$out/package.json" <<'JSON'
 {
   "name": "netmodels-sanitize-build",
