@@ -86,68 +86,6 @@ void Connection::Linger() {
   if (::shutdown(fd_.get(), SHUT_WR) < 0) failed_ = true;
 }
 
-void Connection::Apply(const JsOps::Op& op, const JsOps& ops) {
-  if (op.consumed) {
-    state_.js.unacked -= op.consumed < state_.js.unacked ? op.consumed : state_.js.unacked;
-    if (waiting_ && state_.js.unacked < high_water_) waiting_ = false;
-  }
-  switch (op.kind) {
-    case JsOps::Kind::kWrite:
-      emit(ops.bytes[op.index].data(), ops.bytes[op.index].size());
-      if (op.notify) drain_wanted_ = true;
-      break;
-    case JsOps::Kind::kEnd:
-      EndOutput();
-      break;
-    case JsOps::Kind::kDestroy:
-      failed_ = true;  // close now, unsent output dropped
-      break;
-    case JsOps::Kind::kPause:
-      paused_ = true;
-      break;
-    case JsOps::Kind::kResume:
-      paused_ = false;
-      break;
-    case JsOps::Kind::kConsumed:
-      break;
-  }
-}
-
-void Connection::ReportToJs() {
-  JsSink* sink = state_.js.sink;
-  const ConnRef me = ref();
-  if (read_done_ && !js_ended_sent_) {
-    js_ended_sent_ = true;
-    sink->Ended(me);
-  }
-  if (drain_wanted_ && Pending() == 0) {
-    drain_wanted_ = false;
-    sink->Drained(me);
-  }
-  if (output_shut_ && !js_shut_sent_) {
-    js_shut_sent_ = true;
-    sink->Shut(me);
-  }
-}
-
-void Connection::EndOutput() {
-  if (!output_open_) return;
-  output_open_ = false;
-  shut_pending_ = true;
-  ShutWhenFlushed();
-}
-
-void Connection::ShutWhenFlushed() {
-  if (!shut_pending_ || Pending() > 0 || failed_) return;
-  shut_pending_ = false;
-  // ENOTCONN: the peer is gone already; there is nothing left to shut.
-  if (::shutdown(fd_.get(), SHUT_WR) < 0 && errno != ENOTCONN) {
-    failed_ = true;
-    return;
-  }
-  output_shut_ = true;
-}
-
 bool Connection::OnWritable() {
   if (Pending() > 0) {
     out_off_ += SendSome(out_.data() + out_off_, Pending());
@@ -158,7 +96,7 @@ bool Connection::OnWritable() {
       // connection does not keep a high-water mark's worth of memory.
       if (out_.capacity() > 64 * 1024) std::vector<char>().swap(out_);
       Linger();
-      ShutWhenFlushed();
+      js_.ShutIfFlushed(fd_.get(), 0, &failed_);
     } else if (out_off_ >= out_.size() / 2) {
       out_.erase(out_.begin(), out_.begin() + static_cast<std::ptrdiff_t>(out_off_));
       out_off_ = 0;

@@ -17,6 +17,7 @@
 
 #include "core/fd.h"
 #include "core/handler.h"
+#include "core/js_side.h"
 #include "core/stats.h"
 
 namespace nm {
@@ -56,24 +57,22 @@ class Connection final : public Output {
   // A connection served by JavaScript (HandlerKind::kJs). Its output stays
   // open until JS ends it, so the peer's EOF alone does not finish it.
   bool IsJs() const { return state_.kind == HandlerKind::kJs; }
-  void AttachJs(JsSink* sink) {
-    state_.js.sink = sink;
-    state_.js.ref = ref();
-    state_.js.high_water = high_water_;
-    output_open_ = true;
-  }
+  void AttachJs(JsSink* sink) { js_.Attach(&state_, sink, ref(), high_water_); }
   // One op of a JS turn for this connection (`ops` holds the bytes it names).
-  void Apply(const JsOps::Op& op, const JsOps& ops);
+  void Apply(const JsOps::Op& op, const JsOps& ops) {
+    js_.Apply(op, ops, &state_.js, *this, &waiting_, &failed_);
+    js_.ShutIfFlushed(fd_.get(), Pending(), &failed_);
+  }
   // Tells JS what changed since the last report: end of input, output all
   // sent (when asked), the write side shut after end().
-  void ReportToJs();
+  void ReportToJs() { js_.Report(state_.js, read_done_, Pending()); }
 
   bool WantsRead() const {
     return !read_done_ && !failed_ &&
-           (lingering_ || (!closing_ && !waiting_ && !paused_ && Backlog() < high_water_));
+           (lingering_ || (!closing_ && !waiting_ && !js_.paused() && Backlog() < high_water_));
   }
   bool WantsWrite() const { return Pending() > 0 && !failed_; }
-  bool Finished() const { return failed_ || (read_done_ && !output_open_ && Pending() == 0); }
+  bool Finished() const { return failed_ || (read_done_ && !js_.output_open() && Pending() == 0); }
   bool MoreToRead() const { return more_to_read_ && WantsRead(); }
   // The handler asked to close and the reply is out: the write side is shut
   // and input is being discarded until the peer closes (see Linger()).
@@ -98,13 +97,11 @@ class Connection final : public Output {
   // Sends [data, data+len); returns the bytes the kernel took.
   size_t SendSome(const char* data, size_t len);
   void Linger();
-  // JS ended its side: half-close once the output is flushed.
-  void EndOutput();
-  void ShutWhenFlushed();
 
   Fd fd_;
   uint64_t generation_;
   HandlerState state_;
+  JsSide js_;  // kJs only
   Stats* stats_;
   size_t high_water_;
   std::vector<char> out_;
@@ -112,13 +109,6 @@ class Connection final : public Output {
   bool read_done_ = false;     // the peer sent EOF
   bool closing_ = false;       // the handler asked to close once output is flushed
   bool waiting_ = false;       // the handler asked to wait: no reading until Resume()
-  bool paused_ = false;        // JS paused reading
-  bool output_open_ = false;   // JS has not ended its side yet (kJs only)
-  bool shut_pending_ = false;  // JS ended: shut the write side once flushed
-  bool output_shut_ = false;   // ... and it is shut
-  bool js_ended_sent_ = false;  // what ReportToJs() last told JS
-  bool drain_wanted_ = false;  // JS asked for Drained once the output is all sent
-  bool js_shut_sent_ = false;
   bool lingering_ = false;     // closing, flushed, write side shut: discarding input
   bool more_to_read_ = false;  // the last OnReadable() stopped on its budget
   bool failed_ = false;        // the socket is unusable: close without flushing
