@@ -73,13 +73,20 @@ void RingConnection::Feed(char* data, size_t n) {
   NoteVerdict(Handle(state_, data, n, *this), &closing_, &waiting_);
 }
 
-void RingConnection::Resume() {
-  waiting_ = false;
-  if (held_.empty()) return;
+void RingConnection::FeedHeld() {
+  if (Holding() || held_.empty() || failed_ || retiring_) return;
   std::vector<char> input;
   input.swap(held_);
   Feed(input.data(), input.size());
   Linger();
+}
+
+void RingConnection::Apply(const JsOps::Op& op, const JsOps& ops) {
+  js_.Apply(op, ops, &state_.js, *this, &waiting_, &failed_);
+  // A send in flight counts in Pending(): the write side is shut only once
+  // its completion says all of it went.
+  js_.ShutIfFlushed(fd_.get(), Pending(), &failed_);
+  FeedHeld();
 }
 
 void RingConnection::OnRecv(char* data, int n) {
@@ -88,7 +95,7 @@ void RingConnection::OnRecv(char* data, int n) {
     // Past a request that closes, input is dropped, as Connection does once
     // it lingers (a multishot recv may still deliver some before then).
     if (lingering_ || closing_) return;
-    if (waiting_) {
+    if (Holding()) {
       held_.insert(held_.end(), data, data + n);
       return;
     }
@@ -112,6 +119,7 @@ void RingConnection::OnSent(int res) {
       out_off_ = 0;
       // As Connection: an idle connection does not keep a burst's worth.
       if (out_.capacity() > 64 * 1024) std::vector<char>().swap(out_);
+      js_.ShutIfFlushed(fd_.get(), Pending(), &failed_);
     }
   } else {
     // ECANCELED: the loop is closing this connection.

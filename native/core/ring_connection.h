@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "core/connection.h"
+#include "core/js_side.h"
 #include "core/ring.h"
 
 namespace nm {
@@ -44,13 +45,25 @@ class RingConnection final : public Output {
   // 0 the connection may be destroyed; until then it must stay alive.
   void Retire(Ring& ring);
 
-  bool Finished() const { return failed_ || (read_done_ && Pending() == 0); }
+  // As Connection's: a JS connection (AttachJs) reads until JS pauses or
+  // holds its high-water mark of input, and stays open after the peer's EOF
+  // until JS ends its side.
+  void AttachJs(JsSink* sink) { js_.Attach(&state_, sink, ref(), high_water_); }
+  void Apply(const JsOps::Op& op, const JsOps& ops);
+  void ReportToJs() { js_.Report(state_.js, InputEnded(), Pending()); }
+
+  bool Finished() const {
+    return failed_ || (InputEnded() && !js_.output_open() && Pending() == 0);
+  }
   bool Lingering() const { return lingering_; }
   bool Retiring() const { return retiring_; }
   uint32_t InFlight() const { return ops_; }
   // Ends a wait the handler asked for (Verdict::kWait) and hands it the
   // input that arrived meanwhile.
-  void Resume();
+  void Resume() {
+    waiting_ = false;
+    FeedHeld();
+  }
 
   void emit(const char* data, size_t len) override;
 
@@ -64,9 +77,15 @@ class RingConnection final : public Output {
  private:
   bool WantsRead() const {
     return !read_done_ && !failed_ &&
-           (lingering_ || (!closing_ && !waiting_ && Pending() < high_water_));
+           (lingering_ || (!closing_ && !waiting_ && !js_.paused() && Backlog() < high_water_));
   }
   size_t Pending() const { return next_.size() + (out_.size() - out_off_); }
+  // As Connection's: pending output plus input JS has not taken yet.
+  size_t Backlog() const { return Pending() + state_.js.unacked; }
+  // The peer's EOF, once the input held back before it has been handled.
+  bool InputEnded() const { return read_done_ && held_.empty(); }
+  bool Holding() const { return waiting_ || js_.paused(); }
+  void FeedHeld();
   void OnRecv(char* data, int n);
   void Feed(char* data, size_t n);
   void OnSent(int res);
@@ -75,13 +94,14 @@ class RingConnection final : public Output {
   Fd fd_;
   uint64_t generation_;
   HandlerState state_;
+  JsSide js_;  // kJs only
   Stats* stats_;
   size_t high_water_;
   std::vector<char> out_;   // in flight from out_off_ while sending_
   size_t out_off_ = 0;
   std::vector<char> next_;  // appended to by emit(); never in flight
-  // Input that completed while the handler waits: a multishot recv
-  // delivers what it has read before its cancel takes effect.
+  // Input that completed while the handler waits or JS paused reading: a
+  // multishot recv delivers what it has read before its cancel takes effect.
   std::vector<char> held_;
   uint32_t ops_ = 0;        // requests whose last completion has not arrived
   bool recv_armed_ = false;

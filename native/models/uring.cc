@@ -51,6 +51,12 @@ class UringModel final : public Model {
     error->syscall = "open";
     if (r == 0 && (r = inbox_.open()) < 0) error->syscall = "eventfd";
     if (r < 0) return error->err = r;
+    if (opt_.handler == HandlerKind::kJs) {
+      if (js_hub_ == nullptr) return error->set(-EINVAL, "listen");
+      js_ = js_hub_->Attach([this](JsOps&& ops) {
+        Post([this, ops = std::move(ops)] { ApplyJs(ops); });
+      });
+    }
     return ring_.Open(static_cast<unsigned>(opt_.Number("entries")), error);
   }
 
@@ -58,6 +64,10 @@ class UringModel final : public Model {
   void OnAccept(const Completion& e);
   void Shed();
   void AddConnection(int fd);
+  // On the loop's thread: what one JS turn asked of this loop's connections.
+  void ApplyJs(const JsOps& ops);
+  // Queues `c` for the end-of-round Update(): it made progress.
+  void Touch(RingConnection* c);
   void Update(RingConnection* c);
   void Retire(RingConnection* c);
   void Destroy(RingConnection* c);
@@ -75,6 +85,7 @@ class UringModel final : public Model {
   Ring ring_;
   Acceptor acceptor_;
   Inbox inbox_;
+  JsSink* js_ = nullptr;  // handler kJs: this loop's outbox to JS
   uint64_t wake_value_ = 0;
   bool stopping_ = false;
   std::vector<std::unique_ptr<RingConnection>> conns_;  // indexed by fd
@@ -116,6 +127,7 @@ void UringModel::Run() {
     }
     dirty_.clear();
     if (TimersActive()) RunTimers();
+    if (js_ != nullptr) js_->Flush();  // one call into JS per round
   }
   stopping_ = true;
   // Adopted connections still queued are taken in, and closed below with the rest.
@@ -125,6 +137,7 @@ void UringModel::Run() {
   for (auto& c : conns_) {
     if (c) Retire(c.get());
   }
+  if (js_ != nullptr) js_->Flush();
   ring_.CancelAll(MakeTag(kOpCancel, 0, 0));
   while (ring_.InFlight() > 0 && !ring_.failed()) {
     r = ring_.SubmitAndWait(-1);
@@ -159,12 +172,27 @@ void UringModel::Dispatch(const Completion& e) {
   RingConnection* c = Find(TagFd(e.tag), TagGeneration(e.tag));
   if (c == nullptr) return;  // cannot happen: a connection outlives its requests
   c->OnCompletion(ring_, e);
-  c->last_active_ms = now_ms_;
   if (c->Retiring()) {
     if (c->InFlight() == 0) Destroy(c);
-  } else if (!c->dirty) {
-    c->dirty = true;
-    dirty_.push_back(c->ref());
+  } else {
+    Touch(c);
+  }
+}
+
+void UringModel::Touch(RingConnection* c) {
+  c->last_active_ms = now_ms_;
+  if (c->dirty) return;
+  c->dirty = true;
+  dirty_.push_back(c->ref());
+}
+
+void UringModel::ApplyJs(const JsOps& ops) {
+  for (const JsOps::Op& op : ops.ops) {
+    RingConnection* c = Find(op.ref.fd, static_cast<uint32_t>(op.ref.generation));
+    // Closed meanwhile: JS hears of it in this round's batch.
+    if (c == nullptr || c->Retiring()) continue;
+    c->Apply(op, ops);
+    Touch(c);
   }
 }
 
@@ -229,14 +257,20 @@ void UringModel::AddConnection(int fd) {
   if (conns_.size() <= static_cast<size_t>(fd)) conns_.resize(static_cast<size_t>(fd) + 1);
   conns_[fd] = std::make_unique<RingConnection>(fd, next_generation_++, opt_.handler, stats_,
                                                 opt_.high_water);
-  conns_[fd]->last_active_ms = now_ms_;
+  RingConnection* c = conns_[fd].get();
+  c->last_active_ms = now_ms_;
   stats_->opened();
-  Update(conns_[fd].get());
+  if (js_ != nullptr) {
+    c->AttachJs(js_);
+    js_->Opened(c->ref(), fd);
+  }
+  Update(c);
 }
 
 void UringModel::Update(RingConnection* c) {
   c->dirty = false;
   if (c->Retiring()) return;
+  if (js_ != nullptr) c->ReportToJs();
   if (c->Finished()) {
     Retire(c);
     return;
@@ -251,6 +285,7 @@ void UringModel::Update(RingConnection* c) {
 
 // Closes `c` once no request of its own is left in the kernel.
 void UringModel::Retire(RingConnection* c) {
+  if (js_ != nullptr && !c->Retiring()) js_->Closed(c->ref(), 0);
   c->Retire(ring_);
   if (c->InFlight() == 0) Destroy(c);
 }
