@@ -207,13 +207,6 @@ export abstract class Server extends EventEmitter {
           o.handler,
         );
       }
-      if (spec.jsHandler === false) {
-        throw invalidArgType(
-          'options.handler',
-          `one of ${HANDLERS.map((h) => `'${h}'`).join(', ')}: ${owner} does not run a JavaScript handler yet`,
-          o.handler,
-        );
-      }
       this.#handler = o.handler as ConnectionHandler;
     }
     this.#highWaterMark = native.highWaterMark as number;

@@ -56,8 +56,6 @@ export interface ModelSpec {
    * without it leaves the model out, and says so.
    */
   readonly requires?: string;
-  /** false: the model does not run a JavaScript handler (yet); a function is refused. */
-  readonly jsHandler?: boolean;
 }
 
 export function integer(min: number, max: number, fallback: number): OptionSpec<number> {

@@ -56,4 +56,6 @@ export const CONFIGS: ConformanceConfig[] = [
   // queue filling mid-round and the buffer ring running dry (-ENOBUFS).
   ...(URING ? [{ label: 'uring tiny ring', model: 'uring' as const, options: { entries: 8 } }] : []),
   ...(URING ? [{ label: 'uring x3 handoff', model: 'uring' as const, options: { loops: 3, balance: 'handoff' } }] : []),
+  ...(URING ? [{ label: 'uring js', model: 'uring' as const, options: { handler: jsUppercase } }] : []),
+  ...(URING ? [{ label: 'uring x3 js', model: 'uring' as const, options: { handler: jsUppercase, loops: 3 } }] : []),
 ];

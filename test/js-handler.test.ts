@@ -10,13 +10,14 @@ import { Worker } from 'node:worker_threads';
 
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { Connection, createServer, ForkServer, PreforkServer, type ModelName } from '../lib/index';
+import { Connection, createServer, ForkServer, nativeModels, PreforkServer, type ModelName } from '../lib/index';
 import { Client } from './client';
 import { cleanup, delay, MiB, randomPayload, toUpperAscii, trackServer, waitFor, waitForPlateau } from './helpers';
 import { fdSnapshot, newFds, threadCount, warmUpThreadPool } from './proc';
 
 const DIST = path.join(__dirname, '..', 'dist', 'index.js');
-const MODELS: ModelName[] = ['epoll', 'poll', 'thread', 'iterative'];
+// uring only where the build has it (test/uring.test.ts covers a build without).
+const MODELS: ModelName[] = ['epoll', 'poll', 'thread', 'iterative', ...(nativeModels().includes('uring') ? ['uring' as const] : [])];
 
 function rssBytes(): number {
   return process.memoryUsage().rss;

@@ -20,7 +20,6 @@ export class UringServer extends Server {
     summary: 'one thread, io_uring completions: multishot accept/recv into provided buffers',
     options: { entries: integer(1, 32768, 4096) },
     requires: 'liburing',
-    jsHandler: false,
   };
 
   constructor(options?: UringServerOptions) {
