@@ -3,7 +3,7 @@
 import * as net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { createServer, type ModelName } from '../lib/index';
+import { createServer, nativeModels, type ModelName } from '../lib/index';
 import { cleanup, trackServer, trackSocket, waitForStats } from './helpers';
 
 afterEach(cleanup);
@@ -42,6 +42,7 @@ const CASES: Array<[string, ModelName, Record<string, unknown>]> = [
   ['fork (released when the child is reaped)', 'fork', {}],
   ['epoll x3 handoff (one count across loops, admitted by the acceptor)', 'epoll', { loops: 3, balance: 'handoff' }],
   ['poll x3 reuseport (one count across loops)', 'poll', { loops: 3 }],
+  ...(nativeModels().includes('uring') ? [['uring (a completion loop)', 'uring', {}] as [string, ModelName, Record<string, unknown>]] : []),
 ];
 
 describe.each(CASES)('maxConnectionsPerSource: %s', (_label, model, options) => {

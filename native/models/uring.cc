@@ -63,6 +63,7 @@ class UringModel final : public Model {
   void Dispatch(const Completion& e);
   void OnAccept(const Completion& e);
   void Shed();
+  bool Admit(int fd);
   void AddConnection(int fd);
   // On the loop's thread: what one JS turn asked of this loop's connections.
   void ApplyJs(const JsOps& ops);
@@ -201,7 +202,7 @@ void UringModel::OnAccept(const Completion& e) {
     int on = 1;
     // As Acceptor: replies are written whole; failure is harmless.
     setsockopt(e.res, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
-    AddConnection(e.res);
+    if (Admit(e.res)) AddConnection(e.res);
   }
   if (e.more() || stopping_ || e.res == -ECANCELED) return;
   if (e.res == -EMFILE || e.res == -ENFILE) {
@@ -223,7 +224,7 @@ void UringModel::Shed() {
     bool shed = false;
     const int fd = acceptor_.accept(listener_.get(), true, &shed);
     if (fd >= 0) {
-      AddConnection(fd);
+      if (Admit(fd)) AddConnection(fd);
     } else if (fd == -EAGAIN) {
       break;
     } else if (shed) {
@@ -242,11 +243,23 @@ void UringModel::Shed() {
   ArmAccept();
 }
 
+// maxConnectionsPerSource for a connection this loop accepted itself (a
+// composite's acceptor admits what it hands over). The multishot accept
+// gives no address, so the peer is asked for, only when a limit is set.
+bool UringModel::Admit(int fd) {
+  if (!sources_->enabled()) return true;
+  sockaddr_storage peer{};
+  socklen_t len = sizeof peer;
+  if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) < 0) peer.ss_family = AF_UNSPEC;
+  return AdmitSource(fd, peer);
+}
+
 void UringModel::AddConnection(int fd) {
   if (stopping_) {
     // Handed over after the stop: taken in and closed, as every other.
     stats_->opened();
     stats_->finished();
+    sources_->Release(fd);
     ::close(fd);
     return;
   }
@@ -293,6 +306,7 @@ void UringModel::Retire(RingConnection* c) {
 void UringModel::Destroy(RingConnection* c) {
   if (c->linger_counted) lingering_--;
   stats_->finished();
+  sources_->Release(c->fd());  // before the fd is closed and its number reused
   conns_[c->fd()].reset();
 }
 
