@@ -70,6 +70,7 @@ fi
 # Every process started from here inherits these, vitest's forks and the
 # node/forked children the tests start included.
 export NETMODELS_BINDING_DIR="$root/$out"
+export NETMODELS_CONFIGS=sanitize  # one config per native code path (test/configs.ts)
 export LD_PRELOAD="$asan:$ubsan"
 # V8 keeps memory alive until exit by design: leak reports would be noise.
 export ASAN_OPTIONS="detect_leaks=0:log_path=$root/$out/logs/asan"
