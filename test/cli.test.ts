@@ -3,6 +3,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
@@ -76,6 +77,26 @@ describe('netmodels CLI', () => {
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
     await closeAll(sockets);
+  });
+
+  it('serve --fd 3 serves a listening socket its parent passed, as systemd would', async () => {
+    const parent = net.createServer();
+    await new Promise<void>((resolve) => parent.listen({ port: 0, host: '127.0.0.1' }, resolve));
+    const { port } = parent.address() as net.AddressInfo;
+    const fd = (parent as unknown as { _handle: { fd: number } })._handle.fd;
+    const child = spawn(process.execPath, [CLI, 'serve', '--model', 'thread', '--fd', '3', '--quiet'], {
+      stdio: ['ignore', 'pipe', 'pipe', fd],
+    });
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    await waitFor(() => out.includes(`listening on 127.0.0.1:${port}`), 'serve to listen on the inherited socket', 15_000);
+    await new Promise<void>((resolve) => parent.close(() => resolve()));
+    const sockets = await openMany(port, 2);
+    await roundTripAll(sockets, 'fd');
+    await closeAll(sockets);
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
   });
 
   it('bench --experiment cores prints loops 1..CPUs for epoll and the ceiling, and writes JSON and SVG', async () => {
@@ -231,6 +252,9 @@ describe('netmodels CLI: help, version and usage errors', () => {
       [['serve', '--max-connections', 'many'], /^netmodels serve: --max-connections must be a non-negative integer, got 'many'\n/, 'Usage: netmodels serve'],
       [['serve', '--handler', 'nope'], /^netmodels serve: --handler must be one of: 'uppercase', 'echo', 'discard', 'http', got 'nope'\n/, 'Usage: netmodels serve'],
       [['serve', '--model', 'fork', '--handler', './examples/relay.js'], /^netmodels serve: --handler \.\/examples\/relay\.js: the fork model serves in forked children, which cannot run JavaScript/, 'Usage: netmodels serve'],
+      [['serve', '--fd', '3', '--port', '80'], /^netmodels serve: --port does not go with --fd \(that socket listens already\)\n/, 'Usage: netmodels serve'],
+      // stdin: a pipe or socketpair, whatever runs the test
+      [['serve', '--fd', '0'], /^netmodels serve: --fd must be a listening TCP socket: it is (not a socket|not listening|a Unix domain socket), got 0\n/, 'Usage: netmodels serve'],
       [['serve', '--model', 'fork', '--exec'], /^netmodels serve: --exec needs a program after --\n/, 'Usage: netmodels serve'],
       [['stress'], /^netmodels stress: --port is required\n/, 'Usage: netmodels stress'],
       [['stress', '--port', '80', '--expect', 'smtp'], /^netmodels stress: --expect must be one of uppercase, echo, http, none, got 'smtp'\n/, 'Usage: netmodels stress'],

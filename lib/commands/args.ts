@@ -40,6 +40,7 @@ ${flagLines([
   ['--model M', `${MODELS.join('|')} (default epoll)`],
   ['--host H', 'IPv4 or IPv6 address to listen on (default 127.0.0.1)'],
   ['--port P', 'port to listen on (default 8000; 0: the kernel picks one)'],
+  ['--fd N', 'listen on this inherited listening socket instead (systemd: --fd 3)'],
   ['--handler H', 'uppercase|echo|discard|http, or ./module.js exporting a JS handler (default uppercase)'],
   ['--max-connections N', 'close connections beyond N open ones (default 0: no limit)'],
   ['--max-per-source N', 'close connections beyond N open ones from one IP (default 0: no limit)'],

@@ -53,7 +53,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
           MODEL_FLAGS.map(([key, o]) => [flagName(key), { type: o.cli.type === 'list' ? ('boolean' as const) : ('string' as const) }]),
         ),
         host: { type: 'string' },
-        port: { type: 'string', default: '8000' },
+        port: { type: 'string' },
+        fd: { type: 'string' },
         handler: { type: 'string' },
         'max-connections': { type: 'string' },
         'max-per-source': { type: 'string' },
@@ -73,9 +74,15 @@ export async function serveCommand(argv: string[]): Promise<number> {
       `the ${model} model is not in this build${requires ? ` (${requires} was missing when netmodels was compiled; install it and run npm rebuild netmodels)` : ''}`,
     );
   }
+  const fd = intArg('serve', 'fd', values.fd);
+  if (fd !== undefined) {
+    const other = (['host', 'port', 'backlog'] as const).find((flag) => values[flag] !== undefined);
+    if (other) throw new UsageError(`--${other} does not go with --fd (that socket listens already)`, 'serve');
+  }
   const options: Record<string, unknown> = {
     host: values.host,
-    port: intArg('serve', 'port', values.port),
+    port: fd === undefined ? intArg('serve', 'port', values.port ?? '8000') : undefined,
+    fd,
     maxConnections: intArg('serve', 'max-connections', values['max-connections']),
     maxConnectionsPerSource: intArg('serve', 'max-per-source', values['max-per-source']),
     idleTimeoutMs: intArg('serve', 'idle-timeout', values['idle-timeout']),
