@@ -404,6 +404,37 @@ describe('netmodels bench: formats, external servers, failures', () => {
   });
 });
 
+describe('the package', () => {
+  it('without an addon to load, the error says what to install and run', async () => {
+    const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'netmodels-noaddon-'));
+    try {
+      const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+        execFile(
+          process.execPath,
+          ['-e', `require(${JSON.stringify(path.join(__dirname, '..', 'dist'))})`],
+          { env: { ...process.env, NETMODELS_BINDING_DIR: empty } },
+          (err, _stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stderr }),
+        );
+      });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/No native build was found/);
+      expect(r.stderr).toMatch(/netmodels: no addon for linux-x64 .*build-essential python3\) and run `npm rebuild netmodels`/);
+    } finally {
+      fs.rmSync(empty, { recursive: true, force: true });
+    }
+  });
+
+  it('a failed install step says what to install, and still fails', async () => {
+    const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      execFile(process.execPath, [path.join(__dirname, '..', 'scripts', 'install-failed.js')], (err, _stdout, stderr) =>
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stderr }),
+      );
+    });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/apt-get install build-essential python3[\s\S]*npm rebuild netmodels/);
+  });
+});
+
 describe('bench reporting', () => {
   const row = (label: string, kind: BenchRow['kind'], spread?: number, vsCeiling?: number): BenchRow => ({
     label,

@@ -62,7 +62,7 @@ ${flagLines([
   ['--models m1,m2,...', 'models or rows to run (default: all): epoll, epoll-edge, epoll+js, ...'],
   ['--host H --port P', 'bench a server already running there instead of the models'],
   ['--expect E', 'uppercase|echo|none: how that server\'s replies are checked (default uppercase)'],
-  ['--connections N', 'concurrent connections (default 64)'],
+  ['--connections N', 'concurrent connections (default 64; --experiment cores: 1000)'],
   ['--size BYTES', 'message size (default 64)'],
   ['--duration S', 'measured seconds per run (default 1)'],
   ['--warmup S', 'unmeasured seconds before each run (default 0.25)'],
