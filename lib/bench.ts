@@ -11,9 +11,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { loadgen, type LoadReport } from './loadgen';
+import { csv, fmt, grid, round, type Column, type GridRow } from './format';
+import { loadgen, type LoadExpect, type LoadProgress, type LoadReport } from './loadgen';
 import { MODEL_TABLE, MODELS, nativeModels, type ModelName } from './models/index';
 import { benchVariants, flagName } from './spec';
+import { barChartSvg, lineChartSvg, type BarPanel } from './svg';
 
 const ROOT = path.join(__dirname, '..');
 const CLI = path.join(__dirname, 'cli.js');
@@ -22,25 +24,40 @@ const BENCH_HANDLER = path.join(__dirname, 'bench-handler.js');
 const CEILING_SOURCE = path.join(ROOT, 'scripts', 'ceiling.c');
 
 export interface Target {
-  /** Row label: 'epoll edge', 'node:net', 'C ceiling'. */
+  /** Row label: 'epoll edge', 'node:net', 'C ceiling', '127.0.0.1:8000'. */
   label: string;
-  kind: 'model' | 'node' | 'ceiling';
+  /** external: a server already running at host:port, not started by the bench. */
+  kind: 'model' | 'node' | 'ceiling' | 'external';
   model?: ModelName;
   args?: string[];
   /** Event models and the ceiling: this many loops (default 1). */
   loops?: number;
+  /** external: where it listens and how its replies are checked. */
+  host?: string;
+  port?: number;
+  expect?: LoadExpect;
 }
 
 export interface BenchRow {
   label: string;
   kind: Target['kind'];
+  /** The median run (by req/s). */
   report: RrRun | null;
   /** Why there is no report (the target could not run). */
   skipped?: string;
+  /** Skipped because this build or machine lacks it (a model not compiled in), not because it failed. */
+  unavailable?: boolean;
   vsNode?: number;
   vsCeiling?: number;
   /** Every run, when there were several rounds. */
   runs?: RrRun[];
+  /** The slowest and fastest round, req/s. */
+  rpsMin?: number;
+  rpsMax?: number;
+  /** (rpsMax - rpsMin) / median req/s: how much the rounds disagree. */
+  spread?: number;
+  /** Errors and mismatches over every round. */
+  errors?: number;
   /** Median server CPU per request (every thread and child), microseconds. */
   cpuUsPerReq?: number;
   /** Median CPU of the server's JS (main) thread per request, microseconds. */
@@ -74,6 +91,11 @@ export function ceilingTarget(loops = 1): Target {
   return { label: loops > 1 ? `C ceiling x${loops}` : 'C ceiling', kind: 'ceiling', loops };
 }
 
+/** A server already running at host:port. */
+export function externalTarget(host: string, port: number, expect: LoadExpect = 'uppercase'): Target {
+  return { label: `${host.includes(':') ? `[${host}]` : host}:${port}`, kind: 'external', host, port, expect };
+}
+
 /**
  * Load-generator threads when none are asked for: enough that the generator
  * is not what limits the servers. Measured on 2 cores, one thread beats two
@@ -91,7 +113,15 @@ export function rowName(label: string): string {
   return label.replace(/ x\d+/, '').replace(/ \+ /g, '+').replace(/ /g, '-');
 }
 
-/** `--models` names: a model (all its rows), or one row: epoll-level, epoll+js... */
+/** Every `--models` name: the models and the rows that are not a whole model. */
+export function targetNames(loops = 1): string[] {
+  return [...new Set(modelTargets(loops).flatMap((t) => [t.model!, rowName(t.label)]))];
+}
+
+/**
+ * `--models` names: a model (all its rows), or one row: epoll-level, epoll+js...
+ * Throws a RangeError (ERR_INVALID_ARG_VALUE) naming the known ones for an unknown name.
+ */
 export function selectTargets(names: string[] | undefined, loops = 1): Target[] {
   const all = modelTargets(loops);
   if (!names) return all;
@@ -99,7 +129,7 @@ export function selectTargets(names: string[] | undefined, loops = 1): Target[] 
   for (const name of names) {
     const found = all.filter((t) => rowName(t.label) === name || t.model === name);
     if (found.length === 0) {
-      throw Object.assign(new RangeError(`unknown model '${name}' (known: ${all.map((t) => rowName(t.label)).join(', ')})`), {
+      throw Object.assign(new RangeError(`unknown model '${name}' (known: ${targetNames(loops).join(', ')})`), {
         code: 'ERR_INVALID_ARG_VALUE',
       });
     }
@@ -116,23 +146,73 @@ export interface RunningTarget {
 }
 
 /**
- * Builds scripts/ceiling.c once per source version into the temp directory
- * (a cache shared by runs); null if there is no C compiler.
+ * The private cache directory: $XDG_CACHE_HOME/netmodels or
+ * ~/.cache/netmodels, created 0700. Null unless it is a real directory (not
+ * a link) owned by this user; access by others is taken away. What another
+ * user could write is never run from here.
  */
-export function buildCeiling(): string | null {
-  const source = fs.readFileSync(CEILING_SOURCE);
-  const hash = createHash('sha256').update(source).digest('hex').slice(0, 12);
-  const out = path.join(os.tmpdir(), `netmodels-ceiling-${hash}`);
-  if (fs.existsSync(out)) return out;
-  const partial = `${out}.${process.pid}`;
+export function cacheDir(env: NodeJS.ProcessEnv = process.env): string | null {
+  const xdg = env.XDG_CACHE_HOME;
+  const base = xdg && path.isAbsolute(xdg) ? xdg : path.join(os.homedir(), '.cache');
+  const dir = path.join(base, 'netmodels');
   try {
-    execFileSync(process.env.CC ?? 'cc', ['-O3', '-o', partial, CEILING_SOURCE], { stdio: 'pipe' });
-    fs.renameSync(partial, out);
-    return out;
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const st = fs.lstatSync(dir);
+    if (!st.isDirectory() || st.uid !== process.getuid!()) return null;
+    if ((st.mode & 0o077) !== 0) fs.chmodSync(dir, 0o700);
+    return dir;
   } catch {
-    fs.rmSync(partial, { force: true });
     return null;
   }
+}
+
+/** A regular file of this user's that nobody else can write. */
+function ownedFile(file: string): boolean {
+  try {
+    const st = fs.lstatSync(file);
+    return st.isFile() && st.uid === process.getuid!() && (st.mode & 0o022) === 0;
+  } catch {
+    return false;
+  }
+}
+
+let ceilingBinary: string | null | undefined;
+let ceilingError = '';
+
+/**
+ * Builds scripts/ceiling.c once per source version into the private cache
+ * directory (reused by later runs), or, where there is none, into a fresh
+ * temporary directory removed at exit. Null if it cannot be built.
+ */
+export function buildCeiling(): string | null {
+  if (ceilingBinary !== undefined) return ceilingBinary;
+  const source = fs.readFileSync(CEILING_SOURCE);
+  const hash = createHash('sha256').update(source).digest('hex').slice(0, 12);
+  let dir = cacheDir();
+  if (dir === null) {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'netmodels-ceiling-'));
+    const temp = dir;
+    process.once('exit', () => fs.rmSync(temp, { recursive: true, force: true }));
+  }
+  const out = path.join(dir, `ceiling-${hash}`);
+  if (ownedFile(out)) return (ceilingBinary = out);
+  const partial = `${out}.${process.pid}.tmp`;
+  const cc = process.env.CC ?? 'cc';
+  try {
+    execFileSync(cc, ['-O3', '-o', partial, CEILING_SOURCE], { stdio: 'pipe' });
+    fs.chmodSync(partial, 0o700);
+    fs.renameSync(partial, out);
+    ceilingBinary = out;
+  } catch (err) {
+    fs.rmSync(partial, { force: true });
+    const e = err as Error & { code?: string; stderr?: Buffer };
+    ceilingError =
+      e.code === 'ENOENT'
+        ? `no C compiler (${cc}) to build the ceiling server: install one (Debian: build-essential) or pass --no-ceiling`
+        : `${cc} failed to build the ceiling server: ${e.stderr?.toString().trim().split('\n')[0] ?? e.message}`;
+    ceilingBinary = null;
+  }
+  return ceilingBinary;
 }
 
 /**
@@ -147,10 +227,12 @@ export async function startTarget(target: Target, extra: string[] = []): Promise
     });
   } else if (target.kind === 'node') {
     child = spawn(process.execPath, [NODE_SERVER, '127.0.0.1', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  } else {
+  } else if (target.kind === 'ceiling') {
     const binary = buildCeiling();
-    if (!binary) throw new Error('no C compiler (cc) to build the ceiling server');
+    if (!binary) throw new Error(ceilingError);
     child = spawn(binary, ['0', '127.0.0.1', String(target.loops ?? 1)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  } else {
+    throw new Error(`${target.label}: an external server is not started by the bench`);
   }
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const port = await new Promise<number>((resolve, reject) => {
@@ -183,15 +265,60 @@ export async function startTarget(target: Target, extra: string[] = []): Promise
   };
 }
 
-function progress(label: string) {
-  if (!process.stderr.isTTY) return undefined;
-  return (p: { elapsedMs: number; rps: number }) => {
-    process.stderr.write(`\r\x1b[K  ${label}: ${(p.elapsedMs / 1000).toFixed(1)} s  ${Math.round(p.rps).toLocaleString('en-US')} req/s`);
-  };
+/** `41 s`, `2 min 5 s`. */
+function duration(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  return s < 60 ? `${s} s` : `${Math.floor(s / 60)} min ${s % 60} s`;
 }
 
-function clearProgress(): void {
-  if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
+/** Where a run is in the whole bench: `target 7/13, round 2/3, ETA 41 s`. */
+export function progressPrefix(target: number, targets: number, round: number, rounds: number, etaMs: number): string {
+  return `target ${target}/${targets}, round ${round}/${rounds}, ETA ${duration(etaMs)}`;
+}
+
+/**
+ * Progress on stderr when it is a terminal: which run of how many, and the
+ * time left, estimated from the runs so far (from the configured times before
+ * the first one ends).
+ */
+export class Progress {
+  readonly #enabled = process.stderr.isTTY === true;
+  readonly #total: number;
+  #done = 0;
+  #spentMs = 0;
+  readonly #guessMs: number;
+  #runStart = 0;
+  #prefix = '';
+
+  /** `runs` in all, each expected to take about `runMs` (the guess until one has run). */
+  constructor(runs: number, runMs: number) {
+    this.#total = runs;
+    this.#guessMs = runMs;
+  }
+
+  /** A run starts: `label`, target i of n, round r of rs. */
+  begin(label: string, target: number, targets: number, round: number, rounds: number): void {
+    this.#runStart = Date.now();
+    const perRun = this.#done > 0 ? this.#spentMs / this.#done : this.#guessMs;
+    this.#prefix = `${progressPrefix(target, targets, round, rounds, perRun * (this.#total - this.#done))}  ${label}`;
+    this.#write('');
+  }
+
+  /** The load generator's progress during the run. */
+  readonly update = (p: LoadProgress): void => {
+    this.#write(`: ${(p.elapsedMs / 1000).toFixed(1)} s  ${Math.round(p.rps).toLocaleString('en-US')} req/s`);
+  };
+
+  /** The run is over (measured or not). */
+  end(): void {
+    this.#done++;
+    this.#spentMs += Date.now() - this.#runStart;
+    if (this.#enabled) process.stderr.write('\r\x1b[K');
+  }
+
+  #write(detail: string): void {
+    if (this.#enabled) process.stderr.write(`\r\x1b[K  ${this.#prefix}${detail}`);
+  }
 }
 
 export interface RrConfig {
@@ -199,7 +326,7 @@ export interface RrConfig {
   messageSize: number;
   durationMs: number;
   warmupMs: number;
-  /** Each target runs this many times, round-robin (default 1). */
+  /** Each target runs this many times, interleaved (default 1). */
   rounds?: number;
   /** Load-generator threads (default: defaultLoadThreads()). */
   threads?: number;
@@ -242,7 +369,19 @@ function treeTicks(pid: number): number {
   return ticks;
 }
 
-async function measureRr(target: Target, config: RrConfig): Promise<RrRun> {
+async function measureRr(target: Target, config: RrConfig, onProgress?: (p: LoadProgress) => void): Promise<RrRun> {
+  const load = {
+    mode: 'rr' as const,
+    connections: config.connections,
+    messageSize: config.messageSize,
+    durationMs: config.durationMs,
+    warmupMs: config.warmupMs,
+    threads: config.threads ?? defaultLoadThreads(target.loops),
+    onProgress,
+  };
+  if (target.kind === 'external') {
+    return loadgen({ ...load, host: target.host, port: target.port!, expect: target.expect ?? 'uppercase' });
+  }
   const server = await startTarget(target, ['--backlog', '4096']);
   const pid = server.child.pid!;
   const sample = () => ({ all: treeTicks(pid), js: statTicks(`/proc/${pid}/task/${pid}/stat`, false) });
@@ -250,17 +389,7 @@ async function measureRr(target: Target, config: RrConfig): Promise<RrRun> {
   let start: { all: number; js: number } | null = null;
   const timer = setTimeout(() => (start = sample()), config.warmupMs);
   try {
-    const report: RrRun = await loadgen({
-      port: server.port,
-      mode: 'rr',
-      connections: config.connections,
-      messageSize: config.messageSize,
-      durationMs: config.durationMs,
-      warmupMs: config.warmupMs,
-      threads: config.threads ?? defaultLoadThreads(target.loops),
-      expect: 'uppercase',
-      onProgress: progress(target.label),
-    });
+    const report: RrRun = await loadgen({ ...load, port: server.port, expect: 'uppercase' });
     const end = sample();
     const begin = start as { all: number; js: number } | null;
     if (begin && report.requests > 0) {
@@ -270,7 +399,6 @@ async function measureRr(target: Target, config: RrConfig): Promise<RrRun> {
     return report;
   } finally {
     clearTimeout(timer);
-    clearProgress();
     await server.stop();
   }
 }
@@ -288,11 +416,15 @@ function notBuilt(model: ModelName): string {
   return requires ? `not built: ${requires} was missing when netmodels was compiled` : 'not built';
 }
 
+/** A run takes about this long beside its load: starting and stopping the server. */
+const START_STOP_MS = 300;
+
 /**
- * Runs the rr load against each target in turn, `config.rounds` times
- * round-robin. A row shows the target's median run; its ratios are the
- * medians of the ratios measured within each round, so that a noisy moment
- * on a shared machine weighs on both sides of a ratio alike.
+ * Runs the rr load against each target in turn, `config.rounds` times,
+ * interleaved (every target once per round). A row shows the target's median
+ * run and the spread of its rounds; its ratios are the medians of the ratios
+ * measured within each round, so that a noisy moment on a shared machine
+ * weighs on both sides of a ratio alike.
  */
 export async function runRr(targets: Target[], config: RrConfig): Promise<BenchRow[]> {
   const built = new Set(nativeModels());
@@ -303,13 +435,18 @@ export async function runRr(targets: Target[], config: RrConfig): Promise<BenchR
     if (target.kind === 'model' && !built.has(target.model!)) skipped.set(target, notBuilt(target.model!));
   }
   const rounds = config.rounds ?? 1;
+  const active = targets.filter((t) => !skipped.has(t));
+  const progress = new Progress(active.length * rounds, config.warmupMs + config.durationMs + START_STOP_MS);
   for (let round = 0; round < rounds; round++) {
-    for (const target of targets) {
+    for (const [i, target] of active.entries()) {
       if (skipped.has(target)) continue;
+      progress.begin(target.label, i + 1, active.length, round + 1, rounds);
       try {
-        runs.get(target)!.push(await measureRr(target, config));
+        runs.get(target)!.push(await measureRr(target, config, progress.update));
       } catch (err) {
         skipped.set(target, (err as Error).message);
+      } finally {
+        progress.end();
       }
     }
   }
@@ -327,12 +464,20 @@ export async function runRr(targets: Target[], config: RrConfig): Promise<BenchR
   return targets.map((target) => {
     const reports = runs.get(target)!.filter((r): r is RrRun => r !== null);
     if (skipped.has(target) || reports.length === 0) {
-      return { label: target.label, kind: target.kind, report: null, skipped: skipped.get(target) ?? 'no run' };
+      const unavailable = target.kind === 'model' && !built.has(target.model!);
+      return { label: target.label, kind: target.kind, report: null, skipped: skipped.get(target) ?? 'no run', ...(unavailable ? { unavailable } : {}) };
     }
     const byRps = [...reports].sort((a, b) => a.rps - b.rps);
     const row: BenchRow = { label: target.label, kind: target.kind, report: byRps[(byRps.length - 1) >> 1] };
-    if (rounds > 1) row.runs = reports;
-    row.vsNode = ratio(target, node);
+    if (rounds > 1) {
+      row.runs = reports;
+      row.rpsMin = byRps[0].rps;
+      row.rpsMax = byRps[byRps.length - 1].rps;
+      const mid = median(reports.map((r) => r.rps))!;
+      row.spread = mid > 0 ? (row.rpsMax - row.rpsMin) / mid : undefined;
+    }
+    row.errors = reports.reduce((sum, r) => sum + r.errors + r.mismatches, 0);
+    row.vsNode = target === node ? 1 : ratio(target, node);
     row.vsCeiling = ratio(target, ceilingFor(target));
     // CPU per request is steadier than req/s on a shared machine: the median
     // of the rounds, each measured over its own window.
@@ -342,43 +487,64 @@ export async function runRr(targets: Target[], config: RrConfig): Promise<BenchR
   });
 }
 
-function pad(text: string, width: number, right = true): string {
-  return right ? text.padStart(width) : text.padEnd(width);
+/** Above this, a row's spread or a model's lead over the ceiling says the machine was busy. */
+export const NOISE = 0.1;
+
+/**
+ * The noise warning, or null: rows whose rounds disagree by more than 10%
+ * of their median, and models that beat the C ceiling by more than 10% (a
+ * correct server cannot: the machine's load moved under the runs).
+ */
+export function noiseWarning(rows: BenchRow[], rounds: number): string | null {
+  const spread = rows.filter((r) => r.spread !== undefined && r.spread > NOISE);
+  const above = rows.filter((r) => r.kind !== 'ceiling' && r.vsCeiling !== undefined && r.vsCeiling > 1 + NOISE);
+  if (spread.length === 0 && above.length === 0) return null;
+  const why = [
+    spread.length ? `rounds differ by over ${NOISE * 100}%: ${spread.map((r) => `${r.label} ${fmt(r.spread! * 100)}%`).join(', ')}` : '',
+    above.length ? `above the C ceiling: ${above.map((r) => `${r.label} ${fmt(r.vsCeiling, 2)}x`).join(', ')}` : '',
+  ].filter(Boolean);
+  const advice = rounds < 7 ? 'rerun with --rounds 7' : `rerun on a quieter machine, or with a longer --duration`;
+  return `warning: the machine is noisy: ${advice} (${why.join('; ')})`;
 }
 
-function fmt(n: number | undefined, digits = 0): string {
-  if (n === undefined || !Number.isFinite(n)) return '-';
-  return n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
-}
+/** The rr columns: the same in the text and Markdown tables and, raw, in CSV. */
+const RR_COLUMNS: (Column & { csv: string; value(r: BenchRow): number | undefined; digits: number; suffix?: string })[] = [
+  { title: 'req/s', csv: 'rps', width: 11, digits: 0, value: (r) => r.report?.rps },
+  { title: 'spread', csv: 'spread_pct', width: 6, digits: 0, suffix: '%', value: (r) => (r.spread === undefined ? undefined : r.spread * 100) },
+  { title: 'MB/s', csv: 'mb_per_s', width: 7, digits: 1, value: (r) => (r.report ? r.report.bytesPerSec / 1e6 : undefined) },
+  { title: 'p50 us', csv: 'p50_us', width: 7, digits: 0, value: (r) => r.report?.latencyUs.p50 },
+  { title: 'p99 us', csv: 'p99_us', width: 7, digits: 0, value: (r) => r.report?.latencyUs.p99 },
+  { title: 'x node:net', csv: 'x_node', width: 10, digits: 2, suffix: 'x', value: (r) => r.vsNode },
+  { title: 'x C', csv: 'x_ceiling', width: 6, digits: 2, suffix: 'x', value: (r) => r.vsCeiling },
+  { title: 'cpu us/req', csv: 'cpu_us_per_req', width: 10, digits: 2, value: (r) => r.cpuUsPerReq },
+  { title: 'js us/req', csv: 'js_us_per_req', width: 9, digits: 2, value: (r) => r.jsUsPerReq },
+  { title: 'errors', csv: 'errors', width: 6, digits: 0, value: (r) => r.errors },
+];
 
-export function rrTable(rows: BenchRow[]): string {
-  const header = [
-    pad('server', 16, false), pad('req/s', 11), pad('MB/s', 8), pad('p50 us', 8), pad('p99 us', 8),
-    pad('x node:net', 11), pad('x C', 6), pad('cpu us/req', 10), pad('js us/req', 9), pad('errors', 7),
-  ];
-  const lines = [header.join('  ')];
-  for (const r of rows) {
-    if (!r.report) {
-      lines.push(`${pad(r.label, 16, false)}  skipped: ${r.skipped}`);
-      continue;
-    }
-    const x = r.report;
-    lines.push(
-      [
-        pad(r.label, 16, false),
-        pad(fmt(x.rps), 11),
-        pad(fmt(x.bytesPerSec / 1e6, 1), 8),
-        pad(fmt(x.latencyUs.p50), 8),
-        pad(fmt(x.latencyUs.p99), 8),
-        pad(r.vsNode === undefined ? '-' : `${fmt(r.vsNode, 2)}x`, 11),
-        pad(r.vsCeiling === undefined ? '-' : `${fmt(r.vsCeiling, 2)}x`, 6),
-        pad(fmt(r.cpuUsPerReq, 2), 10),
-        pad(fmt(r.jsUsPerReq, 2), 9),
-        pad(fmt(x.errors + x.mismatches), 7),
-      ].join('  '),
+/**
+ * The rr rows as a text table, Markdown or CSV. `spread` is (max - min) /
+ * median of the rounds' req/s; `errors` counts every round.
+ */
+export function rrTable(rows: BenchRow[], format: 'table' | 'md' | 'csv' = 'table'): string {
+  if (format === 'csv') {
+    return csv(
+      ['server', ...RR_COLUMNS.map((c) => c.csv), 'rps_min', 'rps_max', 'skipped'],
+      rows.map((r) => [
+        r.label,
+        ...RR_COLUMNS.map((c) => round(c.value(r), c.digits + 1)),
+        round(r.rpsMin, 0),
+        round(r.rpsMax, 0),
+        r.skipped,
+      ]),
     );
   }
-  return lines.join('\n');
+  const columns: Column[] = [{ title: 'server', width: 16, left: true }, ...RR_COLUMNS];
+  const cells: GridRow[] = rows.map((r) =>
+    r.report
+      ? [r.label, ...RR_COLUMNS.map((c) => (c.value(r) === undefined ? '-' : `${fmt(c.value(r), c.digits)}${c.suffix ?? ''}`))]
+      : { label: r.label, note: `skipped: ${r.skipped}` },
+  );
+  return grid(format, columns, cells);
 }
 
 // ---------------------------------------------------------------------------
@@ -391,6 +557,8 @@ export interface IdlePoint {
   idle: number;
   report: LoadReport | null;
   skipped?: string;
+  /** Skipped because this build lacks the model. */
+  unavailable?: boolean;
 }
 
 /** Latency of one active connection while `idle` idle ones are open. */
@@ -398,16 +566,22 @@ export async function runIdle(config: { durationMs: number; warmupMs: number; me
   const targets = selectTargets(['select', 'poll', 'epoll-level', 'uring']);
   const built = new Set(nativeModels());
   const points: IdlePoint[] = [];
+  // select cannot watch fds >= FD_SETSIZE, so it stops at 1000 idle.
+  const countsOf = (t: Target) => config.counts.filter((idle) => t.model !== 'select' || idle <= 1000);
+  const runnable = targets.filter((t) => built.has(t.model!));
+  const total = runnable.reduce((n, t) => n + countsOf(t).length, 0);
+  const progress = new Progress(total, config.warmupMs + config.durationMs + START_STOP_MS);
+  let step = 0;
   for (const target of targets) {
     if (!built.has(target.model!)) {
-      for (const idle of config.counts) points.push({ model: target.label, idle, report: null, skipped: notBuilt(target.model!) });
+      for (const idle of config.counts) points.push({ model: target.label, idle, report: null, skipped: notBuilt(target.model!), unavailable: true });
       continue;
     }
-    for (const idle of config.counts) {
-      // select cannot watch fds >= FD_SETSIZE, so it stops at 1000 idle.
-      if (target.model === 'select' && idle > 1000) continue;
-      const server = await startTarget(target, ['--backlog', '8192']);
+    for (const idle of countsOf(target)) {
+      progress.begin(`${target.label} with ${idle} idle`, ++step, total, 1, 1);
+      let server: RunningTarget | undefined;
       try {
+        server = await startTarget(target, ['--backlog', '8192']);
         const report = await loadgen({
           port: server.port,
           mode: 'hold',
@@ -416,36 +590,52 @@ export async function runIdle(config: { durationMs: number; warmupMs: number; me
           durationMs: config.durationMs,
           warmupMs: config.warmupMs,
           expect: 'uppercase',
-          onProgress: progress(`${target.label} with ${idle} idle`),
+          onProgress: progress.update,
         });
         points.push({ model: target.label, idle, report });
       } catch (err) {
         points.push({ model: target.label, idle, report: null, skipped: (err as Error).message });
       } finally {
-        clearProgress();
-        await server.stop();
+        progress.end();
+        await server?.stop();
       }
     }
   }
   return points;
 }
 
-export function idleTable(points: IdlePoint[]): string {
+/** One cell per model and idle count: `p50/p99 (req/s)`; CSV: one record per point. */
+export function idleTable(points: IdlePoint[], format: 'table' | 'md' | 'csv' = 'table'): string {
+  if (format === 'csv') {
+    return csv(
+      ['model', 'idle', 'p50_us', 'p99_us', 'rps', 'connected', 'errors', 'skipped'],
+      points.map((p) => [
+        p.model,
+        p.idle,
+        p.report?.latencyUs.p50,
+        p.report?.latencyUs.p99,
+        round(p.report?.rps, 0),
+        p.report?.connected,
+        p.report ? p.report.errors + p.report.mismatches : undefined,
+        p.skipped,
+      ]),
+    );
+  }
   const models = [...new Set(points.map((p) => p.model))];
   const counts = [...new Set(points.map((p) => p.idle))].sort((a, b) => a - b);
-  const lines = [[pad('idle', 6), ...models.map((m) => pad(`${m} p50/p99 us (req/s)`, 34))].join('  ')];
-  for (const idle of counts) {
-    const cells = models.map((m) => {
+  const columns: Column[] = [{ title: 'idle', width: 6 }, ...models.map((m) => ({ title: `${m} p50/p99 us (req/s)`, width: 34 }))];
+  const rows: GridRow[] = counts.map((idle) => [
+    String(idle),
+    ...models.map((m) => {
       const p = points.find((x) => x.model === m && x.idle === idle);
-      if (!p) return pad('-', 34);
-      if (!p.report) return pad(`skipped: ${p.skipped}`, 34);
+      if (!p) return '-';
+      if (!p.report) return `skipped: ${p.skipped}`;
       const r = p.report;
       const held = r.connected < idle + 1 ? ` held ${r.connected}` : '';
-      return pad(`${fmt(r.latencyUs.p50)}/${fmt(r.latencyUs.p99)} (${fmt(r.rps)})${held}`, 34);
-    });
-    lines.push([pad(String(idle), 6), ...cells].join('  '));
-  }
-  return lines.join('\n');
+      return `${fmt(r.latencyUs.p50)}/${fmt(r.latencyUs.p99)} (${fmt(r.rps)})${held}`;
+    }),
+  ]);
+  return grid(format, columns, rows);
 }
 
 // ---------------------------------------------------------------------------
@@ -474,11 +664,18 @@ export async function runCores(config: RrConfig & { counts: number[] }): Promise
   const points: CoresPoint[] = [];
   const once = [...selectTargets(['thread']), { label: 'node:net', kind: 'node' as const }];
   const max = Math.max(...config.counts);
+  const total = config.counts.length * 2 + once.length;
+  const progress = new Progress(total, config.warmupMs + config.durationMs + START_STOP_MS);
+  let step = 0;
   const measure = async (target: Target, loops: number) => {
+    const label = target.label.replace(/ x\d+$/, '');
+    progress.begin(target.label, ++step, total, 1, 1);
     try {
-      points.push({ label: target.label.replace(/ x\d+$/, ''), loops, report: await measureRr(target, { ...config, threads: config.threads ?? defaultLoadThreads(max) }) });
+      points.push({ label, loops, report: await measureRr(target, { ...config, threads: config.threads ?? defaultLoadThreads(max) }, progress.update) });
     } catch (err) {
-      points.push({ label: target.label.replace(/ x\d+$/, ''), loops, report: null, skipped: (err as Error).message });
+      points.push({ label, loops, report: null, skipped: (err as Error).message });
+    } finally {
+      progress.end();
     }
   };
   for (const loops of config.counts) {
@@ -489,22 +686,97 @@ export async function runCores(config: RrConfig & { counts: number[] }): Promise
   return points;
 }
 
-export function coresTable(points: CoresPoint[]): string {
+/** req/s per loop count for epoll and the ceiling, and their ratio; CSV: one record per point. */
+export function coresTable(points: CoresPoint[], format: 'table' | 'md' | 'csv' = 'table'): string {
+  if (format === 'csv') {
+    return csv(
+      ['server', 'loops', 'rps', 'p50_us', 'p99_us', 'errors', 'skipped'],
+      points.map((p) => [
+        p.label,
+        p.loops === 0 ? undefined : p.loops,
+        round(p.report?.rps, 0),
+        p.report?.latencyUs.p50,
+        p.report?.latencyUs.p99,
+        p.report ? p.report.errors + p.report.mismatches : undefined,
+        p.skipped,
+      ]),
+    );
+  }
   const loops = [...new Set(points.filter((p) => p.loops > 0).map((p) => p.loops))].sort((a, b) => a - b);
   const labels = [...new Set(points.filter((p) => p.loops > 0).map((p) => p.label))];
-  const lines = [[pad('loops', 6), ...labels.map((l) => pad(`${l} req/s`, 20)), pad('x C', 6)].join('  ')];
-  for (const n of loops) {
-    const cells = labels.map((l) => {
-      const p = points.find((x) => x.label === l && x.loops === n);
-      return pad(p?.report ? fmt(p.report.rps) : `skipped`, 20);
-    });
+  const columns: Column[] = [
+    { title: 'loops', width: 6 },
+    ...labels.map((l) => ({ title: `${l} req/s`, width: 20 })),
+    { title: 'x C', width: 6 },
+  ];
+  const rows: GridRow[] = loops.map((n) => {
     const model = points.find((x) => x.loops === n && x.label !== 'C ceiling');
     const ceiling = points.find((x) => x.loops === n && x.label === 'C ceiling');
     const ratio = model?.report && ceiling?.report ? model.report.rps / ceiling.report.rps : undefined;
-    lines.push([pad(String(n), 6), ...cells, pad(fmt(ratio, 2), 6)].join('  '));
-  }
+    return [
+      String(n),
+      ...labels.map((l) => {
+        const p = points.find((x) => x.label === l && x.loops === n);
+        return p?.report ? fmt(p.report.rps) : 'skipped';
+      }),
+      ratio === undefined ? '-' : `${fmt(ratio, 2)}x`,
+    ];
+  });
   for (const p of points.filter((x) => x.loops === 0)) {
-    lines.push(`${pad(p.label, 12, false)}  ${p.report ? `${fmt(p.report.rps)} req/s (no loops)` : `skipped: ${p.skipped}`}`);
+    rows.push({ label: p.label, note: p.report ? `${fmt(p.report.rps)} req/s (no loops)` : `skipped: ${p.skipped}` });
   }
-  return lines.join('\n');
+  return grid(format, columns, rows);
+}
+
+// ---------------------------------------------------------------------------
+// Charts
+
+/** The rr rows: req/s with the rounds' spread, and the ratios to the C ceiling and node:net. */
+export function rrChartSvg(rows: BenchRow[], config: Pick<RrConfig, 'connections' | 'messageSize'>): string {
+  const measured = rows.filter((r) => r.report);
+  const spread = (r: BenchRow) => {
+    const rps = r.runs?.map((x) => x.rps) ?? [];
+    return rps.length > 1 ? { min: r.rpsMin ?? Math.min(...rps), max: r.rpsMax ?? Math.max(...rps) } : {};
+  };
+  const panels: BarPanel[] = [
+    {
+      axis: 'requests/s (whiskers: slowest and fastest round)',
+      bars: measured.map((r) => ({ label: r.label, value: r.report!.rps, ...spread(r) })),
+    },
+  ];
+  const ratio = (axis: string, value: (r: BenchRow) => number | undefined) => {
+    const bars = measured.filter((r) => value(r) !== undefined).map((r) => ({ label: r.label, value: value(r)! }));
+    if (bars.length > 0) panels.push({ axis, bars, reference: 1, label: (v) => `${v.toFixed(2)}x` });
+  };
+  ratio('x C ceiling (same-round ratios)', (r) => r.vsCeiling);
+  ratio('x node:net (same-round ratios)', (r) => r.vsNode);
+  return barChartSvg(`rr: ${config.connections} connections, ${config.messageSize}-byte messages`, panels);
+}
+
+/** The idle experiment: p50, p99 and req/s of the active connection against the idle count. */
+export function idleChartSvg(points: IdlePoint[]): string {
+  const models = [...new Set(points.map((p) => p.model))];
+  const panel = (yLabel: string, y: (r: LoadReport) => number) => ({
+    yLabel,
+    series: models
+      .map((name) => ({ name, points: points.filter((p) => p.model === name && p.report).map((p) => ({ x: p.idle, y: y(p.report!) })) }))
+      .filter((line) => line.points.length > 0),
+  });
+  return lineChartSvg('One active connection beside N idle ones', 'idle connections', [
+    panel('p50 latency (us)', (r) => r.latencyUs.p50),
+    panel('p99 latency (us)', (r) => r.latencyUs.p99),
+    panel('requests/s', (r) => r.rps),
+  ]);
+}
+
+/** The cores experiment: req/s against loops; the models without loops as flat lines. */
+export function coresChartSvg(points: CoresPoint[], counts: number[]): string {
+  const series = [...new Set(points.filter((p) => p.loops > 0).map((p) => p.label))].map((label) => ({
+    name: label,
+    points: points.filter((p) => p.label === label && p.report).map((p) => ({ x: p.loops, y: p.report!.rps })),
+  }));
+  for (const p of points.filter((x) => x.loops === 0 && x.report)) {
+    series.push({ name: p.label, points: counts.map((x) => ({ x, y: p.report!.rps })) });
+  }
+  return lineChartSvg('requests/s vs event loops', 'loops', [{ yLabel: 'requests/s', series }]);
 }

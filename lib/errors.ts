@@ -10,6 +10,26 @@ function withCode<E extends Error>(error: E, code: string): E & { code: string }
   return error as E & { code: string };
 }
 
+/**
+ * What an operation cancelled through its `AbortSignal` rejects with, shaped
+ * like Node's own: `name` 'AbortError', `code` 'ABORT_ERR', and the signal's
+ * reason as `cause`.
+ */
+export class AbortError extends Error {
+  readonly code = 'ABORT_ERR';
+  constructor(message = 'The operation was aborted', options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'AbortError';
+  }
+}
+
+/** An `AbortSignal` option, or undefined; anything else throws ERR_INVALID_ARG_TYPE. */
+export function validateSignal(name: string, value: unknown): AbortSignal | undefined {
+  if (value === undefined) return undefined;
+  if (!(value instanceof AbortSignal)) throw invalidArgType(name, 'an instance of AbortSignal', value);
+  return value;
+}
+
 export function codedError(code: string, message: string): NodeStyleError {
   return withCode(new Error(message), code);
 }

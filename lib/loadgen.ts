@@ -4,12 +4,14 @@ import { isIP } from 'node:net';
 
 import { binding } from './binding';
 import {
+  AbortError,
   invalidArgType,
   invalidArgValue,
   rejectUnknownOptions,
   validateInteger,
   validateOneOf,
   validateOptionsObject,
+  validateSignal,
 } from './errors';
 
 export type LoadMode = 'rr' | 'hold' | 'churn';
@@ -53,6 +55,8 @@ export interface LoadgenOptions {
   threads?: number;
   /** Called on the JS thread about every 250 ms. */
   onProgress?: (progress: LoadProgress) => void;
+  /** Aborting it ends the run at once: the promise rejects with an `AbortError`. */
+  signal?: AbortSignal;
 }
 
 export interface LatencyUs {
@@ -100,7 +104,7 @@ export interface LoadReport {
 
 const KNOWN = [
   'host', 'port', 'mode', 'connections', 'messageSize', 'durationMs', 'warmupMs',
-  'idle', 'expect', 'threads', 'onProgress',
+  'idle', 'expect', 'threads', 'onProgress', 'signal',
 ] as const;
 
 const MAX_CONNECTIONS = 1_000_000;
@@ -108,7 +112,8 @@ const MAX_MESSAGE = 16 * 1024 * 1024;
 const MAX_MS = 24 * 60 * 60 * 1000;
 
 interface NativeLoadgen {
-  loadgenStart(options: object, onProgress?: (p: LoadProgress) => void): Promise<LoadReport>;
+  /** The promise's stop() ends the run early; it still resolves, with what was measured. */
+  loadgenStart(options: object, onProgress?: (p: LoadProgress) => void): Promise<LoadReport> & { stop(): void };
 }
 
 /**
@@ -126,6 +131,9 @@ interface NativeLoadgen {
  * `errors` and retried after 20 ms; hold's idle connections are opened once.
  * The run always ends after `warmupMs + durationMs`; requests in flight then
  * are dropped, not waited for.
+ *
+ * An aborted `signal` stops the run at once (its threads are joined) and
+ * rejects the promise with an `AbortError` (`cause`: the signal's reason).
  *
  * Invalid options never throw synchronously: the returned promise rejects
  * with a Node-style TypeError (ERR_INVALID_ARG_TYPE) or RangeError
@@ -156,6 +164,8 @@ export async function loadgen(options: LoadgenOptions): Promise<LoadReport> {
   if (onProgress !== undefined && typeof onProgress !== 'function') {
     throw invalidArgType('options.onProgress', 'of type function', onProgress);
   }
+  const signal = validateSignal('options.signal', opts.signal);
+  if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason });
 
   // The native side must never see a throwing callback: it runs straight
   // from the event loop, where an exception would be uncaught.
@@ -175,10 +185,19 @@ export async function loadgen(options: LoadgenOptions): Promise<LoadReport> {
         };
 
   const native = binding as NativeLoadgen;
-  const report = await native.loadgenStart(
+  const run = native.loadgenStart(
     { host, port, mode, expect, connections, idle, messageSize, durationMs, warmupMs, threads },
     deliver,
   );
+  const onAbort = () => run.stop();
+  signal?.addEventListener('abort', onAbort, { once: true });
+  let report: LoadReport;
+  try {
+    report = await run;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+  }
+  if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason });
   if (progressFailed) throw progressError;
   return report;
 }

@@ -5,6 +5,7 @@ import { isIP } from 'node:net';
 
 import { binding } from './binding';
 import {
+  AbortError,
   codedError,
   invalidArgType,
   invalidArgValue,
@@ -12,6 +13,7 @@ import {
   validateInteger,
   validateOneOf,
   validateOptionsObject,
+  validateSignal,
 } from './errors';
 import type { ModelName } from './models/index';
 import type { Connection } from './connection';
@@ -29,8 +31,23 @@ export interface ServerOptions {
   host?: string;
   /** TCP port; `0` (default) lets the kernel pick, and `start()` reports it. */
   port?: number;
-  /** listen() backlog. Default 511. */
+  /**
+   * Listen on this inherited listening TCP socket instead of opening one on
+   * `host`:`port` (not given with them): a socket systemd passed (`fd: 3`
+   * with `LISTEN_FDS=1`), or one a parent process opened, as
+   * `net.Server.listen({ fd })`. Checked at construction. The server works
+   * on a duplicate: `stop()` closes only that, and the socket keeps
+   * listening for whoever else holds it. Its file status flags are shared
+   * with every holder: the models make it non-blocking, prefork blocking.
+   */
+  fd?: number;
+  /** listen() backlog. Default 511. Not with `fd` (that socket listens already). */
   backlog?: number;
+  /**
+   * Aborting it stops the server, as `stop()` does; `start()` with it
+   * already aborted rejects with an `AbortError`.
+   */
+  signal?: AbortSignal;
   /**
    * The protocol: a built-in one, `'uppercase'` (default), `'echo'`,
    * `'discard'` or `'http'`, run natively; or your JavaScript,
@@ -113,6 +130,26 @@ export interface ServerStats {
   uptimeMs: number;
 }
 
+/**
+ * The events of a server and their arguments. `server.on()`, `once()`,
+ * `off()` and the other listener methods take only these names (and
+ * symbols), so a misspelt event does not compile.
+ */
+export interface ServerEvents {
+  /** `start()` succeeded (emitted on the next tick). */
+  listening: [];
+  /** `stop()` finished: nothing is left. */
+  close: [];
+  /** An error the running model met (also counted in `stats().errors`). */
+  error: [err: Error];
+  /** A connection for the JS handler (`handler` a function). */
+  connection: [conn: Connection];
+  newListener: [event: string | symbol, listener: (...args: any[]) => void];
+  removeListener: [event: string | symbol, listener: (...args: any[]) => void];
+}
+
+type Args<T> = T extends unknown[] ? T : never;
+
 /** One part of a model in `stats().workers`: a loop, a pool thread, a prefork child. */
 export interface WorkerStats {
   /** The child's pid (process models). */
@@ -152,7 +189,26 @@ const running = new Set<Server>();
 
 type State = 'stopped' | 'starting' | 'running' | 'stopping';
 
-export abstract class Server extends EventEmitter {
+/** Listener methods typed by the server's events (`Events`): declared here, inherited from EventEmitter. */
+export interface Server<Events extends ServerEvents = ServerEvents> {
+  on<E extends keyof Events>(event: E, listener: (...args: Args<Events[E]>) => void): this;
+  on(event: symbol, listener: (...args: any[]) => void): this;
+  once<E extends keyof Events>(event: E, listener: (...args: Args<Events[E]>) => void): this;
+  once(event: symbol, listener: (...args: any[]) => void): this;
+  off<E extends keyof Events>(event: E, listener: (...args: Args<Events[E]>) => void): this;
+  off(event: symbol, listener: (...args: any[]) => void): this;
+  addListener<E extends keyof Events>(event: E, listener: (...args: Args<Events[E]>) => void): this;
+  addListener(event: symbol, listener: (...args: any[]) => void): this;
+  removeListener<E extends keyof Events>(event: E, listener: (...args: Args<Events[E]>) => void): this;
+  removeListener(event: symbol, listener: (...args: any[]) => void): this;
+  prependListener<E extends keyof Events>(event: E, listener: (...args: Args<Events[E]>) => void): this;
+  prependListener(event: symbol, listener: (...args: any[]) => void): this;
+  prependOnceListener<E extends keyof Events>(event: E, listener: (...args: Args<Events[E]>) => void): this;
+  prependOnceListener(event: symbol, listener: (...args: any[]) => void): this;
+}
+
+// `Events` types the listener methods only (the interface above).
+export abstract class Server<Events extends ServerEvents = ServerEvents> extends EventEmitter {
   readonly #model: ModelName;
   readonly #native: NativeServer;
   #state: State = 'stopped';
@@ -162,6 +218,8 @@ export abstract class Server extends EventEmitter {
   readonly #handler: ConnectionHandler | null = null;
   readonly #highWaterMark: number;
   #link: JsLink | null = null;
+  readonly #signal: AbortSignal | undefined;
+  #onAbort: (() => void) | null = null;
 
   protected constructor(spec: ModelSpec, options: unknown) {
     super();
@@ -175,6 +233,8 @@ export abstract class Server extends EventEmitter {
       [
         'host',
         'port',
+        'fd',
+        'signal',
         'backlog',
         'handler',
         'maxConnections',
@@ -188,9 +248,17 @@ export abstract class Server extends EventEmitter {
     const host = o.host === undefined ? '127.0.0.1' : o.host;
     if (typeof host !== 'string') throw invalidArgType('options.host', 'of type string', host);
     if (isIP(host) === 0) throw invalidArgValue('options.host', host, 'must be an IPv4 or IPv6 address literal');
+    const fd = validateListenFd('options.fd', o.fd);
+    if (fd >= 0) {
+      for (const key of ['host', 'port', 'backlog'] as const) {
+        if (o[key] !== undefined) throw invalidArgValue(`options.${key}`, o[key], 'cannot be given with options.fd (that socket listens already)');
+      }
+    }
+    this.#signal = validateSignal('options.signal', o.signal);
     const native: Record<string, unknown> = {
       host,
       port: validateInteger('options.port', o.port, 0, 65535, 0),
+      fd,
       backlog: validateInteger('options.backlog', o.backlog, 0, 65535, 511),
       handler: typeof o.handler === 'function' ? 'js' : validateOneOf('options.handler', o.handler, HANDLERS, 'uppercase'),
       maxConnections: validateInteger('options.maxConnections', o.maxConnections, 0, MAX_U32, 0),
@@ -214,16 +282,25 @@ export abstract class Server extends EventEmitter {
     for (const [key, option] of Object.entries(modelOptions(spec))) {
       native[key] = option.check(`options.${key}`, o[key]);
     }
+    // Several loops cannot each open a reuseport listener on an inherited
+    // socket: they share it, or one accepts for all.
+    if (fd >= 0 && typeof native.loops === 'number' && native.loops > 1 && native.balance === 'reuseport') {
+      if (o.balance !== undefined) {
+        throw invalidArgValue('options.balance', o.balance, "cannot be 'reuseport' with options.fd (use 'shared' or 'handoff')");
+      }
+      native.balance = 'shared';
+    }
     spec.finish?.(native, o);
     this.#native = new binding.NativeServer(model, native) as NativeServer;
     // The model's own events are built natively only while someone listens.
     const events = spec.events ?? [];
     if (events.length > 0) {
       const listened = () => events.some((name) => this.listenerCount(name) > 0);
-      this.on('newListener', (name: string | symbol) => {
+      const emitter = this as EventEmitter; // `Events` is open here: the untyped methods
+      emitter.on('newListener', (name: string | symbol) => {
         if (typeof name === 'string' && events.includes(name)) this.#native.wantEvents(true);
       });
-      this.on('removeListener', (name: string | symbol) => {
+      emitter.on('removeListener', (name: string | symbol) => {
         if (typeof name === 'string' && events.includes(name)) this.#native.wantEvents(listened());
       });
     }
@@ -242,11 +319,18 @@ export abstract class Server extends EventEmitter {
     return this.#model;
   }
 
+  /** Whether the server is accepting connections (from `start()` to `stop()`). */
+  get listening(): boolean {
+    return this.#state === 'running';
+  }
+
   /** Binds, listens and starts the model's thread; resolves once connections are accepted. */
   async start(): Promise<AddressInfo> {
     if (this.#state !== 'stopped') {
       throw codedError('ERR_SERVER_ALREADY_LISTEN', 'Listen method has been called more than once without closing.');
     }
+    const signal = this.#signal;
+    if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason });
     this.#state = 'starting';
     const link = this.#handler
       ? new JsLink(this.#handler, (conn) => this.emit('connection', conn), this.#highWaterMark)
@@ -269,6 +353,15 @@ export abstract class Server extends EventEmitter {
     }
     this.#state = 'running';
     running.add(this);
+    if (signal) {
+      this.#onAbort = () => {
+        // A stop() that fails is reported as a loop error would be.
+        this.stop().catch((err: Error) => {
+          if (this.listenerCount('error') > 0) this.emit('error', err);
+        });
+      };
+      signal.addEventListener('abort', this.#onAbort, { once: true });
+    }
     process.nextTick(() => this.emit('listening'));
     return { ...this.#address };
   }
@@ -280,6 +373,8 @@ export abstract class Server extends EventEmitter {
       throw codedError('ERR_SERVER_NOT_RUNNING', 'Server is not running.');
     }
     this.#state = 'stopping';
+    if (this.#onAbort) this.#signal!.removeEventListener('abort', this.#onAbort);
+    this.#onAbort = null;
     this.#stopping = (async () => {
       try {
         await this.#native.stop();
@@ -322,10 +417,38 @@ export abstract class Server extends EventEmitter {
     return this;
   }
 
+  /**
+   * `await using server = ...`: stops the server, if it runs, when the scope
+   * ends (a stopped or never started server is left as it is).
+   */
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (this.#state === 'running' || this.#state === 'stopping') await this.stop();
+  }
+
   /** The bound address while running, otherwise null. */
   address(): AddressInfo | null {
     return this.#address ? { ...this.#address } : null;
   }
 }
 
-
+/**
+ * `options.fd`: -1 when absent, else an fd that is a listening TCP socket
+ * (stream, listening, IPv4 or IPv6). What it is not is said in the error.
+ */
+function validateListenFd(name: string, value: unknown): number {
+  if (value === undefined) return -1;
+  const fd = validateInteger(name, value, 0, 2 ** 31 - 1, -1);
+  let why: string | null;
+  try {
+    const ops = binding.sys as { getsockopt(fd: number, option: string): number; getsockname(fd: number): { family: string } };
+    if (ops.getsockopt(fd, 'SO_TYPE') !== 1) why = 'it is not a stream socket';
+    else if (ops.getsockopt(fd, 'SO_ACCEPTCONN') !== 1) why = 'it is not listening';
+    else if (ops.getsockname(fd).family === 'unix') why = 'it is a Unix domain socket';
+    else why = null;
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    why = code === 'EBADF' ? 'it is not an open descriptor' : code === 'ENOTSOCK' ? 'it is not a socket' : `${(err as Error).message}`;
+  }
+  if (why !== null) throw invalidArgValue(name, value, `must be a listening TCP socket: ${why}`);
+  return fd;
+}

@@ -1,4 +1,5 @@
-// Plain SVG charts for the benchmark: no charting dependency.
+// Plain SVG charts for the benchmark: no charting dependency. A chart is one
+// or more panels stacked under one title.
 
 function esc(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
@@ -14,7 +15,7 @@ function niceMax(value: number): number {
 function short(n: number): string {
   if (n >= 1e6) return `${+(n / 1e6).toFixed(2)}M`;
   if (n >= 1e3) return `${+(n / 1e3).toFixed(1)}k`;
-  return `${+n.toFixed(1)}`;
+  return `${+n.toFixed(2)}`;
 }
 
 // Lines that coincide (select and poll often do) stay distinguishable.
@@ -22,83 +23,127 @@ const DASHES = ['', ' stroke-dasharray="9 5"', ' stroke-dasharray="2 4"'];
 
 const COLORS = ['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f', '#edc948', '#b07aa1', '#ff9da7', '#9c755f'];
 
-/** Horizontal bars, one per label. */
-export function barChartSvg(title: string, axis: string, bars: { label: string; value: number }[]): string {
+const WIDTH = 720;
+
+function open(title: string, height: number): string[] {
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" font-family="sans-serif" font-size="13">`,
+    `<rect width="${WIDTH}" height="${height}" fill="white"/>`,
+    `<text x="${WIDTH / 2}" y="24" text-anchor="middle" font-size="15" font-weight="bold">${esc(title)}</text>`,
+  ];
+}
+
+export interface Bar {
+  label: string;
+  value: number;
+  /** A whisker from min to max (the spread of rounds). */
+  min?: number;
+  max?: number;
+}
+
+export interface BarPanel {
+  /** The value axis' label: 'requests/s', 'x C ceiling'. */
+  axis: string;
+  bars: Bar[];
+  /** A dashed vertical line at this value (1 for a ratio). */
+  reference?: number;
+  /** How a bar's value is written beside it. Default: 12.3k. */
+  label?: (value: number) => string;
+}
+
+/** Horizontal bars, one per label, in one or more panels. */
+export function barChartSvg(title: string, panels: BarPanel[]): string {
   const rowH = 28;
   const left = 120;
-  const width = 720;
-  const plotW = width - left - 90;
-  const top = 50;
-  const height = top + bars.length * rowH + 50;
-  const max = niceMax(Math.max(0, ...bars.map((b) => b.value)));
-  const out = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="13">`,
-    `<rect width="${width}" height="${height}" fill="white"/>`,
-    `<text x="${width / 2}" y="24" text-anchor="middle" font-size="15" font-weight="bold">${esc(title)}</text>`,
-  ];
-  for (let i = 0; i <= 4; i++) {
-    const x = left + (plotW * i) / 4;
-    out.push(`<line x1="${x}" y1="${top - 6}" x2="${x}" y2="${top + bars.length * rowH}" stroke="#ddd"/>`);
-    out.push(`<text x="${x}" y="${top + bars.length * rowH + 18}" text-anchor="middle" fill="#555">${short((max * i) / 4)}</text>`);
+  const plotW = WIDTH - left - 90;
+  const panelH = (p: BarPanel) => p.bars.length * rowH + 60;
+  const height = 40 + panels.reduce((sum, p) => sum + panelH(p), 0);
+  const out = open(title, height);
+  let top = 50;
+  for (const panel of panels) {
+    const { bars } = panel;
+    const max = niceMax(Math.max(0, panel.reference ?? 0, ...bars.map((b) => Math.max(b.value, b.max ?? 0))));
+    const x = (v: number) => left + (plotW * v) / max;
+    const bottom = top + bars.length * rowH;
+    for (let i = 0; i <= 4; i++) {
+      const gx = left + (plotW * i) / 4;
+      out.push(`<line x1="${gx}" y1="${top - 6}" x2="${gx}" y2="${bottom}" stroke="#ddd"/>`);
+      out.push(`<text x="${gx}" y="${bottom + 18}" text-anchor="middle" fill="#555">${short((max * i) / 4)}</text>`);
+    }
+    bars.forEach((b, i) => {
+      const y = top + i * rowH;
+      const w = Math.max(1, x(b.value) - left);
+      out.push(`<text x="${left - 8}" y="${y + 18}" text-anchor="end">${esc(b.label)}</text>`);
+      out.push(`<rect x="${left}" y="${y + 4}" width="${w.toFixed(1)}" height="${rowH - 8}" fill="${COLORS[i % COLORS.length]}"/>`);
+      let end = left + w;
+      if (b.min !== undefined && b.max !== undefined && b.max > b.min) {
+        const cy = y + rowH / 2;
+        out.push(
+          `<path d="M${x(b.min).toFixed(1)} ${cy}H${x(b.max).toFixed(1)}M${x(b.min).toFixed(1)} ${cy - 5}v10M${x(b.max).toFixed(1)} ${cy - 5}v10" stroke="#222" fill="none"/>`,
+        );
+        end = Math.max(end, x(b.max));
+      }
+      out.push(`<text x="${(end + 6).toFixed(1)}" y="${y + 18}" fill="#333">${esc((panel.label ?? short)(b.value))}</text>`);
+    });
+    if (panel.reference !== undefined) {
+      const rx = x(panel.reference).toFixed(1);
+      out.push(`<line x1="${rx}" y1="${top - 6}" x2="${rx}" y2="${bottom}" stroke="#333" stroke-dasharray="4 3"/>`);
+    }
+    out.push(`<text x="${left + plotW / 2}" y="${bottom + 38}" text-anchor="middle" fill="#333">${esc(panel.axis)}</text>`);
+    top += panelH(panel);
   }
-  bars.forEach((b, i) => {
-    const y = top + i * rowH;
-    const w = Math.max(1, (plotW * b.value) / max);
-    out.push(`<text x="${left - 8}" y="${y + 18}" text-anchor="end">${esc(b.label)}</text>`);
-    out.push(`<rect x="${left}" y="${y + 4}" width="${w.toFixed(1)}" height="${rowH - 8}" fill="${COLORS[i % COLORS.length]}"/>`);
-    out.push(`<text x="${(left + w + 6).toFixed(1)}" y="${y + 18}" fill="#333">${short(b.value)}</text>`);
-  });
-  out.push(`<text x="${left + plotW / 2}" y="${height - 10}" text-anchor="middle" fill="#333">${esc(axis)}</text>`);
   out.push('</svg>');
   return `${out.join('\n')}\n`;
 }
 
-/** One line per series over a shared numeric x axis. */
-export function lineChartSvg(
-  title: string,
-  xLabel: string,
-  yLabel: string,
-  series: { name: string; points: { x: number; y: number }[] }[],
-): string {
-  const width = 720;
-  const height = 420;
+export interface LineSeries {
+  name: string;
+  points: { x: number; y: number }[];
+}
+
+export interface LinePanel {
+  yLabel: string;
+  series: LineSeries[];
+}
+
+/** One line per series over a shared numeric x axis, in one or more panels. */
+export function lineChartSvg(title: string, xLabel: string, panels: LinePanel[]): string {
   const left = 80;
   const right = 150;
-  const top = 50;
-  const bottom = 60;
-  const plotW = width - left - right;
-  const plotH = height - top - bottom;
-  const all = series.flatMap((s) => s.points);
+  const plotW = WIDTH - left - right;
+  const plotH = 300;
+  const panelH = plotH + 70;
+  const height = 50 + panels.length * panelH;
+  const all = panels.flatMap((p) => p.series.flatMap((s) => s.points));
   const xMax = niceMax(Math.max(1, ...all.map((p) => p.x)));
-  const yMax = niceMax(Math.max(1, ...all.map((p) => p.y)));
   const px = (x: number) => left + (plotW * x) / xMax;
-  const py = (y: number) => top + plotH - (plotH * y) / yMax;
-  const out = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="13">`,
-    `<rect width="${width}" height="${height}" fill="white"/>`,
-    `<text x="${width / 2}" y="24" text-anchor="middle" font-size="15" font-weight="bold">${esc(title)}</text>`,
-  ];
-  for (let i = 0; i <= 5; i++) {
-    const y = py((yMax * i) / 5);
-    const x = px((xMax * i) / 5);
-    out.push(`<line x1="${left}" y1="${y}" x2="${left + plotW}" y2="${y}" stroke="#ddd"/>`);
-    out.push(`<text x="${left - 8}" y="${y + 4}" text-anchor="end" fill="#555">${short((yMax * i) / 5)}</text>`);
-    out.push(`<text x="${x}" y="${top + plotH + 18}" text-anchor="middle" fill="#555">${short((xMax * i) / 5)}</text>`);
-  }
-  out.push(`<line x1="${left}" y1="${top + plotH}" x2="${left + plotW}" y2="${top + plotH}" stroke="#333"/>`);
-  out.push(`<line x1="${left}" y1="${top}" x2="${left}" y2="${top + plotH}" stroke="#333"/>`);
-  series.forEach((s, i) => {
-    const color = COLORS[i % COLORS.length];
-    const pts = [...s.points].sort((a, b) => a.x - b.x);
-    if (pts.length > 0) {
-      out.push(`<polyline fill="none" stroke="${color}" stroke-width="2.5"${DASHES[i % DASHES.length]} points="${pts.map((p) => `${px(p.x).toFixed(1)},${py(p.y).toFixed(1)}`).join(' ')}"/>`);
+  const out = open(title, height);
+  panels.forEach((panel, n) => {
+    const top = 50 + n * panelH;
+    const yMax = niceMax(Math.max(1, ...panel.series.flatMap((s) => s.points.map((p) => p.y))));
+    const py = (y: number) => top + plotH - (plotH * y) / yMax;
+    for (let i = 0; i <= 5; i++) {
+      const y = py((yMax * i) / 5);
+      const x = px((xMax * i) / 5);
+      out.push(`<line x1="${left}" y1="${y}" x2="${left + plotW}" y2="${y}" stroke="#ddd"/>`);
+      out.push(`<text x="${left - 8}" y="${y + 4}" text-anchor="end" fill="#555">${short((yMax * i) / 5)}</text>`);
+      out.push(`<text x="${x}" y="${top + plotH + 18}" text-anchor="middle" fill="#555">${short((xMax * i) / 5)}</text>`);
     }
-    for (const p of pts) out.push(`<circle cx="${px(p.x).toFixed(1)}" cy="${py(p.y).toFixed(1)}" r="4" fill="${color}"/>`);
-    out.push(`<rect x="${left + plotW + 16}" y="${top + i * 22}" width="14" height="14" fill="${color}"/>`);
-    out.push(`<text x="${left + plotW + 36}" y="${top + i * 22 + 12}">${esc(s.name)}</text>`);
+    out.push(`<line x1="${left}" y1="${top + plotH}" x2="${left + plotW}" y2="${top + plotH}" stroke="#333"/>`);
+    out.push(`<line x1="${left}" y1="${top}" x2="${left}" y2="${top + plotH}" stroke="#333"/>`);
+    panel.series.forEach((s, i) => {
+      const color = COLORS[i % COLORS.length];
+      const pts = [...s.points].sort((a, b) => a.x - b.x);
+      if (pts.length > 0) {
+        out.push(`<polyline fill="none" stroke="${color}" stroke-width="2.5"${DASHES[i % DASHES.length]} points="${pts.map((p) => `${px(p.x).toFixed(1)},${py(p.y).toFixed(1)}`).join(' ')}"/>`);
+      }
+      for (const p of pts) out.push(`<circle cx="${px(p.x).toFixed(1)}" cy="${py(p.y).toFixed(1)}" r="4" fill="${color}"/>`);
+      out.push(`<rect x="${left + plotW + 16}" y="${top + i * 22}" width="14" height="14" fill="${color}"/>`);
+      out.push(`<text x="${left + plotW + 36}" y="${top + i * 22 + 12}">${esc(s.name)}</text>`);
+    });
+    out.push(`<text x="${left + plotW / 2}" y="${top + plotH + 40}" text-anchor="middle" fill="#333">${esc(xLabel)}</text>`);
+    out.push(`<text transform="translate(18 ${top + plotH / 2}) rotate(-90)" text-anchor="middle" fill="#333">${esc(panel.yLabel)}</text>`);
   });
-  out.push(`<text x="${left + plotW / 2}" y="${height - 14}" text-anchor="middle" fill="#333">${esc(xLabel)}</text>`);
-  out.push(`<text transform="translate(18 ${top + plotH / 2}) rotate(-90)" text-anchor="middle" fill="#333">${esc(yLabel)}</text>`);
   out.push('</svg>');
   return `${out.join('\n')}\n`;
 }

@@ -8,6 +8,7 @@ import { isIP } from 'node:net';
 
 import { binding } from './binding';
 import {
+  AbortError,
   invalidArgType,
   invalidArgValue,
   outOfRange,
@@ -63,18 +64,7 @@ export const FD_SETSIZE: number = C.FD_SETSIZE;
 const INT32_MIN = -(2 ** 31);
 const INT32_MAX = 2 ** 31 - 1;
 
-/**
- * Rejection reason of an async wait cancelled through its `AbortSignal`,
- * shaped like Node's own: `name` 'AbortError', `code` 'ABORT_ERR', and the
- * signal's reason as `cause`.
- */
-export class AbortError extends Error {
-  readonly code = 'ABORT_ERR';
-  constructor(message = 'The operation was aborted', options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'AbortError';
-  }
-}
+export { AbortError };
 
 /** `family` of {@link socket}. */
 export type SocketFamily = 'ipv4' | 'ipv6';
@@ -355,6 +345,8 @@ export function pipe(options?: NonBlockingOptions): [number, number] {
 }
 
 const SOCKET_OPTIONS = ['SO_REUSEADDR', 'SO_REUSEPORT', 'TCP_NODELAY', 'SO_RCVBUF', 'SO_SNDBUF'] as const;
+/** Options that can only be read. */
+const READ_ONLY_OPTIONS = ['SO_ERROR', 'SO_ACCEPTCONN', 'SO_TYPE'] as const;
 
 /**
  * Sets a socket option. Flags take a boolean (or 0/1); SO_RCVBUF and
@@ -373,11 +365,12 @@ export function setsockopt(fd: number, option: SocketOption, value: boolean | nu
 /**
  * Reads a socket option as a number (flags: 0 or 1). 'SO_ERROR' reads and
  * clears the socket's pending error: 0, or a positive errno (as after a
- * non-blocking connect).
+ * non-blocking connect); 'SO_ACCEPTCONN' is 1 on a listening socket;
+ * 'SO_TYPE' is the socket type (1: SOCK_STREAM, 2: SOCK_DGRAM).
  */
-export function getsockopt(fd: number, option: SocketOption | 'SO_ERROR'): number {
+export function getsockopt(fd: number, option: SocketOption | (typeof READ_ONLY_OPTIONS)[number]): number {
   if (typeof option !== 'string') throw invalidArgType('option', 'of type string', option);
-  const opt = validateOneOf('option', option, [...SOCKET_OPTIONS, 'SO_ERROR'] as const, 'SO_ERROR');
+  const opt = validateOneOf('option', option, [...SOCKET_OPTIONS, ...READ_ONLY_OPTIONS] as const, 'SO_ERROR');
   return native.getsockopt(validateFd('fd', fd), opt);
 }
 

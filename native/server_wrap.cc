@@ -80,6 +80,8 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
     options_.max_per_source = static_cast<uint32_t>(options_.Number("maxConnectionsPerSource"));
     options_.idle_timeout_ms = static_cast<uint32_t>(options_.Number("idleTimeoutMs"));
     options_.high_water = static_cast<size_t>(options_.Number("highWaterMark"));
+    // An inherited listening socket (options.fd), or -1: open one on host:port.
+    options_.listen_fd = options_.numbers.count("fd") ? static_cast<int>(options_.Number("fd")) : -1;
     if (!ParseHandlerKind(options_.String("handler").c_str(), &options_.handler)) {
       throw CodedRangeError(env, "ERR_INVALID_ARG_VALUE", "unknown handler");
     }

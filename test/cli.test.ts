@@ -1,22 +1,38 @@
 // The CLI as a user runs it: a real `node dist/cli.js` process per test.
 // dist/ is built by `npm install` (the prepare script).
 import { execFile, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 
+import { cacheDir, noiseWarning, progressPrefix, type BenchRow } from '../lib/bench';
 import { EpollServer, nativeModels } from '../lib/index';
 import { cleanup, trackServer, waitFor } from './helpers';
 import { childProcesses } from './proc';
 import { closeAll, openMany, roundTripAll } from './scale';
 
 const CLI = path.join(__dirname, '..', 'dist', 'cli.js');
+const PACKAGE = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')) as { version: string };
 
-function run(args: string[], timeoutMs = 120_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/** stderr with the bench's noise warning (a busy shared machine) left out. */
+function unexpectedStderr(stderr: string): string {
+  return stderr
+    .split('\n')
+    .filter((line) => line !== '' && !line.startsWith('warning: the machine is noisy'))
+    .join('\n');
+}
+
+function run(
+  args: string[],
+  timeoutMs = 120_000,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { timeout: timeoutMs }, (err, stdout, stderr) => {
+    execFile(process.execPath, [CLI, ...args], { timeout: timeoutMs, env }, (err, stdout, stderr) => {
       resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
     });
   });
@@ -63,6 +79,26 @@ describe('netmodels CLI', () => {
     await closeAll(sockets);
   });
 
+  it('serve --fd 3 serves a listening socket its parent passed, as systemd would', async () => {
+    const parent = net.createServer();
+    await new Promise<void>((resolve) => parent.listen({ port: 0, host: '127.0.0.1' }, resolve));
+    const { port } = parent.address() as net.AddressInfo;
+    const fd = (parent as unknown as { _handle: { fd: number } })._handle.fd;
+    const child = spawn(process.execPath, [CLI, 'serve', '--model', 'thread', '--fd', '3', '--quiet'], {
+      stdio: ['ignore', 'pipe', 'pipe', fd],
+    });
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    await waitFor(() => out.includes(`listening on 127.0.0.1:${port}`), 'serve to listen on the inherited socket', 15_000);
+    await new Promise<void>((resolve) => parent.close(() => resolve()));
+    const sockets = await openMany(port, 2);
+    await roundTripAll(sockets, 'fd');
+    await closeAll(sockets);
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+  });
+
   it('bench --experiment cores prints loops 1..CPUs for epoll and the ceiling, and writes JSON and SVG', async () => {
     const json = path.join(tmp, 'cores.json');
     const svg = path.join(tmp, 'cores.svg');
@@ -78,10 +114,10 @@ describe('netmodels CLI', () => {
     expect(fs.readFileSync(svg, 'utf8')).toMatch(/^<svg[\s\S]*<\/svg>\s*$/);
   });
 
-  it('serve rejects a bad model and a port in use with clear messages', async () => {
+  it('serve rejects a bad model as a usage error and a port in use as a failure', async () => {
     const bad = await run(['serve', '--model', 'nope']);
-    expect(bad.code).not.toBe(0);
-    expect(bad.stderr).toMatch(/ERR_INVALID_ARG_VALUE/);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/^netmodels serve: unknown model 'nope' \(models: iterative, fork, prefork, thread, threadpool, select, poll, epoll, uring\)\n\nUsage: netmodels serve/);
     const taken = trackServer(new EpollServer());
     const { port } = await taken.start();
     const busy = await run(['serve', '--model', 'poll', '--port', String(port)]);
@@ -94,10 +130,13 @@ describe('netmodels CLI', () => {
     const json = path.join(tmp, 'bench.json');
     const svg = path.join(tmp, 'bench.svg');
     const r = await run(['bench', '--models', 'poll,epoll-edge', '--duration', '0.3', '--warmup', '0.1', '--connections', '8', '--rounds', '2', '--json', json, '--svg', svg]);
-    expect(r.stderr).toBe('');
+    expect(unexpectedStderr(r.stderr)).toBe('');
     expect(r.code).toBe(0);
     for (const label of ['poll', 'epoll edge', 'node:net', 'C ceiling']) expect(r.stdout).toContain(label);
-    expect(r.stdout).toMatch(/req\/s/);
+    // The header says how it ran and how loaded the machine was.
+    expect(r.stdout).toMatch(/^netmodels bench: rr, 8 connections, 64-byte messages, 0\.3 s each after 0\.1 s warm-up, median of 2 interleaved rounds, \d+ load-generator threads?; \d+ cores, .*, load [\d.]+ [\d.]+ [\d.]+, node v/);
+    expect(r.stdout).toMatch(/server +req\/s +spread +MB\/s +p50 us +p99 us +x node:net +x C +cpu us\/req +js us\/req +errors/);
+    expect(r.stdout).toMatch(/\nepoll edge +[\d,]+ +\d+% .* [\d.]+x +[\d.]+x /);
     const data = JSON.parse(fs.readFileSync(json, 'utf8'));
     expect(data.config).toMatchObject({ connections: 8, messageSize: 64, durationMs: 300, rounds: 2 });
     const labels = data.rows.map((row: { label: string }) => row.label);
@@ -109,11 +148,20 @@ describe('netmodels CLI', () => {
       expect(row.report.requests).toBeGreaterThan(0);
       expect(row.report.mismatches).toBe(0);
       expect(row.vsNode).toBeGreaterThan(0);
+      expect(row.rpsMin).toBe(Math.min(...row.runs.map((x: { rps: number }) => x.rps)));
+      expect(row.rpsMax).toBe(Math.max(...row.runs.map((x: { rps: number }) => x.rps)));
+      expect(row.spread).toBeCloseTo((row.rpsMax - row.rpsMin) / ((row.rpsMin + row.rpsMax) / 2), 6);
+      expect(row.errors).toBe(0);
     }
+    expect(data.machine.loadavg).toHaveLength(3);
     const svgText = fs.readFileSync(svg, 'utf8');
     expect(svgText.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
     expect(svgText.trim().endsWith('</svg>')).toBe(true);
-    expect((svgText.match(/<rect [^>]*fill="#/g) ?? []).length).toBe(4);
+    // Three panels of four bars: req/s (with the rounds' whiskers), x C, x node:net.
+    expect((svgText.match(/<rect [^>]*fill="#/g) ?? []).length).toBe(12);
+    expect((svgText.match(/<path d="M/g) ?? []).length).toBe(4);
+    expect(svgText).toContain('x C ceiling');
+    expect(svgText).toContain('x node:net');
     expect(childProcesses()).toEqual([]);
   });
 
@@ -134,7 +182,10 @@ describe('netmodels CLI', () => {
       expect(p.report.connected).toBe(p.idle + 1);
       expect(p.report.requests).toBeGreaterThan(0);
     }
-    expect((fs.readFileSync(svg, 'utf8').match(/<polyline /g) ?? []).length).toBe(uring ? 4 : 3);
+    // Three panels: p50, p99 and req/s, a line per model in each.
+    const svgText = fs.readFileSync(svg, 'utf8');
+    expect((svgText.match(/<polyline /g) ?? []).length).toBe(3 * (uring ? 4 : 3));
+    for (const label of ['p50 latency (us)', 'p99 latency (us)', 'requests/s']) expect(svgText).toContain(label);
   });
 
   it('stress reports how many connections were accepted and held', async () => {
@@ -144,9 +195,265 @@ describe('netmodels CLI', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/50 attempted, 50 connected/);
     expect(r.stdout).toMatch(/30 held after 300 ms \(20 closed by the server\)/);
-    expect(r.stdout).toMatch(/request round: 30 of 30 answered correctly, 0 failed/);
+    expect(r.stdout).toMatch(/request round \(uppercase\): 30 of 30 answered correctly, 0 failed/);
     await waitFor(() => server.stats().active === 0, 'the stress client to leave');
     expect(server.stats().rejected).toBe(20);
     await server.stop();
+  });
+});
+
+describe('netmodels CLI: help, version and usage errors', () => {
+  it('--help on every command prints its usage on stdout and exits 0', async () => {
+    for (const command of ['serve', 'bench', 'stress']) {
+      for (const args of [[command, '--help'], [command, '-h'], ['help', command]]) {
+        const r = await run(args);
+        expect(r.code, args.join(' ')).toBe(0);
+        expect(r.stderr).toBe('');
+        expect(r.stdout.startsWith(`Usage: netmodels ${command}`)).toBe(true);
+      }
+    }
+    const top = await run(['--help']);
+    expect(top.code).toBe(0);
+    expect(top.stdout).toMatch(/^Usage: netmodels <command>/);
+    // Every model option is a serve flag in its usage, with the models that take it.
+    const serve = await run(['serve', '--help']);
+    expect(serve.stdout).toMatch(/--trigger level\|edge +trigger \(epoll\)/);
+    expect(serve.stdout).toMatch(/--exec -- FILE \[ARG\.\.\.\] +exec \(fork\)/);
+  });
+
+  it('--version prints the package version', async () => {
+    for (const flag of ['--version', '-v']) {
+      const r = await run([flag]);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toBe(`${PACKAGE.version}\n`);
+    }
+  });
+
+  it('every usage error prints the message and the usage on stderr and exits 2', async () => {
+    const cases: [string[], RegExp, string][] = [
+      [[], /^netmodels: a command is required\n/, 'Usage: netmodels <command>'],
+      [['frob'], /^netmodels: unknown command 'frob'\n/, 'Usage: netmodels <command>'],
+      [['--frob'], /^netmodels: unknown option '--frob'\n/, 'Usage: netmodels <command>'],
+      [['help', 'frob'], /^netmodels: unknown command 'frob'\n/, 'Usage: netmodels <command>'],
+      [['bench', '--rounds', 'x'], /^netmodels bench: --rounds must be an integer >= 1, got 'x'\n/, 'Usage: netmodels bench'],
+      [['bench', '--duration', '0'], /^netmodels bench: --duration must be a number >= 0.05, got '0'\n/, 'Usage: netmodels bench'],
+      [['bench', '--frob'], /^netmodels bench: unknown option '--frob'\n/, 'Usage: netmodels bench'],
+      [['bench', '--svg'], /^netmodels bench: option '--svg <value>' needs a value\n/, 'Usage: netmodels bench'],
+      [['bench', 'poll'], /^netmodels bench: unexpected argument 'poll'\n/, 'Usage: netmodels bench'],
+      [['bench', '--models', 'nope'], /^netmodels bench: unknown model 'nope' \(known: iterative, fork, .*epoll-edge, epoll\+js, uring\)\n/, 'Usage: netmodels bench'],
+      [['bench', '--experiment', 'nope'], /^netmodels bench: --experiment must be one of idle, cores, got 'nope'\n/, 'Usage: netmodels bench'],
+      [['bench', '--experiment', 'idle', '--rounds', '3'], /^netmodels bench: --rounds does not apply to --experiment idle\n/, 'Usage: netmodels bench'],
+      [['bench', '--format', 'xml'], /^netmodels bench: --format must be one of table, md, csv, json, got 'xml'\n/, 'Usage: netmodels bench'],
+      [['bench', '--port', '1', '--models', 'poll'], /^netmodels bench: --port benches the server at --host:--port; it does not go with --models\n/, 'Usage: netmodels bench'],
+      [['bench', '--expect', 'echo'], /^netmodels bench: --expect applies to the server at --port\n/, 'Usage: netmodels bench'],
+      [['serve', '--model', 'poll', '--trigger', 'edge'], /^netmodels serve: --trigger is not an option of the poll model\n/, 'Usage: netmodels serve'],
+      [['serve', '--trigger', 'sideways'], /^netmodels serve: --trigger must be one of: 'level', 'edge', got 'sideways'\n/, 'Usage: netmodels serve'],
+      [['serve', '--port', '70000'], /^netmodels serve: --port is out of range: it must be >= 0 && <= 65535, got 70000\n/, 'Usage: netmodels serve'],
+      [['serve', '--max-connections', 'many'], /^netmodels serve: --max-connections must be a non-negative integer, got 'many'\n/, 'Usage: netmodels serve'],
+      [['serve', '--handler', 'nope'], /^netmodels serve: --handler must be one of: 'uppercase', 'echo', 'discard', 'http', got 'nope'\n/, 'Usage: netmodels serve'],
+      [['serve', '--model', 'fork', '--handler', './examples/relay.js'], /^netmodels serve: --handler \.\/examples\/relay\.js: the fork model serves in forked children, which cannot run JavaScript/, 'Usage: netmodels serve'],
+      [['serve', '--fd', '3', '--port', '80'], /^netmodels serve: --port does not go with --fd \(that socket listens already\)\n/, 'Usage: netmodels serve'],
+      // stdin: a pipe or socketpair, whatever runs the test
+      [['serve', '--fd', '0'], /^netmodels serve: --fd must be a listening TCP socket: it is (not a socket|not listening|a Unix domain socket), got 0\n/, 'Usage: netmodels serve'],
+      [['serve', '--model', 'fork', '--exec'], /^netmodels serve: --exec needs a program after --\n/, 'Usage: netmodels serve'],
+      [['stress'], /^netmodels stress: --port is required\n/, 'Usage: netmodels stress'],
+      [['stress', '--port', '80', '--expect', 'smtp'], /^netmodels stress: --expect must be one of uppercase, echo, http, none, got 'smtp'\n/, 'Usage: netmodels stress'],
+      [['stress', '--port', '80', '--host', 'localhost'], /^netmodels stress: --host must be an IPv4 or IPv6 address, got 'localhost'\n/, 'Usage: netmodels stress'],
+    ];
+    for (const [args, message, usage] of cases) {
+      const r = await run(args, 30_000);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stdout, args.join(' ')).toBe('');
+      expect(r.stderr, args.join(' ')).toMatch(message);
+      expect(r.stderr, args.join(' ')).toContain(`\n\n${usage}`);
+    }
+  });
+});
+
+describe('netmodels stress speaks the server protocol', () => {
+  afterEach(cleanup);
+
+  it('--expect http against an http server answers every request and exits 0', async () => {
+    const server = trackServer(new EpollServer({ handler: 'http' }));
+    const { port } = await server.start();
+    const r = await run(['stress', '--port', String(port), '--connections', '40', '--duration', '0.1', '--expect', 'http']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/request round \(http\): 40 of 40 answered correctly, 0 failed\n$/);
+    await server.stop();
+  });
+
+  it('the default (uppercase) against an http server fails, says why, and exits 1', async () => {
+    const server = trackServer(new EpollServer({ handler: 'http' }));
+    const { port } = await server.start();
+    const r = await run(['stress', '--port', String(port), '--connections', '10', '--duration', '0.1']);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/request round \(uppercase\): 0 of 10 answered correctly, 10 failed \(MISMATCH 10\)/);
+    expect(r.stderr).toMatch(/no reply matched --expect uppercase: does the server speak another protocol\? \(--expect echo\|http\|none\)/);
+    await server.stop();
+  });
+
+  it('--expect echo and none against echo and discard servers', async () => {
+    const echo = trackServer(new EpollServer({ handler: 'echo' }));
+    const discard = trackServer(new EpollServer({ handler: 'discard' }));
+    const e = await run(['stress', '--port', String((await echo.start()).port), '--connections', '10', '--duration', '0', '--expect', 'echo']);
+    expect(e.code).toBe(0);
+    expect(e.stdout).toMatch(/request round \(echo\): 10 of 10 answered correctly/);
+    const d = await run(['stress', '--port', String((await discard.start()).port), '--connections', '10', '--duration', '0', '--expect', 'none']);
+    expect(d.code).toBe(0);
+    expect(d.stdout).toMatch(/request round \(none\): 10 of 10 answered correctly/);
+    await echo.stop();
+    await discard.stop();
+  });
+
+  it('exits 1 when no connection could be held', async () => {
+    const server = trackServer(new EpollServer());
+    const { port } = await server.start();
+    await server.stop();
+    const r = await run(['stress', '--port', String(port), '--connections', '3', '--duration', '0']);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/3 attempted, 0 connected in \d+ ms, 3 failed \(ECONNREFUSED 3\)/);
+    expect(r.stderr).toBe('netmodels stress: no connection was held, so nothing was tested\n');
+  });
+});
+
+describe('netmodels bench: formats, external servers, failures', () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'netmodels-bench-'));
+  afterEach(cleanup);
+  afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+  const quick = ['--duration', '0.2', '--warmup', '0', '--connections', '4', '--rounds', '1'];
+
+  it('--format csv, md and json print the same rows', async () => {
+    const c = await run(['bench', '--models', 'epoll-edge', '--no-ceiling', '--format', 'csv', ...quick]);
+    expect(c.code).toBe(0);
+    const lines = c.stdout.trim().split('\n');
+    expect(lines[0]).toBe('server,rps,spread_pct,mb_per_s,p50_us,p99_us,x_node,x_ceiling,cpu_us_per_req,js_us_per_req,errors,rps_min,rps_max,skipped');
+    expect(lines.slice(1).map((l) => l.split(',')[0])).toEqual(['epoll edge', 'node:net']);
+    expect(Number(lines[1].split(',')[1])).toBeGreaterThan(0);
+    const md = await run(['bench', '--models', 'epoll-edge', '--no-ceiling', '--format', 'md', ...quick]);
+    expect(md.code).toBe(0);
+    expect(md.stdout).toMatch(/^netmodels bench: rr, .*\n\n\| server \| req\/s \| spread \|.*\|\n\| :--- \| ---: \|/);
+    expect(md.stdout).toMatch(/\n\| epoll edge \| [\d,]+ \| - \|/);
+    const j = await run(['bench', '--models', 'epoll-edge', '--no-ceiling', '--no-node', '--format', 'json', ...quick]);
+    expect(j.code).toBe(0);
+    const data = JSON.parse(j.stdout);
+    expect(data.rows.map((r: { label: string }) => r.label)).toEqual(['epoll edge']);
+    expect(data.config.rounds).toBe(1);
+  });
+
+  it('--port benches a server already running, checking its replies with --expect', async () => {
+    const server = trackServer(new EpollServer({ handler: 'echo' }));
+    const { port } = await server.start();
+    const ok = await run(['bench', '--port', String(port), '--expect', 'echo', '--no-node', '--no-ceiling', '--format', 'json', ...quick]);
+    expect(ok.code).toBe(0);
+    const [row] = JSON.parse(ok.stdout).rows;
+    expect(row).toMatchObject({ label: `127.0.0.1:${port}`, kind: 'external', errors: 0 });
+    expect(row.report.requests).toBeGreaterThan(0);
+    expect(server.stats().accepted).toBeGreaterThanOrEqual(4);
+    // Uppercase replies expected from an echo server: every reply is a mismatch, and the bench fails.
+    const bad = await run(['bench', '--port', String(port), '--no-node', '--no-ceiling', ...quick]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(new RegExp(`netmodels bench: 127\\.0\\.0\\.1:${port}: \\d+ errors`));
+    await server.stop();
+  });
+
+  it('exits 1 when a target is skipped (no C compiler for the ceiling), saying why', async () => {
+    const env = { ...process.env, CC: path.join(tmp, 'no-such-cc'), XDG_CACHE_HOME: path.join(tmp, 'empty-cache') };
+    const r = await run(['bench', '--models', 'epoll-edge', '--no-node', ...quick], 60_000, env);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/\nC ceiling +skipped: no C compiler \(.*no-such-cc\) to build the ceiling server: install one \(Debian: build-essential\) or pass --no-ceiling/);
+    expect(r.stderr).toMatch(/netmodels bench: C ceiling: skipped: no C compiler/);
+  });
+
+  it('builds the ceiling into a private cache dir and never runs a binary others could have written there', async () => {
+    const cache = path.join(tmp, 'cache');
+    const dir = path.join(cache, 'netmodels');
+    fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+    fs.chmodSync(dir, 0o755);
+    const hash = createHash('sha256').update(fs.readFileSync(path.join(__dirname, '..', 'scripts', 'ceiling.c'))).digest('hex').slice(0, 12);
+    const planted = path.join(dir, `ceiling-${hash}`);
+    const marker = path.join(tmp, 'planted-ran');
+    fs.writeFileSync(planted, `#!/bin/sh\ntouch ${marker}\necho PORT 1\n`);
+    fs.chmodSync(planted, 0o777); // writable by anyone: not to be trusted
+    expect(cacheDir({ XDG_CACHE_HOME: cache })).toBe(dir);
+    expect(fs.statSync(dir).mode & 0o777).toBe(0o700);
+    const r = await run(['bench', '--models', 'epoll-edge', '--no-node', ...quick], 60_000, { ...process.env, XDG_CACHE_HOME: cache });
+    expect(r.code).toBe(0);
+    expect(fs.existsSync(marker)).toBe(false);
+    const st = fs.statSync(planted);
+    expect(st.mode & 0o777).toBe(0o700);
+    expect(fs.readFileSync(planted).subarray(1, 4).toString()).toBe('ELF');
+    // A link in place of the directory is refused.
+    const linked = path.join(tmp, 'linked');
+    fs.mkdirSync(linked);
+    fs.symlinkSync(tmp, path.join(linked, 'netmodels'));
+    expect(cacheDir({ XDG_CACHE_HOME: linked })).toBe(null);
+  });
+
+  it('shows progress as target i/N, round r/R, ETA on a terminal', async () => {
+    // script(1) gives the bench a pseudo-terminal for stdout and stderr.
+    const command = [process.execPath, CLI, 'bench', '--models', 'epoll-edge', '--no-node', '--duration', '0.2', '--warmup', '0', '--connections', '4', '--rounds', '2']
+      .map((a) => `'${a}'`)
+      .join(' ');
+    const out = await new Promise<string>((resolve) => {
+      execFile('script', ['-qec', command, '/dev/null'], { timeout: 60_000 }, (_err, stdout) => resolve(stdout));
+    });
+    const lines = out.split('\r');
+    expect(lines.some((l) => /target 1\/2, round 1\/2, ETA \d+ s {2}epoll edge/.test(l))).toBe(true);
+    expect(lines.some((l) => /target 2\/2, round 2\/2, ETA \d+ s {2}C ceiling/.test(l))).toBe(true);
+  });
+});
+
+describe('the package', () => {
+  it('without an addon to load, the error says what to install and run', async () => {
+    const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'netmodels-noaddon-'));
+    try {
+      const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+        execFile(
+          process.execPath,
+          ['-e', `require(${JSON.stringify(path.join(__dirname, '..', 'dist'))})`],
+          { env: { ...process.env, NETMODELS_BINDING_DIR: empty } },
+          (err, _stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stderr }),
+        );
+      });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/No native build was found/);
+      expect(r.stderr).toMatch(/netmodels: no addon for linux-x64 .*build-essential python3\) and run `npm rebuild netmodels`/);
+    } finally {
+      fs.rmSync(empty, { recursive: true, force: true });
+    }
+  });
+
+  it('a failed install step says what to install, and still fails', async () => {
+    const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      execFile(process.execPath, [path.join(__dirname, '..', 'scripts', 'install-failed.js')], (err, _stdout, stderr) =>
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stderr }),
+      );
+    });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/apt-get install build-essential python3[\s\S]*npm rebuild netmodels/);
+  });
+});
+
+describe('bench reporting', () => {
+  const row = (label: string, kind: BenchRow['kind'], spread?: number, vsCeiling?: number): BenchRow => ({
+    label,
+    kind,
+    report: null,
+    spread,
+    vsCeiling,
+  });
+
+  it('warns when a row spreads over 10% or a model beats the ceiling by over 10%', () => {
+    expect(noiseWarning([row('poll', 'model', 0.05, 1.02), row('C ceiling', 'ceiling', 0.04, 1)], 3)).toBe(null);
+    expect(noiseWarning([row('poll', 'model', 0.14, 1.21), row('fork', 'model', 0.12, 0.5), row('C ceiling', 'ceiling', 0.2, 1)], 3)).toBe(
+      'warning: the machine is noisy: rerun with --rounds 7 (rounds differ by over 10%: poll 14%, fork 12%, C ceiling 20%; above the C ceiling: poll 1.21x)',
+    );
+    expect(noiseWarning([row('poll', 'model', 0.3)], 7)).toMatch(/^warning: the machine is noisy: rerun on a quieter machine, or with a longer --duration/);
+  });
+
+  it('progress reads target i/N, round r/R, ETA', () => {
+    expect(progressPrefix(7, 13, 2, 3, 41_200)).toBe('target 7/13, round 2/3, ETA 41 s');
+    expect(progressPrefix(1, 13, 1, 3, 125_000)).toBe('target 1/13, round 1/3, ETA 2 min 5 s');
   });
 });

@@ -1,47 +1,196 @@
-// What the commands share: the usage text and the parsers for numeric flags.
+// What the commands share: their usage texts, the one rule for usage errors
+// (UsageError: the message and the command's usage on stderr, exit status 2),
+// and the parsers for flags.
 import { MODEL_TABLE, MODELS } from '../index';
-import { allModelOptions, flagName } from '../spec';
+import { allModelOptions, flagName, modelOptions, type ModelSpec } from '../spec';
+
+export type CommandName = 'serve' | 'bench' | 'stress';
 
 /** The flags of every model's own options, as `serve` takes them. */
 export const MODEL_FLAGS = allModelOptions(Object.values(MODEL_TABLE).map((c) => c.spec));
 
-// A list flag comes last: the words after `--` are its value.
-const modelFlagUsage = [...MODEL_FLAGS]
-  .sort(([, a], [, b]) => Number(a.cli.type === 'list') - Number(b.cli.type === 'list'))
-  .map(([key, o]) => `[--${flagName(key)} ${o.cli.hint}]`)
-  .join(' ');
+const SPECS: ModelSpec[] = Object.values(MODEL_TABLE).map((c) => c.spec);
 
-export const USAGE = `Usage:
-  netmodels serve  --model <${MODELS.join('|')}> [--host H] [--port P]
-                   [--handler uppercase|echo|discard|http|./module.js] [--max-connections N] [--max-per-source N]
-                   [--idle-timeout MS] [--backlog N] [--quiet]
-                   ${modelFlagUsage}
-  netmodels bench  [--models m1,m2,...] [--connections N] [--size BYTES] [--duration S]
-                   [--warmup S] [--rounds N] [--json FILE] [--svg FILE] [--no-node] [--no-ceiling]
-                   [--threads N] [--loops N|auto] [--experiment idle|cores]
-  netmodels stress --port P [--host H] [--connections N] [--duration S]
+/** The models that take option `key`, for the usage text. */
+function takenBy(key: string): string {
+  const models = SPECS.filter((s) => key in modelOptions(s)).map((s) => s.name);
+  return models.length === SPECS.length ? 'every model' : models.join(', ');
+}
+
+function flagLines(rows: [string, string][]): string {
+  const width = Math.max(...rows.map(([flag]) => flag.length)) + 2;
+  return rows.map(([flag, text]) => `  ${flag.padEnd(width)}${text}`).join('\n');
+}
+
+// A list flag comes last: the words after `--` are its value.
+const modelFlagRows: [string, string][] = [...MODEL_FLAGS]
+  .sort(([, a], [, b]) => Number(a.cli.type === 'list') - Number(b.cli.type === 'list'))
+  .map(([key, o]) => [
+    `--${flagName(key)} ${o.cli.hint}`,
+    `${key} (${takenBy(key)})`,
+  ]);
+
+export const USAGES: Record<CommandName, string> = {
+  serve: `Usage: netmodels serve [--model M] [options]
+
+Runs one model's server in the foreground, printing a stats line every second,
+until Ctrl-C or SIGTERM.
+
+${flagLines([
+  ['--model M', `${MODELS.join('|')} (default epoll)`],
+  ['--host H', 'IPv4 or IPv6 address to listen on (default 127.0.0.1)'],
+  ['--port P', 'port to listen on (default 8000; 0: the kernel picks one)'],
+  ['--fd N', 'listen on this inherited listening socket instead (systemd: --fd 3)'],
+  ['--handler H', 'uppercase|echo|discard|http, or ./module.js exporting a JS handler (default uppercase)'],
+  ['--max-connections N', 'close connections beyond N open ones (default 0: no limit)'],
+  ['--max-per-source N', 'close connections beyond N open ones from one IP (default 0: no limit)'],
+  ['--idle-timeout MS', 'close a connection idle this long (default 0: never)'],
+  ['--backlog N', 'listen() backlog (default 511)'],
+  ['--quiet', 'no stats lines'],
+  ['-h, --help', 'this text'],
+])}
+
+Model options (the models that take each in parentheses):
+${flagLines(modelFlagRows)}
+`,
+  bench: `Usage: netmodels bench [options]
+
+Runs every model, node:net and a C epoll server (the ceiling) under the same
+request/reply load, in interleaved rounds, and prints a table.
+
+${flagLines([
+  ['--models m1,m2,...', 'models or rows to run (default: all): epoll, epoll-edge, epoll+js, ...'],
+  ['--host H --port P', 'bench a server already running there instead of the models'],
+  ['--expect E', 'uppercase|echo|none: how that server\'s replies are checked (default uppercase)'],
+  ['--connections N', 'concurrent connections (default 64; --experiment cores: 1000)'],
+  ['--size BYTES', 'message size (default 64)'],
+  ['--duration S', 'measured seconds per run (default 1)'],
+  ['--warmup S', 'unmeasured seconds before each run (default 0.25)'],
+  ['--rounds N', 'every target N times, interleaved; rows show the median (default 3)'],
+  ['--threads N', 'load-generator threads (default: 1 per 4 CPUs, at least 1)'],
+  ['--loops N|auto', 'event models and the ceiling run N loops (default 1)'],
+  ['--no-node', 'leave out the node:net row'],
+  ['--no-ceiling', 'leave out the C ceiling row'],
+  ['--format F', 'table|md|csv|json on stdout (default table)'],
+  ['--json FILE', 'also write the results as JSON'],
+  ['--svg FILE', 'also write a chart (req/s and ratios; the experiments: their curves)'],
+  ['--experiment E', 'idle (latency vs idle connections) or cores (req/s vs loops)'],
+  ['--idle-counts N,N,...', 'idle: the idle connection counts (default 0,250,500,1000,5000)'],
+  ['-h, --help', 'this text'],
+])}
+
+Exits 1 when a target could not run or had errors.
+`,
+  stress: `Usage: netmodels stress --port P [options]
+
+Opens N connections to a running server (beyond its limits too), holds them,
+reports how many were accepted and are still held, then sends one request on
+every held connection and checks the reply.
+
+${flagLines([
+  ['--port P', 'the server\'s port (required)'],
+  ['--host H', 'the server\'s address (default 127.0.0.1)'],
+  ['--connections N', 'connections to open (default 1000)'],
+  ['--duration S', 'seconds to hold them before the request round (default 1)'],
+  ['--expect E', 'uppercase|echo|http|none: the server\'s protocol (default uppercase)'],
+  ['-h, --help', 'this text'],
+])}
+
+Exits 1 when a request failed or no connection was held.
+`,
+};
+
+export const USAGE = `Usage: netmodels <command> [options]
+
+Commands:
+  serve    run one model's server in the foreground
+  bench    every model side by side with node:net and a C ceiling
+  stress   open N connections to a server, then one request on each
+
+  netmodels <command> --help   that command's options
+  netmodels --version          the package version
 `;
 
-/** Prints `message` and the usage to stderr and exits with status 2. */
-export function fail(message: string): never {
-  process.stderr.write(`netmodels: ${message}\n\n${USAGE}`);
-  process.exit(2);
+/**
+ * A mistake in the command line: main() prints the message and the
+ * command's usage to stderr and exits with status 2.
+ */
+export class UsageError extends Error {
+  constructor(
+    message: string,
+    readonly command?: CommandName,
+  ) {
+    super(message);
+    this.name = 'UsageError';
+  }
 }
 
-/** A non-negative integer flag, or undefined when absent; anything else fails with the usage. */
-export function intArg(name: string, value: string | undefined): number | undefined {
+/** The text main() prints for a usage error. */
+export function usageErrorText(err: UsageError): string {
+  const prefix = err.command ? `netmodels ${err.command}` : 'netmodels';
+  return `${prefix}: ${err.message}\n\n${err.command ? USAGES[err.command] : USAGE}`;
+}
+
+/** Whether `argv` asks for help (before a `--`, after which words are a program's). */
+export function wantsHelp(argv: readonly string[]): boolean {
+  const end = argv.indexOf('--');
+  return (end < 0 ? argv : argv.slice(0, end)).some((a) => a === '--help' || a === '-h');
+}
+
+/**
+ * Runs `parse` (node:util parseArgs, strict, at the call site so that its
+ * types are inferred there) and turns its errors into usage errors of
+ * `command`, worded shorter than Node's.
+ */
+export function parseFlags<T>(command: CommandName, parse: () => T): T {
+  try {
+    return parse();
+  } catch (err) {
+    const e = err as Error & { code?: string };
+    if (!e.code?.startsWith('ERR_PARSE_ARGS_')) throw err;
+    const unknown = /^Unknown option '([^']+)'/.exec(e.message);
+    const positional = /^Unexpected argument '([^']+)'/.exec(e.message);
+    const message = unknown
+      ? `unknown option '${unknown[1]}'`
+      : positional
+        ? `unexpected argument '${positional[1]}'`
+        : e.message.replace(/^Option '([^']+)' argument missing$/, "option '$1' needs a value");
+    throw new UsageError(message, command);
+  }
+}
+
+/** A non-negative integer flag, or undefined when absent. */
+export function intArg(command: CommandName, name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) fail(`--${name} must be a non-negative integer, got '${value}'`);
+  if (value.trim() === '' || !Number.isInteger(n) || n < 0) {
+    throw new UsageError(`--${name} must be a non-negative integer, got '${value}'`, command);
+  }
   return n;
 }
 
-/** A number flag >= `min`, or `fallback` when absent; anything else throws ERR_INVALID_ARG_VALUE. */
-export function num(name: string, value: string | undefined, fallback: number, min = 0): number {
+/** A number flag >= `min` (an integer with `integer`), or `fallback` when absent. */
+export function num(
+  command: CommandName,
+  name: string,
+  value: string | undefined,
+  fallback: number,
+  min = 0,
+  integer = false,
+): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (!Number.isFinite(n) || n < min) {
-    throw Object.assign(new RangeError(`--${name} must be a number >= ${min}, got '${value}'`), { code: 'ERR_INVALID_ARG_VALUE' });
+  if (value.trim() === '' || !Number.isFinite(n) || n < min || (integer && !Number.isInteger(n))) {
+    throw new UsageError(`--${name} must be ${integer ? 'an integer' : 'a number'} >= ${min}, got '${value}'`, command);
   }
   return n;
+}
+
+/** One of `choices`, or `fallback` when absent. */
+export function choice<T extends string>(command: CommandName, name: string, value: string | undefined, choices: readonly T[], fallback: T): T {
+  if (value === undefined) return fallback;
+  if (!(choices as readonly string[]).includes(value)) {
+    throw new UsageError(`--${name} must be one of ${choices.join(', ')}, got '${value}'`, command);
+  }
+  return value as T;
 }

@@ -1,25 +1,35 @@
 // netmodels bench: the rr table over the chosen targets, or one of the
-// experiments, printed and optionally written as JSON and SVG.
+// experiments, printed in the chosen format and optionally written as JSON
+// and SVG. Exits 1 when a target could not run or had errors.
 import * as fs from 'node:fs';
+import { isIP } from 'node:net';
 import * as os from 'node:os';
 import { parseArgs } from 'node:util';
 
 import {
   IDLE_COUNTS,
   ceilingTarget,
+  coresChartSvg,
   coresTable,
   defaultLoadThreads,
+  externalTarget,
+  idleChartSvg,
   idleTable,
   loopCounts,
+  noiseWarning,
   runCores,
   runIdle,
   runRr,
+  rrChartSvg,
   rrTable,
   selectTargets,
+  targetNames,
   type RrConfig,
+  type Target,
 } from '../bench';
-import { barChartSvg, lineChartSvg } from '../svg';
-import { num } from './args';
+import { fmt, FORMATS, type Format } from '../format';
+import { LOAD_EXPECTS } from '../loadgen';
+import { choice, num, parseFlags, UsageError } from './args';
 
 function machine() {
   return {
@@ -27,123 +37,159 @@ function machine() {
     cpuModel: os.cpus()[0]?.model ?? 'unknown',
     kernel: os.release(),
     node: process.version,
+    /** 1, 5 and 15 minute load averages when the bench started. */
+    loadavg: os.loadavg().map((l) => Number(l.toFixed(2))),
   };
 }
 
-export async function benchCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      models: { type: 'string' },
-      connections: { type: 'string' },
-      size: { type: 'string' },
-      duration: { type: 'string' },
-      warmup: { type: 'string' },
-      json: { type: 'string' },
-      svg: { type: 'string' },
-      'no-node': { type: 'boolean', default: false },
-      'no-ceiling': { type: 'boolean', default: false },
-      experiment: { type: 'string' },
-      'idle-counts': { type: 'string' },
-      rounds: { type: 'string' },
-      threads: { type: 'string' },
-      loops: { type: 'string' },
-    },
-    strict: true,
-  });
-  const durationMs = Math.round(num('duration', values.duration, 3, 0.05) * 1000);
-  const warmupMs = Math.round(num('warmup', values.warmup, 0.5, 0) * 1000);
-  const messageSize = num('size', values.size, 64, 1);
-  const threads = values.threads === undefined ? undefined : num('threads', values.threads, 1, 1);
-  const loops =
-    values.loops === 'auto' ? os.availableParallelism() : num('loops', values.loops, 1, 1);
+/** The header's machine part: cores, CPU, load average, node. */
+function machineLine(m: ReturnType<typeof machine>): string {
+  return `${m.cpus} cores, ${m.cpuModel}, load ${m.loadavg.map((l) => fmt(l, 2)).join(' ')}, node ${m.node}`;
+}
 
-  if (values.experiment === 'cores') {
+function usage(message: string): never {
+  throw new UsageError(message, 'bench');
+}
+
+/** Prints the header (text formats only) and the table or the JSON result. */
+function print(format: Format, header: string, table: (f: 'table' | 'md' | 'csv') => string, result: object): void {
+  if (format === 'json') process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  else if (format === 'csv') process.stdout.write(`${table('csv')}\n`);
+  else process.stdout.write(`${header}\n\n${table(format)}\n`);
+}
+
+export async function benchCommand(argv: string[]): Promise<number> {
+  const { values } = parseFlags('bench', () =>
+    parseArgs({
+      args: argv,
+      strict: true,
+      options: {
+        models: { type: 'string' },
+        host: { type: 'string' },
+        port: { type: 'string' },
+        expect: { type: 'string' },
+        connections: { type: 'string' },
+        size: { type: 'string' },
+        duration: { type: 'string' },
+        warmup: { type: 'string' },
+        json: { type: 'string' },
+        svg: { type: 'string' },
+        format: { type: 'string' },
+        'no-node': { type: 'boolean', default: false },
+        'no-ceiling': { type: 'boolean', default: false },
+        experiment: { type: 'string' },
+        'idle-counts': { type: 'string' },
+        rounds: { type: 'string' },
+        threads: { type: 'string' },
+        loops: { type: 'string' },
+      },
+    }),
+  );
+  const durationMs = Math.round(num('bench', 'duration', values.duration, 1, 0.05) * 1000);
+  const warmupMs = Math.round(num('bench', 'warmup', values.warmup, 0.25, 0) * 1000);
+  const messageSize = num('bench', 'size', values.size, 64, 1, true);
+  const threads = values.threads === undefined ? undefined : num('bench', 'threads', values.threads, 1, 1, true);
+  const loops = values.loops === 'auto' ? os.availableParallelism() : num('bench', 'loops', values.loops, 1, 1, true);
+  const format = choice('bench', 'format', values.format, FORMATS, 'table');
+  const experiment = choice('bench', 'experiment', values.experiment, ['idle', 'cores'] as const, 'rr' as 'idle' | 'cores');
+  const external = values.port !== undefined;
+  if (external && values.experiment !== undefined) usage('--port (an external server) does not go with --experiment');
+  if (external && values.models !== undefined) usage('--port benches the server at --host:--port; it does not go with --models');
+  if (!external && values.host !== undefined) usage('--host needs --port');
+  if (!external && values.expect !== undefined) usage('--expect applies to the server at --port');
+  if (values['idle-counts'] !== undefined && experiment !== 'idle') usage('--idle-counts applies to --experiment idle');
+  if (values.experiment !== undefined) {
+    const rrOnly = ['models', 'rounds', 'loops', 'no-node', 'no-ceiling', ...(experiment === 'idle' ? ['connections', 'threads'] : [])];
+    const given = rrOnly.find((flag) => (values as Record<string, unknown>)[flag] !== undefined && (values as Record<string, unknown>)[flag] !== false);
+    if (given !== undefined) usage(`--${given} does not apply to --experiment ${experiment}`);
+  }
+  const m = machine();
+
+  if (experiment === 'cores') {
     const config = {
-      connections: num('connections', values.connections, 1000, 1),
+      connections: num('bench', 'connections', values.connections, 1000, 1, true),
       messageSize,
       durationMs,
       warmupMs,
       threads,
       counts: loopCounts(),
     };
-    process.stdout.write(
+    const header =
       `netmodels bench --experiment cores: rr, ${config.connections} connections, ${messageSize}-byte messages, ` +
-        `${durationMs / 1000} s each, ${threads ?? defaultLoadThreads(Math.max(...config.counts))} load-generator threads; ` +
-        `${machine().cpus} cores, ${machine().cpuModel}\n\n`,
-    );
+      `${durationMs / 1000} s each, ${threads ?? defaultLoadThreads(Math.max(...config.counts))} load-generator threads; ${machineLine(m)}`;
     const points = await runCores(config);
-    process.stdout.write(`${coresTable(points)}\n`);
-    if (values.json) fs.writeFileSync(values.json, `${JSON.stringify({ experiment: 'cores', machine: machine(), config, points }, null, 2)}\n`);
-    if (values.svg) {
-      const series = [...new Set(points.filter((p) => p.loops > 0).map((p) => p.label))].map((label) => ({
-        name: label,
-        points: points.filter((p) => p.label === label && p.report).map((p) => ({ x: p.loops, y: p.report!.rps })),
-      }));
-      for (const p of points.filter((x) => x.loops === 0 && x.report)) {
-        series.push({ name: p.label, points: config.counts.map((x) => ({ x, y: p.report!.rps })) });
-      }
-      fs.writeFileSync(values.svg, lineChartSvg('requests/s vs event loops', 'loops', 'requests/s', series));
-    }
-    return points.some((p) => !p.report || p.report.mismatches > 0) ? 1 : 0;
+    const result = { experiment: 'cores', machine: m, config, points };
+    print(format, header, (f) => coresTable(points, f), result);
+    if (values.json) fs.writeFileSync(values.json, `${JSON.stringify(result, null, 2)}\n`);
+    if (values.svg) fs.writeFileSync(values.svg, coresChartSvg(points, config.counts));
+    return points.some((p) => !p.report || p.report.errors + p.report.mismatches > 0) ? 1 : 0;
   }
 
-  if (values.experiment !== undefined) {
-    if (values.experiment !== 'idle') {
-      throw Object.assign(new RangeError(`unknown experiment '${values.experiment}' (known: idle, cores)`), { code: 'ERR_INVALID_ARG_VALUE' });
-    }
-    const counts = values['idle-counts'] ? values['idle-counts'].split(',').map((c) => num('idle-counts', c, 0)) : IDLE_COUNTS;
-    process.stdout.write(
+  if (experiment === 'idle') {
+    const counts = values['idle-counts']
+      ? values['idle-counts'].split(',').map((c) => num('bench', 'idle-counts', c.trim(), 0, 0, true))
+      : IDLE_COUNTS;
+    const header =
       `netmodels bench --experiment idle: one active connection (${messageSize}-byte rr) beside N idle ones, ` +
-        `${durationMs / 1000} s each; ${machine().cpus} cores, ${machine().cpuModel}\n\n`,
-    );
+      `${durationMs / 1000} s each after ${warmupMs / 1000} s warm-up; ${machineLine(m)}`;
     const points = await runIdle({ durationMs, warmupMs, messageSize, counts });
-    process.stdout.write(`${idleTable(points)}\n`);
-    const result = { experiment: 'idle', machine: machine(), config: { durationMs, warmupMs, messageSize, counts }, points };
+    const result = { experiment: 'idle', machine: m, config: { durationMs, warmupMs, messageSize, counts }, points };
+    print(format, header, (f) => idleTable(points, f), result);
     if (values.json) fs.writeFileSync(values.json, `${JSON.stringify(result, null, 2)}\n`);
-    if (values.svg) {
-      const series = [...new Set(points.map((p) => p.model))]
-        .map((m) => ({
-          name: m,
-          points: points.filter((p) => p.model === m && p.report).map((p) => ({ x: p.idle, y: p.report!.latencyUs.p50 })),
-        }))
-        .filter((line) => line.points.length > 0);
-      fs.writeFileSync(values.svg, lineChartSvg('Latency of one active connection vs idle connections (p50)', 'idle connections', 'p50 latency (us)', series));
+    if (values.svg) fs.writeFileSync(values.svg, idleChartSvg(points));
+    const failed = points.filter((p) => (!p.report && !p.unavailable) || (p.report && p.report.errors + p.report.mismatches > 0));
+    for (const p of failed) {
+      process.stderr.write(`netmodels bench: ${p.model} with ${p.idle} idle: ${p.report ? `${p.report.errors + p.report.mismatches} errors` : `skipped: ${p.skipped}`}\n`);
     }
-    return 0;
+    return failed.length > 0 ? 1 : 0;
   }
 
   const config: RrConfig = {
-    connections: num('connections', values.connections, 64, 1),
+    connections: num('bench', 'connections', values.connections, 64, 1, true),
     messageSize,
     durationMs,
     warmupMs,
-    rounds: num('rounds', values.rounds, 1, 1),
+    rounds: num('bench', 'rounds', values.rounds, 3, 1, true),
     threads,
   };
-  const targets = selectTargets(values.models?.split(',').map((m) => m.trim()).filter(Boolean), loops);
+  let targets: Target[];
+  const named = values.models?.split(',').map((x) => x.trim()).filter(Boolean);
+  if (external) {
+    const host = values.host ?? '127.0.0.1';
+    if (isIP(host) === 0) usage(`--host must be an IPv4 or IPv6 address, got '${host}'`);
+    const port = num('bench', 'port', values.port, 0, 1, true);
+    if (port > 65535) usage(`--port must be an integer >= 1 and <= 65535, got '${values.port}'`);
+    targets = [externalTarget(host, port, choice('bench', 'expect', values.expect, LOAD_EXPECTS, 'uppercase'))];
+  } else {
+    if (named !== undefined && named.length === 0) usage('--models needs at least one name');
+    const known = targetNames(loops);
+    const unknown = named?.find((n) => !known.includes(n));
+    if (unknown !== undefined) usage(`unknown model '${unknown}' (known: ${known.join(', ')})`);
+    targets = selectTargets(named, loops);
+  }
   if (!values['no-node']) targets.push({ label: 'node:net', kind: 'node' });
   if (!values['no-ceiling']) {
     targets.push(ceilingTarget(1));
     if (loops > 1) targets.push(ceilingTarget(loops));
   }
-  process.stdout.write(
+  const header =
     `netmodels bench: rr, ${config.connections} connections, ${config.messageSize}-byte messages, ` +
-      `${durationMs / 1000} s each after ${warmupMs / 1000} s warm-up` +
-      `${config.rounds! > 1 ? `, median of ${config.rounds} rounds` : ''}; ${machine().cpus} cores, ${machine().cpuModel}, node ${process.version}\n\n`,
-  );
+    `${durationMs / 1000} s each after ${warmupMs / 1000} s warm-up, ` +
+    `${config.rounds! > 1 ? `median of ${config.rounds} interleaved rounds` : 'one round'}, ` +
+    `${threads ?? defaultLoadThreads(loops)} load-generator thread${(threads ?? defaultLoadThreads(loops)) > 1 ? 's' : ''}; ${machineLine(m)}`;
   const rows = await runRr(targets, config);
-  process.stdout.write(`${rrTable(rows)}\n`);
-  if (values.json) {
-    fs.writeFileSync(values.json, `${JSON.stringify({ machine: machine(), config, rows }, null, 2)}\n`);
+  const result = { machine: m, config, rows };
+  print(format, header, (f) => rrTable(rows, f), result);
+  const warning = noiseWarning(rows, config.rounds!);
+  if (warning) process.stderr.write(`${warning}\n`);
+  if (values.json) fs.writeFileSync(values.json, `${JSON.stringify(result, null, 2)}\n`);
+  if (values.svg) fs.writeFileSync(values.svg, rrChartSvg(rows, config));
+  // A model this build lacks is not a failure unless it was asked for by name.
+  const failed = rows.filter(
+    (r) => (r.skipped && !(r.unavailable && named === undefined)) || (r.errors ?? 0) > 0,
+  );
+  for (const r of failed) {
+    process.stderr.write(`netmodels bench: ${r.label}: ${r.skipped ? `skipped: ${r.skipped}` : `${r.errors} errors`}\n`);
   }
-  if (values.svg) {
-    const bars = rows.filter((r) => r.report).map((r) => ({ label: r.label, value: r.report!.rps }));
-    fs.writeFileSync(
-      values.svg,
-      barChartSvg(`requests/s: ${config.connections} connections, ${config.messageSize}-byte messages`, 'requests/s', bars),
-    );
-  }
-  const failed = rows.some((r) => r.report && r.report.mismatches > 0);
-  return failed ? 1 : 0;
+  return failed.length > 0 ? 1 : 0;
 }

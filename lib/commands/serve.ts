@@ -3,10 +3,10 @@
 import { parseArgs } from 'node:util';
 
 import { isHandlerModule, loadHandlerModule } from '../handler-module';
-import { createServer, MODEL_TABLE, type ModelName } from '../index';
+import { createServer, MODEL_TABLE, MODELS, nativeModels, type ModelName } from '../index';
 import type { ServerStats } from '../server';
 import { flagName, modelOptions, type ModelSpec } from '../spec';
-import { fail, intArg, MODEL_FLAGS } from './args';
+import { intArg, MODEL_FLAGS, parseFlags, UsageError } from './args';
 
 function formatStats(s: ServerStats): string {
   return (
@@ -19,38 +19,74 @@ function formatStats(s: ServerStats): string {
   );
 }
 
+const VALIDATION = new Set(['ERR_INVALID_ARG_TYPE', 'ERR_INVALID_ARG_VALUE', 'ERR_OUT_OF_RANGE']);
+
+/**
+ * An option the server's validation refused, worded for the command line:
+ * `The property 'options.trigger' must be ...` -> `--trigger must be ...`.
+ */
+function flagError(err: Error & { code?: string }, model: ModelName): Error {
+  if (!err.code || !VALIDATION.has(err.code)) return err;
+  const m = /options\.(\w+)/.exec(err.message);
+  if (!m) return err;
+  const flag = `--${m[1] === 'maxConnectionsPerSource' ? 'max-per-source' : m[1] === 'idleTimeoutMs' ? 'idle-timeout' : flagName(m[1])}`;
+  let message = err.message
+    .replace(/^The (?:property|argument) 'options\.\w+' /, `${flag} `)
+    .replace(/^The "options\.\w+" (?:property|argument) /, `${flag} `)
+    .replace(/^The value of "options\.\w+" is out of range\. It /, `${flag} is out of range: it `)
+    .replace(/\.?\s+Received (?:type \w+ \((.*)\)|(.*))$/s, (_, typed, plain) => `, got ${typed ?? plain}`);
+  if (/is not an option of/.test(message)) message = `${flag} is not an option of the ${model} model`;
+  return new UsageError(message, 'serve');
+}
+
 export async function serveCommand(argv: string[]): Promise<number> {
   // A list flag (--exec) takes the words after `--`, which may look like flags.
   const dashes = argv.indexOf('--');
   const list = dashes < 0 ? [] : argv.slice(dashes + 1);
-  const { values } = parseArgs({
-    args: dashes < 0 ? argv : argv.slice(0, dashes),
-    options: {
-      model: { type: 'string', default: 'epoll' },
-      ...Object.fromEntries(
-        MODEL_FLAGS.map(([key, o]) => [flagName(key), { type: o.cli.type === 'list' ? ('boolean' as const) : ('string' as const) }]),
-      ),
-      host: { type: 'string' },
-      port: { type: 'string', default: '8000' },
-      handler: { type: 'string' },
-      'max-connections': { type: 'string' },
-      'max-per-source': { type: 'string' },
-      'idle-timeout': { type: 'string' },
-      backlog: { type: 'string' },
-      quiet: { type: 'boolean', default: false },
-    },
-    strict: true,
-  });
+  const { values } = parseFlags('serve', () =>
+    parseArgs({
+      args: dashes < 0 ? argv : argv.slice(0, dashes),
+      strict: true,
+      options: {
+        model: { type: 'string', default: 'epoll' },
+        ...Object.fromEntries(
+          MODEL_FLAGS.map(([key, o]) => [flagName(key), { type: o.cli.type === 'list' ? ('boolean' as const) : ('string' as const) }]),
+        ),
+        host: { type: 'string' },
+        port: { type: 'string' },
+        fd: { type: 'string' },
+        handler: { type: 'string' },
+        'max-connections': { type: 'string' },
+        'max-per-source': { type: 'string' },
+        'idle-timeout': { type: 'string' },
+        backlog: { type: 'string' },
+        quiet: { type: 'boolean', default: false },
+      },
+    }),
+  );
   const model = values.model as ModelName;
+  if (!(MODELS as readonly string[]).includes(model)) {
+    throw new UsageError(`unknown model '${values.model}' (models: ${MODELS.join(', ')})`, 'serve');
+  }
+  if (!nativeModels().includes(model)) {
+    const requires = MODEL_TABLE[model].spec.requires;
+    throw new Error(
+      `the ${model} model is not in this build${requires ? ` (${requires} was missing when netmodels was compiled; install it and run npm rebuild netmodels)` : ''}`,
+    );
+  }
+  const fd = intArg('serve', 'fd', values.fd);
+  if (fd !== undefined) {
+    const other = (['host', 'port', 'backlog'] as const).find((flag) => values[flag] !== undefined);
+    if (other) throw new UsageError(`--${other} does not go with --fd (that socket listens already)`, 'serve');
+  }
   const options: Record<string, unknown> = {
     host: values.host,
-    port: intArg('port', values.port),
-    handler:
-      values.handler !== undefined && isHandlerModule(values.handler) ? await loadHandlerModule(values.handler) : values.handler,
-    maxConnections: intArg('max-connections', values['max-connections']),
-    maxConnectionsPerSource: intArg('max-per-source', values['max-per-source']),
-    idleTimeoutMs: intArg('idle-timeout', values['idle-timeout']),
-    backlog: intArg('backlog', values.backlog),
+    port: fd === undefined ? intArg('serve', 'port', values.port ?? '8000') : undefined,
+    fd,
+    maxConnections: intArg('serve', 'max-connections', values['max-connections']),
+    maxConnectionsPerSource: intArg('serve', 'max-per-source', values['max-per-source']),
+    idleTimeoutMs: intArg('serve', 'idle-timeout', values['idle-timeout']),
+    backlog: intArg('serve', 'backlog', values.backlog),
   };
   // A model's own flags go to it (a number where the option takes one); the
   // model's validation words any error, and one the model does not take is
@@ -61,19 +97,36 @@ export async function serveCommand(argv: string[]): Promise<number> {
     const value = flags[flagName(key)];
     if (option.cli.type === 'list') {
       if (value !== true) continue;
-      if (list.length === 0) fail(`--${flagName(key)} needs a program after --`);
+      if (list.length === 0) throw new UsageError(`--${flagName(key)} needs a program after --`, 'serve');
       options[key] = list;
       listTaken = true;
       continue;
     }
     if (typeof value !== 'string') continue;
-    const spec = (MODEL_TABLE as Record<string, { spec: ModelSpec }>)[model]?.spec;
-    const own = spec !== undefined && key in modelOptions(spec);
+    const spec = (MODEL_TABLE as Record<string, { spec: ModelSpec }>)[model].spec;
+    const own = key in modelOptions(spec);
     const numeric = own && (option.cli.type === 'number' || (option.cli.type === 'count' && value !== 'auto'));
-    options[key] = numeric ? intArg(flagName(key), value) : value;
+    options[key] = numeric ? intArg('serve', flagName(key), value) : value;
   }
-  if (!listTaken) fail(`unexpected arguments after --: ${list.join(' ')}`);
-  const server = createServer(model, options as never);
+  if (!listTaken) throw new UsageError(`unexpected arguments after --: ${list.join(' ')}`, 'serve');
+  const handler = values.handler;
+  if (handler !== undefined && !isHandlerModule(handler)) options.handler = handler;
+  if (handler !== undefined && isHandlerModule(handler) && MODEL_TABLE[model].spec.family === 'process') {
+    throw new UsageError(
+      `--handler ${handler}: the ${model} model serves in forked children, which cannot run JavaScript ` +
+        '(use a built-in handler, or --exec -- PROGRAM with the fork model)',
+      'serve',
+    );
+  }
+  let server;
+  try {
+    // Validate every flag before loading a handler module (which runs its code).
+    if (handler !== undefined && isHandlerModule(handler)) createServer(model, { ...options, handler: () => {} } as never);
+    if (handler !== undefined && isHandlerModule(handler)) options.handler = await loadHandlerModule(handler);
+    server = createServer(model, options as never);
+  } catch (err) {
+    throw flagError(err as Error & { code?: string }, model);
+  }
   const address = await server.start();
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   process.stdout.write(`netmodels ${model} server listening on ${host}:${address.port}\n`);

@@ -1,28 +1,35 @@
 // netmodels stress: the stress client (../stress) against a running server,
 // one line per phase.
+import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 
-import { stress } from '../stress';
-import { num } from './args';
+import { stress, STRESS_EXPECTS } from '../stress';
+import { choice, num, parseFlags, UsageError } from './args';
 
 export async function stressCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      host: { type: 'string', default: '127.0.0.1' },
-      port: { type: 'string' },
-      connections: { type: 'string', default: '1000' },
-      duration: { type: 'string', default: '1' },
-    },
-    strict: true,
-  });
-  if (values.port === undefined) throw Object.assign(new TypeError('--port is required'), { code: 'ERR_INVALID_ARG_TYPE' });
-  const port = num('port', values.port, 0, 1);
-  const connections = num('connections', values.connections, 1000, 1);
-  const holdMs = num('duration', values.duration, 1, 0) * 1000;
+  const { values } = parseFlags('stress', () =>
+    parseArgs({
+      args: argv,
+      strict: true,
+      options: {
+        host: { type: 'string', default: '127.0.0.1' },
+        port: { type: 'string' },
+        connections: { type: 'string', default: '1000' },
+        duration: { type: 'string', default: '1' },
+        expect: { type: 'string' },
+      },
+    }),
+  );
+  if (values.port === undefined) throw new UsageError('--port is required', 'stress');
+  const port = num('stress', 'port', values.port, 0, 1, true);
+  if (port > 65535) throw new UsageError(`--port must be an integer >= 1 and <= 65535, got '${values.port}'`, 'stress');
+  const connections = num('stress', 'connections', values.connections, 1000, 1, true);
+  const holdMs = num('stress', 'duration', values.duration, 1, 0) * 1000;
+  const expect = choice('stress', 'expect', values.expect, STRESS_EXPECTS, 'uppercase');
   const host = values.host;
+  if (isIP(host) === 0) throw new UsageError(`--host must be an IPv4 or IPv6 address, got '${host}'`, 'stress');
 
-  const report = await stress({ host, port, connections, holdMs }, (h) => {
+  const report = await stress({ host, port, connections, holdMs, expect }, (h) => {
     const codes = Object.entries(h.errorCodes).map(([k, v]) => `${k} ${v}`).join(', ');
     process.stdout.write(
       `stress ${host}:${port}: ${h.attempted} attempted, ${h.connected} connected in ${h.connectMs} ms, ` +
@@ -30,6 +37,18 @@ export async function stressCommand(argv: string[]): Promise<number> {
         `${h.held} held after ${holdMs} ms (${h.connected - h.held} closed by the server)\n`,
     );
   });
-  process.stdout.write(`request round: ${report.answered} of ${report.held} answered correctly, ${report.unanswered} failed\n`);
-  return 0;
+  const why = Object.entries(report.failures).map(([k, v]) => `${k} ${v}`).join(', ');
+  process.stdout.write(
+    `request round (${expect}): ${report.answered} of ${report.held} answered correctly, ${report.unanswered} failed` +
+      `${report.unanswered ? ` (${why})` : ''}\n`,
+  );
+  if (report.held === 0) {
+    process.stderr.write('netmodels stress: no connection was held, so nothing was tested\n');
+    return 1;
+  }
+  if (report.answered === 0 && (report.failures.MISMATCH || Object.keys(report.failures).some((k) => k.startsWith('STATUS')))) {
+    const others = STRESS_EXPECTS.filter((e) => e !== expect).join('|');
+    process.stderr.write(`netmodels stress: no reply matched --expect ${expect}: does the server speak another protocol? (--expect ${others})\n`);
+  }
+  return report.unanswered > 0 ? 1 : 0;
 }

@@ -2,7 +2,7 @@ import { constants as osConstants } from 'node:os';
 
 import { invalidArgValue } from '../errors';
 import { argvOption, envOption, processEnv, resolveProgram } from '../exec';
-import { Server, type ServerOptions } from '../server';
+import { Server, type ServerEvents, type ServerOptions } from '../server';
 import { integer, oneOf, type ModelSpec } from '../spec';
 
 export interface ForkServerOptions extends ServerOptions {
@@ -48,15 +48,13 @@ export interface ChildExit {
 
 const signalNames = new Map(Object.entries(osConstants.signals).map(([name, n]) => [n as number, name as NodeJS.Signals]));
 
-export interface ForkServer {
-  on(event: 'childExit', listener: (exit: ChildExit) => void): this;
-  on(event: string | symbol, listener: (...args: any[]) => void): this;
-  once(event: 'childExit', listener: (exit: ChildExit) => void): this;
-  once(event: string | symbol, listener: (...args: any[]) => void): this;
+/** ForkServer's events: every server's, and `'childExit'`. */
+export interface ForkServerEvents extends ServerEvents {
+  childExit: [exit: ChildExit];
 }
 
 /** fork() per connection; the parent only accepts; children are reaped. */
-export class ForkServer extends Server {
+export class ForkServer extends Server<ForkServerEvents> {
   static readonly spec: ModelSpec = {
     name: 'fork',
     family: 'process',

@@ -9,6 +9,10 @@
 //     pending run keeps the process alive, as a pending socket would.
 //   - `progress` (optional) carries progress snapshots; unref'd.
 //   - The last worker thread releases both, so neither outlives the run.
+//   - The promise carries `stop()`: it ends the run early (an AbortSignal
+//     in lib/loadgen.ts); the report still comes, from what was measured.
+//     It reaches the Job through a StopHandle the finalizer clears, so a
+//     call after the run is gone does nothing.
 //   - An env cleanup hook stops and joins the threads when the process or
 //     worker exits mid-run. It is added after both ThreadSafeFunctions are
 //     created, so it runs before Node tears them down (hooks run in reverse
@@ -42,6 +46,12 @@ void DeliverProgress(Napi::Env env, Napi::Function callback, std::nullptr_t*, Pr
 using DoneTsfn = Napi::TypedThreadSafeFunction<Job, Report, DeliverReport>;
 using ProgressTsfn = Napi::TypedThreadSafeFunction<std::nullptr_t, Progress, DeliverProgress>;
 
+// What the promise's stop() holds: the Job while it lives. Set and cleared on
+// the JS thread only (stop() and the finalizer both run there).
+struct StopHandle {
+  Job* job = nullptr;
+};
+
 struct Job {
   explicit Job(Napi::Env env) : deferred(Napi::Promise::Deferred::New(env)) {}
   Napi::Promise::Deferred deferred;
@@ -50,6 +60,7 @@ struct Job {
   ProgressTsfn progress;
   bool has_progress = false;
   bool hook_registered = false;
+  std::shared_ptr<StopHandle> stop_handle;
 };
 
 void OnEnvCleanup(void* arg) {
@@ -60,6 +71,7 @@ void OnEnvCleanup(void* arg) {
 }
 
 void FinalizeJob(Napi::Env env, void*, Job* job) {
+  if (job->stop_handle) job->stop_handle->job = nullptr;
   if (job->hook_registered) napi_remove_env_cleanup_hook(env, OnEnvCleanup, job);
   job->run.reset();  // joins, if the report never reached JS
   delete job;
@@ -201,6 +213,14 @@ Napi::Value LoadgenStart(const Napi::CallbackInfo& info) {
   Job* job = new Job(env);
   job->run = std::move(run);
   Napi::Promise promise = job->deferred.Promise();
+  job->stop_handle = std::make_shared<StopHandle>();
+  job->stop_handle->job = job;
+  promise.Set("stop", Napi::Function::New(
+                          env,
+                          [handle = job->stop_handle](const Napi::CallbackInfo&) {
+                            if (handle->job != nullptr) handle->job->run->Stop();
+                          },
+                          "stop"));
   job->done = DoneTsfn::New(env, "netmodels:loadgen", 0, 1, job, FinalizeJob, static_cast<void*>(nullptr));
   job->has_progress = has_progress;
   if (has_progress) {

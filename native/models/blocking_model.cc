@@ -11,15 +11,32 @@
 namespace nm {
 
 int BlockingModel::Prepare(SysError* error) {
-  const int r = acceptor_.open();
-  return r < 0 ? error->set(r, "open") : 0;
+  int r = acceptor_.open();
+  if (r < 0) return error->set(r, "open");
+  if (Inherited() && (r = stop_.open()) < 0) return error->set(r, "eventfd");
+  return 0;
+}
+
+bool BlockingModel::AwaitListener() {
+  pollfd p[2] = {{listener_.get(), POLLIN, 0}, {stop_.fd(), POLLIN, 0}};
+  while (poll(p, 2, -1) < 0) {
+    if (errno == EINTR) continue;
+    ReportError(-errno, "poll");
+    PauseMs(kAcceptPauseMs);  // retrying at once would spin
+    break;
+  }
+  return !clients_.stopping() && p[1].revents == 0;
 }
 
 void BlockingModel::Run() {
   for (;;) {
+    if (Inherited() && !AwaitListener()) break;
     bool shed = false;
     int fd = acceptor_.accept(listener_.get(), false, &shed, &peer_);
     Stats::add(stats_->wakeups, 1);
+    // Inherited, non-blocking listener: another holder of the socket took
+    // the connection first (or there was none): wait again.
+    if (fd == -EAGAIN && Inherited() && !clients_.stopping()) continue;
     if (clients_.stopping()) {
       if (fd >= 0) Reject(fd);
       break;
@@ -47,7 +64,17 @@ void BlockingModel::Run() {
 void BlockingModel::Stop() {
   // Mark stopping first, so a connection accepted in the race is rejected.
   clients_.ShutdownAll();
-  ::shutdown(listener_.get(), SHUT_RDWR);
+  // shutdown() acts on the socket, not on this descriptor: on an inherited
+  // listener it would stop the socket for its owner too (systemd, which
+  // keeps it to activate the service again, or the parent process). Closing
+  // our duplicate instead would not wake a thread blocked in accept() on it.
+  // So an inherited listener is waited on in poll() beside stop_, and only
+  // its duplicate is closed, with the model.
+  if (Inherited()) {
+    stop_.signal();
+  } else {
+    ::shutdown(listener_.get(), SHUT_RDWR);
+  }
 }
 
 void BlockingModel::ApplyIdleTimeout(int fd) {

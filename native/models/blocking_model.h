@@ -3,13 +3,16 @@
 //
 // Stop() wakes it without a flag-and-timeout: shutdown() on the listener makes
 // a blocked accept() fail with EINVAL, and shutdown() on every client socket
-// makes a blocked recv() return 0.
+// makes a blocked recv() return 0. An inherited listener (opt_.listen_fd) is
+// never shut down (see Stop()): there the loop waits in poll() on it and an
+// eventfd, and accepts without blocking.
 #pragma once
 
 #include <atomic>
 
 #include "core/connection.h"
 #include "core/shutdown_set.h"
+#include "core/wakeup.h"
 #include "models/model.h"
 
 namespace nm {
@@ -21,7 +24,7 @@ class BlockingModel : public Model {
   void Stop() override;
 
  protected:
-  bool NonBlockingListener() const final { return false; }
+  bool NonBlockingListener() const final { return Inherited(); }
   int Prepare(SysError* error) override;
 
   // Takes ownership of the accepted, blocking `fd`; peer() says who it is.
@@ -48,7 +51,13 @@ class BlockingModel : public Model {
   // writes are sent by this thread as they come, without waiting for input.
   void ServeJs(int fd, char* buf, size_t cap);
 
+  // Whether the listener is a duplicate of one others hold (ModelOptions::listen_fd).
+  bool Inherited() const { return opt_.listen_fd >= 0; }
+  // Inherited listener: waits until it is readable (true) or Stop() was called (false).
+  bool AwaitListener();
+
   std::atomic<uint64_t> next_generation_{1};
+  Wakeup stop_;  // inherited listener only: Stop() signals it
 
  protected:
 

@@ -53,6 +53,8 @@ constexpr SockOpt kSockOpts[] = {
     {"SO_SNDBUF", SOL_SOCKET, SO_SNDBUF, true},
     {"TCP_NODELAY", IPPROTO_TCP, TCP_NODELAY, true},
     {"SO_ERROR", SOL_SOCKET, SO_ERROR, false},
+    {"SO_ACCEPTCONN", SOL_SOCKET, SO_ACCEPTCONN, false},
+    {"SO_TYPE", SOL_SOCKET, SO_TYPE, false},
 };
 
 const SockOpt* FindSockOpt(const std::string& name) {

@@ -1,0 +1,13 @@
+// Run by npm's install step when node-gyp-build failed: no prebuilt addon
+// fits this machine and building one from source failed too (node-gyp's own
+// error is above). Says what to do, and fails the install as it was failing.
+'use strict';
+
+process.stderr.write(
+  `\nnetmodels: no prebuilt addon fits this machine (${process.platform}-${process.arch}, Node ${process.version}), ` +
+    'and building it from source failed (the error above).\n' +
+    '  - Install a C++ compiler, make and Python 3 (Debian/Ubuntu: apt-get install build-essential python3;\n' +
+    '    liburing-dev too for the io_uring model), then run: npm rebuild netmodels\n' +
+    '  - The npm package carries a prebuild for Linux x64 (glibc) only.\n',
+);
+process.exit(1);
