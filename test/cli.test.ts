@@ -114,6 +114,31 @@ describe('netmodels CLI', () => {
     expect(fs.readFileSync(svg, 'utf8')).toMatch(/^<svg[\s\S]*<\/svg>\s*$/);
   });
 
+  it('serve --handler ./module.js serves with the module\'s default export; a module without one is a usage error', async () => {
+    const mod = path.join(tmp, 'shout.mjs');
+    fs.writeFileSync(mod, "export default (conn) => conn.on('data', (d) => conn.write(`heard ${d}`));\n");
+    const child = spawn(process.execPath, [CLI, 'serve', '--model', 'poll', '--handler', mod, '--port', '0', '--quiet'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const port = Number((await waitFor(() => /listening on 127\.0\.0\.1:(\d+)/.exec(out), 'serve to listen', 15_000))![1]);
+    const socket = net.connect(port, '127.0.0.1');
+    socket.write('you');
+    const reply = await new Promise<string>((resolve) => socket.once('data', (d: Buffer) => resolve(d.toString())));
+    expect(reply).toBe('heard you');
+    socket.destroy();
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+
+    const empty = path.join(tmp, 'empty.cjs');
+    fs.writeFileSync(empty, 'module.exports = { notAHandler: 1 };\n');
+    const bad = await run(['serve', '--model', 'poll', '--handler', empty, '--port', '0']);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/exports no handler function/);
+  });
+
   it('serve rejects a bad model as a usage error and a port in use as a failure', async () => {
     const bad = await run(['serve', '--model', 'nope']);
     expect(bad.code).toBe(2);
