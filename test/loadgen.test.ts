@@ -280,8 +280,10 @@ describe('loadgen hold and churn', () => {
     const r = await loadgen({ port: server.port, mode: 'hold', idle: 50, durationMs: 500 });
     // The first 10 idle connections are kept; the other 40 are dropped and,
     // being idle, never retried. The active one (accepted 51st) keeps being
-    // dropped and retried.
-    expect(r.connected).toBe(10);
+    // dropped and retried, so when the run ends it may be between a connect
+    // and the server's destroy(): connected then counts it too.
+    expect(r.connected).toBeGreaterThanOrEqual(10);
+    expect(r.connected).toBeLessThanOrEqual(11);
     // destroy() closes gracefully or, with unread data, resets.
     expect((r.errorCodes.EOF ?? 0) + (r.errorCodes.ECONNRESET ?? 0)).toBe(r.errors);
     expect(r.errors).toBeGreaterThan(40);
