@@ -55,7 +55,11 @@ const ALL: ConformanceConfig[] = [
   // 8 submission slots and 8 receive buffers: every test also runs with the
   // queue filling mid-round and the buffer ring running dry (-ENOBUFS).
   ...(URING ? [{ label: 'uring tiny ring', model: 'uring' as const, options: { entries: 8 } }] : []),
-  ...(URING ? [{ label: 'uring x3 handoff', model: 'uring' as const, options: { loops: 3, balance: 'handoff' } }] : []),
+  ...(URING
+    ? (['reuseport', 'handoff', 'shared'] as const).map(
+        (balance): ConformanceConfig => ({ label: `uring x3 ${balance}`, model: 'uring', options: { loops: 3, balance } }),
+      )
+    : []),
   ...(URING ? [{ label: 'uring js', model: 'uring' as const, options: { handler: jsUppercase } }] : []),
   ...(URING ? [{ label: 'uring x3 js', model: 'uring' as const, options: { handler: jsUppercase, loops: 3 } }] : []),
 ];
