@@ -127,7 +127,66 @@ export interface ServerStats {
   exitedFailed?: number;
   /** Unexpected syscall failures survived. */
   errors: number;
+  /** System calls the server made, by kind: see {@link SyscallStats}. */
+  syscalls: SyscallStats;
   uptimeMs: number;
+}
+
+/**
+ * System calls a server made, counted where each is made (one relaxed atomic
+ * increment, in the processes of fork and prefork too), for every model.
+ * Every call counts whatever it returned: EAGAIN, EINTR, 0, an error. A
+ * composite (`loops`) reports the sum over its loops, and each loop its own
+ * in `workers`.
+ *
+ * For `uring` the kernel does the accepts, receives and sends itself:
+ * `accept`, `recv` and `send` count the completions of such requests (a
+ * multishot receive completes once per chunk of data, as one `recv()` would
+ * return it, and once more at its end), none of them a system call; `wait`
+ * is the only one of them that is.
+ */
+export interface SyscallStats {
+  /**
+   * `accept4()` calls, including the one that finds the queue empty
+   * (EAGAIN: every wakeup of an event loop on its listener ends with one in
+   * edge mode, and in level mode when it accepts fewer than its batch of
+   * 128) and the one that sheds a connection when out of descriptors.
+   * A blocking model's accept is counted when it returns.
+   */
+  accept: number;
+  /** `recv()` calls, including those that return 0 (EOF) or EAGAIN; `reads` counts those that returned data. */
+  recv: number;
+  /** `send()` calls, including those that return EAGAIN; `writes` counts those that sent bytes. */
+  send: number;
+  /**
+   * Calls of the wait syscall: `select()`, `poll()`, `epoll_wait()`, or for
+   * `uring` each `io_uring_submit*` call (`io_uring_enter`). Blocking
+   * models wait in `accept()` and `recv()` instead, so 0, except a `poll()`
+   * per wait on an inherited (`fd`) listener or for a JS handler's
+   * connection, and the `poll()` of a `handoff` composite's acceptor.
+   */
+  wait: number;
+  /**
+   * Changes of the interest set the kernel is told of, one per watch,
+   * change or forget of a descriptor: `epoll_ctl()` calls; for `select`
+   * the updates of its master fd_sets, for `poll` the pollfd entries added,
+   * changed and removed (these two hand the whole set to every wait
+   * instead); for `uring` every request queued except sends (a multishot
+   * accept or receive armed, the inbox read, a cancel). 0 in blocking models.
+   */
+  ctl: number;
+  /** `accept4()`, `recv()` and `send()` calls (for `uring`, completions) that failed with EAGAIN. */
+  eagain: number;
+  /** `fork()` calls: one per connection (fork), one per child started (prefork). */
+  fork: number;
+  /**
+   * Threads started for the server: the one `start()` runs the model on,
+   * plus those the model starts: a thread per connection (thread), each
+   * pool thread started, at start or when the pool grows (threadpool), the
+   * loops beyond the first (`loops`; `handoff`: every loop, its acceptor
+   * runs on the first thread), the reaper's thread (fork, prefork).
+   */
+  clone: number;
 }
 
 /**
@@ -163,6 +222,8 @@ export interface WorkerStats {
   bytesIn: number;
   bytesOut: number;
   wakeups: number;
+  /** This part's system calls; prefork and pool threads count only the serving ones (accept, recv, send). */
+  syscalls: SyscallStats;
 }
 
 /** Your protocol in JavaScript: called once per accepted connection, on the JS thread. */

@@ -131,6 +131,7 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
       // signals blocked: signals are for Node's thread and the reaper's.
       BlockAllSignals masked;
       thread_ = std::thread([m = model.get()] { m->Run(); });
+      Stats::add(model->stats().sys.clone, 1);
     } catch (const std::system_error& e) {
       on_error_.Release();
       on_error_ = Napi::ThreadSafeFunction();
@@ -324,6 +325,7 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
     set("wakeups", s.wakeups);
     set("reaped", s.reaped);
     set("errors", s.errors);
+    o.Set("syscalls", SyscallsObject(env, s.syscalls));
     NamedCounters counters;
     if (running) model_->Counters(&counters);
     for (const auto& c : running ? counters : final_counters_) set(c.first, c.second);
@@ -342,6 +344,20 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
     return o;
   }
 
+  static Napi::Object SyscallsObject(Napi::Env env, const SyscallSnapshot& s) {
+    Napi::Object o = Napi::Object::New(env);
+    auto set = [&](const char* key, uint64_t v) { o.Set(key, static_cast<double>(v)); };
+    set("accept", s.accept);
+    set("recv", s.recv);
+    set("send", s.send);
+    set("wait", s.wait);
+    set("ctl", s.ctl);
+    set("eagain", s.eagain);
+    set("fork", s.fork);
+    set("clone", s.clone);
+    return o;
+  }
+
   static Napi::Array WorkersArray(Napi::Env env, const std::vector<WorkerStats>& workers) {
     Napi::Array out = Napi::Array::New(env, workers.size());
     for (uint32_t i = 0; i < workers.size(); i++) {
@@ -355,6 +371,7 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
       o.Set("bytesIn", static_cast<double>(w.bytes_in));
       o.Set("bytesOut", static_cast<double>(w.bytes_out));
       o.Set("wakeups", static_cast<double>(w.wakeups));
+      o.Set("syscalls", SyscallsObject(env, w.syscalls));
       out.Set(i, o);
     }
     return out;

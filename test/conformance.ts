@@ -449,6 +449,15 @@ export function conformance(config: ConformanceConfig): void {
         expect(s.reads).toBeGreaterThanOrEqual(3);
         expect(s.writes).toBeGreaterThanOrEqual(3);
         expect(s.wakeups).toBeGreaterThan(0);
+        // Every model counts its calls: successful ones are a subset, each
+        // connection took an accept, and each ended with a recv of EOF.
+        const sys = s.syscalls;
+        expect(sys.recv).toBeGreaterThanOrEqual(s.reads + 3);
+        expect(sys.send).toBeGreaterThanOrEqual(s.writes);
+        expect(sys.accept).toBeGreaterThanOrEqual(s.accepted);
+        expect(sys.eagain).toBeLessThanOrEqual(sys.accept + sys.recv + sys.send);
+        expect(sys.clone).toBeGreaterThanOrEqual(1);
+        if (config.model === 'fork') expect(sys.fork).toBe(3);
       });
 
       it('uptimeMs grows while running and running follows start/stop', async () => {

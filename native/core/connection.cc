@@ -18,6 +18,7 @@ size_t Connection::SendSome(const char* data, size_t len) {
   size_t done = 0;
   while (done < len) {
     ssize_t n = NM_RETRY(::send(fd_.get(), data + done, len - done, MSG_NOSIGNAL));
+    stats_->called(stats_->sys.send, n);
     if (n > 0) {
       stats_->sent(static_cast<uint64_t>(n));
       done += static_cast<size_t>(n);
@@ -52,6 +53,7 @@ bool Connection::OnReadable(char* scratch, size_t cap, int max_reads, bool short
       break;
     }
     ssize_t n = NM_RETRY(::recv(fd_.get(), scratch, cap, 0));
+    stats_->called(stats_->sys.recv, n);
     if (n > 0) {
       stats_->received(static_cast<uint64_t>(n));
       if (lingering_) continue;
@@ -120,6 +122,11 @@ struct Counts {
     total->sent(n);
     if (part != nullptr) part->sent(n);
   }
+  // A recv or send returned `n` (errno set when negative).
+  void called(Stats::Counter Stats::Syscalls::*which, ssize_t n) const {
+    total->called(total->sys.*which, n);
+    if (part != nullptr) part->called(part->sys.*which, n);
+  }
   void error() const {
     Stats::add(total->errors, 1);
     if (part != nullptr) Stats::add(part->errors, 1);
@@ -133,6 +140,7 @@ class BlockingOutput final : public Output {
   void emit(const char* data, size_t len) override {
     while (len > 0 && !failed) {
       ssize_t n = ::send(fd_, data, len, MSG_NOSIGNAL);
+      counts_.called(&Stats::Syscalls::send, n);
       if (n > 0) {
         counts_.sent(static_cast<uint64_t>(n));
         data += n;
@@ -161,6 +169,7 @@ void LingerBlocking(int fd, Counts counts, char* buf, size_t cap) {
   if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0) return;
   while (MonotonicMs() < deadline) {
     ssize_t n = ::recv(fd, buf, cap, 0);
+    counts.called(&Stats::Syscalls::recv, n);
     if (n > 0) {
       counts.received(static_cast<uint64_t>(n));
     } else if (!(n < 0 && errno == EINTR)) {
@@ -178,6 +187,7 @@ void ServeBlocking(int fd, HandlerKind kind, Stats* stats, char* buf, size_t cap
   BlockingOutput out(fd, counts);
   while (!out.failed) {
     ssize_t n = ::recv(fd, buf, cap, 0);
+    counts.called(&Stats::Syscalls::recv, n);
     if (n > 0) {
       counts.received(static_cast<uint64_t>(n));
       if (Handle(state, buf, static_cast<size_t>(n), out) == Verdict::kClose) {

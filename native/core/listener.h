@@ -8,6 +8,7 @@
 #include <string>
 
 #include "core/fd.h"
+#include "core/stats.h"
 
 namespace nm {
 
@@ -66,7 +67,9 @@ int AdoptListener(int fd, bool nonblocking, Fd* out, Endpoint* bound, SysError* 
 // rather than a hang) and reopens the spare.
 class Acceptor {
  public:
-  int open();  // opens the reserve fd; 0 or -errno
+  // Opens the reserve fd; 0 or -errno. Every accept4 this acceptor makes is
+  // counted into `stats` (syscalls.accept, .eagain) and `part` if not null.
+  int open(Stats* stats, Stats* part = nullptr);
 
   // Returns the new fd, or -errno: -EAGAIN when nothing is pending (even when
   // out of descriptors),
@@ -82,7 +85,11 @@ class Acceptor {
              const volatile sig_atomic_t* quit = nullptr);
 
  private:
+  void Count(int fd, int err) const;
+
   Fd reserve_;
+  Stats* stats_ = nullptr;
+  Stats* part_ = nullptr;
 };
 
 }  // namespace nm

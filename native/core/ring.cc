@@ -40,7 +40,8 @@ Ring::~Ring() {
   if (buf_ring_) munmap(buf_ring_, buf_ring_bytes_);
 }
 
-int Ring::Open(unsigned entries, SysError* error) {
+int Ring::Open(unsigned entries, Stats* stats, SysError* error) {
+  stats_ = stats;
   io_uring_params p{};
   // Completions are reaped only by the loop's thread (DEFER_TASKRUN, 6.1):
   // the kernel runs their work when the loop waits, in one batch, instead
@@ -115,12 +116,14 @@ io_uring_sqe* Ring::Sqe(uint64_t tag) {
     int r;
     do {
       r = io_uring_submit(&ring_);
+      Stats::add(stats_->sys.wait, 1);
     } while (r == -EINTR);
     if (r < 0 && failed_ == 0) failed_ = r;
     sqe = io_uring_get_sqe(&ring_);
   }
   if (sqe == nullptr) return &spare_;
   in_flight_++;
+  if (TagOp(tag) != kOpSend) Stats::add(stats_->sys.ctl, 1);
   io_uring_sqe_set_data64(sqe, tag);
   return sqe;
 }
@@ -180,6 +183,7 @@ int Ring::SubmitAndWait(int timeout_ms) {
     io_uring_cqe* cqe = nullptr;
     r = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
   }
+  Stats::add(stats_->sys.wait, 1);
   return r < 0 ? r : 0;
 }
 
@@ -193,11 +197,24 @@ void Ring::Reap(std::vector<Completion>* out) {
       // liburing's own timeout request, on kernels without IORING_FEAT_EXT_ARG.
       if (cqe->user_data == LIBURING_UDATA_TIMEOUT) continue;
       out->push_back({cqe->user_data, cqe->res, cqe->flags});
+      Count(cqe->user_data, cqe->res);
       if (!(cqe->flags & IORING_CQE_F_MORE)) in_flight_--;
     }
     io_uring_cq_advance(&ring_, n);
     if (n < batch_.size()) return;
   }
+}
+
+void Ring::Count(uint64_t tag, int32_t res) {
+  Stats::Counter* c;
+  switch (TagOp(tag)) {
+    case kOpAccept: c = &stats_->sys.accept; break;
+    case kOpRecv: c = &stats_->sys.recv; break;
+    case kOpSend: c = &stats_->sys.send; break;
+    default: return;
+  }
+  Stats::add(*c, 1);
+  if (res == -EAGAIN) Stats::add(stats_->sys.eagain, 1);
 }
 
 void Ring::Recycle(int id) {

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "core/listener.h"
+#include "core/stats.h"
 
 namespace nm {
 
@@ -67,7 +68,12 @@ class Ring {
   // buffers (rounded up to a power of two), registered as buffer group 0.
   // On any thread: the ring starts disabled, and the thread that calls
   // Enable() becomes its only submitter. 0 or -errno with *error filled.
-  int Open(unsigned entries, SysError* error);
+  // Counts into `stats` (syscalls): wait, each io_uring_submit* call (one
+  // io_uring_enter at most: liburing skips it when a completion is already
+  // there and nothing is queued); ctl, each request queued but sends;
+  // accept, recv, send, each completion of such a request; eagain, each of
+  // those completions with -EAGAIN.
+  int Open(unsigned entries, Stats* stats, SysError* error);
   // On the loop's thread, before anything is submitted; 0 or -errno.
   int Enable();
   // On the loop's thread, when it has reaped its last completion.
@@ -102,8 +108,10 @@ class Ring {
 
  private:
   io_uring_sqe* Sqe(uint64_t tag);
+  void Count(uint64_t tag, int32_t res);  // a completion, into stats_
 
   io_uring ring_{};
+  Stats* stats_ = nullptr;
   bool open_ = false;
   bool needs_enable_ = false;
   bool registered_fd_ = false;

@@ -4,16 +4,35 @@
 // Invariant once quiescent: accepted == active + closed + rejected.
 #pragma once
 
+#include <cerrno>
 #include <atomic>
 #include <cstdint>
 #include <initializer_list>
 
 namespace nm {
 
+// stats().syscalls in plain integers; what each counts is stated on
+// SyscallStats in lib/server.ts and in the README.
+struct SyscallSnapshot {
+  uint64_t accept = 0, recv = 0, send = 0, wait = 0, ctl = 0, eagain = 0, fork = 0, clone = 0;
+  SyscallSnapshot& operator+=(const SyscallSnapshot& o) {
+    accept += o.accept;
+    recv += o.recv;
+    send += o.send;
+    wait += o.wait;
+    ctl += o.ctl;
+    eagain += o.eagain;
+    fork += o.fork;
+    clone += o.clone;
+    return *this;
+  }
+};
+
 // A copy of every counter at one moment, in plain integers.
 struct StatsSnapshot {
   uint64_t accepted = 0, active = 0, peak_active = 0, closed = 0, rejected = 0, bytes_in = 0,
            bytes_out = 0, reads = 0, writes = 0, wakeups = 0, reaped = 0, errors = 0;
+  SyscallSnapshot syscalls;
 };
 
 struct Stats {
@@ -40,13 +59,21 @@ struct Stats {
   Counter reaped{0};
   Counter errors{0};
 
+  // System calls made (see SyscallSnapshot). Counted where the call is made,
+  // one relaxed increment each; never through `group`: a composite sums
+  // its parts' blocks.
+  struct Syscalls {
+    Counter accept{0}, recv{0}, send{0}, wait{0}, ctl{0}, eagain{0}, fork{0}, clone{0};
+  } sys;
+
   static void add(Counter& c, uint64_t n) { c.fetch_add(n, std::memory_order_relaxed); }
 
   // Zeroes every counter: a block handed to a new part (a prefork child
   // taking a dead one's slot). Only while nothing counts into it.
   void reset() {
     for (Counter* c : {&accepted, &active, &peak_active, &closed, &rejected, &bytes_in, &bytes_out,
-                       &reads, &writes, &wakeups, &reaped, &errors}) {
+                       &reads, &writes, &wakeups, &reaped, &errors, &sys.accept, &sys.recv,
+                       &sys.send, &sys.wait, &sys.ctl, &sys.eagain, &sys.fork, &sys.clone}) {
       c->store(0, std::memory_order_relaxed);
     }
   }
@@ -80,7 +107,16 @@ struct Stats {
   StatsSnapshot snapshot() const {
     auto get = [](const Counter& c) { return c.load(std::memory_order_relaxed); };
     return {get(accepted), get(active), get(peak_active), get(closed),  get(rejected), get(bytes_in),
-            get(bytes_out), get(reads), get(writes),  get(wakeups), get(reaped), get(errors)};
+            get(bytes_out), get(reads), get(writes),  get(wakeups), get(reaped), get(errors),
+            {get(sys.accept), get(sys.recv), get(sys.send), get(sys.wait), get(sys.ctl),
+             get(sys.eagain), get(sys.fork), get(sys.clone)}};
+  }
+  // A recv/send/accept-like call returned `result` (errno set when negative):
+  // counted into `call`, and into sys.eagain when it would have blocked.
+  // Reads errno only; async-signal-safe.
+  void called(Counter& call, long result) {
+    add(call, 1);
+    if (result < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) add(sys.eagain, 1);
   }
   void received(uint64_t n) {
     add(bytes_in, n);

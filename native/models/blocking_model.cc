@@ -11,7 +11,7 @@
 namespace nm {
 
 int BlockingModel::Prepare(SysError* error) {
-  int r = acceptor_.open();
+  int r = acceptor_.open(stats_);
   if (r < 0) return error->set(r, "open");
   if (Inherited() && (r = stop_.open()) < 0) return error->set(r, "eventfd");
   return 0;
@@ -19,7 +19,10 @@ int BlockingModel::Prepare(SysError* error) {
 
 bool BlockingModel::AwaitListener() {
   pollfd p[2] = {{listener_.get(), POLLIN, 0}, {stop_.fd(), POLLIN, 0}};
-  while (poll(p, 2, -1) < 0) {
+  for (;;) {
+    const int n = poll(p, 2, -1);
+    Stats::add(stats_->sys.wait, 1);
+    if (n >= 0) break;
     if (errno == EINTR) continue;
     ReportError(-errno, "poll");
     PauseMs(kAcceptPauseMs);  // retrying at once would spin
@@ -134,6 +137,7 @@ void BlockingModel::ServeJs(int fd, char* buf, size_t cap) {
     pollfd p[2] = {{fd, static_cast<short>((c.WantsRead() ? POLLIN : 0) | (c.WantsWrite() ? POLLOUT : 0)), 0},
                    {inbox.fd(), POLLIN, 0}};
     const int n = poll(p, 2, timeout);
+    Stats::add(stats_->sys.wait, 1);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       Stats::add(stats_->errors, 1);

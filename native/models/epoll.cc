@@ -32,6 +32,7 @@ class EpollModel final : public EventModel {
     if (fd == listener_.get() && opt_.listen_fd >= 0) ev.events |= EPOLLEXCLUSIVE;
     ev.data.fd = fd;
     const int op = old_mask ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    Stats::add(stats_->sys.ctl, 1);
     return epoll_ctl(epfd_.get(), op, fd, &ev) < 0 ? -errno : 0;
   }
 
@@ -41,12 +42,14 @@ class EpollModel final : public EventModel {
   // keep a stale registration reporting events under a reused fd number.
   void BackendForget(int fd, uint32_t) override {
     epoll_event ev{};
+    Stats::add(stats_->sys.ctl, 1);
     epoll_ctl(epfd_.get(), EPOLL_CTL_DEL, fd, &ev);  // ENOENT/EBADF: nothing to forget
   }
 
   int BackendWait(int timeout_ms, std::vector<Ready>* ready) override {
     const int n = epoll_wait(epfd_.get(), events_.data(), static_cast<int>(events_.size()),
                              timeout_ms);
+    Stats::add(stats_->sys.wait, 1);
     if (n < 0) return -errno;
     ready->clear();
     for (int i = 0; i < n; i++) {

@@ -25,7 +25,7 @@ constexpr uint64_t kLingerSweepMs = 250;
 
 int EventModel::Prepare(SysError* error) {
   scratch_.reset(new char[kReadBufferSize]);
-  int r = acceptor_.open();
+  int r = acceptor_.open(stats_);
   if (r < 0) return error->set(r, "open");
   if ((r = inbox_.open()) < 0) return error->set(r, "eventfd");
   if ((r = BackendOpen(error)) < 0) return r;

@@ -51,17 +51,19 @@ class ForkModel final : public BlockingModel {
 
  private:
   int Prepare(SysError* error) override {
-    int r = BlockingModel::Prepare(error);
-    if (r < 0) return r;
     // The counters live in memory shared with every child, so the bytes a
-    // child moves show up in the parent's stats() at once.
-    if ((r = shared_.Map()) < 0) return error->set(r, "mmap");
+    // child moves show up in the parent's stats() at once. Before the
+    // acceptor is opened: it counts into this block.
+    int r = shared_.Map();
+    if (r < 0) return error->set(r, "mmap");
     stats_ = shared_.get();
+    if ((r = BlockingModel::Prepare(error)) < 0) return r;
     const char* syscall = "";
     r = reaper_.Open(opt_.String("reaper") == "sigchld" ? Reaper::Mode::kSigchld
                                                         : Reaper::Mode::kPidfd,
                      &syscall);
     if (r < 0) return error->set(r, syscall);
+    Stats::add(stats_->sys.clone, 1);  // the reaper's thread
     if (!opt_.String("execPath").empty()) {
       exec_.Init(opt_.String("execPath"), opt_.List("exec"), opt_.List("env"), endpoint_);
     }
@@ -122,6 +124,7 @@ class ForkModel final : public BlockingModel {
     const pid_t pid = fork();
     if (pid == 0) Child(fd, parent);
     const int err = errno;
+    Stats::add(stats_->sys.fork, 1);
     if (pid < 0) {
       Reject(fd);
       ReportError(-err, "fork");

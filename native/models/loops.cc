@@ -61,6 +61,7 @@ class LoopsModel final : public Model {
     for (size_t i = first; i < parts_.size() && started; i++) {
       try {
         threads.emplace_back([p = parts_[i].get()] { p->Run(); });
+        Stats::add(own_stats_.sys.clone, 1);
       } catch (const std::system_error& e) {
         // A server with a loop missing would not be the one asked for:
         // report it and stop serving (stop() still cleans up).
@@ -97,6 +98,7 @@ class LoopsModel final : public Model {
       total.writes += p.writes;
       total.wakeups += p.wakeups;
       total.errors += p.errors;
+      total.syscalls += p.syscalls;
     }
     return total;
   }
@@ -110,7 +112,7 @@ class LoopsModel final : public Model {
     if (balance_ == Balance::kHandoff) {
       int r = stop_.open();
       if (r < 0) return error->set(r, "eventfd");
-      if ((r = acceptor_.open()) < 0) return error->set(r, "open");
+      if ((r = acceptor_.open(&own_stats_)) < 0) return error->set(r, "open");
     }
     if (balance_ == Balance::kReusePort) {
       // Sockets with SO_REUSEPORT of one user join any group already on the
@@ -156,6 +158,7 @@ class LoopsModel final : public Model {
     sockaddr_storage* want_peer = sources_->enabled() ? &peer : nullptr;
     for (;;) {
       const int n = poll(fds, 2, -1);
+      Stats::add(own_stats_.sys.wait, 1);
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) {
         ReportError(-errno, "poll");
@@ -186,6 +189,7 @@ class LoopsModel final : public Model {
           // Out of descriptors with nothing to shed: the queue stays
           // readable, so wait before the next try instead of spinning.
           poll(&fds[1], 1, kAcceptPauseMs);
+          Stats::add(own_stats_.sys.wait, 1);
           if (fds[1].revents) return;
         }
         break;

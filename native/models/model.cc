@@ -41,6 +41,7 @@ WorkerStats SnapshotWorker(const Stats& s) {
   w.bytes_out = n.bytes_out;
   w.wakeups = n.wakeups;
   w.served = n.closed;
+  w.syscalls = n.syscalls;
   return w;
 }
 

@@ -78,6 +78,7 @@ struct ModelOptions {
 // are left out of the JS object (pid < 0, state null).
 struct WorkerStats {
   uint64_t accepted = 0, active = 0, bytes_in = 0, bytes_out = 0, wakeups = 0, served = 0;
+  SyscallSnapshot syscalls;
   int64_t pid = -1;
   const char* state = nullptr;  // "idle" | "busy"
 };

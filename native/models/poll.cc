@@ -22,6 +22,7 @@ class PollModel final : public EventModel {
   }
 
   int BackendSet(int fd, uint32_t old_mask, uint32_t mask) override {
+    Stats::add(stats_->sys.ctl, 1);
     if (old_mask == 0) {
       if (slot_.size() <= static_cast<size_t>(fd)) slot_.resize(static_cast<size_t>(fd) + 1, -1);
       slot_[fd] = static_cast<int>(fds_.size());
@@ -33,6 +34,7 @@ class PollModel final : public EventModel {
   }
 
   void BackendForget(int fd, uint32_t) override {
+    Stats::add(stats_->sys.ctl, 1);
     const int at = slot_[fd];
     fds_[static_cast<size_t>(at)] = fds_.back();
     slot_[fds_[static_cast<size_t>(at)].fd] = at;
@@ -42,6 +44,7 @@ class PollModel final : public EventModel {
 
   int BackendWait(int timeout_ms, std::vector<Ready>* ready) override {
     int n = poll(fds_.data(), fds_.size(), timeout_ms);
+    Stats::add(stats_->sys.wait, 1);
     if (n < 0) return -errno;
     ready->clear();
     for (size_t i = 0; i < fds_.size() && n > 0; i++) {

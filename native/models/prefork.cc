@@ -122,6 +122,7 @@ class PreforkModel final : public Model {
       slots_.reset(new Slot[max_workers_]);
       const bool sigchld = opt_.String("reaper") == "sigchld";
       r = reaper_.Open(sigchld ? Reaper::Mode::kSigchld : Reaper::Mode::kPidfd, &error->syscall);
+      if (r == 0) Stats::add(stats_->sys.clone, 1);  // the reaper's thread
     }
     error->err = r;
     return r;
@@ -208,6 +209,7 @@ class PreforkModel final : public Model {
     const pid_t parent = getpid();
     const pid_t pid = fork();
     if (pid == 0) Child(Own(i), parent);
+    Stats::add(stats_->sys.fork, 1);
     if (pid < 0) {
       ReportError(-errno, "fork");
       PauseMs(kForkBackOffMs);
@@ -233,7 +235,7 @@ class PreforkModel final : public Model {
     sa.sa_handler = OnRetire;  // no SA_RESTART: it must interrupt accept()
     if (sigaction(SIGUSR1, &sa, nullptr) < 0 || sigprocmask(SIG_UNBLOCK, &usr1, nullptr) < 0) _exit(1);
     Acceptor acceptor;
-    acceptor.open();  // without a reserve, EMFILE pauses instead of shedding
+    acceptor.open(stats_, own);  // without a reserve, EMFILE pauses instead of shedding
     for (uint64_t served = 0; !g_retire && (max_requests_ == 0 || served < max_requests_);) {
       bool shed = false;
       const int fd = acceptor.accept(listener_.get(), false, &shed, nullptr, &g_retire);

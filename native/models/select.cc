@@ -28,6 +28,7 @@ class SelectModel final : public EventModel {
 
   int BackendSet(int fd, uint32_t, uint32_t mask) override {
     if (!CanWatch(fd)) return -EINVAL;
+    Stats::add(stats_->sys.ctl, 1);
     if (mask & kRead) FD_SET(fd, &read_set_); else FD_CLR(fd, &read_set_);
     if (mask & kWrite) FD_SET(fd, &write_set_); else FD_CLR(fd, &write_set_);
     if (fd > max_fd_) max_fd_ = fd;
@@ -35,6 +36,7 @@ class SelectModel final : public EventModel {
   }
 
   void BackendForget(int fd, uint32_t) override {
+    Stats::add(stats_->sys.ctl, 1);
     FD_CLR(fd, &read_set_);
     FD_CLR(fd, &write_set_);
     while (max_fd_ >= 0 && !FD_ISSET(max_fd_, &read_set_) && !FD_ISSET(max_fd_, &write_set_)) {
@@ -47,6 +49,7 @@ class SelectModel final : public EventModel {
     fd_set w = write_set_;
     timeval tv{timeout_ms / 1000, (timeout_ms % 1000) * 1000};
     const int n = select(max_fd_ + 1, &r, &w, nullptr, timeout_ms < 0 ? nullptr : &tv);
+    Stats::add(stats_->sys.wait, 1);
     if (n < 0) return -errno;
     ready->clear();
     for (int fd = 0, left = n; fd <= max_fd_ && left > 0; fd++) {

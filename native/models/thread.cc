@@ -46,6 +46,7 @@ class ThreadModel final : public BlockingModel {
     auto* job = new Job{this, fd};
     const int err = pthread_create(&tid, &attr, &ThreadModel::Main, job);
     pthread_attr_destroy(&attr);
+    if (err == 0) Stats::add(stats_->sys.clone, 1);
     if (err != 0) {
       delete job;
       Reject(fd);

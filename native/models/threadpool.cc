@@ -100,6 +100,7 @@ class ThreadPoolModel final : public BlockingModel {
     const int err = pthread_create(&tid, &attr, &ThreadPoolModel::Main, &s);
     pthread_attr_destroy(&attr);
     if (err != 0) return -err;
+    Stats::add(stats_->sys.clone, 1);
     s.live.store(true, std::memory_order_release);
     live_++;
     starting_++;

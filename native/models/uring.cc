@@ -47,7 +47,7 @@ class UringModel final : public Model {
 
  private:
   int Prepare(SysError* error) override {
-    int r = acceptor_.open();
+    int r = acceptor_.open(stats_);
     error->syscall = "open";
     if (r == 0 && (r = inbox_.open()) < 0) error->syscall = "eventfd";
     if (r < 0) return error->err = r;
@@ -57,7 +57,7 @@ class UringModel final : public Model {
         Post([this, ops = std::move(ops)] { ApplyJs(ops); });
       });
     }
-    return ring_.Open(static_cast<unsigned>(opt_.Number("entries")), error);
+    return ring_.Open(static_cast<unsigned>(opt_.Number("entries")), stats_, error);
   }
 
   void Dispatch(const Completion& e);
