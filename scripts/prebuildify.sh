@@ -24,6 +24,9 @@
 set -eu
 cd "$(dirname "$0")/.."
 
+# Each target replaces its folder, so no stale addon (say, an untagged one
+# from an older prebuildify) ships beside the new one.
+
 # The file(1) description each addon must have.
 check() { # FILE PATTERN
   desc=$(file -b "$1")
@@ -35,6 +38,7 @@ check() { # FILE PATTERN
 }
 
 x64() {
+  rm -rf prebuilds/linux-x64
   prebuildify --napi --strip --tag-libc --arch x64
   check prebuilds/linux-x64/netmodels.glibc.node 'ELF 64-bit LSB shared object, x86-64'
 }
@@ -46,6 +50,7 @@ from_build() {
     exit 1
   fi
   check "$src" 'ELF 64-bit LSB shared object, x86-64'
+  rm -rf prebuilds/linux-x64
   mkdir -p prebuilds/linux-x64
   strip --strip-all -o prebuilds/linux-x64/netmodels.glibc.node "$src"
   check prebuilds/linux-x64/netmodels.glibc.node 'ELF 64-bit LSB shared object, x86-64'
@@ -65,6 +70,7 @@ arm64() {
     NETMODELS_LIBURING=0
     export NETMODELS_LIBURING
   fi
+  rm -rf prebuilds/linux-arm64
   CC=$cross-gcc CXX=$cross-g++ LINK=$cross-g++ AR=$cross-ar PREBUILD_STRIP_BIN=$cross-strip \
     prebuildify --napi --strip --tag-libc --arch arm64
   check prebuilds/linux-arm64/netmodels.glibc.node 'ELF 64-bit LSB shared object, ARM aarch64'
