@@ -8,6 +8,6 @@ process.stderr.write(
     'and building it from source failed (the error above).\n' +
     '  - Install a C++ compiler, make and Python 3 (Debian/Ubuntu: apt-get install build-essential python3;\n' +
     '    liburing-dev too for the io_uring model), then run: npm rebuild netmodels\n' +
-    '  - The npm package carries a prebuild for Linux x64 (glibc) only.\n',
+    '  - The npm package carries prebuilds for Linux x64 and arm64 (glibc 2.34 or newer) only.\n',
 );
 process.exit(1);

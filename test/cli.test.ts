@@ -430,6 +430,68 @@ describe('netmodels bench: formats, external servers, failures', () => {
 });
 
 describe('the package', () => {
+  const ROOT = path.join(__dirname, '..');
+  let packList: Promise<string[]> | undefined;
+  /** The tarball's files as `npm pack` lists them (the tree as it is: no prepare). */
+  function packed(): Promise<string[]> {
+    packList ??= new Promise((resolve, reject) => {
+      execFile('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT }, (err, stdout) => {
+        if (err) return reject(err);
+        resolve((JSON.parse(stdout) as { files: { path: string }[] }[])[0].files.map((f) => f.path));
+      });
+    });
+    return packList;
+  }
+  /** Files under `dir` (relative to the package root), recursively. */
+  function walk(dir: string): string[] {
+    if (!fs.existsSync(path.join(ROOT, dir))) return [];
+    return fs
+      .readdirSync(path.join(ROOT, dir), { withFileTypes: true })
+      .flatMap((e) => (e.isDirectory() ? walk(path.posix.join(dir, e.name)) : [path.posix.join(dir, e.name)]));
+  }
+
+  it('ships the licence, the compiled library with its types, the prebuilds; no maps, tests or dev scripts', async () => {
+    const files = await packed();
+    for (const f of ['LICENSE', 'README.md', 'package.json', 'binding.gyp', 'dist/index.js', 'dist/index.d.ts', 'dist/cli.js']) {
+      expect(files).toContain(f);
+    }
+    // The addon's sources and what building them needs, for machines no prebuild fits.
+    expect(files).toContain('native/addon.cc');
+    expect(files.filter((f) => f.startsWith('scripts/')).sort()).toEqual(['scripts/ceiling.c', 'scripts/install-failed.js', 'scripts/liburing.js']);
+    const js = walk('dist').filter((f) => f.endsWith('.js'));
+    expect(js.length).toBeGreaterThan(0);
+    for (const f of js) {
+      expect(files).toContain(f);
+      expect(files).toContain(f.replace(/\.js$/, '.d.ts'));
+    }
+    for (const f of walk('prebuilds')) expect(files).toContain(f);
+    expect(files.filter((f) => f.endsWith('.map') || /^(lib|test|fuzz|\.ci|build|build-sanitize|node_modules|bench\/out)\//.test(f))).toEqual([]);
+    expect(files.filter((f) => /^(tsconfig|vitest\.config|package-lock)/.test(f))).toEqual([]);
+  });
+
+  it('every relative link and image in the shipped Markdown points at a shipped file', async () => {
+    const files = await packed();
+    const broken: string[] = [];
+    for (const md of files.filter((f) => f.endsWith('.md'))) {
+      // Code, fenced or inline, holds no links (`a[i](x)` is a call); [`x`](y) keeps its link.
+      const text = fs
+        .readFileSync(path.join(ROOT, md), 'utf8')
+        .replace(/^```[\s\S]*?^```/gm, '')
+        .replace(/`[^`\n]*`/g, '');
+      const targets = [
+        ...[...text.matchAll(/!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+"[^"]*")?\s*\)/g)].map((m) => m[1]),
+        ...[...text.matchAll(/^\s*\[[^\]]+\]:\s*<?(\S+?)>?(?:\s|$)/gm)].map((m) => m[1]),
+        ...[...text.matchAll(/<(?:img|a)\s[^>]*(?:src|href)="([^"]+)"/g)].map((m) => m[1]),
+      ];
+      for (const target of targets) {
+        if (/^([a-z][a-z0-9+.-]*:|#)/i.test(target)) continue; // absolute URL or an anchor on the page
+        const file = path.posix.normalize(path.posix.join(path.posix.dirname(md), decodeURI(target.split('#')[0])));
+        if (!files.includes(file)) broken.push(`${md}: ${target}`);
+      }
+    }
+    expect(broken).toEqual([]);
+  });
+
   it('without an addon to load, the error says what to install and run', async () => {
     const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'netmodels-noaddon-'));
     try {

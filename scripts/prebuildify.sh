@@ -1,0 +1,88 @@
+#!/bin/sh
+# npm run prebuildify [-- TARGET...]
+#
+# Builds the addons the npm package carries, tagged with their libc as
+# node-gyp-build looks for them:
+#   prebuilds/linux-x64/netmodels.glibc.node    built here (TARGET x64)
+#   prebuilds/linux-arm64/netmodels.glibc.node  cross-built (TARGET arm64)
+# No TARGET builds both. TARGET from-build makes the x64 one from the addon
+# `npm ci` / `npm run build:native` left in build/Release instead of building
+# it again (CI): prebuildify runs the same `node-gyp rebuild`, so stripping
+# that addon gives the same file, byte for byte.
+#
+# Run it through npm: npm passes node-gyp the local Node headers (nodedir);
+# called directly, node-gyp tries to download them.
+#
+# arm64 needs Debian's cross compiler, and liburing for arm64 to carry the
+# io_uring model (without it the arm64 addon is built without uring, which
+# it then reports unavailable, as any build without liburing does):
+#   apt-get install g++-aarch64-linux-gnu
+#   dpkg --add-architecture arm64 && apt-get update && apt-get install liburing-dev:arm64
+#
+# prebuildify builds in build/ and moves the addon out of it: afterwards the
+# checkout loads prebuilds/linux-x64 until `npm run build:native`.
+set -eu
+cd "$(dirname "$0")/.."
+
+# Each target replaces its folder, so no stale addon (say, an untagged one
+# from an older prebuildify) ships beside the new one.
+
+# The file(1) description each addon must have.
+check() { # FILE PATTERN
+  desc=$(file -b "$1")
+  echo "prebuildify: $1: $desc"
+  case "$desc" in
+    *"$2"*) ;;
+    *) echo "prebuildify: $1 is not $2" >&2; exit 1 ;;
+  esac
+}
+
+x64() {
+  rm -rf prebuilds/linux-x64
+  prebuildify --napi --strip --tag-libc --arch x64
+  check prebuilds/linux-x64/netmodels.glibc.node 'ELF 64-bit LSB shared object, x86-64'
+}
+
+from_build() {
+  src=build/Release/netmodels.node
+  if [ ! -f "$src" ]; then
+    echo "prebuildify: no $src to reuse: npm run build:native first, or npm run prebuildify -- x64" >&2
+    exit 1
+  fi
+  check "$src" 'ELF 64-bit LSB shared object, x86-64'
+  rm -rf prebuilds/linux-x64
+  mkdir -p prebuilds/linux-x64
+  strip --strip-all -o prebuilds/linux-x64/netmodels.glibc.node "$src"
+  check prebuilds/linux-x64/netmodels.glibc.node 'ELF 64-bit LSB shared object, x86-64'
+}
+
+arm64() {
+  cross=aarch64-linux-gnu
+  if ! command -v "$cross-g++" >/dev/null 2>&1; then
+    echo "prebuildify: no $cross-g++ (Debian: apt-get install g++-$cross)" >&2
+    exit 1
+  fi
+  # scripts/liburing.js asks $CC whether <liburing.h> compiles; the host's
+  # header alone would pass that, then the link would want an arm64
+  # liburing that is not there. Decide here, from the archive itself.
+  if ! "$cross-gcc" -print-file-name=liburing.a | grep -q '^/'; then
+    echo "prebuildify: no arm64 liburing.a (apt-get install liburing-dev:arm64): arm64 built without the io_uring model" >&2
+    NETMODELS_LIBURING=0
+    export NETMODELS_LIBURING
+  fi
+  rm -rf prebuilds/linux-arm64
+  CC=$cross-gcc CXX=$cross-g++ LINK=$cross-g++ AR=$cross-ar PREBUILD_STRIP_BIN=$cross-strip \
+    prebuildify --napi --strip --tag-libc --arch arm64
+  check prebuilds/linux-arm64/netmodels.glibc.node 'ELF 64-bit LSB shared object, ARM aarch64'
+}
+
+# arm64 first: build/ is left with the host's objects, not the cross ones.
+[ "$#" -gt 0 ] || set -- arm64 x64
+for target in "$@"; do
+  case "$target" in
+    x64) x64 ;;
+    arm64) arm64 ;;
+    from-build) from_build ;;
+    *) echo "prebuildify: unknown target '$target' (x64, arm64, from-build)" >&2; exit 2 ;;
+  esac
+done
