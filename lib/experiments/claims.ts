@@ -99,7 +99,8 @@ export async function runClaims(config: ClaimsConfig, machine: object, machineLi
   step('threads');
   const thr = await threads(16, durationMs * 2);
   step('idle');
-  const idle = await runIdle({ durationMs, warmupMs, messageSize: config.messageSize, counts: [0, 1000, 5000] });
+  // 5000 idle connections take a moment to open: a longer warm-up here.
+  const idle = await runIdle({ durationMs: Math.max(durationMs, 500), warmupMs: Math.max(warmupMs, 1000), messageSize: config.messageSize, counts: [0, 1000, 5000] });
   step('select beyond FD_SETSIZE');
   const over = await hold('select', 1100, durationMs);
   step('select-vs-fork');

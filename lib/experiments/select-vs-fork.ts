@@ -25,7 +25,9 @@ function run(o: ExperimentOptions): Promise<LoadPoint[]> {
       warmupMs: o.warmupMs + (c.name === 'fork' ? c.x * FORK_MS_PER_IDLE : 0),
     },
     // One child per connection: room for every idle one.
-    options: c.name === 'fork' ? { extra: ['--max-children', String(c.x + 16)] } : undefined,
+    // Room for every idle one, and time to reap them all at the end (a
+    // child's CPU moves to the server's cutime only once it is reaped).
+    options: c.name === 'fork' ? { extra: ['--max-children', String(c.x + 16)], settleMs: 200 + c.x } : undefined,
   }));
 }
 
