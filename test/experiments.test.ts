@@ -28,10 +28,10 @@ function expectSvg(text: string): void {
   expect(text).toMatch(/<(polyline|rect) /);
 }
 
-async function experiment(name: string, extra: string[] = []) {
+async function experiment(name: string, duration = '0.05') {
   const json = path.join(tmp, `${name}.json`);
   const svg = path.join(tmp, `${name}.svg`);
-  const r = await run(['bench', '--experiment', name, '--duration', '0.05', '--warmup', '0', '--json', json, '--svg', svg, ...extra]);
+  const r = await run(['bench', '--experiment', name, '--quick', '--duration', duration, '--warmup', '0', '--json', json, '--svg', svg]);
   expect(r.stderr).toBe('');
   expect(r.code).toBe(0);
   expect(r.stdout).toMatch(new RegExp(`^netmodels bench --experiment ${name}: `));
@@ -51,18 +51,20 @@ describe('netmodels bench experiments', () => {
     for (const p of points.filter((q) => q.model !== 'iterative' && !q.unavailable)) expect(p.firstReplyMs, p.model).toBeGreaterThan(0);
   });
 
-  it('churn: connections/s and CPU per connection for every model at 1, 16 and 64 clients', async () => {
+  it('churn: connections/s and CPU per connection for every model (--quick: 16 clients)', async () => {
     const { points } = await experiment('churn');
-    expect(new Set(points.map((p) => p.clients))).toEqual(new Set([1, 16, 64]));
-    for (const p of points) {
+    expect(new Set(points.map((p) => p.clients))).toEqual(new Set([16]));
+    for (const p of points.filter((q) => !q.unavailable)) {
       expect(p.report.requests, `${p.model} ${p.clients}`).toBeGreaterThan(0);
       expect(p.counters.accepted).toBeGreaterThan(0);
     }
   });
 
   it('trigger: level and edge, with wakeups, recv and send per request', async () => {
-    const { stdout, points } = await experiment('trigger');
-    expect(points).toHaveLength(12);
+    // 64 KiB messages at 64 connections: 0.05 s may end before a reply on a busy machine.
+    const { stdout, points } = await experiment('trigger', '0.2');
+    // --quick: 1 and 64 connections, 64 B and 64 KiB, level and edge.
+    expect(points).toHaveLength(8);
     expect(stdout).toMatch(/wakeups\/req/);
     for (const p of points) {
       expect(p.report.requests).toBeGreaterThan(0);
@@ -79,7 +81,8 @@ describe('netmodels bench experiments', () => {
 
   it('claims writes Markdown with one section per claim; --out only goes with claims', async () => {
     const out = path.join(tmp, 'claims.md');
-    const r = await run(['bench', '--experiment', 'claims', '--duration', '0.05', '--warmup', '0', '--out', out]);
+    const r = await run(['bench', '--experiment', 'claims', '--quick', '--duration', '0.05', '--warmup', '0', '--out', out]);
+    expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const md = fs.readFileSync(out, 'utf8');
     expect(md).toMatch(/^# The classic claims, measured\n/);

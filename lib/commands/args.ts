@@ -79,6 +79,7 @@ ${flagLines([
   ['--experiment E', 'one experiment instead of the table (below)'],
   ['--idle-counts N,N,...', 'idle: the idle connection counts (default 0,250,500,1000,5000)'],
   ['--out FILE', 'claims: write the Markdown report there (default: stdout)'],
+  ['--quick', 'the experiments below: the fewest, smallest points (a smoke test; claims: not a report to publish)'],
   ['-h, --help', 'this text'],
 ])}
 

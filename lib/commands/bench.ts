@@ -85,6 +85,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
         threads: { type: 'string' },
         loops: { type: 'string' },
         out: { type: 'string' },
+        quick: { type: 'boolean', default: false },
       },
     }),
   );
@@ -102,6 +103,8 @@ export async function benchCommand(argv: string[]): Promise<number> {
   if (!external && values.expect !== undefined) usage('--expect applies to the server at --port');
   if (values['idle-counts'] !== undefined && experiment !== 'idle') usage('--idle-counts applies to --experiment idle');
   if (values.out !== undefined && experiment !== 'claims') usage('--out applies to --experiment claims');
+  const quick = values.quick === true;
+  if (quick && !(experiment === 'claims' || experiment in EXPERIMENTS)) usage(`--quick does not apply to ${values.experiment === undefined ? 'the rr table' : `--experiment ${experiment}`}`);
   if (values.experiment !== undefined) {
     const rrOnly = ['models', 'rounds', 'loops', 'no-node', 'no-ceiling', ...(experiment !== 'cores' ? ['connections', 'threads'] : [])];
     const given = rrOnly.find((flag) => (values as Record<string, unknown>)[flag] !== undefined && (values as Record<string, unknown>)[flag] !== false);
@@ -112,7 +115,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
   if (experiment === 'claims') {
     if (format !== 'table' && format !== 'md') usage('--experiment claims writes Markdown: --format does not apply');
     if (values.json || values.svg) usage('--experiment claims writes one Markdown report (--out FILE); --json and --svg do not apply');
-    const report = await runClaims({ durationMs: values.duration === undefined ? undefined : durationMs, warmupMs: values.warmup === undefined ? undefined : warmupMs, messageSize }, m, machineLine(m));
+    const report = await runClaims({ durationMs: values.duration === undefined ? undefined : durationMs, warmupMs: values.warmup === undefined ? undefined : warmupMs, messageSize, quick }, m, machineLine(m));
     if (values.out) fs.writeFileSync(values.out, report.markdown);
     else process.stdout.write(report.markdown);
     for (const f of report.failures) process.stderr.write(`netmodels bench: ${f}\n`);
@@ -121,7 +124,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
 
   const exp = EXPERIMENTS[experiment];
   if (exp) {
-    const options = { durationMs, warmupMs, messageSize };
+    const options = { durationMs, warmupMs, messageSize, scale: quick ? ('quick' as const) : ('full' as const) };
     const header = `netmodels bench --experiment ${exp.name}: ${exp.summary}; ${durationMs / 1000} s each after ${warmupMs / 1000} s warm-up; ${machineLine(m)}`;
     const points = await exp.run(options);
     const result = { experiment: exp.name, machine: m, config: options, points };

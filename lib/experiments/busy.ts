@@ -3,19 +3,25 @@
 // busy connections.
 import { csv, fmt, grid, round, type Column, type GridRow } from '../format';
 import { lineChartSvg } from '../svg';
-import { errorsOf, per, sweep, sweepFailures, type Experiment, type ExperimentOptions, type LoadPoint, type TableFormat } from './runner';
+import { COARSE_TICKS } from './cpu';
+
+/** Under a table with a coarse CPU figure. */
+export const COARSE_NOTE = `~: server CPU of fewer than ${COARSE_TICKS} ticks of 10 ms in the window: coarse.`;
+import { cpuFigure, errorsOf, per, sweep, sweepFailures, type Experiment, type ExperimentOptions, type LoadPoint, type TableFormat } from './runner';
 
 export const BUSY_MODELS = ['select', 'poll', 'epoll-level'];
 /** select stops short of FD_SETSIZE (1024) with the server's own fds. */
 export const BUSY_COUNTS = [16, 64, 256, 1000];
-const QUICK_COUNTS = [16, 256, 1000];
+const CLAIMS_COUNTS = [16, 256, 1000];
+const QUICK_COUNTS = [16, 64];
 
 function run(o: ExperimentOptions): Promise<LoadPoint[]> {
-  const counts = o.quick ? QUICK_COUNTS : BUSY_COUNTS;
+  const counts = o.scale === 'quick' ? QUICK_COUNTS : o.scale === 'claims' ? CLAIMS_COUNTS : BUSY_COUNTS;
   const cases = counts.flatMap((x) => BUSY_MODELS.map((name) => ({ name, x })));
   return sweep(cases, o.warmupMs + o.durationMs, (c) => ({
     label: `${c.name}, ${c.x} busy connections`,
     load: { mode: 'rr', connections: c.x, messageSize: o.messageSize, durationMs: o.durationMs, warmupMs: o.warmupMs },
+    options: { expectOpen: c.x },
   }));
 }
 
@@ -52,10 +58,10 @@ export function connectionsTable(points: LoadPoint[], format: TableFormat, xTitl
       if (!p) return '-';
       if (!p.report) return `skipped: ${p.skipped}`;
       const errors = errorsOf(p.report);
-      return `${fmt(p.report.rps)} (${fmt(p.cpuUsPerReq, 2)})${extra ? extra(p) : ''}${errors ? ` ${errors} errors` : ''}`;
+      return `${fmt(p.report.rps)} (${cpuFigure(p.cpuUsPerReq, p.cpuTicks, 2)})${extra ? extra(p) : ''}${errors ? ` ${errors} errors` : ''}`;
     }),
   ]);
-  return grid(format, columns, rows);
+  return `${grid(format, columns, rows)}${points.some((p) => p.report && p.cpuTicks !== undefined && p.cpuTicks < COARSE_TICKS) ? `\n${COARSE_NOTE}` : ''}`;
 }
 
 export function connectionsSvg(points: LoadPoint[], title: string, xLabel: string): string {

@@ -5,10 +5,13 @@ import { Progress, START_STOP_MS } from '../bench';
 import { csv, fmt, grid, round, type Column, type GridRow } from '../format';
 import type { LoadReport } from '../loadgen';
 import { lineChartSvg } from '../svg';
-import { errorsOf, measureLoad, target, type Counters, type Experiment, type ExperimentOptions, type TableFormat } from './runner';
+import { COARSE_NOTE } from './busy';
+import { COARSE_TICKS } from './cpu';
+import { cpuFigure, errorText, errorsOf, measureLoad, target, type Counters, type Experiment, type ExperimentOptions, type TableFormat } from './runner';
 
 export const CHURN_MODELS = ['fork', 'prefork', 'thread', 'threadpool', 'select', 'poll', 'epoll-level'];
 export const CHURN_CLIENTS = [1, 16, 64];
+const QUICK_CLIENTS = [16];
 
 export interface ChurnPoint {
   model: string;
@@ -16,6 +19,8 @@ export interface ChurnPoint {
   report: LoadReport | null;
   /** Server CPU per accepted connection (a fork server's children included), microseconds. */
   cpuUsPerConn?: number;
+  /** The server CPU it comes from, in 10 ms ticks: below COARSE_TICKS, coarse. */
+  cpuTicks?: number;
   counters?: Counters;
   skipped?: string;
   unavailable?: boolean;
@@ -28,9 +33,10 @@ async function run(o: ExperimentOptions): Promise<ChurnPoint[]> {
   const points: ChurnPoint[] = [];
   const rows = CHURN_MODELS.map(target);
   const runnable = rows.filter((r) => r.built);
-  const progress = new Progress(runnable.length * CHURN_CLIENTS.length, o.warmupMs + o.durationMs + SETTLE_MS + START_STOP_MS);
+  const clientCounts = o.scale === 'quick' ? QUICK_CLIENTS : CHURN_CLIENTS;
+  const progress = new Progress(runnable.length * clientCounts.length, o.warmupMs + o.durationMs + SETTLE_MS + START_STOP_MS);
   let step = 0;
-  for (const clients of CHURN_CLIENTS) {
+  for (const clients of clientCounts) {
     for (const { target: t, built, why } of rows) {
       if (!built) {
         points.push({ model: t.label, clients, report: null, skipped: why, unavailable: true });
@@ -46,7 +52,7 @@ async function run(o: ExperimentOptions): Promise<ChurnPoint[]> {
         // Per connection the server accepted in the window (the load
         // generator's count leaves out the cycles cut off at its end).
         const conns = m.counters?.accepted ?? m.report.requests;
-        points.push({ model: t.label, clients, report: m.report, cpuUsPerConn: conns > 0 ? m.cpuUs / conns : undefined, counters: m.counters });
+        points.push({ model: t.label, clients, report: m.report, cpuUsPerConn: conns > 0 ? m.cpuUs / conns : undefined, cpuTicks: m.cpuTicks, counters: m.counters });
       } catch (err) {
         points.push({ model: t.label, clients, report: null, skipped: (err as Error).message });
       } finally {
@@ -76,11 +82,11 @@ function table(points: ChurnPoint[], format: TableFormat): string {
         const p = mine.find((x) => x.clients === c);
         if (!p?.report) return `skipped: ${p?.skipped ?? '-'}`;
         const errors = errorsOf(p.report);
-        return `${fmt(p.report.rps)} (${fmt(p.cpuUsPerConn, 0)})${errors ? ` ${errors} errors` : ''}`;
+        return `${fmt(p.report.rps)} (${cpuFigure(p.cpuUsPerConn, p.cpuTicks, 0)})${errors ? ` ${errors} errors` : ''}`;
       }),
     ];
   });
-  return grid(format, columns, rows);
+  return `${grid(format, columns, rows)}${points.some((p) => p.report && p.cpuTicks !== undefined && p.cpuTicks < COARSE_TICKS) ? `\n${COARSE_NOTE}` : ''}`;
 }
 
 function svg(points: ChurnPoint[]): string {
@@ -107,5 +113,5 @@ export const churn: Experiment<ChurnPoint> = {
   table,
   svg,
   failures: (points) =>
-    points.filter((p) => (!p.report && !p.unavailable) || errorsOf(p.report) > 0).map((p) => `${p.model}, ${p.clients} clients: ${p.report ? `${errorsOf(p.report)} errors` : `skipped: ${p.skipped}`}`),
+    points.filter((p) => (!p.report && !p.unavailable) || errorsOf(p.report) > 0).map((p) => `${p.model}, ${p.clients} clients: ${p.report ? errorText(p.report) : `skipped: ${p.skipped}`}`),
 };

@@ -17,23 +17,49 @@ export function statTicks(file: string, reaped: boolean): number {
   }
 }
 
+/** Live children of a process, every thread's (/proc/<pid>/task/<tid>/children). */
+function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  let tids: string[] = [];
+  try {
+    tids = fs.readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out; // gone
+  }
+  for (const tid of tids) {
+    try {
+      for (const c of fs.readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(' ')) if (c) out.push(Number(c));
+    } catch {
+      // that thread is gone; the others still count
+    }
+  }
+  return out;
+}
+
 /**
  * CPU ticks of a process, its reaped children (cutime + cstime: what a fork
- * server's exited children spent), and its live descendants.
+ * server's exited children spent), and its live descendants. `workers`: pids
+ * the server reports in stats().workers (a pre-forked pool): their CPU is in
+ * no cutime until they are reaped, and the children files of proc(5) are not
+ * guaranteed complete for a running process, so each one is read directly.
+ * Every pid counts once.
  */
-export function treeTicks(pid: number): number {
-  let ticks = statTicks(`/proc/${pid}/stat`, true);
-  let children: string[] = [];
-  try {
-    for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
-      children = children.concat(fs.readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(' ').filter(Boolean));
-    }
-  } catch {
-    // gone
-  }
-  for (const child of children) ticks += treeTicks(Number(child));
+export function treeTicks(pid: number, workers: readonly number[] = []): number {
+  const seen = new Set<number>();
+  let ticks = 0;
+  const visit = (p: number) => {
+    if (seen.has(p)) return;
+    seen.add(p);
+    ticks += statTicks(`/proc/${p}/stat`, true);
+    for (const child of childrenOf(p)) visit(child);
+  };
+  visit(pid);
+  for (const w of workers) visit(w);
   return ticks;
 }
+
+/** USER_HZ ticks below which a CPU figure is coarse (one tick is 10 ms). */
+export const COARSE_TICKS = 20;
 
 /** Zombie processes (state Z) whose parent is `pid`. */
 export function zombiesOf(pid: number): number[] {

@@ -6,7 +6,8 @@ import { loadgen, type LoadgenOptions, type LoadProgress, type LoadReport } from
 import { nativeModels } from '../models/index';
 import type { ServerStats } from '../server';
 import { notBuilt, Progress, selectTargets, startTarget, START_STOP_MS, type RunningTarget, type Target } from '../bench';
-import { CLK_TCK, treeTicks } from './cpu';
+import { fmt } from '../format';
+import { CLK_TCK, COARSE_TICKS, treeTicks } from './cpu';
 
 export type TableFormat = 'table' | 'md' | 'csv';
 
@@ -15,8 +16,12 @@ export interface ExperimentOptions {
   durationMs: number;
   warmupMs: number;
   messageSize: number;
-  /** The short lists the claims report uses. */
-  quick?: boolean;
+  /**
+   * 'full': every point; 'claims': the lists the claims report needs;
+   * 'quick': the fewest and smallest points that still run every model and
+   * path (the CLI tests, `--quick`).
+   */
+  scale?: 'full' | 'claims' | 'quick';
 }
 
 /** One experiment: runs, then renders its points as a table and a chart. */
@@ -31,6 +36,24 @@ export interface Experiment<P = unknown> {
   failures(points: P[]): string[];
 }
 
+/**
+ * stats().syscalls, once the server counts them: calls made (EAGAIN ones
+ * included), `wait` being select/poll/epoll_wait/io_uring_enter and `ctl`
+ * epoll_ctl or an fd set / pollfd change.
+ */
+export interface SyscallCounters {
+  accept: number;
+  recv: number;
+  send: number;
+  wait: number;
+  ctl: number;
+  eagain: number;
+  fork: number;
+  clone: number;
+}
+
+export const SYSCALL_NAMES: readonly (keyof SyscallCounters)[] = ['accept', 'recv', 'send', 'wait', 'ctl', 'eagain', 'fork', 'clone'];
+
 /** The counters an experiment divides by requests; `syscalls` once the server has them. */
 export interface Counters {
   accepted: number;
@@ -40,10 +63,11 @@ export interface Counters {
   reads: number;
   writes: number;
   wakeups: number;
-  syscalls?: Record<string, number>;
+  syscalls?: SyscallCounters;
 }
 
-type StatsWithSyscalls = ServerStats & { syscalls?: Record<string, number> };
+/** stats() as `serve` prints it; `syscalls` is absent from a build without the counters. */
+export type StatsWithSyscalls = ServerStats & { syscalls?: SyscallCounters };
 
 /** b - a for every counter. */
 export function countersBetween(a: StatsWithSyscalls, b: StatsWithSyscalls): Counters {
@@ -57,7 +81,9 @@ export function countersBetween(a: StatsWithSyscalls, b: StatsWithSyscalls): Cou
     wakeups: b.wakeups - a.wakeups,
   };
   if (a.syscalls && b.syscalls) {
-    out.syscalls = Object.fromEntries(Object.keys(b.syscalls).map((k) => [k, b.syscalls![k] - (a.syscalls![k] ?? 0)]));
+    const before = a.syscalls;
+    const after = b.syscalls;
+    out.syscalls = Object.fromEntries(SYSCALL_NAMES.map((k) => [k, (after[k] ?? 0) - (before[k] ?? 0)])) as unknown as SyscallCounters;
   }
   return out;
 }
@@ -107,6 +133,10 @@ export interface Measured {
   report: LoadReport;
   /** Server CPU (every thread, live child and reaped child) over the window, microseconds. */
   cpuUs: number;
+  /** The same in USER_HZ ticks (10 ms each): below COARSE_TICKS the figure is coarse. */
+  cpuTicks: number;
+  /** The warm-up the run finally had (longer than asked when set-up overran it). */
+  warmupMs: number;
   /** The server's counters over the same window; undefined if it did not answer. */
   counters?: Counters;
   /** The server's stats() at the end. */
@@ -120,7 +150,19 @@ export interface MeasureOptions {
   settleMs?: number;
   /** With a server already started (and stopped by the caller). */
   server?: RunningTarget;
+  /**
+   * Connections the server must hold open when the warm-up ends (rr: all of
+   * them; hold: the idle ones). If it holds fewer, set-up overran the
+   * warm-up and the window would measure a server still accepting (and the
+   * load generator would count the connects still in flight at the end as
+   * errors): the run is repeated on a fresh server with a longer warm-up.
+   */
+  expectOpen?: number;
 }
+
+/** Warm-ups tried when set-up overruns one: each at least double the last. */
+const MAX_SETUP_RETRIES = 3;
+const MIN_RETRY_WARMUP_MS = 500;
 
 /**
  * One load run against a fresh server of `target`: the load generator's
@@ -128,10 +170,25 @@ export interface MeasureOptions {
  * the end of the warm-up to the end of the run, plus `settleMs`).
  */
 export async function measureLoad(target: Target, load: Omit<LoadgenOptions, 'port'>, options: MeasureOptions = {}): Promise<Measured> {
+  let warmupMs = load.warmupMs ?? 0;
+  for (let attempt = 0; ; attempt++) {
+    const m = await measureOnce(target, { ...load, warmupMs }, options);
+    const retry = options.expectOpen !== undefined && warmupMs > 0 && !options.server && attempt < MAX_SETUP_RETRIES;
+    if (!retry || m.openAtStart === undefined || m.openAtStart >= options.expectOpen!) return m.measured;
+    warmupMs = Math.max(2 * warmupMs, MIN_RETRY_WARMUP_MS);
+  }
+}
+
+async function measureOnce(target: Target, load: Omit<LoadgenOptions, 'port'>, options: MeasureOptions): Promise<{ measured: Measured; openAtStart?: number }> {
   const server = options.server ?? (await startTarget(target, ['--backlog', '8192', ...(options.extra ?? [])]));
   const pid = server.child.pid!;
   try {
-    const sample = async () => ({ ticks: treeTicks(pid), stats: await serverStats(server) });
+    // The stats first: a pre-forked pool's worker pids come with them.
+    const sample = async () => {
+      const stats = await serverStats(server);
+      const workers = (stats?.workers ?? []).map((w) => w.pid).filter((p): p is number => p !== undefined);
+      return { ticks: treeTicks(pid, workers), stats };
+    };
     let begin: Promise<Awaited<ReturnType<typeof sample>>>;
     let timer: NodeJS.Timeout | undefined;
     if ((load.warmupMs ?? 0) > 0) {
@@ -145,11 +202,17 @@ export async function measureLoad(target: Target, load: Omit<LoadgenOptions, 'po
     if (options.settleMs) await new Promise((resolve) => setTimeout(resolve, options.settleMs));
     const end = await sample();
     const start = await begin;
+    const ticks = end.ticks - start.ticks;
     return {
-      report,
-      cpuUs: ((end.ticks - start.ticks) * 1e6) / CLK_TCK,
-      counters: start.stats && end.stats ? countersBetween(start.stats, end.stats) : undefined,
-      stats: end.stats ?? undefined,
+      measured: {
+        report,
+        cpuUs: (ticks * 1e6) / CLK_TCK,
+        cpuTicks: ticks,
+        warmupMs: load.warmupMs ?? 0,
+        counters: start.stats && end.stats ? countersBetween(start.stats, end.stats) : undefined,
+        stats: end.stats ?? undefined,
+      },
+      openAtStart: start.stats ? start.stats.accepted - start.stats.closed : undefined,
     };
   } finally {
     if (!options.server) await server.stop();
@@ -186,6 +249,8 @@ export interface LoadPoint {
   report: LoadReport | null;
   /** Server CPU per counted request, microseconds. */
   cpuUsPerReq?: number;
+  /** The server CPU it comes from, in 10 ms ticks: below COARSE_TICKS, coarse. */
+  cpuTicks?: number;
   counters?: Counters;
   skipped?: string;
   unavailable?: boolean;
@@ -220,7 +285,7 @@ export async function sweep(
     progress.begin(label, ++step, progress.total, 1, 1);
     try {
       const m = await measureLoad(t, { ...l, onProgress: progress.update }, options);
-      points.push({ ...base, report: m.report, cpuUsPerReq: per(m.cpuUs, m.report.requests), counters: m.counters });
+      points.push({ ...base, report: m.report, cpuUsPerReq: per(m.cpuUs, m.report.requests), cpuTicks: m.cpuTicks, counters: m.counters });
     } catch (err) {
       points.push({ ...base, report: null, skipped: (err as Error).message });
     } finally {
@@ -234,5 +299,20 @@ export async function sweep(
 export function sweepFailures(points: LoadPoint[], what: (p: LoadPoint) => string): string[] {
   return points
     .filter((p) => (!p.report && !p.unavailable) || errorsOf(p.report) > 0)
-    .map((p) => `${what(p)}: ${p.report ? `${errorsOf(p.report)} errors` : `skipped: ${p.skipped}`}`);
+    .map((p) => `${what(p)}: ${p.report ? errorText(p.report) : `skipped: ${p.skipped}`}`);
+}
+
+/** `N errors (CODE n, ...)`: what the load generator saw, so a failure says what failed. */
+export function errorText(r: LoadReport): string {
+  const codes = Object.entries(r.errorCodes)
+    .map(([code, n]) => `${code} ${n}`)
+    .join(', ');
+  return `${errorsOf(r)} errors${codes ? ` (${codes}${r.mismatches ? `, ${r.mismatches} mismatched replies` : ''})` : r.mismatches ? ` (${r.mismatches} mismatched replies)` : ''}`;
+}
+
+/** A CPU figure, marked `~` when it rests on fewer than COARSE_TICKS ticks. */
+export function cpuFigure(v: number | undefined, ticks: number | undefined, digits: number): string {
+  if (v === undefined) return '-';
+  const text = fmt(v, digits);
+  return ticks !== undefined && ticks < COARSE_TICKS ? `~${text}` : text;
 }

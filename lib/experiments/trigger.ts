@@ -2,10 +2,13 @@
 // epoll_wait, recv and send calls, and recv calls that found nothing (EAGAIN).
 import { csv, fmt, grid, round, type Column } from '../format';
 import { barChartSvg, type BarPanel } from '../svg';
-import { per, sweep, sweepFailures, errorsOf, type Experiment, type ExperimentOptions, type LoadPoint, type TableFormat } from './runner';
+import { COARSE_NOTE } from './busy';
+import { COARSE_TICKS } from './cpu';
+import { cpuFigure, per, sweep, sweepFailures, errorsOf, type Experiment, type ExperimentOptions, type LoadPoint, type TableFormat } from './runner';
 
 export const TRIGGER_CONNECTIONS = [1, 64, 1000];
 export const TRIGGER_SIZES = [64, 65536];
+const QUICK_CONNECTIONS = [1, 64];
 
 export interface PerRequest {
   wakeups?: number;
@@ -26,11 +29,12 @@ export function perRequest(p: LoadPoint): PerRequest {
 
 function run(o: ExperimentOptions): Promise<LoadPoint[]> {
   const cases = TRIGGER_SIZES.flatMap((size) =>
-    TRIGGER_CONNECTIONS.flatMap((x) => ['epoll-level', 'epoll-edge'].map((name) => ({ name, x, size }))),
+    (o.scale === 'quick' ? QUICK_CONNECTIONS : TRIGGER_CONNECTIONS).flatMap((x) => ['epoll-level', 'epoll-edge'].map((name) => ({ name, x, size }))),
   );
   return sweep(cases, o.warmupMs + o.durationMs, (c) => ({
     label: `${c.name}, ${c.x} connections, ${c.size} B`,
     load: { mode: 'rr', connections: c.x, messageSize: c.size!, durationMs: o.durationMs, warmupMs: o.warmupMs },
+    options: { expectOpen: c.x },
   }));
 }
 
@@ -58,15 +62,17 @@ function table(points: LoadPoint[], format: TableFormat): string {
     { title: source === 'syscalls' ? 'send/req' : 'send ok/req', width: 11 },
     { title: 'eagain/req', width: 10 },
   ];
-  return grid(
+  const coarse = points.some((p) => p.report && p.cpuTicks !== undefined && p.cpuTicks < COARSE_TICKS);
+  const body = grid(
     format,
     columns,
     points.map((p) => {
       if (!p.report) return { label: p.model, note: `${p.x} connections, ${size(p.size!)}: skipped: ${p.skipped}` };
       const r = perRequest(p);
-      return [p.model, String(p.x), size(p.size!), fmt(p.report.rps), fmt(p.cpuUsPerReq, 2), fmt(r.wakeups, 2), fmt(r.recv, 2), fmt(r.send, 2), fmt(r.eagain, 2)];
+      return [p.model, String(p.x), size(p.size!), fmt(p.report.rps), cpuFigure(p.cpuUsPerReq, p.cpuTicks, 2), fmt(r.wakeups, 2), fmt(r.recv, 2), fmt(r.send, 2), fmt(r.eagain, 2)];
     }),
   );
+  return coarse ? `${body}\n${COARSE_NOTE}` : body;
 }
 
 function svg(points: LoadPoint[]): string {
