@@ -6,7 +6,7 @@ import { lineChartSvg } from '../svg';
 import { COARSE_TICKS } from './cpu';
 
 /** Under a table with a coarse CPU figure. */
-export const COARSE_NOTE = `~: server CPU of fewer than ${COARSE_TICKS} ticks of 10 ms in the window: coarse.`;
+export const COARSE_NOTE = `~: less than ${COARSE_TICKS * 10} ms of server CPU in the window: coarse.`;
 import { cpuFigure, errorsOf, per, sweep, sweepFailures, type Experiment, type ExperimentOptions, type LoadPoint, type TableFormat } from './runner';
 
 export const BUSY_MODELS = ['select', 'poll', 'epoll-level'];

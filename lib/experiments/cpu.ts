@@ -36,30 +36,73 @@ function childrenOf(pid: number): number[] {
   return out;
 }
 
+/** Time on CPU of a process's live threads, ns (/proc/<pid>/task/<tid>/schedstat, first field: exact, not sampled). */
+function liveThreadsNs(pid: number): number {
+  let ns = 0;
+  let tids: string[] = [];
+  try {
+    tids = fs.readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return 0; // gone
+  }
+  for (const tid of tids) {
+    try {
+      ns += Number(fs.readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]) || 0;
+    } catch {
+      // that thread is gone
+    }
+  }
+  return ns;
+}
+
 /**
- * CPU ticks of a process, its reaped children (cutime + cstime: what a fork
- * server's exited children spent), and its live descendants. `workers`: pids
- * the server reports in stats().workers (a pre-forked pool): their CPU is in
- * no cutime until they are reaped, and the children files of proc(5) are not
- * guaranteed complete for a running process, so each one is read directly.
- * Every pid counts once.
+ * CPU time of one process, ns: utime + stime, or its live threads' exact
+ * runtime where that is more (utime + stime is floored to whole ticks, and a
+ * pool worker serving short connections may spend less than one tick in a
+ * window: summed over 64 workers, the floors lose most of it; the ticks
+ * keep the threads that have exited, which schedstat no longer lists), plus
+ * cutime + cstime with `reaped`.
  */
-export function treeTicks(pid: number, workers: readonly number[] = []): number {
+function processNs(pid: number, reaped: boolean): number {
+  const own = statTicks(`/proc/${pid}/stat`, false);
+  const all = reaped ? statTicks(`/proc/${pid}/stat`, true) : own;
+  const tickNs = 1e9 / CLK_TCK;
+  return Math.max(own * tickNs, liveThreadsNs(pid)) + (all - own) * tickNs;
+}
+
+/**
+ * CPU time, ns, of a process, its reaped children (cutime + cstime: what a
+ * fork server's exited children spent), and its live descendants.
+ * `workers`: pids the server reports in stats().workers (a pre-forked pool):
+ * their CPU is in no cutime until they are reaped, and the children files of
+ * proc(5) are not guaranteed complete for a running process, so each one is
+ * read directly. Every pid counts once.
+ */
+export function treeNs(pid: number, workers: readonly number[] = []): number {
   const seen = new Set<number>();
-  let ticks = 0;
+  let ns = 0;
   const visit = (p: number) => {
     if (seen.has(p)) return;
     seen.add(p);
-    ticks += statTicks(`/proc/${p}/stat`, true);
+    ns += processNs(p, true);
     for (const child of childrenOf(p)) visit(child);
   };
   visit(pid);
   for (const w of workers) visit(w);
-  return ticks;
+  return ns;
 }
 
-/** USER_HZ ticks below which a CPU figure is coarse (one tick is 10 ms). */
-export const COARSE_TICKS = 20;
+/** CPU ticks of a process tree as treeNs() counts it (the rr bench's unit). */
+export function treeTicks(pid: number, workers: readonly number[] = []): number {
+  return (treeNs(pid, workers) * CLK_TCK) / 1e9;
+}
+
+/**
+ * Below this many ticks' worth (10 ms each) of server CPU in a window, a CPU
+ * figure is coarse: an exited thread's or child's time is known to a tick
+ * only, so the error can reach a tenth.
+ */
+export const COARSE_TICKS = 10;
 
 /** Zombie processes (state Z) whose parent is `pid`. */
 export function zombiesOf(pid: number): number[] {
