@@ -268,6 +268,8 @@ describe('netmodels CLI: help, version and usage errors', () => {
       [['bench', '--models', 'nope'], /^netmodels bench: unknown model 'nope' \(known: iterative, fork, .*epoll-edge, epoll\+js, uring\)\n/, 'Usage: netmodels bench'],
       [['bench', '--experiment', 'nope'], /^netmodels bench: --experiment must be one of idle, cores, blocking, churn, busy, select-vs-fork, trigger, claims, got 'nope'\n/, 'Usage: netmodels bench'],
       [['bench', '--experiment', 'idle', '--rounds', '3'], /^netmodels bench: --rounds does not apply to --experiment idle\n/, 'Usage: netmodels bench'],
+      [['bench', '--quick'], /^netmodels bench: --quick does not apply to the rr table\n/, 'Usage: netmodels bench'],
+      [['bench', '--experiment', 'idle', '--quick'], /^netmodels bench: --quick does not apply to --experiment idle\n/, 'Usage: netmodels bench'],
       [['bench', '--format', 'xml'], /^netmodels bench: --format must be one of table, md, csv, json, got 'xml'\n/, 'Usage: netmodels bench'],
       [['bench', '--port', '1', '--models', 'poll'], /^netmodels bench: --port benches the server at --host:--port; it does not go with --models\n/, 'Usage: netmodels bench'],
       [['bench', '--expect', 'echo'], /^netmodels bench: --expect applies to the server at --port\n/, 'Usage: netmodels bench'],

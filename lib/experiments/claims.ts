@@ -316,12 +316,17 @@ function claim5(over: Awaited<ReturnType<typeof hold>>, idle: LoadPoint[], svf: 
   const fork = svfAt(svf, 'fork', big);
   const thread = svfAt(svf, 'thread', big);
   const limit = (over.rejected ?? 0) > 0;
-  // Slower only by a margin well above the noise of one short run: a fifth of the p50.
-  const slower = sel?.report && fork?.report ? sel.report.latencyUs.p50 > 1.2 * fork.report.latencyUs.p50 : undefined;
+  // Slower (in latency) or less efficient (CPU per request, where neither
+  // figure is coarse) only by a margin well above the noise of one short run.
+  const p50Ratio = ratio(sel?.report?.latencyUs.p50, fork?.report?.latencyUs.p50);
+  const cpuComparable = [sel, fork].every((p) => p?.cpuTicks !== undefined && p.cpuTicks >= COARSE_TICKS);
+  const cpuRatio = cpuComparable ? ratio(sel?.cpuUsPerReq, fork?.cpuUsPerReq) : undefined;
+  const slower = p50Ratio === undefined ? undefined : p50Ratio > 1.2 || (cpuRatio ?? 0) > 1.2;
+  const against = `p50 ${x(p50Ratio)} fork's, CPU per request ${cpuRatio === undefined ? 'too coarse to compare' : `${x(cpuRatio)} fork's`}`;
   const parts = [
     limit ? 'the 1024 limit holds' : 'the 1024 limit did not show',
     grew(g) ? `the cost grows with idle fds (${growthText(g)} from 0 to ${big})` : `${big} idle fds did not raise the cost by half (${growthText(g)})`,
-    slower === undefined ? 'select against fork: not measured' : slower ? `select's p50 was over 1.2x fork's beside ${big} idle` : `select was not slower than fork beside ${big} idle (p50 ${x(ratio(sel?.report?.latencyUs.p50, fork?.report?.latencyUs.p50))} fork's)`,
+    slower === undefined ? 'select against fork: not measured' : slower ? `beside ${big} idle select was slower or costlier than fork (${against})` : `beside ${big} idle select was neither slower nor costlier than fork (${against})`,
   ];
   const verdict = limit && grew(g) && slower ? 'holds' : limit || grew(g) || slower ? 'holds only in part' : 'does not hold on this run';
   return {
