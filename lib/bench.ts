@@ -15,6 +15,7 @@ import { csv, fmt, grid, round, type Column, type GridRow } from './format';
 import { loadgen, type LoadExpect, type LoadProgress, type LoadReport } from './loadgen';
 import { MODEL_TABLE, MODELS, nativeModels, type ModelName } from './models/index';
 import { benchVariants, flagName } from './spec';
+import { CLK_TCK, statTicks, treeTicks } from './experiments/cpu';
 import { barChartSvg, lineChartSvg, type BarPanel } from './svg';
 
 const ROOT = path.join(__dirname, '..');
@@ -296,6 +297,11 @@ export class Progress {
     this.#guessMs = runMs;
   }
 
+  /** The runs in all. */
+  get total(): number {
+    return this.#total;
+  }
+
   /** A run starts: `label`, target i of n, round r of rs. */
   begin(label: string, target: number, targets: number, round: number, rounds: number): void {
     this.#runStart = Date.now();
@@ -340,36 +346,7 @@ export interface RrRun extends LoadReport {
   jsUsPerReq?: number;
 }
 
-const CLK_TCK = 100; // USER_HZ: the unit of /proc/<pid>/stat times on Linux
-
-/** utime + stime (+ cutime + cstime with `reaped`) of a /proc stat line, in ticks. */
-function statTicks(file: string, reaped: boolean): number {
-  try {
-    const text = fs.readFileSync(file, 'utf8');
-    const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    // Fields 14-17 of stat(5), counted from after the command name.
-    return Number(f[11]) + Number(f[12]) + (reaped ? Number(f[13]) + Number(f[14]) : 0);
-  } catch {
-    return 0; // the process or thread is gone
-  }
-}
-
-/** CPU ticks of a process, its reaped children, and its live descendants. */
-function treeTicks(pid: number): number {
-  let ticks = statTicks(`/proc/${pid}/stat`, true);
-  let children: string[] = [];
-  try {
-    for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
-      children = children.concat(fs.readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(' ').filter(Boolean));
-    }
-  } catch {
-    // gone
-  }
-  for (const child of children) ticks += treeTicks(Number(child));
-  return ticks;
-}
-
-async function measureRr(target: Target, config: RrConfig, onProgress?: (p: LoadProgress) => void): Promise<RrRun> {
+export async function measureRr(target: Target, config: RrConfig, onProgress?: (p: LoadProgress) => void): Promise<RrRun> {
   const load = {
     mode: 'rr' as const,
     connections: config.connections,
@@ -403,7 +380,7 @@ async function measureRr(target: Target, config: RrConfig, onProgress?: (p: Load
   }
 }
 
-function median(values: number[]): number | undefined {
+export function median(values: number[]): number | undefined {
   if (values.length === 0) return undefined;
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
@@ -411,13 +388,13 @@ function median(values: number[]): number | undefined {
 }
 
 /** Why a model's row is skipped when this build lacks it. */
-function notBuilt(model: ModelName): string {
+export function notBuilt(model: ModelName): string {
   const requires = MODEL_TABLE[model].spec.requires;
   return requires ? `not built: ${requires} was missing when netmodels was compiled` : 'not built';
 }
 
 /** A run takes about this long beside its load: starting and stopping the server. */
-const START_STOP_MS = 300;
+export const START_STOP_MS = 300;
 
 /**
  * Runs the rr load against each target in turn, `config.rounds` times,

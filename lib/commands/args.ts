@@ -34,7 +34,9 @@ export const USAGES: Record<CommandName, string> = {
   serve: `Usage: netmodels serve [--model M] [options]
 
 Runs one model's server in the foreground, printing a stats line every second,
-until Ctrl-C or SIGTERM.
+until Ctrl-C or SIGTERM. On SIGUSR2 it prints one line, \`STATS \` and
+stats() as JSON, to stdout (with --quiet too): how the bench reads a server's
+counters.
 
 ${flagLines([
   ['--model M', `${MODELS.join('|')} (default epoll)`],
@@ -74,9 +76,23 @@ ${flagLines([
   ['--format F', 'table|md|csv|json on stdout (default table)'],
   ['--json FILE', 'also write the results as JSON'],
   ['--svg FILE', 'also write a chart (req/s and ratios; the experiments: their curves)'],
-  ['--experiment E', 'idle (latency vs idle connections) or cores (req/s vs loops)'],
+  ['--experiment E', 'one experiment instead of the table (below)'],
   ['--idle-counts N,N,...', 'idle: the idle connection counts (default 0,250,500,1000,5000)'],
+  ['--out FILE', 'claims: write the Markdown report there (default: stdout)'],
+  ['--quick', 'the experiments below: the fewest, smallest points (a smoke test; claims: not a report to publish)'],
   ['-h, --help', 'this text'],
+])}
+
+Experiments (each a table; --json and --svg as above):
+${flagLines([
+  ['idle', 'one active connection beside N idle ones: select, poll, epoll, uring'],
+  ['cores', 'req/s against event loops: epoll and the C ceiling'],
+  ['blocking', 'one client connected and idle, a second one sends: its first reply per model (--duration: how long it waits)'],
+  ['churn', 'connect, one request, close at 1/16/64 clients: connections/s and server CPU per connection'],
+  ['busy', '16 ... 1000 connections, all active: req/s and CPU per request for select, poll, epoll'],
+  ['select-vs-fork', 'one active client beside 0 ... 1000 idle ones: select against fork and thread'],
+  ['trigger', 'epoll level vs edge at 1/64/1000 connections, 64 B and 64 KiB: syscalls per request'],
+  ['claims', 'all of them, short, and a Markdown report of the classic claims (--out FILE)'],
 ])}
 
 Exits 1 when a target could not run or had errors.

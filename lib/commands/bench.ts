@@ -27,6 +27,8 @@ import {
   type RrConfig,
   type Target,
 } from '../bench';
+import { runClaims } from '../experiments/claims';
+import { EXPERIMENTS } from '../experiments/index';
 import { fmt, FORMATS, type Format } from '../format';
 import { LOAD_EXPECTS } from '../loadgen';
 import { choice, num, parseFlags, UsageError } from './args';
@@ -82,6 +84,8 @@ export async function benchCommand(argv: string[]): Promise<number> {
         rounds: { type: 'string' },
         threads: { type: 'string' },
         loops: { type: 'string' },
+        out: { type: 'string' },
+        quick: { type: 'boolean', default: false },
       },
     }),
   );
@@ -91,19 +95,46 @@ export async function benchCommand(argv: string[]): Promise<number> {
   const threads = values.threads === undefined ? undefined : num('bench', 'threads', values.threads, 1, 1, true);
   const loops = values.loops === 'auto' ? os.availableParallelism() : num('bench', 'loops', values.loops, 1, 1, true);
   const format = choice('bench', 'format', values.format, FORMATS, 'table');
-  const experiment = choice('bench', 'experiment', values.experiment, ['idle', 'cores'] as const, 'rr' as 'idle' | 'cores');
+  const experiment = choice('bench', 'experiment', values.experiment, ['idle', 'cores', ...Object.keys(EXPERIMENTS), 'claims'], 'rr');
   const external = values.port !== undefined;
   if (external && values.experiment !== undefined) usage('--port (an external server) does not go with --experiment');
   if (external && values.models !== undefined) usage('--port benches the server at --host:--port; it does not go with --models');
   if (!external && values.host !== undefined) usage('--host needs --port');
   if (!external && values.expect !== undefined) usage('--expect applies to the server at --port');
   if (values['idle-counts'] !== undefined && experiment !== 'idle') usage('--idle-counts applies to --experiment idle');
+  if (values.out !== undefined && experiment !== 'claims') usage('--out applies to --experiment claims');
+  const quick = values.quick === true;
+  if (quick && !(experiment === 'claims' || experiment in EXPERIMENTS)) usage(`--quick does not apply to ${values.experiment === undefined ? 'the rr table' : `--experiment ${experiment}`}`);
   if (values.experiment !== undefined) {
-    const rrOnly = ['models', 'rounds', 'loops', 'no-node', 'no-ceiling', ...(experiment === 'idle' ? ['connections', 'threads'] : [])];
+    const rrOnly = ['models', 'rounds', 'loops', 'no-node', 'no-ceiling', ...(experiment !== 'cores' ? ['connections', 'threads'] : [])];
     const given = rrOnly.find((flag) => (values as Record<string, unknown>)[flag] !== undefined && (values as Record<string, unknown>)[flag] !== false);
     if (given !== undefined) usage(`--${given} does not apply to --experiment ${experiment}`);
   }
   const m = machine();
+
+  if (experiment === 'claims') {
+    if (format !== 'table' && format !== 'md') usage('--experiment claims writes Markdown: --format does not apply');
+    if (values.json || values.svg) usage('--experiment claims writes one Markdown report (--out FILE); --json and --svg do not apply');
+    const report = await runClaims({ durationMs: values.duration === undefined ? undefined : durationMs, warmupMs: values.warmup === undefined ? undefined : warmupMs, messageSize, quick }, m, machineLine(m));
+    if (values.out) fs.writeFileSync(values.out, report.markdown);
+    else process.stdout.write(report.markdown);
+    for (const f of report.failures) process.stderr.write(`netmodels bench: ${f}\n`);
+    return report.failures.length > 0 ? 1 : 0;
+  }
+
+  const exp = EXPERIMENTS[experiment];
+  if (exp) {
+    const options = { durationMs, warmupMs, messageSize, scale: quick ? ('quick' as const) : ('full' as const) };
+    const header = `netmodels bench --experiment ${exp.name}: ${exp.summary}; ${durationMs / 1000} s each after ${warmupMs / 1000} s warm-up; ${machineLine(m)}`;
+    const points = await exp.run(options);
+    const result = { experiment: exp.name, machine: m, config: options, points };
+    print(format, header, (f) => exp.table(points, f), result);
+    if (values.json) fs.writeFileSync(values.json, `${JSON.stringify(result, null, 2)}\n`);
+    if (values.svg) fs.writeFileSync(values.svg, exp.svg(points));
+    const failures = exp.failures(points);
+    for (const f of failures) process.stderr.write(`netmodels bench: ${f}\n`);
+    return failures.length > 0 ? 1 : 0;
+  }
 
   if (experiment === 'cores') {
     const config = {

@@ -127,6 +127,10 @@ export async function serveCommand(argv: string[]): Promise<number> {
   } catch (err) {
     throw flagError(err as Error & { code?: string }, model);
   }
+  // The bench reads a server's counters from its own process this way; set
+  // before the port is printed, since SIGUSR2's default action is to exit.
+  const dumpStats = () => process.stdout.write(`STATS ${JSON.stringify(server.stats())}\n`);
+  process.on('SIGUSR2', dumpStats);
   const address = await server.start();
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   process.stdout.write(`netmodels ${model} server listening on ${host}:${address.port}\n`);
@@ -142,6 +146,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     process.once('SIGTERM', stop);
   });
   clearInterval(timer);
+  process.off('SIGUSR2', dumpStats);
   await server.stop();
   process.stdout.write(`${formatStats(server.stats())}\nstopped\n`);
   return 0;

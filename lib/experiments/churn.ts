@@ -1,0 +1,117 @@
+// Claim 2: connect, one request, close, as fast as possible. What each
+// model pays per connection: fork + exit, a thread's start and join, or
+// nothing beyond accept and close (a pool, an event loop).
+import { Progress, START_STOP_MS } from '../bench';
+import { csv, fmt, grid, round, type Column, type GridRow } from '../format';
+import type { LoadReport } from '../loadgen';
+import { lineChartSvg } from '../svg';
+import { COARSE_NOTE } from './busy';
+import { COARSE_TICKS } from './cpu';
+import { cpuFigure, errorText, errorsOf, measureLoad, target, type Counters, type Experiment, type ExperimentOptions, type TableFormat } from './runner';
+
+export const CHURN_MODELS = ['fork', 'prefork', 'thread', 'threadpool', 'select', 'poll', 'epoll-level'];
+export const CHURN_CLIENTS = [1, 16, 64];
+const QUICK_CLIENTS = [16];
+
+export interface ChurnPoint {
+  model: string;
+  clients: number;
+  report: LoadReport | null;
+  /** Server CPU per accepted connection (a fork server's children included), microseconds. */
+  cpuUsPerConn?: number;
+  /** The server CPU it comes from, in 10 ms ticks: below COARSE_TICKS, coarse. */
+  cpuTicks?: number;
+  counters?: Counters;
+  skipped?: string;
+  unavailable?: boolean;
+}
+
+/** A fork server's last children are reaped (their CPU moves to cutime) within this. */
+const SETTLE_MS = 200;
+
+async function run(o: ExperimentOptions): Promise<ChurnPoint[]> {
+  const points: ChurnPoint[] = [];
+  const rows = CHURN_MODELS.map(target);
+  const runnable = rows.filter((r) => r.built);
+  const clientCounts = o.scale === 'quick' ? QUICK_CLIENTS : CHURN_CLIENTS;
+  const progress = new Progress(runnable.length * clientCounts.length, o.warmupMs + o.durationMs + SETTLE_MS + START_STOP_MS);
+  let step = 0;
+  for (const clients of clientCounts) {
+    for (const { target: t, built, why } of rows) {
+      if (!built) {
+        points.push({ model: t.label, clients, report: null, skipped: why, unavailable: true });
+        continue;
+      }
+      progress.begin(`${t.label}, ${clients} clients`, ++step, progress.total, 1, 1);
+      try {
+        const m = await measureLoad(
+          t,
+          { mode: 'churn', connections: clients, messageSize: o.messageSize, durationMs: o.durationMs, warmupMs: o.warmupMs, onProgress: progress.update },
+          { settleMs: SETTLE_MS },
+        );
+        // Per connection the server accepted in the window (the load
+        // generator's count leaves out the cycles cut off at its end).
+        const conns = m.counters?.accepted ?? m.report.requests;
+        points.push({ model: t.label, clients, report: m.report, cpuUsPerConn: conns > 0 ? m.cpuUs / conns : undefined, cpuTicks: m.cpuTicks, counters: m.counters });
+      } catch (err) {
+        points.push({ model: t.label, clients, report: null, skipped: (err as Error).message });
+      } finally {
+        progress.end();
+      }
+    }
+  }
+  return points;
+}
+
+function table(points: ChurnPoint[], format: TableFormat): string {
+  if (format === 'csv') {
+    return csv(
+      ['model', 'clients', 'conn_per_s', 'cpu_us_per_conn', 'p50_us', 'errors', 'skipped'],
+      points.map((p) => [p.model, p.clients, round(p.report?.rps, 0), round(p.cpuUsPerConn, 1), p.report?.latencyUs.p50, p.report ? errorsOf(p.report) : undefined, p.skipped]),
+    );
+  }
+  const models = [...new Set(points.map((p) => p.model))];
+  const clients = [...new Set(points.map((p) => p.clients))];
+  const columns: Column[] = [{ title: 'model', width: 12, left: true }, ...clients.map((c) => ({ title: `${c} client${c > 1 ? 's' : ''}: conn/s (cpu us/conn)`, width: 32 }))];
+  const rows: GridRow[] = models.map((m) => {
+    const mine = points.filter((p) => p.model === m);
+    if (mine.every((p) => p.unavailable)) return { label: m, note: `skipped: ${mine[0].skipped}` };
+    return [
+      m,
+      ...clients.map((c) => {
+        const p = mine.find((x) => x.clients === c);
+        if (!p?.report) return `skipped: ${p?.skipped ?? '-'}`;
+        const errors = errorsOf(p.report);
+        return `${fmt(p.report.rps)} (${cpuFigure(p.cpuUsPerConn, p.cpuTicks, 0)})${errors ? ` ${errors} errors` : ''}`;
+      }),
+    ];
+  });
+  return `${grid(format, columns, rows)}${points.some((p) => p.report && p.cpuTicks !== undefined && p.cpuTicks < COARSE_TICKS) ? `\n${COARSE_NOTE}` : ''}`;
+}
+
+function svg(points: ChurnPoint[]): string {
+  const models = [...new Set(points.map((p) => p.model))];
+  const panel = (yLabel: string, y: (p: ChurnPoint) => number | undefined) => ({
+    yLabel,
+    series: models
+      .map((name) => ({
+        name,
+        points: points.filter((p) => p.model === name && p.report && y(p) !== undefined).map((p) => ({ x: p.clients, y: y(p)! })),
+      }))
+      .filter((s) => s.points.length > 0),
+  });
+  return lineChartSvg('Churn: connect, one request, close', 'concurrent clients', [
+    panel('connections/s', (p) => p.report?.rps),
+    panel('server CPU per connection (us)', (p) => p.cpuUsPerConn),
+  ]);
+}
+
+export const churn: Experiment<ChurnPoint> = {
+  name: 'churn',
+  summary: 'connect, one request, close at 1/16/64 clients: connections/s and server CPU per connection',
+  run,
+  table,
+  svg,
+  failures: (points) =>
+    points.filter((p) => (!p.report && !p.unavailable) || errorsOf(p.report) > 0).map((p) => `${p.model}, ${p.clients} clients: ${p.report ? errorText(p.report) : `skipped: ${p.skipped}`}`),
+};

@@ -1,0 +1,18 @@
+// The experiments `netmodels bench --experiment <name>` runs beside idle and
+// cores (lib/bench.ts): each one a table, a chart and JSON, each usable alone.
+import { blocking } from './blocking';
+import { busy } from './busy';
+import { churn } from './churn';
+import type { Experiment } from './runner';
+import { selectVsFork } from './select-vs-fork';
+import { trigger } from './trigger';
+
+export const EXPERIMENTS: Record<string, Experiment<any>> = {
+  blocking,
+  churn,
+  busy,
+  'select-vs-fork': selectVsFork,
+  trigger,
+};
+
+export type { Experiment, ExperimentOptions } from './runner';
