@@ -76,18 +76,7 @@ void EventModel::AcceptReady() {
     int fd = acceptor_.accept(listener_.get(), true, &shed, want_peer);
     if (fd == -EAGAIN) return;
     if (fd < 0) {
-      if (shed) {
-        // Out of descriptors: the acceptor took the connection with its
-        // reserve fd and closed it. Go on draining the queue.
-        stats_->reject();
-        Stats::add(stats_->errors, 1);
-        continue;
-      }
-      if (fd == -EMFILE || fd == -ENFILE) {
-        Stats::add(stats_->errors, 1);
-      } else {
-        ReportError(fd, "accept");
-      }
+      if (AcceptFailed(fd, shed)) continue;  // shed: go on draining the queue
       SuspendAccepting();
       return;
     }

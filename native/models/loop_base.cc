@@ -49,6 +49,21 @@ void LoopBase<Conn>::AddConnection(int fd) {
 }
 
 template <class Conn>
+bool LoopBase<Conn>::AcceptFailed(int err, bool shed) {
+  if (shed) {
+    stats_->reject();
+    Stats::add(stats_->errors, 1);
+    return true;
+  }
+  if (err == -EMFILE || err == -ENFILE) {
+    Stats::add(stats_->errors, 1);
+  } else {
+    ReportError(err, "accept");
+  }
+  return false;
+}
+
+template <class Conn>
 void LoopBase<Conn>::ApplyJs(const JsOps& ops) {
   for (const JsOps::Op& op : ops.ops) {
     Conn* c = Find(op.ref);

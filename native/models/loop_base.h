@@ -77,6 +77,11 @@ class LoopBase : public Model {
   // Milliseconds until the next timer is due; -1: none.
   int TimerTimeout() const;
   void PauseAccepting() { accept_resume_ms_ = now_ms_ + kAcceptPauseMs; }
+  // Counts an accept that failed with `err`. True when it shed (out of
+  // descriptors, the acceptor took the connection with its reserve fd and
+  // closed it): go on accepting. False: accepting must pause (nothing could
+  // be shed, or another error, which is reported).
+  bool AcceptFailed(int err, bool shed);
 
   Acceptor acceptor_;
   Inbox inbox_;

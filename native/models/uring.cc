@@ -177,15 +177,7 @@ void UringModel::Shed() {
       if (Admit(fd)) AddConnection(fd);
     } else if (fd == -EAGAIN) {
       break;
-    } else if (shed) {
-      stats_->reject();
-      Stats::add(stats_->errors, 1);
-    } else {
-      if (fd == -EMFILE || fd == -ENFILE) {
-        Stats::add(stats_->errors, 1);
-      } else {
-        ReportError(fd, "accept");
-      }
+    } else if (!AcceptFailed(fd, shed)) {
       PauseAccepting();
       return;
     }
