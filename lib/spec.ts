@@ -81,6 +81,17 @@ export function countOrAuto(min: number, max: number, fallback: number | 'auto')
   };
 }
 
+/**
+ * For a spec's finish(): a pool's ceiling (`maxThreads`, `maxWorkers`) sent
+ * as 0 becomes `fallback`, or the pool's size if that is more; one given must
+ * be at least the size (ERR_OUT_OF_RANGE).
+ */
+export function poolCeiling(o: Record<string, unknown>, max: string, size: string, fallback: number): void {
+  const n = o[size] as number;
+  if (o[max] === 0) o[max] = Math.max(fallback, n);
+  if ((o[max] as number) < n) throw outOfRange(`options.${max}`, `>= options.${size} (${n})`, o[max]);
+}
+
 /** Options every model of a family takes, beyond the common ones. */
 export const FAMILY_OPTIONS: Readonly<Record<ModelFamily, Readonly<Record<string, OptionSpec>>>> = {
   blocking: {},

@@ -5,6 +5,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createServer, type ModelName } from '../lib/index';
 import { Client, connectError } from './client';
+import { parseHttpResponses } from './http-replies';
 import {
   KiB,
   MiB,
@@ -12,7 +13,6 @@ import {
   StatsLike,
   assertBytesEqual,
   cleanup,
-  parseHttpResponses,
   randomPayload,
   toUpperAscii,
   trackServer,

@@ -6,52 +6,84 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-export interface Reply {
+export interface HttpResponse {
+  statusLine: string;
   status: number;
-  /** The reply says `Connection: close`. */
-  closes: boolean;
+  /** Lower-case names. */
+  headers: Record<string, string>;
+  body: Buffer;
+  /** Bytes this response took on the wire. */
+  size: number;
   /** Where it ends in the output. */
   end: number;
+  /** The reply says `Connection: close`. */
+  closes: boolean;
 }
 
 const STATUS_LINE = /^HTTP\/1\.1 (\d{3}) [^\r\n]+$/;
-const BODY = Buffer.from('Hello, world\n');
 
 /**
- * Reads the whole replies at the start of `out`. A 200 carries the fixed
- * 13-byte body unless it answers HEAD (then its Content-Length describes a
- * body it does not send); a 1xx has no body.
+ * Parses the complete HTTP/1.1 responses at the start of `data`: a 1xx has no
+ * body, any other is framed by Content-Length unless `bodySent(status,
+ * bytes)` says its body was not sent (a reply to HEAD). Returns them and the
+ * incomplete or unparsable rest.
  */
-export function parseReplies(out: Buffer): { replies: Reply[]; rest: Buffer } {
-  const replies: Reply[] = [];
+export function parseHttpResponses(
+  data: Buffer,
+  bodySent: (status: number, bytes: Buffer) => boolean = () => true,
+): { responses: HttpResponse[]; rest: Buffer } {
+  const responses: HttpResponse[] = [];
   let at = 0;
   for (;;) {
-    const headEnd = out.indexOf('\r\n\r\n', at, 'latin1');
+    const headEnd = data.indexOf('\r\n\r\n', at, 'latin1');
     if (headEnd < 0) break;
-    const lines = out.subarray(at, headEnd).toString('latin1').split('\r\n');
-    const match = STATUS_LINE.exec(lines[0]);
+    const lines = data.subarray(at, headEnd).toString('latin1').split('\r\n');
+    const statusLine = lines[0];
+    const match = STATUS_LINE.exec(statusLine);
     if (!match) break;
     const status = Number(match[1]);
-    const headers = new Map<string, string>();
+    const headers: Record<string, string> = {};
     for (const line of lines.slice(1)) {
       const colon = line.indexOf(':');
-      if (colon > 0) headers.set(line.slice(0, colon).toLowerCase(), line.slice(colon + 1).trim());
+      if (colon > 0) headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
     }
-    let end = headEnd + 4;
+    const bodyStart = headEnd + 4;
+    let end = bodyStart;
     if (status >= 200) {
-      const length = headers.get('content-length');
+      const length = headers['content-length'];
       if (length === undefined || !/^\d+$/.test(length)) break;
       const n = Number(length);
-      const sent = status !== 200 || out.subarray(end, end + n).equals(BODY);
-      if (sent) {
-        if (out.length < end + n) break;
+      if (bodySent(status, data.subarray(end, end + n))) {
+        if (data.length < end + n) break;
         end += n;
       }
     }
-    replies.push({ status, closes: headers.get('connection') === 'close', end });
+    responses.push({
+      statusLine,
+      status,
+      headers,
+      body: Buffer.from(data.subarray(bodyStart, end)),
+      size: end - at,
+      end,
+      closes: headers.connection === 'close',
+    });
     at = end;
   }
-  return { replies, rest: out.subarray(at) };
+  return { responses, rest: data.subarray(at) };
+}
+
+export type Reply = HttpResponse;
+
+const BODY = Buffer.from('Hello, world\n');
+
+/**
+ * The built-in handler's replies at the start of `out`. A 200 carries the
+ * fixed 13-byte body unless it answers HEAD (then its Content-Length
+ * describes a body it does not send).
+ */
+export function parseReplies(out: Buffer): { replies: Reply[]; rest: Buffer } {
+  const { responses, rest } = parseHttpResponses(out, (status, bytes) => status !== 200 || bytes.equals(BODY));
+  return { replies: responses, rest };
 }
 
 export const CORPUS_DIR = path.join(__dirname, '..', 'fuzz', 'corpus');

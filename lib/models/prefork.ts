@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 
 import { outOfRange } from '../errors';
 import { Server, type ServerOptions } from '../server';
-import { integer, oneOf, type ModelSpec } from '../spec';
+import { integer, oneOf, poolCeiling, type ModelSpec } from '../spec';
 
 /** maxWorkers when not given: this, or `workers` if that is more. */
 const MAX_WORKERS = 256;
@@ -40,11 +40,7 @@ export class PreforkServer extends Server {
     // The rr bench keeps 64 connections busy: a pool sized for them.
     bench: [{ label: 'prefork 64', options: { workers: 64 } }],
     finish(o) {
-      const workers = o.workers as number;
-      if (o.maxWorkers === 0) o.maxWorkers = Math.max(MAX_WORKERS, workers);
-      if ((o.maxWorkers as number) < workers) {
-        throw outOfRange('options.maxWorkers', `>= options.workers (${workers})`, o.maxWorkers);
-      }
+      poolCeiling(o, 'maxWorkers', 'workers', MAX_WORKERS);
       if ((o.minSpareWorkers as number) > (o.maxSpareWorkers as number)) {
         throw outOfRange('options.minSpareWorkers', `<= options.maxSpareWorkers (${o.maxSpareWorkers})`, o.minSpareWorkers);
       }

@@ -1,8 +1,7 @@
 import { availableParallelism } from 'node:os';
 
-import { outOfRange } from '../errors';
 import { Server, type ServerOptions } from '../server';
-import { integer, type ModelSpec } from '../spec';
+import { integer, poolCeiling, type ModelSpec } from '../spec';
 
 /** maxThreads when not given: this, or `threads` if that is more. */
 const MAX_THREADS = 256;
@@ -31,11 +30,7 @@ export class ThreadPoolServer extends Server {
     // The rr bench keeps 64 connections busy: a pool sized for them.
     bench: [{ label: 'threadpool 64', options: { threads: 64 } }],
     finish(o) {
-      const threads = o.threads as number;
-      if (o.maxThreads === 0) o.maxThreads = Math.max(MAX_THREADS, threads);
-      if ((o.maxThreads as number) < threads) {
-        throw outOfRange('options.maxThreads', `>= options.threads (${threads})`, o.maxThreads);
-      }
+      poolCeiling(o, 'maxThreads', 'threads', MAX_THREADS);
     },
   };
 

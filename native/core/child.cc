@@ -13,6 +13,9 @@ namespace nm {
 
 namespace {
 
+// How long stopping lets children leave after SIGTERM before SIGKILL.
+constexpr int kGraceMs = 500;
+
 // close_range over [first, last]; an empty range is nothing to do.
 int CloseRange(int first, unsigned last) {
   if (first < 0 || static_cast<unsigned>(first) > last) return 0;
@@ -47,6 +50,17 @@ int PrepareChild(pid_t parent, int keep, int must_close, const sigset_t* keep_bl
   return r == 0 ? 0 : -r;
 }
 
+int CatchInChild(int sig, void (*handler)(int)) {
+  struct sigaction sa = {};
+  sa.sa_handler = handler;
+  if (sigaction(sig, &sa, nullptr) < 0) return -errno;
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, sig);
+  const int r = pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+  return -r;
+}
+
 SharedStats::~SharedStats() {
   if (blocks_ == nullptr) return;
   for (size_t i = 0; i < count_; i++) blocks_[i].~Stats();
@@ -61,6 +75,23 @@ int SharedStats::Map(size_t count) {
   count_ = count;
   for (size_t i = 0; i < count; i++) new (blocks_ + i) Stats();
   return 0;
+}
+
+int ChildGroup::Open(size_t blocks, const std::string& mode, const char** syscall) {
+  *syscall = "mmap";
+  int r = shared_.Map(blocks);
+  if (r < 0) return r;
+  r = reaper_.Open(mode == "sigchld" ? Reaper::Mode::kSigchld : Reaper::Mode::kPidfd, syscall);
+  if (r == 0) Stats::add(stats()->sys.clone, 1);  // the reaper's thread
+  return r;
+}
+
+void ChildGroup::StopAll() {
+  if (reaper_.Live() > 0) {
+    reaper_.SignalAll(SIGTERM);
+    while (!reaper_.WaitNone(kGraceMs)) reaper_.SignalAll(SIGKILL);
+  }
+  reaper_.Close();
 }
 
 }  // namespace nm

@@ -10,7 +10,13 @@
 
 #include <signal.h>
 #include <sys/types.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <string>
+
+#include "core/clock.h"
+#include "core/reaper.h"
 #include "core/stats.h"
 
 namespace nm {
@@ -31,6 +37,11 @@ namespace nm {
 // quietly); -errno when a syscall failed (count it, leave).
 int PrepareChild(pid_t parent, int keep, int must_close, const sigset_t* keep_blocked = nullptr);
 
+// In a child that PrepareChild() left with `sig` blocked: runs `handler` on
+// it, without SA_RESTART so that it interrupts a blocking call, and unblocks
+// it. 0 or -errno; async-signal-safe.
+int CatchInChild(int sig, void (*handler)(int));
+
 // A Stats block in a MAP_SHARED anonymous mapping: children count into it
 // and the parent reads it at once. Created before any fork().
 class SharedStats {
@@ -47,6 +58,55 @@ class SharedStats {
  private:
   Stats* blocks_ = nullptr;
   size_t count_ = 0;
+};
+
+// The children a process model (fork, prefork) forks: the counters they
+// share with it (block 0 the totals), the reaper that waits for exactly
+// them, and how they are stopped. Used from the model's thread; `on_exit`
+// runs on the reaper thread, so whatever it touches must outlive this.
+class ChildGroup {
+ public:
+  explicit ChildGroup(Reaper::OnExit on_exit) : reaper_(std::move(on_exit)) {}
+  ~ChildGroup() { reaper_.Close(); }  // before the counters it reports into go away
+
+  // Maps `blocks` zeroed Stats blocks and starts the reaper (`mode`:
+  // "sigchld", else pidfd). 0 or -errno, the failing syscall in *syscall.
+  int Open(size_t blocks, const std::string& mode, const char** syscall);
+  Stats* stats(size_t i = 0) const { return shared_.get(i); }
+  Reaper& reaper() { return reaper_; }
+  // What the reaper really does: after a pidfd -> sigchld fallback this
+  // differs from what was asked.
+  const char* mode() const { return reaper_.mode() == Reaper::Mode::kPidfd ? "pidfd" : "sigchld"; }
+
+  // fork() from a model thread (every signal blocked, and so the child until
+  // PrepareChild() resets the dispositions). The child runs `child(parent)`,
+  // which never returns; the parent gets the pid, or -errno after a short
+  // pause (EAGAIN from RLIMIT_NPROC, ENOMEM) so a shortage cannot spin it.
+  template <class F>
+  pid_t Fork(F&& child) {
+    const pid_t parent = getpid();
+    const pid_t pid = fork();
+    if (pid == 0) child(parent);
+    Stats::add(stats()->sys.fork, 1);
+    if (pid > 0) return pid;
+    const int err = errno;
+    PauseMs(kForkBackOffMs);
+    return -err;
+  }
+  // Hands a forked child to the reaper. Without a pidfd it is swept
+  // instead: counted as an error, still reaped.
+  void Watch(pid_t pid) {
+    if (reaper_.Watch(pid) < 0) Stats::add(stats()->errors, 1);
+  }
+  // Once nothing forks any more: asks every child to leave (SIGTERM),
+  // insists after a grace period (SIGKILL), returns once all are reaped
+  // and the reaper thread is gone.
+  void StopAll();
+
+ private:
+  static constexpr uint64_t kForkBackOffMs = 20;
+  SharedStats shared_;
+  Reaper reaper_;
 };
 
 }  // namespace nm

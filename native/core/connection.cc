@@ -8,12 +8,6 @@
 
 namespace nm {
 
-Connection::Connection(int fd, uint64_t generation, HandlerKind kind, Stats* stats,
-                       size_t high_water)
-    : fd_(fd), generation_(generation), stats_(stats), high_water_(high_water) {
-  state_.kind = kind;
-}
-
 size_t Connection::SendSome(const char* data, size_t len) {
   size_t done = 0;
   while (done < len) {

@@ -26,17 +26,65 @@ namespace nm {
 // (not counted in stats().errors).
 inline bool PeerGone(int err) { return err == ECONNRESET || err == EPIPE || err == ETIMEDOUT; }
 
-class Connection final : public Output {
+// What both kinds of loop connection (Connection, RingConnection) are: the
+// socket and its generation, the handler's state, the JS side, and the
+// protocol state whose rules they share.
+class ConnectionBase : public Output {
  public:
-  Connection(int fd, uint64_t generation, HandlerKind kind, Stats* stats, size_t high_water);
-  Connection(const Connection&) = delete;
-  Connection& operator=(const Connection&) = delete;
+  ConnectionBase(const ConnectionBase&) = delete;
+  ConnectionBase& operator=(const ConnectionBase&) = delete;
 
   int fd() const { return fd_.get(); }
+  ConnRef ref() const { return {fd_.get(), generation_}; }
+  // A connection served by JavaScript (HandlerKind::kJs). Its output stays
+  // open until JS ends it, so the peer's EOF alone does not finish it.
+  void AttachJs(JsSink* sink) { js_.Attach(&state_, sink, ref(), high_water_); }
+  // The handler asked to close and the reply is out: the write side is shut
+  // and input is being discarded until the peer closes.
+  bool Lingering() const { return lingering_; }
+
+  // Owned by the loop: when the connection last made progress (idle
+  // timeout), and since when it lingers (valid once linger_counted is set).
+  uint64_t last_active_ms = 0;
+  uint64_t linger_since_ms = 0;
+  bool linger_counted = false;
+
+ protected:
+  ConnectionBase(int fd, uint64_t generation, HandlerKind kind, Stats* stats, size_t high_water)
+      : fd_(fd), generation_(generation), stats_(stats), high_water_(high_water) {
+    state_.kind = kind;
+  }
+  ~ConnectionBase() = default;
+
+  // Whether reading may go on while the peer has `backlog` bytes to take:
+  // until EOF or failure; while lingering, to discard; otherwise unless
+  // closing, waiting, paused by JS or above the high-water mark.
+  bool MayRead(size_t backlog) const {
+    return !read_done_ && !failed_ &&
+           (lingering_ || (!closing_ && !waiting_ && !js_.paused() && backlog < high_water_));
+  }
+
+  Fd fd_;
+  uint64_t generation_;
+  HandlerState state_;
+  JsSide js_;  // kJs only
+  Stats* stats_;
+  size_t high_water_;
+  bool read_done_ = false;  // the peer sent EOF
+  bool closing_ = false;    // the handler asked to close once output is flushed
+  bool waiting_ = false;    // the handler asked to wait: no reading until Resume()
+  bool lingering_ = false;  // closing, flushed, write side shut: discarding input
+  bool failed_ = false;     // the socket is unusable: close without flushing
+};
+
+class Connection final : public ConnectionBase {
+ public:
+  Connection(int fd, uint64_t generation, HandlerKind kind, Stats* stats, size_t high_water)
+      : ConnectionBase(fd, generation, kind, stats, high_water) {}
+
   // Gives the fd back to the caller, who closes it (a blocking model's
   // connection thread, which must unregister it first).
   int ReleaseFd() { return fd_.release(); }
-  ConnRef ref() const { return {fd_.get(), generation_}; }
 
   // Reads up to `max_reads` times (1 for level-triggered loops; more for
   // edge-triggered ones, which must reach EAGAIN) feeding each chunk through
@@ -54,10 +102,7 @@ class Connection final : public Output {
   // backend re-checks readiness when read interest is re-armed).
   void Resume() { waiting_ = false; }
 
-  // A connection served by JavaScript (HandlerKind::kJs). Its output stays
-  // open until JS ends it, so the peer's EOF alone does not finish it.
   bool IsJs() const { return state_.kind == HandlerKind::kJs; }
-  void AttachJs(JsSink* sink) { js_.Attach(&state_, sink, ref(), high_water_); }
   // One op of a JS turn for this connection (`ops` holds the bytes it names).
   void Apply(const JsOps::Op& op, const JsOps& ops) {
     js_.Apply(op, ops, &state_.js, *this, &waiting_, &failed_);
@@ -67,26 +112,15 @@ class Connection final : public Output {
   // sent (when asked), the write side shut after end().
   void ReportToJs() { js_.Report(state_.js, read_done_, Pending()); }
 
-  bool WantsRead() const {
-    return !read_done_ && !failed_ &&
-           (lingering_ || (!closing_ && !waiting_ && !js_.paused() && Backlog() < high_water_));
-  }
+  bool WantsRead() const { return MayRead(Backlog()); }
   bool WantsWrite() const { return Pending() > 0 && !failed_; }
   bool Finished() const { return failed_ || (read_done_ && !js_.output_open() && Pending() == 0); }
   bool MoreToRead() const { return more_to_read_ && WantsRead(); }
-  // The handler asked to close and the reply is out: the write side is shut
-  // and input is being discarded until the peer closes (see Linger()).
-  bool Lingering() const { return lingering_; }
 
   void emit(const char* data, size_t len) override;
 
-  // Owned by the event loop: the interest currently registered with its
-  // backend, when the connection last made progress (idle timeout), and
-  // since when it lingers (valid once linger_counted is set).
+  // Owned by the event loop: the interest currently registered with its backend.
   uint32_t registered = 0;
-  uint64_t last_active_ms = 0;
-  uint64_t linger_since_ms = 0;
-  bool linger_counted = false;
 
  private:
   size_t Pending() const { return out_.size() - out_off_; }
@@ -98,20 +132,9 @@ class Connection final : public Output {
   size_t SendSome(const char* data, size_t len);
   void Linger();
 
-  Fd fd_;
-  uint64_t generation_;
-  HandlerState state_;
-  JsSide js_;  // kJs only
-  Stats* stats_;
-  size_t high_water_;
   std::vector<char> out_;
   size_t out_off_ = 0;
-  bool read_done_ = false;     // the peer sent EOF
-  bool closing_ = false;       // the handler asked to close once output is flushed
-  bool waiting_ = false;       // the handler asked to wait: no reading until Resume()
-  bool lingering_ = false;     // closing, flushed, write side shut: discarding input
   bool more_to_read_ = false;  // the last OnReadable() stopped on its budget
-  bool failed_ = false;        // the socket is unusable: close without flushing
 };
 
 // How long a connection the server closes may linger discarding input.

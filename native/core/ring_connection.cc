@@ -6,12 +6,6 @@
 
 namespace nm {
 
-RingConnection::RingConnection(int fd, uint64_t generation, HandlerKind kind, Stats* stats,
-                               size_t high_water)
-    : fd_(fd), generation_(generation), stats_(stats), high_water_(high_water) {
-  state_.kind = kind;
-}
-
 void RingConnection::emit(const char* data, size_t len) {
   if (!failed_) next_.insert(next_.end(), data, data + len);
 }

@@ -24,14 +24,11 @@
 
 namespace nm {
 
-class RingConnection final : public Output {
+class RingConnection final : public ConnectionBase {
  public:
-  RingConnection(int fd, uint64_t generation, HandlerKind kind, Stats* stats, size_t high_water);
-  RingConnection(const RingConnection&) = delete;
-  RingConnection& operator=(const RingConnection&) = delete;
+  RingConnection(int fd, uint64_t generation, HandlerKind kind, Stats* stats, size_t high_water)
+      : ConnectionBase(fd, generation, kind, stats, high_water) {}
 
-  int fd() const { return fd_.get(); }
-  ConnRef ref() const { return {fd_.get(), generation_}; }
   uint64_t Tag(RingOp op) const { return MakeTag(op, fd_.get(), generation_); }
 
   // A completion of one of this connection's requests (recv, send or
@@ -48,14 +45,12 @@ class RingConnection final : public Output {
   // As Connection's: a JS connection (AttachJs) reads until JS pauses or
   // holds its high-water mark of input, and stays open after the peer's EOF
   // until JS ends its side.
-  void AttachJs(JsSink* sink) { js_.Attach(&state_, sink, ref(), high_water_); }
   void Apply(const JsOps::Op& op, const JsOps& ops);
   void ReportToJs() { js_.Report(state_.js, InputEnded(), Pending()); }
 
   bool Finished() const {
     return failed_ || (InputEnded() && !js_.output_open() && Pending() == 0);
   }
-  bool Lingering() const { return lingering_; }
   bool Retiring() const { return retiring_; }
   uint32_t InFlight() const { return ops_; }
   // Ends a wait the handler asked for (Verdict::kWait) and hands it the
@@ -67,18 +62,11 @@ class RingConnection final : public Output {
 
   void emit(const char* data, size_t len) override;
 
-  // Owned by the loop: queued for its end-of-round Submit(), when it last
-  // made progress (idle timeout), since when it lingers.
+  // Owned by the loop: queued for its end-of-round Submit().
   bool dirty = false;
-  uint64_t last_active_ms = 0;
-  uint64_t linger_since_ms = 0;
-  bool linger_counted = false;
 
  private:
-  bool WantsRead() const {
-    return !read_done_ && !failed_ &&
-           (lingering_ || (!closing_ && !waiting_ && !js_.paused() && Backlog() < high_water_));
-  }
+  bool WantsRead() const { return MayRead(Backlog()); }
   size_t Pending() const { return next_.size() + (out_.size() - out_off_); }
   // As Connection's: pending output plus input JS has not taken yet.
   size_t Backlog() const { return Pending() + state_.js.unacked; }
@@ -91,12 +79,6 @@ class RingConnection final : public Output {
   void OnSent(int res);
   void Linger();
 
-  Fd fd_;
-  uint64_t generation_;
-  HandlerState state_;
-  JsSide js_;  // kJs only
-  Stats* stats_;
-  size_t high_water_;
   std::vector<char> out_;   // in flight from out_off_ while sending_
   size_t out_off_ = 0;
   std::vector<char> next_;  // appended to by emit(); never in flight
@@ -108,11 +90,6 @@ class RingConnection final : public Output {
   bool recv_cancelled_ = false;
   bool sending_ = false;
   bool retiring_ = false;
-  bool read_done_ = false;
-  bool closing_ = false;
-  bool waiting_ = false;
-  bool lingering_ = false;
-  bool failed_ = false;
 };
 
 }  // namespace nm

@@ -14,7 +14,6 @@
 // core/exec.h); the parent then knows the connection only by the child's pid,
 // so what it must remember of it until the child is reaped (its per-source
 // count, its address for 'childExit') is kept by pid.
-#include <signal.h>
 #include <sys/socket.h>
 
 #include <memory>
@@ -25,7 +24,6 @@
 #include "core/clock.h"
 #include "core/connection.h"
 #include "core/exec.h"
-#include "core/reaper.h"
 #include "core/sockaddr.h"
 #include "models/blocking_model.h"
 
@@ -33,37 +31,21 @@ namespace nm {
 
 namespace {
 
-// How long stop() lets children leave after SIGTERM before SIGKILL.
-constexpr int kGraceMs = 500;
-
-// After fork() fails (EAGAIN: RLIMIT_NPROC or pid_max; ENOMEM), wait a
-// little so a persistent shortage cannot spin the accept thread.
-constexpr uint64_t kForkBackOffMs = 20;
-
 class ForkModel final : public BlockingModel {
  public:
   explicit ForkModel(const ModelOptions& options)
-      : BlockingModel(options), reaper_([this](const Reaper::Exit& e) { OnExit(e); }) {}
-
-  ~ForkModel() override {
-    reaper_.Close();  // before the counters it reports into go away
-  }
+      : BlockingModel(options), children_([this](const Reaper::Exit& e) { OnExit(e); }) {}
 
  private:
   int Prepare(SysError* error) override {
     // The counters live in memory shared with every child, so the bytes a
     // child moves show up in the parent's stats() at once. Before the
     // acceptor is opened: it counts into this block.
-    int r = shared_.Map();
-    if (r < 0) return error->set(r, "mmap");
-    stats_ = shared_.get();
-    if ((r = BlockingModel::Prepare(error)) < 0) return r;
     const char* syscall = "";
-    r = reaper_.Open(opt_.String("reaper") == "sigchld" ? Reaper::Mode::kSigchld
-                                                        : Reaper::Mode::kPidfd,
-                     &syscall);
+    int r = children_.Open(1, opt_.String("reaper"), &syscall);
     if (r < 0) return error->set(r, syscall);
-    Stats::add(stats_->sys.clone, 1);  // the reaper's thread
+    stats_ = children_.stats();
+    if ((r = BlockingModel::Prepare(error)) < 0) return r;
     if (!opt_.String("execPath").empty()) {
       exec_.Init(opt_.String("execPath"), opt_.List("exec"), opt_.List("env"), endpoint_);
     }
@@ -115,20 +97,14 @@ class ForkModel final : public BlockingModel {
     ApplyIdleTimeout(fd);
     if (exec_.enabled() && exec_.SetConnection(fd, peer()) < 0) Stats::add(stats_->errors, 1);
     const ChildInfo info{MonotonicMs(), peer(), {}};
-    // Model threads run with every signal blocked (the binding starts them
-    // so), and so does the child until it has reset the dispositions: no
-    // handler of the parent's (libuv's, which writes to a pipe the child
-    // shares) can run in the child, and a child's exit never interrupts
-    // accept().
-    const pid_t parent = getpid();
-    const pid_t pid = fork();
-    if (pid == 0) Child(fd, parent);
-    const int err = errno;
-    Stats::add(stats_->sys.fork, 1);
+    // With every signal blocked in the child until it has reset the
+    // dispositions, no handler of the parent's (libuv's, which writes to a
+    // pipe the child shares) can run in it, and a child's exit never
+    // interrupts accept().
+    const pid_t pid = children_.Fork([&](pid_t parent) { Child(fd, parent); });
     if (pid < 0) {
       Reject(fd);
-      ReportError(-err, "fork");
-      PauseMs(kForkBackOffMs);
+      ReportError(pid, "fork");
       return;
     }
     // Counted and recorded before the reaper knows the pid, so it can never
@@ -140,9 +116,7 @@ class ForkModel final : public BlockingModel {
       child.source = sources_->Detach(fd);
     }
     ::close(fd);  // the child has its own copy
-    if (reaper_.Watch(pid) < 0) {
-      Stats::add(stats_->errors, 1);  // no pidfd: the child is swept instead
-    }
+    children_.Watch(pid);
   }
 
   // The child: async-signal-safe code only, and it never returns.
@@ -160,19 +134,11 @@ class ForkModel final : public BlockingModel {
     _exit(r < 0 ? 1 : 0);
   }
 
-  // The accept loop is over, so nothing forks any more: ask every child to
-  // leave, insist after the grace period, and return once all are reaped.
-  void Finish() override {
-    if (reaper_.Live() > 0) {
-      reaper_.SignalAll(SIGTERM);
-      while (!reaper_.WaitNone(kGraceMs)) reaper_.SignalAll(SIGKILL);
-    }
-    reaper_.Close();
-  }
+  // The accept loop is over, so nothing forks any more.
+  void Finish() override { children_.StopAll(); }
 
   void Describe(std::vector<std::pair<const char*, std::string>>* out) override {
-    // After a pidfd -> sigchld fallback this differs from what was asked.
-    out->emplace_back("reaper", reaper_.mode() == Reaper::Mode::kPidfd ? "pidfd" : "sigchld");
+    out->emplace_back("reaper", children_.mode());
   }
 
   void Counters(std::vector<std::pair<const char*, uint64_t>>* out) override {
@@ -181,14 +147,15 @@ class ForkModel final : public BlockingModel {
   }
 
   const uint64_t max_children_ = static_cast<uint64_t>(opt_.Number("maxChildren"));
-  SharedStats shared_;
   ExecPlan exec_;
   Stats::Counter exited_ok_{0}, exited_failed_{0};  // counted in this process
   std::mutex live_mu_;
   std::unordered_map<pid_t, ChildInfo> live_;
-  Reaper reaper_;
   // Allocated before any fork(): each child reads into its own copy.
   std::unique_ptr<char[]> buf_{new char[kReadBufferSize]};
+  // Last: its reaper thread, which runs OnExit(), stops before the members
+  // above go away.
+  ChildGroup children_;
 };
 
 }  // namespace

@@ -28,17 +28,14 @@
 #include "core/child.h"
 #include "core/clock.h"
 #include "core/connection.h"
-#include "core/reaper.h"
 #include "models/model.h"
 
 namespace nm {
 
 namespace {
 
-constexpr int kGraceMs = 500;         // stop(): SIGTERM, then SIGKILL after this
 constexpr uint64_t kTickMs = 1000;    // how often the spare rules run (Apache's)
 constexpr size_t kMaxSpawnRate = 32;  // children forked per tick at most (Apache's)
-constexpr uint64_t kForkBackOffMs = 20;
 
 // In a child: set by SIGUSR1, the parent's request to leave once idle.
 volatile sig_atomic_t g_retire = 0;
@@ -47,9 +44,7 @@ void OnRetire(int) { g_retire = 1; }
 class PreforkModel final : public Model {
  public:
   explicit PreforkModel(const ModelOptions& options)
-      : Model(options), reaper_([this](const Reaper::Exit& e) { OnExit(e); }) {}
-
-  ~PreforkModel() override { reaper_.Close(); }
+      : Model(options), children_([this](const Reaper::Exit& e) { OnExit(e); }) {}
 
   void Run() override {
     uint64_t next_tick = MonotonicMs() + kTickMs;
@@ -67,14 +62,8 @@ class PreforkModel final : public Model {
                      [this] { return stopping_ || !exits_.empty(); });
       if (stopping_) break;
     }
-    // Nothing forks any more: ask every child to leave, insist after the
-    // grace period, and return once all are reaped.
-    if (reaper_.Live() > 0) {
-      reaper_.SignalAll(SIGTERM);
-      while (!reaper_.WaitNone(kGraceMs)) reaper_.SignalAll(SIGKILL);
-    }
+    children_.StopAll();  // nothing forks any more
     Reap(false);
-    reaper_.Close();
   }
 
   void Stop() override {
@@ -97,7 +86,7 @@ class PreforkModel final : public Model {
   }
 
   void Describe(std::vector<std::pair<const char*, std::string>>* out) override {
-    out->emplace_back("reaper", reaper_.mode() == Reaper::Mode::kPidfd ? "pidfd" : "sigchld");
+    out->emplace_back("reaper", children_.mode());
   }
 
  private:
@@ -115,20 +104,14 @@ class PreforkModel final : public Model {
 
   int Prepare(SysError* error) override {
     // Block 0 holds the totals, block 1 + i the counters of the child in slot i.
-    error->syscall = "mmap";
-    int r = shared_.Map(1 + max_workers_);
-    if (r == 0) {
-      stats_ = shared_.get(0);
-      slots_.reset(new Slot[max_workers_]);
-      const bool sigchld = opt_.String("reaper") == "sigchld";
-      r = reaper_.Open(sigchld ? Reaper::Mode::kSigchld : Reaper::Mode::kPidfd, &error->syscall);
-      if (r == 0) Stats::add(stats_->sys.clone, 1);  // the reaper's thread
-    }
-    error->err = r;
-    return r;
+    const int r = children_.Open(1 + max_workers_, opt_.String("reaper"), &error->syscall);
+    if (r < 0) return error->err = r;
+    stats_ = children_.stats();
+    slots_.reset(new Slot[max_workers_]);
+    return 0;
   }
 
-  Stats* Own(size_t i) const { return shared_.get(1 + i); }
+  Stats* Own(size_t i) const { return children_.stats(1 + i); }
   bool Idle(size_t i) const { return Own(i)->active.load(std::memory_order_relaxed) == 0; }
 
   // On the reaper thread, with its lock held: hand the exit to the model thread.
@@ -194,7 +177,7 @@ class PreforkModel final : public Model {
         slots_[i].retiring = true;
         retire = false;
       }
-      if (slots_[i].retiring) reaper_.Signal(pid, SIGUSR1);
+      if (slots_[i].retiring) children_.reaper().Signal(pid, SIGUSR1);
     }
   }
 
@@ -204,20 +187,14 @@ class PreforkModel final : public Model {
     while (i < max_workers_ && slots_[i].pid.load(std::memory_order_relaxed) >= 0) i++;
     if (i == max_workers_) return false;
     Own(i)->reset();
-    // The model thread runs with every signal blocked, and so does the child
-    // until PrepareChild() has reset the dispositions.
-    const pid_t parent = getpid();
-    const pid_t pid = fork();
-    if (pid == 0) Child(Own(i), parent);
-    Stats::add(stats_->sys.fork, 1);
+    const pid_t pid = children_.Fork([&](pid_t parent) { Child(Own(i), parent); });
     if (pid < 0) {
-      ReportError(-errno, "fork");
-      PauseMs(kForkBackOffMs);
+      ReportError(pid, "fork");
       return false;
     }
     slots_[i].retiring = false;
     slots_[i].pid.store(pid, std::memory_order_release);
-    if (reaper_.Watch(pid) < 0) Stats::add(stats_->errors, 1);  // swept instead
+    children_.Watch(pid);
     return true;
   }
 
@@ -231,9 +208,7 @@ class PreforkModel final : public Model {
     sigaddset(&usr1, SIGUSR1);
     const int r = PrepareChild(parent, listener_.get(), -1, &usr1);
     if (r != 0) _exit(r < 0 ? 1 : 0);  // a nonzero exit is counted by the parent
-    struct sigaction sa = {};
-    sa.sa_handler = OnRetire;  // no SA_RESTART: it must interrupt accept()
-    if (sigaction(SIGUSR1, &sa, nullptr) < 0 || sigprocmask(SIG_UNBLOCK, &usr1, nullptr) < 0) _exit(1);
+    if (CatchInChild(SIGUSR1, OnRetire) < 0) _exit(1);  // it must interrupt accept()
     Acceptor acceptor;
     acceptor.open(stats_, own);  // without a reserve, EMFILE pauses instead of shedding
     for (uint64_t served = 0; !g_retire && (max_requests_ == 0 || served < max_requests_);) {
@@ -273,15 +248,16 @@ class PreforkModel final : public Model {
   const size_t max_spare_ = static_cast<size_t>(opt_.Number("maxSpareWorkers"));
   const uint64_t max_requests_ = static_cast<uint64_t>(opt_.Number("maxRequestsPerChild"));
   size_t spawn_rate_ = 1;
-  SharedStats shared_;
   std::unique_ptr<Slot[]> slots_;
-  Reaper reaper_;
   std::mutex mu_;
   std::condition_variable wake_;
   bool stopping_ = false;            // guarded by mu_
   std::vector<Reaper::Exit> exits_;  // guarded by mu_
   // Allocated before any fork(): each child reads into its own copy.
   std::unique_ptr<char[]> buf_{new char[kReadBufferSize]};
+  // Last: its reaper thread, which runs OnExit(), stops before the members
+  // above go away.
+  ChildGroup children_;
 };
 
 }  // namespace

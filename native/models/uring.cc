@@ -11,15 +11,10 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
-#include <algorithm>
-#include <climits>
-#include <memory>
-
 #include "core/clock.h"
-#include "core/inbox.h"
 #include "core/ring.h"
 #include "core/ring_connection.h"
-#include "models/model.h"
+#include "models/loop_base.h"
 
 namespace nm {
 
@@ -28,75 +23,46 @@ namespace {
 // Connections shed or taken per accept failure before the multishot accept
 // is armed again (see Shed).
 constexpr int kAcceptBatch = 128;
-constexpr uint64_t kLingerSweepMs = 250;
 
-class UringModel final : public Model {
+// Stop() is the readiness loops' posted message: it arrives through the ring
+// as the completion of a read of the inbox's eventfd.
+class UringModel final : public LoopBase<RingConnection> {
  public:
-  using Model::Model;
-
+  using LoopBase::LoopBase;
   void Run() override;
-  // One posted message, as the readiness loops: it arrives through the
-  // ring as the completion of a read of the inbox's eventfd.
-  void Stop() override {
-    inbox_.Post([this] { stopping_ = true; });
-  }
-  void Post(std::function<void()> fn) { inbox_.Post(std::move(fn)); }
-  void Adopt(int fd) override {
-    inbox_.Post([this, fd] { AddConnection(fd); });
-  }
 
  private:
   int Prepare(SysError* error) override {
-    int r = acceptor_.open(stats_);
-    error->syscall = "open";
-    if (r == 0 && (r = inbox_.open()) < 0) error->syscall = "eventfd";
-    if (r < 0) return error->err = r;
-    if (opt_.handler == HandlerKind::kJs) {
-      if (js_hub_ == nullptr) return error->set(-EINVAL, "listen");
-      js_ = js_hub_->Attach([this](JsOps&& ops) {
-        Post([this, ops = std::move(ops)] { ApplyJs(ops); });
-      });
-    }
-    return ring_.Open(static_cast<unsigned>(opt_.Number("entries")), stats_, error);
+    int r = OpenLoop(error);
+    return r < 0 ? r : ring_.Open(static_cast<unsigned>(opt_.Number("entries")), stats_, error);
   }
 
   void Dispatch(const Completion& e);
   void OnAccept(const Completion& e);
   void Shed();
   bool Admit(int fd);
-  void AddConnection(int fd);
-  // On the loop's thread: what one JS turn asked of this loop's connections.
-  void ApplyJs(const JsOps& ops);
+  void AddConnection(int fd) override;
   // Queues `c` for the end-of-round Update(): it made progress.
-  void Touch(RingConnection* c);
-  void Update(RingConnection* c);
-  void Retire(RingConnection* c);
-  void Destroy(RingConnection* c);
+  void Touch(RingConnection* c) override;
+  void Update(RingConnection* c) override;
+  // Closes `c` once no request of its own is left in the kernel.
+  void Close(RingConnection* c) override;
+  void ResumeAccepting() override { ArmAccept(); }
+  bool CanWatch(int fd) const override { return fd < kTagFdLimit; }
+  bool Closing(const RingConnection* c) const override { return c->Retiring(); }
   void ArmAccept() { ring_.AcceptMultishot(listener_.get(), MakeTag(kOpAccept, 0, 0)); }
   void ArmWake() { ring_.Read(inbox_.fd(), &wake_value_, sizeof wake_value_, MakeTag(kOpWake, 0, 0)); }
-  RingConnection* Find(int fd, uint32_t generation) const {
+  // A completion's connection: its tag holds the generation's low 32 bits.
+  RingConnection* FindTagged(int fd, uint32_t generation) const {
     if (fd < 0 || static_cast<size_t>(fd) >= conns_.size()) return nullptr;
     RingConnection* c = conns_[fd].get();
     return c && static_cast<uint32_t>(c->ref().generation) == generation ? c : nullptr;
   }
-  void RunTimers();
-  int WaitTimeout() const;
-  bool TimersActive() const { return opt_.idle_timeout_ms || accept_resume_ms_ || lingering_; }
 
   Ring ring_;
-  Acceptor acceptor_;
-  Inbox inbox_;
-  JsSink* js_ = nullptr;  // handler kJs: this loop's outbox to JS
   uint64_t wake_value_ = 0;
-  bool stopping_ = false;
-  std::vector<std::unique_ptr<RingConnection>> conns_;  // indexed by fd
-  uint64_t next_generation_ = 1;
   std::vector<Completion> done_;
   std::vector<ConnRef> dirty_;
-  uint64_t now_ms_ = 0;
-  uint64_t next_sweep_ms_ = 0;
-  uint64_t accept_resume_ms_ = 0;  // 0: the multishot accept is armed (or there is no listener)
-  size_t lingering_ = 0;
 };
 
 void UringModel::Run() {
@@ -110,7 +76,7 @@ void UringModel::Run() {
   if (listener_.valid()) ArmAccept();
   ArmWake();
   while (!stopping_) {
-    r = ring_.SubmitAndWait(WaitTimeout());
+    r = ring_.SubmitAndWait(TimerTimeout());
     now_ms_ = CoarseMonotonicMs();
     if (r == -EINTR) continue;
     if (r == 0 || r == -ETIME) Stats::add(stats_->wakeups, 1);
@@ -124,21 +90,15 @@ void UringModel::Run() {
     for (const Completion& e : done_) Dispatch(e);
     // Output is sent once per round, whatever number of requests produced it.
     for (ConnRef ref : dirty_) {
-      if (RingConnection* c = Find(ref.fd, static_cast<uint32_t>(ref.generation))) Update(c);
+      if (RingConnection* c = Find(ref)) Update(c);
     }
     dirty_.clear();
-    if (TimersActive()) RunTimers();
-    if (js_ != nullptr) js_->Flush();  // one call into JS per round
+    EndRound();
   }
   stopping_ = true;
-  // Adopted connections still queued are taken in, and closed below with the rest.
-  inbox_.Drain();
   // Nothing is freed while the kernel may still write into it or read from
   // it: every request is cancelled and its last completion awaited.
-  for (auto& c : conns_) {
-    if (c) Retire(c.get());
-  }
-  if (js_ != nullptr) js_->Flush();
+  CloseAll();
   ring_.CancelAll(MakeTag(kOpCancel, 0, 0));
   while (ring_.InFlight() > 0 && !ring_.failed()) {
     r = ring_.SubmitAndWait(-1);
@@ -147,7 +107,7 @@ void UringModel::Run() {
     for (const Completion& e : done_) Dispatch(e);
   }
   for (auto& c : conns_) {
-    if (c) Destroy(c.get());
+    if (c) Forget(c.get());
   }
   ring_.Disable();
 }
@@ -170,11 +130,11 @@ void UringModel::Dispatch(const Completion& e) {
     case kOpCancel:
       return;
   }
-  RingConnection* c = Find(TagFd(e.tag), TagGeneration(e.tag));
+  RingConnection* c = FindTagged(TagFd(e.tag), TagGeneration(e.tag));
   if (c == nullptr) return;  // cannot happen: a connection outlives its requests
   c->OnCompletion(ring_, e);
   if (c->Retiring()) {
-    if (c->InFlight() == 0) Destroy(c);
+    if (c->InFlight() == 0) Forget(c);
   } else {
     Touch(c);
   }
@@ -185,16 +145,6 @@ void UringModel::Touch(RingConnection* c) {
   if (c->dirty) return;
   c->dirty = true;
   dirty_.push_back(c->ref());
-}
-
-void UringModel::ApplyJs(const JsOps& ops) {
-  for (const JsOps::Op& op : ops.ops) {
-    RingConnection* c = Find(op.ref.fd, static_cast<uint32_t>(op.ref.generation));
-    // Closed meanwhile: JS hears of it in this round's batch.
-    if (c == nullptr || c->Retiring()) continue;
-    c->Apply(op, ops);
-    Touch(c);
-  }
 }
 
 void UringModel::OnAccept(const Completion& e) {
@@ -209,7 +159,7 @@ void UringModel::OnAccept(const Completion& e) {
     Shed();
   } else if (e.res < 0) {
     ReportError(e.res, "accept");
-    accept_resume_ms_ = now_ms_ + kAcceptPauseMs;
+    PauseAccepting();
   } else {
     ArmAccept();  // the kernel ended the multishot (a full completion queue, say)
   }
@@ -227,16 +177,8 @@ void UringModel::Shed() {
       if (Admit(fd)) AddConnection(fd);
     } else if (fd == -EAGAIN) {
       break;
-    } else if (shed) {
-      stats_->reject();
-      Stats::add(stats_->errors, 1);
-    } else {
-      if (fd == -EMFILE || fd == -ENFILE) {
-        Stats::add(stats_->errors, 1);
-      } else {
-        ReportError(fd, "accept");
-      }
-      accept_resume_ms_ = now_ms_ + kAcceptPauseMs;
+    } else if (!AcceptFailed(fd, shed)) {
+      PauseAccepting();
       return;
     }
   }
@@ -263,21 +205,7 @@ void UringModel::AddConnection(int fd) {
     ::close(fd);
     return;
   }
-  if (fd >= kTagFdLimit || AtCapacity()) {
-    Reject(fd);
-    return;
-  }
-  if (conns_.size() <= static_cast<size_t>(fd)) conns_.resize(static_cast<size_t>(fd) + 1);
-  conns_[fd] = std::make_unique<RingConnection>(fd, next_generation_++, opt_.handler, stats_,
-                                                opt_.high_water);
-  RingConnection* c = conns_[fd].get();
-  c->last_active_ms = now_ms_;
-  stats_->opened();
-  if (js_ != nullptr) {
-    c->AttachJs(js_);
-    js_->Opened(c->ref(), fd);
-  }
-  Update(c);
+  LoopBase::AddConnection(fd);
 }
 
 void UringModel::Update(RingConnection* c) {
@@ -285,54 +213,17 @@ void UringModel::Update(RingConnection* c) {
   if (c->Retiring()) return;
   if (js_ != nullptr) c->ReportToJs();
   if (c->Finished()) {
-    Retire(c);
+    Close(c);
     return;
   }
-  if (c->Lingering() && !c->linger_counted) {
-    c->linger_counted = true;
-    c->linger_since_ms = now_ms_;
-    lingering_++;
-  }
+  NoteLinger(c);
   c->Submit(ring_);
 }
 
-// Closes `c` once no request of its own is left in the kernel.
-void UringModel::Retire(RingConnection* c) {
+void UringModel::Close(RingConnection* c) {
   if (js_ != nullptr && !c->Retiring()) js_->Closed(c->ref(), 0);
   c->Retire(ring_);
-  if (c->InFlight() == 0) Destroy(c);
-}
-
-void UringModel::Destroy(RingConnection* c) {
-  if (c->linger_counted) lingering_--;
-  stats_->finished();
-  sources_->Release(c->fd());  // before the fd is closed and its number reused
-  conns_[c->fd()].reset();
-}
-
-int UringModel::WaitTimeout() const {
-  if (!TimersActive()) return -1;
-  uint64_t due = UINT64_MAX;
-  if (opt_.idle_timeout_ms || lingering_) due = next_sweep_ms_;
-  if (accept_resume_ms_) due = std::min(due, accept_resume_ms_);
-  return due > now_ms_ ? static_cast<int>(std::min<uint64_t>(due - now_ms_, INT_MAX)) : 0;
-}
-
-void UringModel::RunTimers() {
-  if (accept_resume_ms_ && now_ms_ >= accept_resume_ms_) {
-    accept_resume_ms_ = 0;
-    ArmAccept();
-  }
-  if ((!opt_.idle_timeout_ms && !lingering_) || now_ms_ < next_sweep_ms_) return;
-  uint64_t tick = kLingerSweepMs;
-  if (opt_.idle_timeout_ms) tick = std::min<uint64_t>(tick, std::max<uint64_t>(opt_.idle_timeout_ms / 4, 10));
-  next_sweep_ms_ = now_ms_ + tick;
-  for (auto& c : conns_) {
-    if (!c || c->Retiring()) continue;
-    const bool idle = opt_.idle_timeout_ms && now_ms_ - c->last_active_ms >= opt_.idle_timeout_ms;
-    const bool lingered = c->linger_counted && now_ms_ - c->linger_since_ms >= kLingerMs;
-    if (idle || lingered) Retire(c.get());
-  }
+  if (c->InFlight() == 0) Forget(c);
 }
 
 }  // namespace
