@@ -6,7 +6,7 @@
 // Rounds run the targets round-robin; the row shows the median round.
 // Needs a built package (npm run build).
 //
-//   node scripts/cpu-per-request.js [--models epoll-level,uring]
+//   node scripts/cpu-per-request.js [--models ceiling,epoll-level,uring]
 //        [--connections 64] [--size 64] [--duration 3] [--warmup 0.5] [--rounds 3]
 'use strict';
 
@@ -14,7 +14,7 @@ const fs = require('node:fs');
 const { parseArgs } = require('node:util');
 
 const { loadgen } = require('../dist');
-const { selectTargets, startTarget } = require('../dist/bench');
+const { ceilingTarget, selectTargets, startTarget } = require('../dist/bench');
 
 const { values } = parseArgs({
   options: {
@@ -62,7 +62,9 @@ async function measure(target) {
 }
 
 (async () => {
-  const targets = selectTargets(values.models.split(','));
+  // 'ceiling' names the C ceiling (scripts/ceiling.c), which is no model.
+  const names = values.models.split(',');
+  const targets = names.flatMap((n) => (n === 'ceiling' ? [ceilingTarget()] : selectTargets([n])));
   const runs = new Map(targets.map((t) => [t, []]));
   for (let round = 0; round < Number(values.rounds); round++) {
     for (const t of targets) runs.get(t).push(await measure(t));

@@ -41,11 +41,14 @@ void Connection::emit(const char* data, size_t len) {
 
 bool Connection::OnReadable(char* scratch, size_t cap, int max_reads, bool short_read_drains) {
   more_to_read_ = false;
-  for (int reads = 0; WantsRead(); reads++) {
+  for (int reads = 0;; reads++) {
+    // The budget first: MoreToRead() asks WantsRead() itself, so a level
+    // loop's one read costs one WantsRead().
     if (reads == max_reads) {
       more_to_read_ = true;
       break;
     }
+    if (!WantsRead()) break;
     ssize_t n = NM_RETRY(::recv(fd_.get(), scratch, cap, 0));
     stats_->called(stats_->sys.recv, n);
     if (n > 0) {

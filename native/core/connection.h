@@ -90,7 +90,8 @@ class Connection final : public ConnectionBase {
   // edge-triggered ones, which must reach EAGAIN) feeding each chunk through
   // the handler. `scratch` is the loop's shared read buffer. Returns false
   // when the connection is finished. If the budget ran out before EAGAIN,
-  // MoreToRead() is true and the loop must come back without a new event.
+  // MoreToRead() is true, and an edge-triggered loop must come back without
+  // a new event (a level-triggered one is told again by its backend).
   // `short_read_drains`: the caller knows no end of stream is pending (an
   // edge-triggered event without a hang-up), so a read shorter than `cap`
   // ends the loop as EAGAIN would; data that comes later raises a new edge.

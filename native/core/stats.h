@@ -35,7 +35,11 @@ struct StatsSnapshot {
   SyscallSnapshot syscalls;
 };
 
-struct Stats {
+// Each block starts its own 128 bytes (two cache lines, the pair the
+// adjacent-line prefetcher fetches together): blocks side by side in an array
+// (a composite's loops, prefork children's slots) are written by different
+// threads or processes for every request, and must not share a line.
+struct alignas(128) Stats {
   using Counter = std::atomic<uint64_t>;
   static_assert(Counter::is_always_lock_free, "counters must work in shared memory");
 

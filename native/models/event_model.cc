@@ -98,7 +98,10 @@ void EventModel::Serve(Connection* c, uint32_t events) {
     const bool edge = EdgeTriggered();
     open = c->OnReadable(scratch_.get(), kReadBufferSize, edge ? kEdgeReadBudget : 1,
                          edge && !(events & kError));
-    if (open && c->MoreToRead()) revisit_.push_back(c->ref());
+    // Only edge-triggered: a level-triggered backend reports the fd again
+    // while data is left, and a revisit there would cost every served
+    // connection one more recv() that finds nothing.
+    if (open && edge && c->MoreToRead()) revisit_.push_back(c->ref());
   }
   if (open && (events & (kWrite | kError))) open = c->OnWritable();
   c->last_active_ms = now_ms_;
