@@ -47,6 +47,12 @@ export interface LoadgenOptions {
   durationMs?: number;
   /** Run before the measured window; its requests are not counted. Default 0. */
   warmupMs?: number;
+  /**
+   * A connect() still pending after this long fails with 'ETIMEDOUT' (and is
+   * retried in rr and churn, like any failed connect). Bounds rr's and
+   * hold's set-up. Default 3000.
+   */
+  connectTimeoutMs?: number;
   /** hold: idle connections opened and held beside the one active connection. Default 0. */
   idle?: number;
   /** How replies are verified. Default 'uppercase'. */
@@ -71,10 +77,11 @@ export interface LoadReport {
   /** Connections established and still open when the run ended (hold: idle + active held). */
   connected: number;
   /**
-   * Connections never attempted: the run ended while they waited for a
-   * connect slot (at most 128 connects are in flight per thread) or, hold's
-   * active connection, for the idle ones to settle. Each is also counted in
-   * `errors`, under 'UNSTARTED'.
+   * Connections never attempted because the run ended first: churn slots
+   * still waiting for a connect slot (at most 128 connects are in flight per
+   * thread), or any connection of a run stopped during set-up. Not errors:
+   * the run's end is not a failure of the server. rr and hold settle every
+   * connection before the clock starts, so 0 for them unless stopped early.
    */
   unstarted: number;
   /** Verified replies completed in the measured window (churn: whole cycles). */
@@ -85,11 +92,11 @@ export interface LoadReport {
   bytesPerSec: number;
   /**
    * Failed connects, early closes (EOF), resets...: see errorCodes. Whole run,
-   * warm-up included. A connection never established counts too: unstarted
-   * ('UNSTARTED'), or its connect() still in flight when the run ended
-   * ('ETIMEDOUT', e.g. a server whose accept queue is full drops the SYNs).
-   * So `connected` falls short of the connections asked for only with errors
-   * that say why.
+   * set-up and warm-up included. A connect() pending for `connectTimeoutMs`
+   * is 'ETIMEDOUT' (e.g. a server whose accept queue is full drops the SYNs);
+   * one the run's end interrupts is no error. In rr and hold, set-up waits
+   * for every connection to be established or to fail, so `connected` falls
+   * short of the connections asked for only with errors that say why.
    */
   errors: number;
   /** Replies (or bytes on an idle connection) that did not match. Whole run, warm-up included. */
@@ -98,13 +105,13 @@ export interface LoadReport {
   latencyUs: LatencyUs;
   /** The measured window actually run (shorter only if the process was exiting). */
   durationMs: number;
-  /** errors by cause: libuv error names ('ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', ...), 'EOF' and 'UNSTARTED'. */
+  /** errors by cause: libuv error names ('ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', ...) and 'EOF'. */
   errorCodes: Record<string, number>;
 }
 
 const KNOWN = [
   'host', 'port', 'mode', 'connections', 'messageSize', 'durationMs', 'warmupMs',
-  'idle', 'expect', 'threads', 'onProgress', 'signal',
+  'connectTimeoutMs', 'idle', 'expect', 'threads', 'onProgress', 'signal',
 ] as const;
 
 const MAX_CONNECTIONS = 1_000_000;
@@ -127,9 +134,18 @@ interface NativeLoadgen {
  * - `churn`: every slot loops connect, one request/reply, close (with RST,
  *   so that no TIME_WAIT piles up on the client).
  *
+ * Set-up (rr and hold): the clock starts only once every connection (rr:
+ * all `connections`; hold: the `idle` ones) is established or has failed
+ * (refused, reset, or 'ETIMEDOUT' after `connectTimeoutMs`). No request is
+ * sent before, so connecting is never measured and never waits behind the
+ * traffic of open connections. Then the warm-up runs, then the measured
+ * window: a run lasts set-up + `warmupMs` + `durationMs`, and set-up is
+ * bounded by `connectTimeoutMs` per wave of 128 connects per thread. Churn
+ * has no set-up: connecting is what it measures.
+ *
  * A failed rr/churn connection (refused, reset, closed early) is counted in
  * `errors` and retried after 20 ms; hold's idle connections are opened once.
- * The run always ends after `warmupMs + durationMs`; requests in flight then
+ * The run ends `warmupMs + durationMs` after set-up; requests in flight then
  * are dropped, not waited for.
  *
  * An aborted `signal` stops the run at once (its threads are joined) and
@@ -159,6 +175,7 @@ export async function loadgen(options: LoadgenOptions): Promise<LoadReport> {
   const messageSize = validateInteger('options.messageSize', opts.messageSize, 1, MAX_MESSAGE, 64);
   const durationMs = validateInteger('options.durationMs', opts.durationMs, 1, MAX_MS, 3000);
   const warmupMs = validateInteger('options.warmupMs', opts.warmupMs, 0, MAX_MS, 0);
+  const connectTimeoutMs = validateInteger('options.connectTimeoutMs', opts.connectTimeoutMs, 1, MAX_MS, 3000);
   const threads = validateInteger('options.threads', opts.threads, 1, 256, 1);
   const onProgress = opts.onProgress;
   if (onProgress !== undefined && typeof onProgress !== 'function') {
@@ -186,7 +203,7 @@ export async function loadgen(options: LoadgenOptions): Promise<LoadReport> {
 
   const native = binding as NativeLoadgen;
   const run = native.loadgenStart(
-    { host, port, mode, expect, connections, idle, messageSize, durationMs, warmupMs, threads },
+    { host, port, mode, expect, connections, idle, messageSize, durationMs, warmupMs, connectTimeoutMs, threads },
     deliver,
   );
   const onAbort = () => run.stop();

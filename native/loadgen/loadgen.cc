@@ -50,6 +50,14 @@ void RaiseFdLimit(uint64_t needed) {
 
 }  // namespace
 
+void SetWindow(Shared& shared, int64_t now) {
+  const int64_t measure = now + shared.options.warmup_ms * 1'000'000;
+  shared.measure_ns.store(measure, std::memory_order_relaxed);
+  shared.deadline_ns.store(measure + shared.options.duration_ms * 1'000'000, std::memory_order_relaxed);
+  shared.setup_done.store(true, std::memory_order_release);
+  shared.setup_wakeup.signal();
+}
+
 LoadRun::LoadRun(Options options) { shared_.options = std::move(options); }
 
 LoadRun::~LoadRun() {
@@ -81,8 +89,9 @@ int LoadRun::Prepare(const char** syscall) {
 
   *syscall = "eventfd";
   if (int rc = shared_.stop_wakeup.open(); rc < 0) return rc;
+  if (int rc = shared_.setup_wakeup.open(); rc < 0) return rc;
 
-  shared_.unsettled_idle.store(hold ? o.idle : 0);
+  shared_.unsettled.store(o.mode == Mode::kChurn ? 0 : hold ? o.idle : o.connections);
   const uint64_t slots = hold ? o.idle : o.connections;
   *syscall = "epoll_create1";
   for (uint32_t i = 0; i < threads; ++i) {
@@ -118,10 +127,10 @@ int LoadRun::Start(ProgressFn progress, DoneFn done) {
     }
   }
   // The clock starts once every thread exists, so thread creation never eats
-  // into the warm-up or the measured window.
+  // into the warm-up or the measured window. With connections to settle
+  // first, the loop that settles the last one starts it instead.
   shared_.start_ns = MonotonicNs();
-  shared_.measure_ns = shared_.start_ns + shared_.options.warmup_ms * 1'000'000;
-  shared_.deadline_ns = shared_.measure_ns + shared_.options.duration_ms * 1'000'000;
+  if (shared_.unsettled.load() == 0) SetWindow(shared_, shared_.start_ns);
   {
     std::lock_guard<std::mutex> lock(go_mutex_);
     go_ = true;
@@ -155,7 +164,12 @@ void LoadRun::Finish() {
     for (const auto& [err, count] : w->error_codes) r.error_codes[err] += count;
     stopped = std::max(stopped, w->stopped_ns);
   }
-  const int64_t window = std::max<int64_t>(0, stopped - shared_.measure_ns);
+  // A run stopped during set-up has no window: measure_ns is still 0 or far
+  // in the future.
+  const int64_t measure = shared_.setup_done.load(std::memory_order_acquire)
+                              ? shared_.measure_ns.load(std::memory_order_relaxed)
+                              : stopped;
+  const int64_t window = std::max<int64_t>(0, stopped - measure);
   r.duration_ms = static_cast<double>(window) / 1e6;
   if (window > 0) {
     const double seconds = static_cast<double>(window) / 1e9;

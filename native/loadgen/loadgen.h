@@ -34,15 +34,15 @@ struct Options {
   size_t message_size = 64;
   int64_t duration_ms = 3000;  // the measured window, after the warm-up
   int64_t warmup_ms = 0;
+  // A connect() still pending after this long fails with ETIMEDOUT. It also
+  // bounds rr's and hold's set-up (see Shared::unsettled).
+  int64_t connect_timeout_ms = 3000;
   uint32_t threads = 1;
   int64_t progress_interval_ms = 250;
 };
 
 // Pseudo-errno recorded when the server closed a connection early.
 constexpr int kErrEof = 0;
-// Pseudo-errno recorded, once per connection, for a connection whose
-// connect() was never called before the run ended (see Report::unstarted).
-constexpr int kErrUnstarted = -1;
 
 struct Progress {
   double elapsed_ms = 0;  // since the start, warm-up included
@@ -57,11 +57,12 @@ struct LatencySummary {  // microseconds
 
 struct Report {
   uint64_t connected = 0;  // connections established and open at the end
-  // Connections never attempted: the run ended while they waited for a
-  // connect slot (kMaxConnecting in flight per loop) or, hold's active one,
-  // for the idle ones. Each is also an error (kErrUnstarted), and each one
-  // never established whose connect() was still in flight at the end is an
-  // ETIMEDOUT error: no requested connection goes missing from the report.
+  // Connections never attempted because the run ended first: churn slots
+  // still waiting for a connect slot (kMaxConnecting in flight per loop), or
+  // any connection of a run stopped during set-up. The run's end is not an
+  // error: neither these nor a connect() it interrupted count in `errors`.
+  // rr and hold settle every connection before the clock starts, so a run
+  // that reaches its deadline never leaves one unstarted there.
   uint64_t unstarted = 0;
   uint64_t requests = 0;   // verified replies completed in the measured window
   uint64_t errors = 0;
@@ -70,7 +71,7 @@ struct Report {
   double bytes_per_sec = 0;  // payload sent + received by counted requests
   double duration_ms = 0;    // the measured window actually run
   LatencySummary latency_us;
-  std::map<int, uint64_t> error_codes;  // errno (or kErrEof, kErrUnstarted) -> count
+  std::map<int, uint64_t> error_codes;  // errno (or kErrEof) -> count
 };
 
 class Worker;
@@ -85,14 +86,26 @@ struct Shared {
   std::string expect_pattern;  // what the server must return for it
   Wakeup stop_wakeup;  // its eventfd is in every worker's epoll set
   std::atomic<bool> stop{false};
-  int64_t start_ns = 0;    // CLOCK_MONOTONIC
-  int64_t measure_ns = 0;  // start of the measured window
-  int64_t deadline_ns = 0;
-  // Hold mode: idle connections not yet established or failed. The active
-  // connection waits for zero so that every sample sees all its idle peers.
-  std::atomic<int64_t> unsettled_idle{0};
+  int64_t start_ns = 0;  // CLOCK_MONOTONIC
+  // Set-up: connections (rr: all of them; hold: the idle ones) whose first
+  // connect() has not settled yet, i.e. neither established nor failed
+  // (refused, timed out after connect_timeout_ms...). No request is sent
+  // before it reaches zero: connecting is set-up, not measurement, and a
+  // connect completion never waits behind big sends. The loop that settles
+  // the last one sets the window (warm-up, then the measured duration, from
+  // that moment), then sets setup_done and signals setup_wakeup.
+  std::atomic<int64_t> unsettled{0};
+  std::atomic<bool> setup_done{false};
+  Wakeup setup_wakeup;  // in every worker's epoll set until it sees setup_done
+  // Written once before setup_done is released; read after acquiring it.
+  std::atomic<int64_t> measure_ns{0};  // start of the measured window
+  std::atomic<int64_t> deadline_ns{0};
   std::vector<std::unique_ptr<Worker>> workers;
 };
+
+// Ends set-up at `now`: sets measure_ns and deadline_ns, releases setup_done
+// and wakes every loop. Called exactly once per run.
+void SetWindow(Shared& shared, int64_t now);
 
 class LoadRun {
  public:

@@ -105,9 +105,7 @@ void DeliverReport(Napi::Env env, Napi::Function, Job* job, Report* raw) {
     o.Set("durationMs", report->duration_ms);
     Napi::Object codes = Napi::Object::New(env);
     for (const auto& [err, count] : report->error_codes) {
-      const char* name = err == loadgen::kErrEof         ? "EOF"
-                         : err == loadgen::kErrUnstarted ? "UNSTARTED"
-                                                         : ErrnoName(err);
+      const char* name = err == loadgen::kErrEof ? "EOF" : ErrnoName(err);
       codes.Set(name, static_cast<double>(count));
     }
     o.Set("errorCodes", codes);
@@ -183,10 +181,11 @@ Options ParseOptions(Napi::Object o) {
   opt.message_size = GetU32(o, "messageSize", 64);
   opt.duration_ms = GetU32(o, "durationMs", 3000);
   opt.warmup_ms = GetU32(o, "warmupMs", 0);
+  opt.connect_timeout_ms = GetU32(o, "connectTimeoutMs", 3000);
   opt.threads = GetU32(o, "threads", 1);
   opt.progress_interval_ms = GetU32(o, "progressIntervalMs", 250);
   if (opt.port < 1 || opt.port > 65535 || opt.connections < 1 || opt.message_size < 1 ||
-      opt.duration_ms < 1 || opt.threads < 1 || opt.progress_interval_ms < 1) {
+      opt.duration_ms < 1 || opt.connect_timeout_ms < 1 || opt.threads < 1 || opt.progress_interval_ms < 1) {
     throw CodedRangeError(env, "ERR_OUT_OF_RANGE", "loadgen option out of range");
   }
   return opt;

@@ -25,12 +25,9 @@ constexpr uint32_t kMaxConnecting = 128;
 // A failed rr/churn connection is retried after this pause, so a refused
 // port costs a few thousand attempts per second instead of a spinning core.
 constexpr int64_t kRetryDelayNs = 20'000'000;
-// While hold mode's active connection waits for idle peers owned by other
-// loops, this loop re-checks them this often (the only timed poll, and only
-// during set-up with threads > 1).
-constexpr int kGatePollMs = 10;
 constexpr size_t kScratchSize = 64 * 1024;
 constexpr uint64_t kStopToken = std::numeric_limits<uint64_t>::max();
+constexpr uint64_t kSetupToken = kStopToken - 1;
 constexpr uint32_t kConnEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
 
 }  // namespace
@@ -41,6 +38,8 @@ Worker::Worker(Shared& shared, uint32_t slots, bool active)
   for (uint32_t i = 0; i < conns_.size(); ++i) {
     conns_[i].index = i;
     conns_[i].idle = hold && i < slots;
+    // Counted in Shared::unsettled: rr's connections and hold's idle ones.
+    conns_[i].settled = options_.mode == Mode::kChurn || (hold && i >= slots);
   }
   if (active) gated_ = slots;
 }
@@ -53,6 +52,8 @@ int Worker::Init() {
   ev.events = EPOLLIN;  // level-triggered: once signalled, every loop sees it
   ev.data.u64 = kStopToken;
   if (epoll_ctl(ep, EPOLL_CTL_ADD, shared_.stop_wakeup.fd(), &ev) < 0) return -errno;
+  ev.data.u64 = kSetupToken;  // level-triggered too; BeginWindow() removes it
+  if (epoll_ctl(ep, EPOLL_CTL_ADD, shared_.setup_wakeup.fd(), &ev) < 0) return -errno;
   scratch_.reset(new char[kScratchSize]);
   return 0;
 }
@@ -68,17 +69,19 @@ void Worker::Run(const LoadRun::ProgressFn* progress) {
   }
   epoll_event events[kMaxEvents];
   for (;;) {
-    CheckGate(now);
+    if (setup_ && shared_.setup_done.load(std::memory_order_acquire)) {
+      BeginWindow();
+      now = MonotonicNs();
+    }
     StartPending(now);
     Publish();
 
-    int64_t wake = std::min(shared_.deadline_ns, next_progress);
+    int64_t wake = std::min(deadline_ns_, next_progress);
     if (!retry_.empty()) wake = std::min(wake, retry_.front().first);
+    if (!connect_due_.empty()) wake = std::min(wake, connect_due_.front().due);
     // Round up: waking a hair early would only spin through a 0 ms wait.
     int64_t timeout_ms = wake <= now ? 0 : (wake - now + 999'999) / 1'000'000;
-    if (gated_ >= 0 && shared_.workers.size() > 1) {
-      timeout_ms = std::min<int64_t>(timeout_ms, kGatePollMs);
-    }
+    timeout_ms = std::min<int64_t>(timeout_ms, std::numeric_limits<int>::max());
     const int n = epoll_wait(epoll_.get(), events, kMaxEvents, static_cast<int>(timeout_ms));
     if (n < 0) {
       if (errno == EINTR) {
@@ -90,15 +93,16 @@ void Worker::Run(const LoadRun::ProgressFn* progress) {
       break;
     }
     now = MonotonicNs();
-    if (shared_.stop.load(std::memory_order_acquire) || now >= shared_.deadline_ns) break;
+    if (shared_.stop.load(std::memory_order_acquire) || now >= deadline_ns_) break;
     for (int i = 0; i < n; ++i) {
       const uint64_t token = events[i].data.u64;
-      if (token == kStopToken) continue;  // the flag above is authoritative
+      if (token >= kSetupToken) continue;  // the flags are authoritative
       Conn& c = conns_[static_cast<uint32_t>(token)];
       if (c.gen != static_cast<uint32_t>(token >> 32) || c.state == State::kClosed) continue;
       OnEvent(c, events[i].events);
     }
     now = MonotonicNs();
+    ExpireConnects(now);
     ExpireRetries(now);
     if (progress && now >= next_progress) {
       Publish();
@@ -106,7 +110,7 @@ void Worker::Run(const LoadRun::ProgressFn* progress) {
       while (next_progress <= now) next_progress += interval_ns;
     }
   }
-  stopped_ns = std::min(now, shared_.deadline_ns);
+  stopped_ns = std::min(now, deadline_ns_);
   connected_at_end = open_;
   CountUnestablished();
   Publish();
@@ -170,6 +174,7 @@ void Worker::StartConnect(Conn& c, int64_t now) {
   if (in_progress) {
     c.state = State::kConnecting;
     ++connecting_;
+    connect_due_.push_back({now + options_.connect_timeout_ms * 1'000'000, c.index, c.gen});
   } else {
     OnConnected(c);
   }
@@ -190,11 +195,13 @@ void Worker::OnEvent(Conn& c, uint32_t events) {
     OnConnected(c);
     if (c.gen != gen || c.state != State::kOpen) return;
   }
-  if ((events & EPOLLOUT) && !c.idle && c.sent < options_.message_size) {
+  // During set-up an open rr connection is as quiet as an idle one.
+  const bool quiet = c.idle || setup_;
+  if ((events & EPOLLOUT) && !quiet && c.sent < options_.message_size) {
     if (!TrySend(c)) return;
   }
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
-    if (c.idle) {
+    if (quiet) {
       DrainIdle(c);
     } else {
       OnReadable(c);
@@ -206,10 +213,11 @@ void Worker::OnConnected(Conn& c) {
   c.state = State::kOpen;
   c.established = true;
   ++open_;
-  if (c.idle) {
-    Settle(c);
-    return;
-  }
+  const uint32_t gen = c.gen;
+  Settle(c);
+  // Settling the last connection starts the window, but this loop starts
+  // its requests from BeginWindow(), all together.
+  if (c.idle || setup_ || c.gen != gen) return;
   // Churn measures the whole cycle from connect(); rr one request at a time.
   StartRequest(c, options_.mode == Mode::kChurn ? c.started_ns : MonotonicNs());
 }
@@ -269,8 +277,8 @@ void Worker::OnReadable(Conn& c) {
   }
 }
 
-// An idle connection that the server closes (its connection limit, say) is
-// failed with EOF by RecvSome.
+// An idle connection (or an rr one during set-up) that the server closes
+// (its connection limit, say) is failed with EOF by RecvSome.
 void Worker::DrainIdle(Conn& c) {
   while (RecvSome(c, kScratchSize) > 0) {
     ++mismatches;  // an idle connection never asked for anything
@@ -302,7 +310,7 @@ void Worker::Complete(Conn& c) {
   }
   if (c.mismatch) {
     ++mismatches;
-  } else if (c.started_ns >= shared_.measure_ns && t < shared_.deadline_ns) {
+  } else if (c.started_ns >= measure_ns_ && t < deadline_ns_) {
     // Only requests wholly inside the measured window: one that began in
     // the warm-up would carry warm-up latency into the histogram.
     ++requests;
@@ -327,17 +335,15 @@ void Worker::Close(Conn& c) {
 void Worker::Fail(Conn& c, int err) {
   RecordError(err);
   Close(c);
-  if (c.idle) {
-    Settle(c);  // idle connections are opened once: the count held is the result
-    return;
-  }
+  Settle(c);  // a failed first connect is settled: its error says why
+  if (c.idle) return;  // idle connections are opened once: the count held is the result
   retry_.emplace_back(MonotonicNs() + kRetryDelayNs, c.index);
 }
 
 void Worker::Settle(Conn& c) {
   if (c.settled) return;
   c.settled = true;
-  shared_.unsettled_idle.fetch_sub(1, std::memory_order_acq_rel);
+  if (shared_.unsettled.fetch_sub(1, std::memory_order_acq_rel) == 1) SetWindow(shared_, MonotonicNs());
 }
 
 void Worker::StartPending(int64_t now) {
@@ -356,11 +362,38 @@ void Worker::ExpireRetries(int64_t now) {
   }
 }
 
-void Worker::CheckGate(int64_t now) {
-  if (gated_ < 0 || shared_.unsettled_idle.load(std::memory_order_acquire) > 0) return;
-  Conn& c = conns_[static_cast<size_t>(gated_)];
-  gated_ = -1;
-  Launch(c, now);
+// Only connects are timed: a pending one is failed with ETIMEDOUT here (and,
+// in rr and churn, retried like any failure). Entries of attempts that have
+// settled since are dropped on the way.
+void Worker::ExpireConnects(int64_t now) {
+  while (!connect_due_.empty()) {
+    const ConnectDue d = connect_due_.front();
+    Conn& c = conns_[d.index];
+    const bool pending = c.gen == d.gen && c.state == State::kConnecting;
+    if (pending && d.due > now) return;
+    connect_due_.pop_front();
+    if (pending) Fail(c, ETIMEDOUT);
+  }
+}
+
+// Every connection of the run has settled: requests start on this loop's
+// open connections, and hold's active connection is launched.
+void Worker::BeginWindow() {
+  setup_ = false;
+  measure_ns_ = shared_.measure_ns.load(std::memory_order_relaxed);
+  deadline_ns_ = shared_.deadline_ns.load(std::memory_order_relaxed);
+  // Level-triggered and never drained (every loop must see it): it leaves
+  // the set so that it cannot spin the loop.
+  if (epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, shared_.setup_wakeup.fd(), nullptr) < 0) RecordError(errno);
+  const int64_t now = MonotonicNs();
+  for (auto& c : conns_) {
+    if (c.state == State::kOpen && !c.idle) StartRequest(c, now);
+  }
+  if (gated_ >= 0) {
+    Conn& c = conns_[static_cast<size_t>(gated_)];
+    gated_ = -1;
+    Launch(c, now);
+  }
 }
 
 void Worker::Publish() {
@@ -392,21 +425,13 @@ void Worker::RecordError(int err) {
   ++error_codes[err];
 }
 
-// A connection that was never established is an error even when nothing
-// failed: a server that drops SYNs (a full accept queue) leaves connect()
-// pending for seconds, and the slots queued behind the ones in flight are
-// never tried. A connect() in flight on a connection that was open before
-// (churn's next cycle, an rr reconnect after a counted failure) is not one,
-// and neither is a connection waiting to be retried: its failure counted.
+// The run's end is not an error: a connect() it interrupts has not timed
+// out (ExpireConnects counts those that did), and a connection it kept from
+// being tried is only `unstarted`. rr and hold never get here with either
+// unless the run was stopped during set-up.
 void Worker::CountUnestablished() {
   for (const Conn& c : conns_) {
-    if (c.established) continue;
-    if (!c.attempted) {
-      ++unstarted;
-      RecordError(kErrUnstarted);
-    } else if (c.state == State::kConnecting) {
-      RecordError(ETIMEDOUT);
-    }
+    if (!c.established && !c.attempted) ++unstarted;
   }
 }
 

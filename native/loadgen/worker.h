@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <limits>
 #include <map>
 #include <memory>
 #include <utility>
@@ -57,7 +58,7 @@ class Worker {
     bool idle = false;      // hold mode: sends nothing, is never retried
     bool attempted = false;    // connect() (or socket()) has been tried once
     bool established = false;  // has been open once
-    bool settled = false;   // hold mode: has been established or has failed once
+    bool settled = false;   // its first connect has settled (or it has none to wait for)
     bool mismatch = false;  // the reply in flight already differs
     uint32_t rot = 0;       // offset of the request into the patterns
     uint64_t seq = 0;
@@ -83,7 +84,8 @@ class Worker {
   void Settle(Conn& c);
   void StartPending(int64_t now);
   void ExpireRetries(int64_t now);
-  void CheckGate(int64_t now);
+  void ExpireConnects(int64_t now);
+  void BeginWindow();
   void Publish();
   void EmitProgress(const LoadRun::ProgressFn& progress, int64_t now);
   void RecordError(int err);
@@ -98,10 +100,19 @@ class Worker {
   std::unique_ptr<char[]> scratch_;
   std::deque<uint32_t> pending_;                    // waiting for a connect slot
   std::deque<std::pair<int64_t, uint32_t>> retry_;  // (due, index); due times only grow
+  struct ConnectDue {
+    int64_t due;
+    uint32_t index;
+    uint32_t gen;  // the attempt it times out; a later one has its own entry
+  };
+  std::deque<ConnectDue> connect_due_;  // due times only grow
+  bool setup_ = true;  // until this loop has seen Shared::setup_done
+  int64_t measure_ns_ = 0;
+  int64_t deadline_ns_ = std::numeric_limits<int64_t>::max();  // none during set-up
   uint32_t connecting_ = 0;
   uint64_t open_ = 0;
   uint64_t completed_ = 0;  // every reply, warm-up and mismatches included
-  int64_t gated_ = -1;      // hold: index of the active slot until the gate opens
+  int64_t gated_ = -1;      // hold: index of the active slot until set-up ends
   int64_t last_progress_ns_ = 0;
   uint64_t last_progress_completed_ = 0;
 };
