@@ -27,7 +27,7 @@ function run(o: ExperimentOptions): Promise<LoadPoint[]> {
 
 /** Wakeups (returns from the wait syscall) per request. */
 export function wakeupsPerReq(p: LoadPoint): number | undefined {
-  return per(p.counters?.syscalls?.wait ?? p.counters?.wakeups, p.report?.requests ?? 0);
+  return per(p.counters?.syscalls.wait, p.report?.requests ?? 0);
 }
 
 export function connectionsTable(points: LoadPoint[], format: TableFormat, xTitle: string, extra?: (p: LoadPoint) => string): string {

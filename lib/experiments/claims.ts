@@ -271,7 +271,7 @@ function claim4(t: Awaited<ReturnType<typeof threads>>, churnPoints: ChurnPoint[
     command: '`netmodels bench --experiment claims` (this section: the thread model under churn) and `netmodels bench --experiment churn`',
     figures: [
       `thread model, 16 clients churning: ${fmt(t.accepted)} connections accepted, ` +
-        (t.clone !== undefined ? `${fmt(t.clone)} clone() calls (${fmt(ratio(t.clone, t.accepted), 2)} per connection), ` : 'clone() calls: not counted by this build, ') +
+        `${fmt(t.clone)} clone() calls (${fmt(ratio(t.clone, t.accepted), 2)} per connection), ` +
         `reaped ${t.reaped ?? 0}, zombies ${t.zombies}, threads left in the process afterwards ${t.threadsAfter}`,
       `CPU per connection at 16 clients: thread ${cpu(thread?.cpuUsPerConn, thread?.cpuTicks)}, fork ${cpu(fork?.cpuUsPerConn, fork?.cpuTicks)} (${x(ratio(fork?.cpuUsPerConn, thread?.cpuUsPerConn))})`,
     ],
@@ -425,13 +425,12 @@ function claim9(points: LoadPoint[]): Section {
   const at = (m: string, n: number, size: number) => points.find((p) => p.model === m && p.x === n && p.size === size);
   const sizes = [...new Set(points.map((p) => p.size!))];
   const conns = [...new Set(points.map((p) => p.x))];
-  const source = points.map(perRequest).find((r) => r.wakeups !== undefined)?.source ?? 'stats';
   const figures = sizes.flatMap((size) =>
     conns.map((n) => {
       const cell = (m: string) => {
         const p = at(m, n, size);
         const r = p ? perRequest(p) : undefined;
-        return `${m.replace('epoll ', '')} ${fmt(p?.report?.rps)} req/s, ${fmt(r?.wakeups, 2)} wakeups, ${fmt(r?.recv, 2)} recv, ${fmt(r?.send, 2)} send${r?.eagain !== undefined ? `, ${fmt(r.eagain, 2)} EAGAIN` : ''}`;
+        return `${m.replace('epoll ', '')} ${fmt(p?.report?.rps)} req/s, ${fmt(r?.wakeups, 2)} wakeups, ${fmt(r?.recv, 2)} recv, ${fmt(r?.send, 2)} send, ${fmt(r?.eagain, 2)} EAGAIN`;
       };
       return `${n} connection${n > 1 ? 's' : ''}, ${size >= 1024 ? `${size / 1024} KiB` : `${size} B`}: ${cell('epoll level')}; ${cell('epoll edge')}`;
     }),
@@ -446,7 +445,7 @@ function claim9(points: LoadPoint[]): Section {
     n: 9,
     claim: 'Level-triggered notifies again and again until the data is read — more overhead; edge-triggered notifies once — less overhead, faster, but "may lose data".',
     command: '`netmodels bench --experiment trigger`; the `sys` example `node examples/lt-vs-et.js` shows the lost edge',
-    figures: [...figures, `per-request counts from ${source === 'syscalls' ? 'stats().syscalls (every call, EAGAIN included)' : 'stats() reads/writes/wakeups (successful recv/send only)'}`],
+    figures: [...figures, 'per-request counts from stats().syscalls (every call, EAGAIN included)'],
     verdict:
       `holds only when a reader stops before the socket is empty: ${moreWakeups ? 'level woke more often than edge for 64 KiB messages' : 'level did not wake more often here'}; ` +
       `edge was faster by over 10% in ${edgeWins} of ${fasters.length} cases, level in ${levelWins}; "lose data" is folklore for "a loop that does not drain stalls"`,

@@ -4,7 +4,7 @@
 // this process.
 import { loadgen, type LoadgenOptions, type LoadProgress, type LoadReport } from '../loadgen';
 import { nativeModels } from '../models/index';
-import type { ServerStats } from '../server';
+import type { ServerStats, SyscallStats } from '../server';
 import { notBuilt, Progress, selectTargets, startTarget, START_STOP_MS, type RunningTarget, type Target } from '../bench';
 import { fmt } from '../format';
 import { CLK_TCK, COARSE_TICKS, treeTicks } from './cpu';
@@ -36,25 +36,9 @@ export interface Experiment<P = unknown> {
   failures(points: P[]): string[];
 }
 
-/**
- * stats().syscalls, once the server counts them: calls made (EAGAIN ones
- * included), `wait` being select/poll/epoll_wait/io_uring_enter and `ctl`
- * epoll_ctl or an fd set / pollfd change.
- */
-export interface SyscallCounters {
-  accept: number;
-  recv: number;
-  send: number;
-  wait: number;
-  ctl: number;
-  eagain: number;
-  fork: number;
-  clone: number;
-}
+const SYSCALL_NAMES: readonly (keyof SyscallStats)[] = ['accept', 'recv', 'send', 'wait', 'ctl', 'eagain', 'fork', 'clone'];
 
-export const SYSCALL_NAMES: readonly (keyof SyscallCounters)[] = ['accept', 'recv', 'send', 'wait', 'ctl', 'eagain', 'fork', 'clone'];
-
-/** The counters an experiment divides by requests; `syscalls` once the server has them. */
+/** The counters an experiment divides by requests. */
 export interface Counters {
   accepted: number;
   closed: number;
@@ -63,14 +47,12 @@ export interface Counters {
   reads: number;
   writes: number;
   wakeups: number;
-  syscalls?: SyscallCounters;
+  syscalls: SyscallStats;
 }
 
-/** stats() as `serve` prints it; `syscalls` is absent from a build without the counters. */
-export type StatsWithSyscalls = ServerStats & { syscalls?: SyscallCounters };
 
 /** b - a for every counter. */
-export function countersBetween(a: StatsWithSyscalls, b: StatsWithSyscalls): Counters {
+export function countersBetween(a: ServerStats, b: ServerStats): Counters {
   const out: Counters = {
     accepted: b.accepted - a.accepted,
     closed: b.closed - a.closed,
@@ -79,25 +61,21 @@ export function countersBetween(a: StatsWithSyscalls, b: StatsWithSyscalls): Cou
     reads: b.reads - a.reads,
     writes: b.writes - a.writes,
     wakeups: b.wakeups - a.wakeups,
+    syscalls: Object.fromEntries(SYSCALL_NAMES.map((k) => [k, b.syscalls[k] - a.syscalls[k]])) as unknown as SyscallStats,
   };
-  if (a.syscalls && b.syscalls) {
-    const before = a.syscalls;
-    const after = b.syscalls;
-    out.syscalls = Object.fromEntries(SYSCALL_NAMES.map((k) => [k, (after[k] ?? 0) - (before[k] ?? 0)])) as unknown as SyscallCounters;
-  }
   return out;
 }
 
-const readers = new WeakMap<RunningTarget, { waiting: ((s: StatsWithSyscalls) => void)[] }>();
+const readers = new WeakMap<RunningTarget, { waiting: ((s: ServerStats) => void)[] }>();
 
 /**
  * The server's stats(), read from its process: SIGUSR2 makes `netmodels
  * serve` print one `STATS <json>` line. Null if none comes within `timeoutMs`.
  */
-export function serverStats(server: RunningTarget, timeoutMs = 3000): Promise<StatsWithSyscalls | null> {
+export function serverStats(server: RunningTarget, timeoutMs = 3000): Promise<ServerStats | null> {
   let reader = readers.get(server);
   if (!reader) {
-    const r = { waiting: [] as ((s: StatsWithSyscalls) => void)[] };
+    const r = { waiting: [] as ((s: ServerStats) => void)[] };
     reader = r;
     readers.set(server, r);
     let text = '';
@@ -108,7 +86,7 @@ export function serverStats(server: RunningTarget, timeoutMs = 3000): Promise<St
         const line = text.slice(0, nl);
         text = text.slice(nl + 1);
         if (line.startsWith('STATS ')) {
-          const stats = JSON.parse(line.slice(6)) as StatsWithSyscalls;
+          const stats = JSON.parse(line.slice(6)) as ServerStats;
           for (const resolve of r.waiting.splice(0)) resolve(stats);
         }
       }
@@ -120,7 +98,7 @@ export function serverStats(server: RunningTarget, timeoutMs = 3000): Promise<St
       r.waiting = r.waiting.filter((w) => w !== done);
       resolve(null);
     }, timeoutMs);
-    const done = (s: StatsWithSyscalls) => {
+    const done = (s: ServerStats) => {
       clearTimeout(timer);
       resolve(s);
     };
@@ -140,7 +118,7 @@ export interface Measured {
   /** The server's counters over the same window; undefined if it did not answer. */
   counters?: Counters;
   /** The server's stats() at the end. */
-  stats?: StatsWithSyscalls;
+  stats?: ServerStats;
 }
 
 export interface MeasureOptions {

@@ -15,16 +15,13 @@ export interface PerRequest {
   recv?: number;
   send?: number;
   eagain?: number;
-  /** 'syscalls': stats().syscalls (every call); 'stats': reads/writes/wakeups (successful recv/send only, no EAGAIN count). */
-  source: 'syscalls' | 'stats';
 }
 
-/** A point's syscalls per request, from stats().syscalls when the server has them. */
+/** A point's syscalls per request (stats().syscalls: every call, EAGAIN ones included). */
 export function perRequest(p: LoadPoint): PerRequest {
   const n = p.report?.requests ?? 0;
   const s = p.counters?.syscalls;
-  if (s) return { source: 'syscalls', wakeups: per(s.wait, n), recv: per(s.recv, n), send: per(s.send, n), eagain: per(s.eagain, n) };
-  return { source: 'stats', wakeups: per(p.counters?.wakeups, n), recv: per(p.counters?.reads, n), send: per(p.counters?.writes, n) };
+  return { wakeups: per(s?.wait, n), recv: per(s?.recv, n), send: per(s?.send, n), eagain: per(s?.eagain, n) };
 }
 
 function run(o: ExperimentOptions): Promise<LoadPoint[]> {
@@ -43,14 +40,13 @@ const size = (b: number) => (b >= 1024 ? `${b / 1024} KiB` : `${b} B`);
 function table(points: LoadPoint[], format: TableFormat): string {
   if (format === 'csv') {
     return csv(
-      ['trigger', 'connections', 'size', 'rps', 'cpu_us_per_req', 'wakeups_per_req', 'recv_per_req', 'send_per_req', 'eagain_per_req', 'counted_by', 'errors', 'skipped'],
+      ['trigger', 'connections', 'size', 'rps', 'cpu_us_per_req', 'wakeups_per_req', 'recv_per_req', 'send_per_req', 'eagain_per_req', 'errors', 'skipped'],
       points.map((p) => {
         const r = perRequest(p);
-        return [p.model, p.x, p.size, round(p.report?.rps, 0), round(p.cpuUsPerReq, 2), round(r.wakeups, 3), round(r.recv, 3), round(r.send, 3), round(r.eagain, 3), r.source, p.report ? errorsOf(p.report) : undefined, p.skipped];
+        return [p.model, p.x, p.size, round(p.report?.rps, 0), round(p.cpuUsPerReq, 2), round(r.wakeups, 3), round(r.recv, 3), round(r.send, 3), round(r.eagain, 3), p.report ? errorsOf(p.report) : undefined, p.skipped];
       }),
     );
   }
-  const source = points.map(perRequest).find((r) => r.wakeups !== undefined)?.source ?? 'stats';
   const columns: Column[] = [
     { title: 'trigger', width: 11, left: true },
     { title: 'conns', width: 5 },
@@ -58,8 +54,8 @@ function table(points: LoadPoint[], format: TableFormat): string {
     { title: 'req/s', width: 9 },
     { title: 'cpu us/req', width: 10 },
     { title: 'wakeups/req', width: 11 },
-    { title: source === 'syscalls' ? 'recv/req' : 'recv ok/req', width: 11 },
-    { title: source === 'syscalls' ? 'send/req' : 'send ok/req', width: 11 },
+    { title: 'recv/req', width: 11 },
+    { title: 'send/req', width: 11 },
     { title: 'eagain/req', width: 10 },
   ];
   const coarse = points.some((p) => p.report && p.cpuTicks !== undefined && p.cpuTicks < COARSE_TICKS);
