@@ -135,7 +135,8 @@ export interface ServerStats {
 /**
  * System calls a server made, counted where each is made (one relaxed atomic
  * increment, in the processes of fork and prefork too), for every model.
- * Every call counts whatever it returned: EAGAIN, EINTR, 0, an error. A
+ * Every call counts whatever it returned: EAGAIN, 0, an error (a call
+ * interrupted by a signal and retried at once counts once). A
  * composite (`loops`) reports the sum over its loops, and each loop its own
  * in `workers`.
  *
