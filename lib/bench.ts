@@ -362,20 +362,22 @@ export async function measureRr(target: Target, config: RrConfig, onProgress?: (
   const server = await startTarget(target, ['--backlog', '4096']);
   const pid = server.child.pid!;
   const sample = () => ({ all: treeTicks(pid), js: statTicks(`/proc/${pid}/task/${pid}/stat`, false) });
-  // The CPU window is the measured one: from the end of the warm-up on.
-  let start: { all: number; js: number } | null = null;
-  const timer = setTimeout(() => (start = sample()), config.warmupMs);
+  // The CPU window is the measured one: from the load generator's report
+  // that it has begun (after set-up and warm-up) to the end of the run.
+  let start: { all: number; js: number } | undefined;
+  const onWindow = (p: LoadProgress): void => {
+    if (p.phase === 'measure' && !start) start = sample();
+    onProgress?.(p);
+  };
   try {
-    const report: RrRun = await loadgen({ ...load, port: server.port, expect: 'uppercase' });
+    const report: RrRun = await loadgen({ ...load, port: server.port, expect: 'uppercase', onProgress: onWindow });
     const end = sample();
-    const begin = start as { all: number; js: number } | null;
-    if (begin && report.requests > 0) {
-      report.cpuUsPerReq = ((end.all - begin.all) * 1e6) / CLK_TCK / report.requests;
-      report.jsUsPerReq = ((end.js - begin.js) * 1e6) / CLK_TCK / report.requests;
+    if (start && report.requests > 0) {
+      report.cpuUsPerReq = ((end.all - start.all) * 1e6) / CLK_TCK / report.requests;
+      report.jsUsPerReq = ((end.js - start.js) * 1e6) / CLK_TCK / report.requests;
     }
     return report;
   } finally {
-    clearTimeout(timer);
     await server.stop();
   }
 }

@@ -22,7 +22,7 @@ export { ThreadPoolServer, type ThreadPoolServerOptions } from './models/threadp
 export { UringServer, type UringServerOptions } from './models/uring';
 export * as sys from './sys';
 export { loadgen } from './loadgen';
-export type { LoadgenOptions, LoadReport, LoadProgress, LatencyUs, LoadMode, LoadExpect } from './loadgen';
+export type { LoadgenOptions, LoadReport, LoadProgress, LoadPhase, LatencyUs, LoadMode, LoadExpect } from './loadgen';
 
 type IsUnion<T, U = T> = T extends unknown ? ([U] extends [T] ? false : true) : never;
 

@@ -20,9 +20,25 @@ export type LoadExpect = 'uppercase' | 'echo' | 'none';
 export const LOAD_MODES: readonly LoadMode[] = ['rr', 'hold', 'churn'];
 export const LOAD_EXPECTS: readonly LoadExpect[] = ['uppercase', 'echo', 'none'];
 
-/** A snapshot delivered to `onProgress` a few times a second during a run. */
+/**
+ * Where a run is: `setup` (rr and hold: connecting, no request sent yet),
+ * `warmup`, then `measure` (the measured window). Churn starts in `warmup`,
+ * or in `measure` without one; a run with no warm-up skips `warmup`.
+ */
+export type LoadPhase = 'setup' | 'warmup' | 'measure';
+
+/**
+ * A snapshot delivered to `onProgress` about every 250 ms during a run, and
+ * at once whenever the run enters a phase (its start included). The first
+ * snapshot in phase `measure` comes as soon as the measured window has begun
+ * (under a millisecond after it, plus the hop to the JS thread): sample a
+ * server there to measure it over the same window as the load generator.
+ * A run stopped during set-up, or one whose window is shorter than the hop,
+ * may end without one.
+ */
 export interface LoadProgress {
-  /** Since the start of the run, warm-up included. */
+  phase: LoadPhase;
+  /** Since the start of the run: set-up and warm-up included. */
   elapsedMs: number;
   /** Requests counted so far (measured window only, as in the report). */
   requests: number;
@@ -59,7 +75,7 @@ export interface LoadgenOptions {
   expect?: LoadExpect;
   /** Native event loops, each with its own epoll set; connections are split among them. Default 1. */
   threads?: number;
-  /** Called on the JS thread about every 250 ms. */
+  /** Called on the JS thread about every 250 ms and at each phase change: see `LoadProgress`. */
   onProgress?: (progress: LoadProgress) => void;
   /** Aborting it ends the run at once: the promise rejects with an `AbortError`. */
   signal?: AbortSignal;
@@ -141,7 +157,10 @@ interface NativeLoadgen {
  * traffic of open connections. Then the warm-up runs, then the measured
  * window: a run lasts set-up + `warmupMs` + `durationMs`, and set-up is
  * bounded by `connectTimeoutMs` per wave of 128 connects per thread. Churn
- * has no set-up: connecting is what it measures.
+ * has no set-up: connecting is what it measures. `onProgress` reports each
+ * phase as it begins, so a caller knows when the measured window starts: a
+ * timer of `warmupMs` started with the run would open its window a set-up
+ * early.
  *
  * A failed rr/churn connection (refused, reset, closed early) is counted in
  * `errors` and retried after 20 ms; hold's idle connections are opened once.

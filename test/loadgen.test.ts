@@ -379,6 +379,38 @@ describe('loadgen progress and resources', () => {
     expect(seen.some((p) => p.rps > 0)).toBe(true);
   });
 
+  // The window starts after set-up and warm-up; the first 'measure'
+  // snapshot is emitted as it starts, so a caller can sample the server then.
+  // One thread: the loop that reports is the one that ends set-up, so its
+  // last 'setup' snapshot precedes the window's start by construction.
+  it('reports the phases in order, the window once set-up and warm-up are over', async () => {
+    const server = trackServer(new EpollServer({ maxConnections: 4000 }));
+    const { port } = await server.start();
+    const seen: LoadProgress[] = [];
+    const warmupMs = 50;
+    const r = await loadgen({ port, connections: 1000, warmupMs, durationMs: 300, onProgress: (p) => seen.push({ ...p }) });
+    expect(r.errors).toBe(0);
+    expect(r.requests).toBeGreaterThan(0);
+    const order = ['setup', 'warmup', 'measure'];
+    expect(seen[0].phase).toBe('setup');
+    expect([...new Set(seen.map((p) => p.phase))]).toEqual(order);
+    for (let i = 1; i < seen.length; i++) {
+      expect(order.indexOf(seen[i].phase)).toBeGreaterThanOrEqual(order.indexOf(seen[i - 1].phase));
+    }
+    const lastSetup = seen.filter((p) => p.phase === 'setup').at(-1)!;
+    const firstMeasure = seen.find((p) => p.phase === 'measure')!;
+    expect(firstMeasure.elapsedMs).toBeGreaterThanOrEqual(lastSetup.elapsedMs + warmupMs);
+    // Emitted as the window begins: nothing counted yet.
+    expect(firstMeasure.requests).toBe(0);
+    expect(seen.filter((p) => p.phase !== 'measure').every((p) => p.requests === 0)).toBe(true);
+
+    // Churn has no set-up; without a warm-up it starts measuring at once.
+    const churn: LoadProgress[] = [];
+    await loadgen({ port, mode: 'churn', connections: 2, durationMs: 100, onProgress: (p) => churn.push({ ...p }) });
+    expect(churn[0].phase).toBe('measure');
+    expect(churn.every((p) => p.phase === 'measure')).toBe(true);
+  });
+
   it('rejects with the error onProgress threw, after the run', async () => {
     const server = await uppercaseServer();
     const boom = new Error('boom');

@@ -52,7 +52,7 @@ async function run(o: ExperimentOptions): Promise<ChurnPoint[]> {
         // Per connection the server accepted in the window (the load
         // generator's count leaves out the cycles cut off at its end).
         const conns = m.counters?.accepted ?? m.report.requests;
-        points.push({ model: t.label, clients, report: m.report, cpuUsPerConn: conns > 0 ? m.cpuUs / conns : undefined, cpuTicks: m.cpuTicks, counters: m.counters });
+        points.push({ model: t.label, clients, report: m.report, cpuUsPerConn: conns > 0 && m.cpuUs !== undefined ? m.cpuUs / conns : undefined, cpuTicks: m.cpuTicks, counters: m.counters });
       } catch (err) {
         points.push({ model: t.label, clients, report: null, skipped: (err as Error).message });
       } finally {

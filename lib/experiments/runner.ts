@@ -109,16 +109,20 @@ export function serverStats(server: RunningTarget, timeoutMs = 3000): Promise<Se
 
 export interface Measured {
   report: LoadReport;
-  /** Server CPU (every thread, live child and reaped child) over the window, microseconds. */
-  cpuUs: number;
+  /**
+   * Server CPU (every thread, live child and reaped child) over the window,
+   * microseconds; undefined when the run ended without reporting its window
+   * (stopped during set-up).
+   */
+  cpuUs?: number;
   /** The same in USER_HZ ticks (10 ms each): below COARSE_TICKS the figure is coarse. */
-  cpuTicks: number;
-  /** The warm-up the run finally had (longer than asked when set-up overran it). */
-  warmupMs: number;
+  cpuTicks?: number;
   /** The server's counters over the same window; undefined if it did not answer. */
   counters?: Counters;
   /** The server's stats() at the end. */
   stats?: ServerStats;
+  /** Why the window may not measure what was asked (see MeasureOptions.expectOpen); a failure. */
+  note?: string;
 }
 
 export interface MeasureOptions {
@@ -129,35 +133,24 @@ export interface MeasureOptions {
   /** With a server already started (and stopped by the caller). */
   server?: RunningTarget;
   /**
-   * Connections the server must hold open when the warm-up ends (rr: all of
-   * them; hold: the idle ones). If it holds fewer, set-up overran the
-   * warm-up and the window would measure a server still accepting (and the
-   * load generator would count the connects still in flight at the end as
-   * errors): the run is repeated on a fresh server with a longer warm-up.
+   * Connections the server must hold open when the measured window begins
+   * (rr: all of them; hold: the idle ones). The load generator has them all
+   * established by then, but a server may still have some in its accept
+   * queue: after a warm-up, one that holds fewer is too slow to accept (or
+   * refuses them) and its window measures accepting too, which `note`
+   * says. Without a warm-up, accepting is in the window by choice: no note.
    */
   expectOpen?: number;
 }
 
-/** Warm-ups tried when set-up overruns one: each at least double the last. */
-const MAX_SETUP_RETRIES = 3;
-const MIN_RETRY_WARMUP_MS = 500;
-
 /**
- * One load run against a fresh server of `target`: the load generator's
- * report, and the server's CPU and counters over the measured window (from
- * the end of the warm-up to the end of the run, plus `settleMs`).
+ * One load run against a fresh server of `target` (or options.server): the
+ * load generator's report, and the server's CPU and counters over the
+ * measured window. The start sample is taken when the load generator reports
+ * that its window has begun (its first progress in phase 'measure', after
+ * set-up and warm-up), the end sample once the run is over (plus `settleMs`).
  */
 export async function measureLoad(target: Target, load: Omit<LoadgenOptions, 'port'>, options: MeasureOptions = {}): Promise<Measured> {
-  let warmupMs = load.warmupMs ?? 0;
-  for (let attempt = 0; ; attempt++) {
-    const m = await measureOnce(target, { ...load, warmupMs }, options);
-    const retry = options.expectOpen !== undefined && warmupMs > 0 && !options.server && attempt < MAX_SETUP_RETRIES;
-    if (!retry || m.openAtStart === undefined || m.openAtStart >= options.expectOpen!) return m.measured;
-    warmupMs = Math.max(2 * warmupMs, MIN_RETRY_WARMUP_MS);
-  }
-}
-
-async function measureOnce(target: Target, load: Omit<LoadgenOptions, 'port'>, options: MeasureOptions): Promise<{ measured: Measured; openAtStart?: number }> {
   const server = options.server ?? (await startTarget(target, ['--backlog', '8192', ...(options.extra ?? [])]));
   const pid = server.child.pid!;
   try {
@@ -167,31 +160,27 @@ async function measureOnce(target: Target, load: Omit<LoadgenOptions, 'port'>, o
       const workers = (stats?.workers ?? []).map((w) => w.pid).filter((p): p is number => p !== undefined);
       return { ticks: treeTicks(pid, workers), stats };
     };
-    let begin: Promise<Awaited<ReturnType<typeof sample>>>;
-    let timer: NodeJS.Timeout | undefined;
-    if ((load.warmupMs ?? 0) > 0) {
-      begin = new Promise((resolve) => (timer = setTimeout(() => resolve(sample()), load.warmupMs)));
-    } else {
-      begin = sample();
-      await begin;
-    }
-    const report = await loadgen({ ...load, port: server.port });
-    clearTimeout(timer);
+    let begin: ReturnType<typeof sample> | undefined;
+    const onProgress = (p: LoadProgress): void => {
+      if (p.phase === 'measure' && !begin) begin = sample();
+      load.onProgress?.(p);
+    };
+    const report = await loadgen({ ...load, port: server.port, onProgress });
     if (options.settleMs) await new Promise((resolve) => setTimeout(resolve, options.settleMs));
     const end = await sample();
     const start = await begin;
-    const ticks = end.ticks - start.ticks;
-    return {
-      measured: {
-        report,
-        cpuUs: (ticks * 1e6) / CLK_TCK,
-        cpuTicks: ticks,
-        warmupMs: load.warmupMs ?? 0,
-        counters: start.stats && end.stats ? countersBetween(start.stats, end.stats) : undefined,
-        stats: end.stats ?? undefined,
-      },
-      openAtStart: start.stats ? start.stats.accepted - start.stats.closed : undefined,
-    };
+    const measured: Measured = { report, stats: end.stats ?? undefined };
+    if (start) {
+      const ticks = end.ticks - start.ticks;
+      measured.cpuUs = (ticks * 1e6) / CLK_TCK;
+      measured.cpuTicks = ticks;
+      if (start.stats && end.stats) measured.counters = countersBetween(start.stats, end.stats);
+      const open = start.stats ? start.stats.accepted - start.stats.closed : undefined;
+      if (options.expectOpen !== undefined && (load.warmupMs ?? 0) > 0 && open !== undefined && open < options.expectOpen) {
+        measured.note = `the server held ${open} of ${options.expectOpen} connections when the window began`;
+      }
+    }
+    return measured;
   } finally {
     if (!options.server) await server.stop();
   }
@@ -232,6 +221,8 @@ export interface LoadPoint {
   counters?: Counters;
   skipped?: string;
   unavailable?: boolean;
+  /** Measured, but not what was asked: see Measured.note. */
+  note?: string;
 }
 
 export interface SweepCase {
@@ -263,7 +254,14 @@ export async function sweep(
     progress.begin(label, ++step, progress.total, 1, 1);
     try {
       const m = await measureLoad(t, { ...l, onProgress: progress.update }, options);
-      points.push({ ...base, report: m.report, cpuUsPerReq: per(m.cpuUs, m.report.requests), cpuTicks: m.cpuTicks, counters: m.counters });
+      points.push({
+        ...base,
+        report: m.report,
+        cpuUsPerReq: per(m.cpuUs, m.report.requests),
+        cpuTicks: m.cpuTicks,
+        counters: m.counters,
+        ...(m.note ? { note: m.note } : {}),
+      });
     } catch (err) {
       points.push({ ...base, report: null, skipped: (err as Error).message });
     } finally {
@@ -276,8 +274,8 @@ export async function sweep(
 /** The failed points of a sweep, one line each. */
 export function sweepFailures(points: LoadPoint[], what: (p: LoadPoint) => string): string[] {
   return points
-    .filter((p) => (!p.report && !p.unavailable) || errorsOf(p.report) > 0)
-    .map((p) => `${what(p)}: ${p.report ? errorText(p.report) : `skipped: ${p.skipped}`}`);
+    .filter((p) => (!p.report && !p.unavailable) || errorsOf(p.report) > 0 || p.note)
+    .map((p) => `${what(p)}: ${p.report ? [errorsOf(p.report) > 0 ? errorText(p.report) : '', p.note ?? ''].filter(Boolean).join('; ') : `skipped: ${p.skipped}`}`);
 }
 
 /** `N errors (CODE n, ...)`: what the load generator saw, so a failure says what failed. */

@@ -44,8 +44,17 @@ struct Options {
 // Pseudo-errno recorded when the server closed a connection early.
 constexpr int kErrEof = 0;
 
+// Where a run is: rr and hold start in set-up (connecting), then every run
+// has its warm-up (skipped when warmup_ms is 0) and its measured window.
+enum class Phase : uint8_t { kSetup, kWarmup, kMeasure };
+
+// A snapshot is reported every progress_interval_ms and also at once when
+// the run enters a phase (its start included): the first kMeasure one is
+// taken as soon as the measured window has begun, so a caller can sample
+// the server at the window's start.
 struct Progress {
-  double elapsed_ms = 0;  // since the start, warm-up included
+  Phase phase = Phase::kSetup;
+  double elapsed_ms = 0;  // since the start: set-up and warm-up included
   uint64_t requests = 0;  // counted so far (measured window only)
   double rps = 0;         // completions per second over the last interval
   uint64_t errors = 0;

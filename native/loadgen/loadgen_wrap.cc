@@ -125,6 +125,9 @@ void DeliverProgress(Napi::Env env, Napi::Function callback, std::nullptr_t*, Pr
   if (env == nullptr || callback.IsEmpty()) return;
   try {
     Napi::Object o = Napi::Object::New(env);
+    o.Set("phase", p->phase == loadgen::Phase::kSetup    ? "setup"
+                   : p->phase == loadgen::Phase::kWarmup ? "warmup"
+                                                         : "measure");
     o.Set("elapsedMs", p->elapsed_ms);
     o.Set("requests", static_cast<double>(p->requests));
     o.Set("rps", p->rps);

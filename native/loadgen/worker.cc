@@ -64,6 +64,8 @@ void Worker::Run(const LoadRun::ProgressFn* progress) {
   last_progress_ns_ = shared_.start_ns;
   int64_t next_progress =
       progress ? shared_.start_ns + interval_ns : std::numeric_limits<int64_t>::max();
+  bool reported = false;  // a snapshot of `reported_phase` has been emitted
+  Phase reported_phase = Phase::kSetup;
   for (auto& c : conns_) {
     if (static_cast<int64_t>(c.index) != gated_) pending_.push_back(c.index);
   }
@@ -75,8 +77,20 @@ void Worker::Run(const LoadRun::ProgressFn* progress) {
     }
     StartPending(now);
     Publish();
+    if (progress) {
+      const Phase phase = PhaseAt(now);
+      if (!reported || phase != reported_phase || now >= next_progress) {
+        EmitProgress(*progress, now, phase);
+        reported = true;
+        reported_phase = phase;
+        while (next_progress <= now) next_progress += interval_ns;
+      }
+    }
 
     int64_t wake = std::min(deadline_ns_, next_progress);
+    // The reporting loop wakes when the measured window begins, to report it
+    // then rather than at the next tick.
+    if (progress && !setup_ && reported_phase != Phase::kMeasure) wake = std::min(wake, measure_ns_);
     if (!retry_.empty()) wake = std::min(wake, retry_.front().first);
     if (!connect_due_.empty()) wake = std::min(wake, connect_due_.front().due);
     // Round up: waking a hair early would only spin through a 0 ms wait.
@@ -104,11 +118,6 @@ void Worker::Run(const LoadRun::ProgressFn* progress) {
     now = MonotonicNs();
     ExpireConnects(now);
     ExpireRetries(now);
-    if (progress && now >= next_progress) {
-      Publish();
-      EmitProgress(*progress, now);
-      while (next_progress <= now) next_progress += interval_ns;
-    }
   }
   stopped_ns = std::min(now, deadline_ns_);
   connected_at_end = open_;
@@ -362,17 +371,31 @@ void Worker::ExpireRetries(int64_t now) {
   }
 }
 
+bool Worker::Pending(const ConnectDue& d) const {
+  const Conn& c = conns_[d.index];
+  return c.gen == d.gen && c.state == State::kConnecting;
+}
+
 // Only connects are timed: a pending one is failed with ETIMEDOUT here (and,
 // in rr and churn, retried like any failure). Entries of attempts that have
 // settled since are dropped on the way.
 void Worker::ExpireConnects(int64_t now) {
   while (!connect_due_.empty()) {
     const ConnectDue d = connect_due_.front();
-    Conn& c = conns_[d.index];
-    const bool pending = c.gen == d.gen && c.state == State::kConnecting;
-    if (pending && d.due > now) return;
+    const bool pending = Pending(d);
+    if (pending && d.due > now) break;
     connect_due_.pop_front();
-    if (pending) Fail(c, ETIMEDOUT);
+    if (pending) Fail(conns_[d.index], ETIMEDOUT);
+  }
+  // Settled entries behind a pending front would otherwise wait for it: one
+  // dropped SYN in churn would hold a connect timeout's worth of entries.
+  // Only connecting_ entries are live, so the queue is swept once it holds
+  // kMaxConnecting more than twice that: each sweep removes at least half of
+  // it, O(1) per entry over the run.
+  if (connect_due_.size() > 2 * size_t{connecting_} + kMaxConnecting) {
+    connect_due_.erase(std::remove_if(connect_due_.begin(), connect_due_.end(),
+                                      [this](const ConnectDue& d) { return !Pending(d); }),
+                       connect_due_.end());
   }
 }
 
@@ -402,9 +425,15 @@ void Worker::Publish() {
   published_errors.store(errors, std::memory_order_relaxed);
 }
 
-void Worker::EmitProgress(const LoadRun::ProgressFn& progress, int64_t now) {
+Phase Worker::PhaseAt(int64_t now) const {
+  if (setup_) return Phase::kSetup;
+  return now < measure_ns_ ? Phase::kWarmup : Phase::kMeasure;
+}
+
+void Worker::EmitProgress(const LoadRun::ProgressFn& progress, int64_t now, Phase phase) {
   uint64_t completed = 0;
   Progress p;
+  p.phase = phase;
   for (const auto& w : shared_.workers) {
     completed += w->published_completed.load(std::memory_order_relaxed);
     p.requests += w->published_requests.load(std::memory_order_relaxed);

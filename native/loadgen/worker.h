@@ -87,7 +87,8 @@ class Worker {
   void ExpireConnects(int64_t now);
   void BeginWindow();
   void Publish();
-  void EmitProgress(const LoadRun::ProgressFn& progress, int64_t now);
+  Phase PhaseAt(int64_t now) const;
+  void EmitProgress(const LoadRun::ProgressFn& progress, int64_t now, Phase phase);
   void RecordError(int err);
   void CountUnestablished();
 
@@ -106,6 +107,7 @@ class Worker {
     uint32_t gen;  // the attempt it times out; a later one has its own entry
   };
   std::deque<ConnectDue> connect_due_;  // due times only grow
+  bool Pending(const ConnectDue& d) const;  // its attempt is still connecting
   bool setup_ = true;  // until this loop has seen Shared::setup_done
   int64_t measure_ns_ = 0;
   int64_t deadline_ns_ = std::numeric_limits<int64_t>::max();  // none during set-up
