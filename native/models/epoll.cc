@@ -24,7 +24,7 @@ class EpollModel final : public EventModel {
   int BackendSet(int fd, uint32_t old_mask, uint32_t new_mask) override {
     epoll_event ev{};
     // EPOLLRDHUP in edge mode: a peer's FIN is reported as such, which the
-    // loop's short-read rule needs (see EventModel::Serve).
+    // loop's rule for stopping at an empty queue needs (see EventModel::Serve).
     ev.events = ((new_mask & kRead) ? EPOLLIN : 0u) | ((new_mask & kWrite) ? EPOLLOUT : 0u) |
                 (EdgeTriggered() ? static_cast<uint32_t>(EPOLLET | EPOLLRDHUP) : 0u);
     // A listener shared with other loops wakes only one of them per
