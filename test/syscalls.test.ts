@@ -168,8 +168,9 @@ describe('stats().syscalls', () => {
   }
 
   it('epoll edge: eagain grows with the recvs that drain a socket (a request read with a full buffer)', async () => {
-    // 64 KiB + 1 in one write: a full 64 KiB read cannot tell the socket is
-    // empty, so edge mode reads on until EAGAIN (or until a short read).
+    // 4 MiB in one write: a full 64 KiB read cannot tell the socket is
+    // empty, so edge mode reads on until EAGAIN (or until a short read, or
+    // until the kernel's count of bytes left says it is empty).
     const server = start('epoll', { trigger: 'edge', handler: 'discard' });
     const { port } = await server.start();
     const before = (await settledIdle(server)).syscalls;
@@ -186,6 +187,43 @@ describe('stats().syscalls', () => {
     expect(d.eagain).toBeLessThanOrEqual(1 + d.wait);
     expect(d.recv).toBe(after.reads + 1 + (d.eagain - 1));
   });
+
+  // 64 KiB requests fill the loop's 64 KiB read buffer exactly, so a read
+  // alone cannot tell the socket is empty; the kernel's count of bytes
+  // left (TCP_INQ) does. Without it every request cost edge mode one more
+  // recv that found EAGAIN. At most one such recv per connection: the
+  // count is asked for once a read has filled the buffer.
+  for (const c of [
+    { label: 'epoll edge', options: { trigger: 'edge' } },
+    { label: 'epoll edge x3 reuseport', options: { trigger: 'edge', loops: 3, balance: 'reuseport' } },
+    { label: 'epoll edge x3 shared', options: { trigger: 'edge', loops: 3, balance: 'shared' } },
+    { label: 'epoll edge x3 handoff', options: { trigger: 'edge', loops: 3, balance: 'handoff' } },
+    { label: 'epoll level', options: { trigger: 'level' } },
+  ]) {
+    it(`${c.label}: 64 KiB requests cost no recv that finds nothing, but once per connection`, async () => {
+      const server = start('epoll', c.options);
+      const { port } = await server.start();
+      const before = await settledIdle(server);
+      const client = await Client.connect(port);
+      for (let i = 0; i < REQUESTS; i++) {
+        const msg = Buffer.alloc(64 << 10, 97 + i);
+        client.write(msg);
+        expect(await client.read(msg.length)).toEqual(toUpperAscii(msg));
+      }
+      client.end();
+      expect((await client.readToEnd()).length).toBe(0);
+      const after = await settled(server, 1);
+      const d = diff(after.syscalls, before.syscalls);
+      const reads = after.reads - before.reads;
+      const what = `${c.label}: ${JSON.stringify(d)}, reads ${reads}`;
+      expect(after.bytesIn - before.bytesIn).toBe(REQUESTS << 16);
+      // Besides the reads that returned data and the one that read EOF.
+      const empty = d.recv - reads - 1;
+      expect(empty, what).toBeLessThanOrEqual(1);
+      // accept's EAGAIN (edge, and a handoff acceptor's), and those recvs.
+      expect(d.eagain, what).toBeLessThanOrEqual(1 + empty);
+    });
+  }
 
   it('fork: one fork() per connection, and one thread (the reaper) besides the model thread', async () => {
     const server = start('fork');

@@ -1,5 +1,7 @@
 #include "core/connection.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <cstring>
@@ -39,7 +41,31 @@ void Connection::emit(const char* data, size_t len) {
   if (len > 0) out_.insert(out_.end(), data, data + len);
 }
 
-bool Connection::OnReadable(char* scratch, size_t cap, int max_reads, bool short_read_drains) {
+namespace {
+
+// recv() that also asks how many bytes the kernel still holds queued after
+// it: *queued is that count (TCP_CM_INQ, see ReportQueuedBytes()), or -1
+// when the socket did not say.
+ssize_t RecvCounted(int fd, char* buf, size_t cap, int* queued) {
+  iovec iov{buf, cap};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  *queued = -1;
+  const ssize_t n = ::recvmsg(fd, &msg, 0);
+  if (n <= 0) return n;
+  for (cmsghdr* h = CMSG_FIRSTHDR(&msg); h != nullptr; h = CMSG_NXTHDR(&msg, h)) {
+    if (h->cmsg_level == SOL_TCP && h->cmsg_type == TCP_CM_INQ) memcpy(queued, CMSG_DATA(h), sizeof *queued);
+  }
+  return n;
+}
+
+}  // namespace
+
+bool Connection::OnReadable(char* scratch, size_t cap, int max_reads, bool stop_when_empty) {
   more_to_read_ = false;
   for (int reads = 0;; reads++) {
     // The budget first: MoreToRead() asks WantsRead() itself, so a level
@@ -49,15 +75,24 @@ bool Connection::OnReadable(char* scratch, size_t cap, int max_reads, bool short
       break;
     }
     if (!WantsRead()) break;
-    ssize_t n = NM_RETRY(::recv(fd_.get(), scratch, cap, 0));
+    int queued = -1;
+    ssize_t n = stop_when_empty && fills_buffer_
+                    ? NM_RETRY(RecvCounted(fd_.get(), scratch, cap, &queued))
+                    : NM_RETRY(::recv(fd_.get(), scratch, cap, 0));
     stats_->called(stats_->sys.recv, n);
     if (n > 0) {
       stats_->received(static_cast<uint64_t>(n));
       if (lingering_) continue;
       NoteVerdict(Handle(state_, scratch, static_cast<size_t>(n), *this), &closing_, &waiting_);
-      // A TCP recv returns all it has up to `cap`: a short one emptied the
-      // receive queue, so the recv that would only say EAGAIN is skipped.
-      if (short_read_drains && static_cast<size_t>(n) < cap) break;
+      // The queue is empty, so the recv that would only say EAGAIN is
+      // skipped: the kernel said so (a FIN still to read counts as a byte),
+      // or a TCP recv returned less than `cap`, which it does only when it
+      // took all there was. Only a read that fills `cap` (a 64 KiB request
+      // into a 64 KiB buffer) needs the count; asking for it costs every
+      // read a little (recvmsg and its control message instead of recv), so
+      // it is asked for once this connection's reads have filled the buffer.
+      if (static_cast<size_t>(n) == cap) fills_buffer_ = true;
+      if (stop_when_empty && (queued >= 0 ? queued == 0 : static_cast<size_t>(n) < cap)) break;
       continue;
     }
     if (n == 0) {

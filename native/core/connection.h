@@ -92,10 +92,13 @@ class Connection final : public ConnectionBase {
   // when the connection is finished. If the budget ran out before EAGAIN,
   // MoreToRead() is true, and an edge-triggered loop must come back without
   // a new event (a level-triggered one is told again by its backend).
-  // `short_read_drains`: the caller knows no end of stream is pending (an
-  // edge-triggered event without a hang-up), so a read shorter than `cap`
-  // ends the loop as EAGAIN would; data that comes later raises a new edge.
-  bool OnReadable(char* scratch, size_t cap, int max_reads, bool short_read_drains = false);
+  // `stop_when_empty`: the caller knows no end of stream or error is pending
+  // (an edge-triggered event without a hang-up), so a read that leaves the
+  // receive queue empty ends the loop as EAGAIN would; data that comes later
+  // raises a new edge. Empty: by the kernel's count of bytes left when the
+  // socket reports it (TCP_INQ, see ReportQueuedBytes()), else by a read
+  // shorter than `cap`.
+  bool OnReadable(char* scratch, size_t cap, int max_reads, bool stop_when_empty = false);
   // Sends queued output until it is gone or the kernel pushes back.
   bool OnWritable();
   // Ends a wait the handler asked for (Verdict::kWait): reading may go on.
@@ -136,6 +139,7 @@ class Connection final : public ConnectionBase {
   std::vector<char> out_;
   size_t out_off_ = 0;
   bool more_to_read_ = false;  // the last OnReadable() stopped on its budget
+  bool fills_buffer_ = false;  // a read has filled the loop's buffer: ask for the count of bytes left
 };
 
 // How long a connection the server closes may linger discarding input.

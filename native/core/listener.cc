@@ -60,6 +60,11 @@ int ListenTcp(const ListenOptions& o, Fd* out, Endpoint* bound, SysError* error)
   return 0;
 }
 
+int ReportQueuedBytes(int listen_fd) {
+  int on = 1;
+  return setsockopt(listen_fd, IPPROTO_TCP, TCP_INQ, &on, sizeof on) < 0 ? -errno : 0;
+}
+
 int AdoptListener(int fd, bool nonblocking, Fd* out, Endpoint* bound, SysError* error) {
   int type = 0, listening = 0;
   socklen_t len = sizeof type;

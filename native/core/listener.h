@@ -58,6 +58,14 @@ int ListenTcp(const ListenOptions& options, Fd* out, Endpoint* bound, SysError* 
 // not a listening stream socket).
 int AdoptListener(int fd, bool nonblocking, Fd* out, Endpoint* bound, SysError* error);
 
+// TCP_INQ on a listener: sockets accepted from it inherit it, and every
+// recvmsg() on them that asks for it reports in a TCP_CM_INQ control
+// message how many bytes are still queued (non-zero while a FIN is unread).
+// It lets an edge-triggered loop know the queue is empty without the recv()
+// that would only say EAGAIN. 0 or -errno (no such option: readers fall
+// back to the short-read rule, see Connection::OnReadable).
+int ReportQueuedBytes(int listen_fd);
+
 // Accepts with accept4 (CLOEXEC, optionally NONBLOCK, TCP_NODELAY set).
 //
 // EMFILE/ENFILE would leave the connection in the backlog and keep the

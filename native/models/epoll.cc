@@ -23,13 +23,16 @@ class EpollModel final : public EventModel {
 
   int BackendSet(int fd, uint32_t old_mask, uint32_t new_mask) override {
     epoll_event ev{};
-    // EPOLLRDHUP in edge mode: a peer's FIN is reported as such, which the
-    // loop's short-read rule needs (see EventModel::Serve).
+    const bool listener = fd == listener_.get();
+    // EPOLLRDHUP on an edge-triggered connection: a peer's FIN is reported
+    // as such, which the loop's rule for stopping at an empty queue needs
+    // (see EventModel::Serve). Not on the listener: EPOLLEXCLUSIVE below
+    // refuses it (EINVAL).
     ev.events = ((new_mask & kRead) ? EPOLLIN : 0u) | ((new_mask & kWrite) ? EPOLLOUT : 0u) |
-                (EdgeTriggered() ? static_cast<uint32_t>(EPOLLET | EPOLLRDHUP) : 0u);
+                (EdgeTriggered() ? EPOLLET | (listener ? 0u : EPOLLRDHUP) : 0u);
     // A listener shared with other loops wakes only one of them per
     // connection (Linux 4.5), instead of every loop racing to accept it.
-    if (fd == listener_.get() && opt_.listen_fd >= 0) ev.events |= EPOLLEXCLUSIVE;
+    if (listener && opt_.listen_fd >= 0) ev.events |= EPOLLEXCLUSIVE;
     ev.data.fd = fd;
     const int op = old_mask ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
     Stats::add(stats_->sys.ctl, 1);

@@ -21,6 +21,9 @@ int EventModel::Prepare(SysError* error) {
   scratch_.reset(new char[kReadBufferSize]);
   int r = OpenLoop(error);
   if (r < 0 || (r = BackendOpen(error)) < 0) return r;
+  // Failure only costs a recv() per event that finds EAGAIN (see
+  // Connection::OnReadable), so it is not an error.
+  if (EdgeTriggered() && listener_.valid()) ReportQueuedBytes(listener_.get());
   for (int fd : {listener_.get(), inbox_.fd()}) {
     if (fd < 0) continue;  // no listener: a part that is handed its connections
     if ((r = BackendSet(fd, 0, kRead)) < 0) return error->set(r, WatchSyscall());
@@ -92,9 +95,10 @@ void EventModel::SuspendAccepting() {
 void EventModel::Serve(Connection* c, uint32_t events) {
   bool open = true;
   if (events & (kRead | kError)) {
-    // Edge-triggered: reading stops at EAGAIN, or at a short read when the
-    // event carried no hang-up or error (EPOLLRDHUP is watched, so a FIN
-    // that came with the data is never left unread without a new edge).
+    // Edge-triggered: reading stops at EAGAIN, or once a read left the
+    // receive queue empty when the event carried no hang-up or error
+    // (EPOLLRDHUP is watched, so a FIN that came with the data is never
+    // left unread without a new edge).
     const bool edge = EdgeTriggered();
     open = c->OnReadable(scratch_.get(), kReadBufferSize, edge ? kEdgeReadBudget : 1,
                          edge && !(events & kError));

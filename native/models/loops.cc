@@ -113,6 +113,9 @@ class LoopsModel final : public Model {
       int r = stop_.open();
       if (r < 0) return error->set(r, "eventfd");
       if ((r = acceptor_.open(&own_stats_)) < 0) return error->set(r, "open");
+      // What an edge-triggered loop sets on a listener of its own
+      // (EventModel::Prepare): its connections come from this one.
+      if (opt_.String("trigger") == "edge") ReportQueuedBytes(listener_.get());
     }
     if (balance_ == Balance::kReusePort) {
       // Sockets with SO_REUSEPORT of one user join any group already on the
