@@ -444,6 +444,10 @@ describe('the package', () => {
     });
     return packList;
   }
+
+  it("the bin is executable as built: npx runs a project's own bin by its path", () => {
+    expect(() => fs.accessSync(path.join(ROOT, 'dist/cli.js'), fs.constants.X_OK)).not.toThrow();
+  });
   /** Files under `dir` (relative to the package root), recursively. */
   function walk(dir: string): string[] {
     if (!fs.existsSync(path.join(ROOT, dir))) return [];
