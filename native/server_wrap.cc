@@ -347,14 +347,9 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
   static Napi::Object SyscallsObject(Napi::Env env, const SyscallSnapshot& s) {
     Napi::Object o = Napi::Object::New(env);
     auto set = [&](const char* key, uint64_t v) { o.Set(key, static_cast<double>(v)); };
-    set("accept", s.accept);
-    set("recv", s.recv);
-    set("send", s.send);
-    set("wait", s.wait);
-    set("ctl", s.ctl);
-    set("eagain", s.eagain);
-    set("fork", s.fork);
-    set("clone", s.clone);
+#define NM_SET(name) set(#name, s.name);
+    NM_SYSCALLS(NM_SET)
+#undef NM_SET
     return o;
   }
 

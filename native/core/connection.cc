@@ -141,30 +141,6 @@ bool Connection::OnWritable() {
 
 namespace {
 
-// Where a blocking connection counts: the model's block and, for a part that
-// keeps its own (a pool thread, a prefork child), that block too.
-struct Counts {
-  Stats* total;
-  Stats* part;  // nullptr: none
-  void received(uint64_t n) const {
-    total->received(n);
-    if (part != nullptr) part->received(n);
-  }
-  void sent(uint64_t n) const {
-    total->sent(n);
-    if (part != nullptr) part->sent(n);
-  }
-  // A recv or send returned `n` (errno set when negative).
-  void called(Stats::Counter Stats::Syscalls::*which, ssize_t n) const {
-    total->called(total->sys.*which, n);
-    if (part != nullptr) part->called(part->sys.*which, n);
-  }
-  void error() const {
-    Stats::add(total->errors, 1);
-    if (part != nullptr) Stats::add(part->errors, 1);
-  }
-};
-
 // Sends everything, blocking; remembers a failure so the caller stops.
 class BlockingOutput final : public Output {
  public:

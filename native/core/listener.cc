@@ -96,8 +96,7 @@ int AdoptListener(int fd, bool nonblocking, Fd* out, Endpoint* bound, SysError* 
 }
 
 int Acceptor::open(Stats* stats, Stats* part) {
-  stats_ = stats;
-  part_ = part;
+  counts_ = {stats, part};
   int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (fd < 0) return -errno;
   reserve_.reset(fd);
@@ -115,7 +114,7 @@ int Acceptor::accept(int listen_fd, bool nonblocking, bool* shed, sockaddr_stora
   do {
     socklen_t len = sizeof(sockaddr_storage);
     fd = accept4(listen_fd, addr, peer != nullptr ? &len : nullptr, flags);
-    Count(fd, errno);
+    counts_.called(&Stats::Syscalls::accept, fd);
     if (fd < 0 && errno == EINTR && quit != nullptr && *quit) return -EINTR;
     // ECONNABORTED: the peer gave up while queued; the next one may be fine,
     // and an edge-triggered loop must go on until EAGAIN.
@@ -138,7 +137,7 @@ int Acceptor::accept(int listen_fd, bool nonblocking, bool* shed, sockaddr_stora
     const bool queued = NM_RETRY(poll(&p, 1, 0)) == 1;
     if (queued) {
       int victim = NM_RETRY(accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
-      Count(victim, errno);
+      counts_.called(&Stats::Syscalls::accept, victim);
       if (victim >= 0) {
         ::close(victim);
         *shed = true;
@@ -148,16 +147,6 @@ int Acceptor::accept(int listen_fd, bool nonblocking, bool* shed, sockaddr_stora
     if (!queued) return -EAGAIN;
   }
   return -err;
-}
-
-// Async-signal-safe (a prefork child accepts): relaxed increments only.
-void Acceptor::Count(int fd, int err) const {
-  const bool eagain = fd < 0 && (err == EAGAIN || err == EWOULDBLOCK);
-  for (Stats* s : {stats_, part_}) {
-    if (s == nullptr) continue;
-    Stats::add(s->sys.accept, 1);
-    if (eagain) Stats::add(s->sys.eagain, 1);
-  }
 }
 
 }  // namespace nm

@@ -93,11 +93,8 @@ class Acceptor {
              const volatile sig_atomic_t* quit = nullptr);
 
  private:
-  void Count(int fd, int err) const;
-
   Fd reserve_;
-  Stats* stats_ = nullptr;
-  Stats* part_ = nullptr;
+  Counts counts_{nullptr, nullptr};
 };
 
 }  // namespace nm

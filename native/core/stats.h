@@ -11,19 +11,20 @@
 
 namespace nm {
 
-// stats().syscalls in plain integers; what each counts is stated on
-// SyscallStats in lib/server.ts and in the README.
+// The system calls counted, by name (stats().syscalls; what each counts is
+// stated on SyscallStats in lib/server.ts and in the README): one list for
+// the counters, their snapshot and the binding.
+#define NM_SYSCALLS(X) X(accept) X(recv) X(send) X(wait) X(ctl) X(eagain) X(fork) X(clone)
+
+// stats().syscalls in plain integers.
 struct SyscallSnapshot {
-  uint64_t accept = 0, recv = 0, send = 0, wait = 0, ctl = 0, eagain = 0, fork = 0, clone = 0;
+#define NM_FIELD(name) uint64_t name = 0;
+  NM_SYSCALLS(NM_FIELD)
+#undef NM_FIELD
   SyscallSnapshot& operator+=(const SyscallSnapshot& o) {
-    accept += o.accept;
-    recv += o.recv;
-    send += o.send;
-    wait += o.wait;
-    ctl += o.ctl;
-    eagain += o.eagain;
-    fork += o.fork;
-    clone += o.clone;
+#define NM_ADD(name) name += o.name;
+    NM_SYSCALLS(NM_ADD)
+#undef NM_ADD
     return *this;
   }
 };
@@ -67,7 +68,9 @@ struct alignas(128) Stats {
   // one relaxed increment each; never through `group`: a composite sums
   // its parts' blocks.
   struct Syscalls {
-    Counter accept{0}, recv{0}, send{0}, wait{0}, ctl{0}, eagain{0}, fork{0}, clone{0};
+#define NM_COUNTER(name) Counter name{0};
+    NM_SYSCALLS(NM_COUNTER)
+#undef NM_COUNTER
   } sys;
 
   static void add(Counter& c, uint64_t n) { c.fetch_add(n, std::memory_order_relaxed); }
@@ -76,10 +79,12 @@ struct alignas(128) Stats {
   // taking a dead one's slot). Only while nothing counts into it.
   void reset() {
     for (Counter* c : {&accepted, &active, &peak_active, &closed, &rejected, &bytes_in, &bytes_out,
-                       &reads, &writes, &wakeups, &reaped, &errors, &sys.accept, &sys.recv,
-                       &sys.send, &sys.wait, &sys.ctl, &sys.eagain, &sys.fork, &sys.clone}) {
+                       &reads, &writes, &wakeups, &reaped, &errors}) {
       c->store(0, std::memory_order_relaxed);
     }
+#define NM_ZERO(name) sys.name.store(0, std::memory_order_relaxed);
+    NM_SYSCALLS(NM_ZERO)
+#undef NM_ZERO
   }
 
   // A connection was accepted and will be served.
@@ -110,10 +115,13 @@ struct alignas(128) Stats {
 
   StatsSnapshot snapshot() const {
     auto get = [](const Counter& c) { return c.load(std::memory_order_relaxed); };
-    return {get(accepted), get(active), get(peak_active), get(closed),  get(rejected), get(bytes_in),
-            get(bytes_out), get(reads), get(writes),  get(wakeups), get(reaped), get(errors),
-            {get(sys.accept), get(sys.recv), get(sys.send), get(sys.wait), get(sys.ctl),
-             get(sys.eagain), get(sys.fork), get(sys.clone)}};
+    StatsSnapshot s{get(accepted), get(active), get(peak_active), get(closed), get(rejected),
+                    get(bytes_in), get(bytes_out), get(reads), get(writes), get(wakeups),
+                    get(reaped), get(errors), {}};
+#define NM_GET(name) s.syscalls.name = get(sys.name);
+    NM_SYSCALLS(NM_GET)
+#undef NM_GET
+    return s;
   }
   // A recv/send/accept-like call returned `result` (errno set when negative):
   // counted into `call`, and into sys.eagain when it would have blocked.
@@ -129,6 +137,31 @@ struct alignas(128) Stats {
   void sent(uint64_t n) {
     add(bytes_out, n);
     add(writes, 1);
+  }
+};
+
+// Where a call or a connection counts: the model's block and, for a part that
+// keeps its own (a pool thread, a prefork child), that block too.
+// Async-signal-safe: relaxed increments only.
+struct Counts {
+  Stats* total;
+  Stats* part;  // nullptr: none
+  void received(uint64_t n) const {
+    total->received(n);
+    if (part != nullptr) part->received(n);
+  }
+  void sent(uint64_t n) const {
+    total->sent(n);
+    if (part != nullptr) part->sent(n);
+  }
+  // A syscall returned `result` (errno set when negative).
+  void called(Stats::Counter Stats::Syscalls::*which, long result) const {
+    total->called(total->sys.*which, result);
+    if (part != nullptr) part->called(part->sys.*which, result);
+  }
+  void error() const {
+    Stats::add(total->errors, 1);
+    if (part != nullptr) Stats::add(part->errors, 1);
   }
 };
 
