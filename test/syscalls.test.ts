@@ -249,9 +249,13 @@ describe('stats().syscalls', () => {
     for (let i = 0; i < 3; i++) await exchange(port);
     expect((await settled(thread, 3)).syscalls.clone).toBe(4);
 
+    // The model thread, two pool threads and the manager that grows the pool.
     const pool = start('threadpool', { threads: 2 });
     await pool.start();
-    expect(pool.stats().syscalls.clone).toBe(3);
+    expect(pool.stats().syscalls.clone).toBe(4);
+    const fixed = start('threadpool', { threads: 2, maxThreads: 2 });
+    await fixed.start();
+    expect(fixed.stats().syscalls.clone).toBe(3);
   });
 
   it('loops: the loop threads, and a handoff acceptor counted in the totals only', async () => {

@@ -4,7 +4,7 @@ import { availableParallelism } from 'node:os';
 import type * as net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { ThreadPoolServer, createServer, type WorkerStats } from '../lib/index';
+import { ThreadPoolServer, createServer, loadgen, type WorkerStats } from '../lib/index';
 import { cleanup, delay, trackServer, waitFor, waitForStats } from './helpers';
 import { threadCount, warmUpThreadPool } from './proc';
 import { closeAll, openMany, roundTripAll } from './scale';
@@ -26,6 +26,8 @@ describe('ThreadPoolServer options', () => {
   it('rejects bad options Node style; maxThreads follows threads by default', () => {
     const code = (code: string) => expect.objectContaining({ code });
     expect(() => new ThreadPoolServer({ queue: -1 })).toThrow(code('ERR_OUT_OF_RANGE'));
+    expect(() => new ThreadPoolServer({ growDelayMs: -1 })).toThrow(code('ERR_OUT_OF_RANGE'));
+    expect(() => new ThreadPoolServer({ growDelayMs: 1.5 })).toThrow(code('ERR_OUT_OF_RANGE'));
     expect(() => new ThreadPoolServer({ threads: 0 })).toThrow(code('ERR_OUT_OF_RANGE'));
     expect(() => new ThreadPoolServer({ threads: 'many' as never })).toThrow(code('ERR_INVALID_ARG_TYPE'));
     expect(() => new ThreadPoolServer({ threads: 8, maxThreads: 4 })).toThrow(
@@ -81,21 +83,64 @@ describe('ThreadPoolServer', () => {
     const server = trackServer(new ThreadPoolServer({ threads: 2, maxThreads: 6 }));
     const { port } = await server.start();
     expect(states(server)).toEqual(['idle', 'idle']);
-    // Accept thread + 2 pool threads.
-    expect(threadCount()).toBe(baseline + 3);
+    // Accept thread + 2 pool threads + the manager that grows the pool.
+    expect(threadCount()).toBe(baseline + 4);
     const held = await openMany(port, 6);
     await roundTripAll(held, 'grow');
     expect(states(server)).toEqual(Array(6).fill('busy'));
-    expect(threadCount()).toBe(baseline + 7);
+    expect(threadCount()).toBe(baseline + 8);
     // Per-thread counters: each served one client of 'grow-i-abc...z'.
     for (const w of workers(server)) expect(w).toMatchObject({ accepted: 1, active: 1, served: 0 });
     await closeAll(held);
     await waitFor(() => workers(server).length === 2, 'the pool back to 2 threads', 10_000);
-    await waitFor(() => threadCount() === baseline + 3, 'retired threads joined', 5000);
+    await waitFor(() => threadCount() === baseline + 4, 'retired threads joined', 5000);
     const s = await waitForStats(server, (x) => x.closed === 6, 'six closed');
     expect(s.bytesIn).toBe(s.bytesOut);
     await server.stop();
     expect(threadCount()).toBe(baseline);
+  });
+
+  it('grows for a connection once it has waited growDelayMs, and at once when the queue is full', async () => {
+    const server = trackServer(new ThreadPoolServer({ threads: 2, maxThreads: 3, growDelayMs: 600 }));
+    const { port } = await server.start();
+    const held = await openMany(port, 2);
+    await roundTripAll(held, 'held');
+    const [late] = await openMany(port, 1);
+    let reply = '';
+    late.on('data', (d: Buffer) => (reply += d.toString()));
+    late.write('late');
+    await delay(250);
+    // Queued, not answered, the pool not grown yet.
+    expect(reply).toBe('');
+    expect(states(server)).toEqual(['busy', 'busy']);
+    await waitFor(() => reply === 'LATE', 'the late client answered by a new thread');
+    expect(states(server)).toEqual(['busy', 'busy', 'busy']);
+    await closeAll([...held, late]);
+    await server.stop();
+
+    // queue: 0 leaves no room to wait: the pool grows for it now, not in a minute.
+    const full = trackServer(new ThreadPoolServer({ threads: 1, maxThreads: 2, queue: 0, growDelayMs: 60_000 }));
+    const { port: port2 } = await full.start();
+    const two = await openMany(port2, 2);
+    await roundTripAll(two, 'full');
+    expect(states(full)).toEqual(['busy', 'busy']);
+    await closeAll(two);
+    await full.stop();
+  });
+
+  it('a churning load is served by the threads it has; growDelayMs: 0 grows the pool as soon as one waits', async () => {
+    const sizes: number[] = [];
+    for (const growDelayMs of [5000, 0]) {
+      const server = trackServer(new ThreadPoolServer({ threads: 2, maxThreads: 64, growDelayMs }));
+      const { port } = await server.start();
+      const r = await loadgen({ port, mode: 'churn', connections: 16, messageSize: 16, durationMs: 400 });
+      expect(r.errors + r.mismatches).toBe(0);
+      expect(r.requests).toBeGreaterThan(100);
+      sizes.push(workers(server).length);
+      await server.stop();
+    }
+    expect(sizes[0]).toBe(2);
+    expect(sizes[1]).toBeGreaterThan(2);
   });
 
   it('stop() with every worker busy and clients queued wakes and joins them all', async () => {

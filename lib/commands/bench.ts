@@ -106,7 +106,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
   const quick = values.quick === true;
   if (quick && !(experiment === 'claims' || experiment in EXPERIMENTS)) usage(`--quick does not apply to ${values.experiment === undefined ? 'the rr table' : `--experiment ${experiment}`}`);
   if (values.experiment !== undefined) {
-    const rrOnly = ['models', 'rounds', 'loops', 'no-node', 'no-ceiling', ...(experiment !== 'cores' ? ['connections', 'threads'] : [])];
+    const rrOnly = ['models', ...(experiment !== 'churn' ? ['rounds'] : []), 'loops', 'no-node', 'no-ceiling', ...(experiment !== 'cores' ? ['connections', 'threads'] : [])];
     const given = rrOnly.find((flag) => (values as Record<string, unknown>)[flag] !== undefined && (values as Record<string, unknown>)[flag] !== false);
     if (given !== undefined) usage(`--${given} does not apply to --experiment ${experiment}`);
   }
@@ -124,8 +124,11 @@ export async function benchCommand(argv: string[]): Promise<number> {
 
   const exp = EXPERIMENTS[experiment];
   if (exp) {
-    const options = { durationMs, warmupMs, messageSize, scale: quick ? ('quick' as const) : ('full' as const) };
-    const header = `netmodels bench --experiment ${exp.name}: ${exp.summary}; ${durationMs / 1000} s each after ${warmupMs / 1000} s warm-up; ${machineLine(m)}`;
+    const rounds = values.rounds === undefined ? 1 : num('bench', 'rounds', values.rounds, 1, 1, true);
+    const options = { durationMs, warmupMs, messageSize, rounds, scale: quick ? ('quick' as const) : ('full' as const) };
+    const header =
+      `netmodels bench --experiment ${exp.name}: ${exp.summary}; ${durationMs / 1000} s each after ${warmupMs / 1000} s warm-up` +
+      `${rounds > 1 ? `, median of ${rounds} interleaved rounds` : ''}; ${machineLine(m)}`;
     const points = await exp.run(options);
     const result = { experiment: exp.name, machine: m, config: options, points };
     print(format, header, (f) => exp.table(points, f), result);

@@ -72,7 +72,7 @@ async function probe(server: RunningTarget, timeoutMs: number, size: number): Pr
 async function run(o: ExperimentOptions): Promise<BlockingPoint[]> {
   const timeoutMs = o.durationMs;
   const points: BlockingPoint[] = [];
-  const rows = BLOCKING_MODELS.map(target);
+  const rows = BLOCKING_MODELS.map((name) => target(name));
   const progress = new Progress(rows.filter((r) => r.built).length, timeoutMs + START_STOP_MS);
   let step = 0;
   for (const { target: t, built, why } of rows) {

@@ -22,6 +22,8 @@ export interface ExperimentOptions {
    * path (the CLI tests, `--quick`).
    */
   scale?: 'full' | 'claims' | 'quick';
+  /** Churn: every point this many times, in interleaved rounds; a point is its median round (default 1). */
+  rounds?: number;
 }
 
 /** One experiment: runs, then renders its points as a table and a chart. */
@@ -186,9 +188,14 @@ export async function measureLoad(target: Target, load: Omit<LoadgenOptions, 'po
   }
 }
 
-/** A bench row by its `--models` name ('epoll-level', 'fork'), and whether this build has it. */
-export function target(name: string): { target: Target; built: boolean; why?: string } {
-  const t = selectTargets([name])[0];
+/**
+ * A bench row by its `--models` name ('epoll-level', 'fork'), and whether
+ * this build has it. `defaults`: a model's own defaults instead of the row's
+ * options (the bench sizes the pools for 64 busy connections: 'prefork 64').
+ */
+export function target(name: string, defaults = false): { target: Target; built: boolean; why?: string } {
+  const row = selectTargets([name])[0];
+  const t: Target = defaults ? { label: row.model!, kind: 'model', model: row.model, args: [] } : row;
   const built = nativeModels().includes(t.model!);
   return { target: t, built, why: built ? undefined : notBuilt(t.model!) };
 }

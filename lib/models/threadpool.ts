@@ -14,6 +14,11 @@ export interface ThreadPoolServerOptions extends ServerOptions {
   maxThreads?: number;
   /** Connections that may wait for a thread; beyond it a new one is closed at once and counted as `rejected`. Default 1024. */
   queue?: number;
+  /**
+   * How long a connection may wait for a thread before the pool grows for it,
+   * in ms (a full queue grows it at once). 0: grow as soon as one waits. Default 10.
+   */
+  growDelayMs?: number;
 }
 
 /** A pool of threads; the acceptor hands connections over a bounded queue. */
@@ -26,6 +31,7 @@ export class ThreadPoolServer extends Server {
       threads: integer(1, LIMIT, Math.min(LIMIT, 2 * availableParallelism())),
       maxThreads: integer(1, LIMIT, 0), // 0: derived from threads below
       queue: integer(0, 1 << 20, 1024),
+      growDelayMs: integer(0, 60_000, 10),
     },
     // The rr bench keeps 64 connections busy: a pool sized for them.
     bench: [{ label: 'threadpool 64', options: { threads: 64 } }],

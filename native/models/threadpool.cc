@@ -6,6 +6,16 @@
 // leaves. A connection that would find more than `queue` others waiting with
 // the pool at maxThreads is rejected.
 //
+// When the pool grows: at once when the queue is full (or growDelayMs is 0),
+// otherwise once a connection has waited growDelayMs for a thread; a manager
+// thread watches the queue for that. Growing the moment work waits sizes the
+// pool to the number of connections in flight, and a churning load then pays
+// a hand-off wake-up and a blocking first read per connection on every one of
+// those threads; a pool of a few threads fed from its queue finds the request
+// already there (on 2 cores at 16 churning clients: 42 vs 23 us of server CPU
+// per connection). A connection that really is stuck behind busy threads
+// (clients that hold them) waits growDelayMs longer.
+//
 // Idle workers wait on a stack, each on a condition variable of its own, and
 // the acceptor hands a connection to the one that went idle last (LIFO): the
 // same few warm threads serve a churning load while the rest sleep and retire,
@@ -20,12 +30,12 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <algorithm>
 #include <deque>
 #include <memory>
 #include <mutex>
 #include <vector>
 
+#include "core/clock.h"
 #include "core/signals.h"
 #include "models/blocking_model.h"
 
@@ -79,6 +89,17 @@ class ThreadPoolModel final : public BlockingModel {
         return r;
       }
     }
+    // Only a pool that can grow after a delay needs someone to watch the clock.
+    if (max_threads_ > threads_ && grow_delay_ns_ > 0) {
+      const int err = pthread_create(&manager_, nullptr, &ThreadPoolModel::ManagerMain, this);
+      if (err != 0) {
+        error->err = -err;
+        error->syscall = "pthread_create";
+        return -err;
+      }
+      Stats::add(stats_->sys.clone, 1);
+      has_manager_ = true;
+    }
     return 0;
   }
 
@@ -125,7 +146,7 @@ class ThreadPoolModel final : public BlockingModel {
     }
     // No idle thread: it waits, beyond the threads already starting.
     size_t waiting = queue_.size() + 1 > starting_ ? queue_.size() + 1 - starting_ : 0;
-    if (waiting > 0 && live_ < max_threads_) {
+    if (waiting > 0 && live_ < max_threads_ && (waiting > queue_cap_ || grow_delay_ns_ == 0)) {
       const int r = SpawnLocked();
       if (r < 0) ReportError(r, "pthread_create");
       if (r == 0) waiting--;
@@ -134,7 +155,48 @@ class ThreadPoolModel final : public BlockingModel {
       Reject(fd);
       return;
     }
-    queue_.push_back(fd);
+    queue_.push_back({fd, MonotonicNs()});
+    const bool wake = manager_idle_ && waiting > 0 && live_ < max_threads_;
+    if (wake) manager_idle_ = false;
+    lock.unlock();
+    if (wake) manager_wake_.notify_one();
+  }
+
+  static void* ManagerMain(void* arg) {
+    static_cast<ThreadPoolModel*>(arg)->Manage();
+    return nullptr;
+  }
+
+  // Starts a thread for every connection that has waited growDelayMs, and
+  // sleeps until the next one would have.
+  void Manage() {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!closed_) {
+      // Threads already starting take the first queued connections.
+      if (queue_.size() <= starting_ || live_ >= max_threads_) {
+        manager_idle_ = true;
+        manager_wake_.wait(lock, [this] { return !manager_idle_ || closed_; });
+        manager_idle_ = false;
+        continue;
+      }
+      const int64_t now = MonotonicNs();
+      const int64_t due = queue_[starting_].since_ns + grow_delay_ns_;
+      if (now < due) {
+        manager_wake_.wait_for(lock, std::chrono::nanoseconds(due - now));
+        continue;
+      }
+      size_t aged = 0;
+      while (starting_ + aged < queue_.size() && queue_[starting_ + aged].since_ns + grow_delay_ns_ <= now) aged++;
+      for (; aged > 0 && live_ < max_threads_; aged--) {
+        const int r = SpawnLocked();
+        if (r < 0) {
+          ReportError(r, "pthread_create");
+          // Out of threads for now: look again after another delay, not in a spin.
+          manager_wake_.wait_for(lock, std::chrono::nanoseconds(grow_delay_ns_));
+          break;
+        }
+      }
+    }
   }
 
   static void* Main(void* arg) {
@@ -149,7 +211,7 @@ class ThreadPoolModel final : public BlockingModel {
     for (;;) {
       int fd = -1;
       if (!queue_.empty()) {
-        fd = queue_.front();
+        fd = queue_.front().fd;
         queue_.pop_front();
       } else if (!closed_) {
         idle_.push_back(s);
@@ -194,10 +256,15 @@ class ThreadPoolModel final : public BlockingModel {
     {
       std::unique_lock<std::mutex> lock(mu_);
       closed_ = true;
-      for (int fd : queue_) Reject(fd);
+      for (const Waiting& w : queue_) Reject(w.fd);
       queue_.clear();
       for (Slot* s : idle_) s->wake.notify_one();
+      manager_wake_.notify_one();
       none_.wait(lock, [this] { return live_ == 0; });
+    }
+    if (has_manager_) {
+      pthread_join(manager_, nullptr);
+      has_manager_ = false;
     }
     JoinExited();
   }
@@ -205,17 +272,28 @@ class ThreadPoolModel final : public BlockingModel {
   const size_t threads_ = static_cast<size_t>(opt_.Number("threads"));
   const size_t max_threads_ = static_cast<size_t>(opt_.Number("maxThreads"));
   const size_t queue_cap_ = static_cast<size_t>(opt_.Number("queue"));
+  const int64_t grow_delay_ns_ = static_cast<int64_t>(opt_.Number("growDelayMs")) * 1'000'000;
   std::unique_ptr<Slot[]> slots_;
 
   std::mutex mu_;
+  struct Waiting {
+    int fd;
+    int64_t since_ns;  // queued at (MonotonicNs)
+  };
+
   std::condition_variable none_;  // the last thread left
-  std::deque<int> queue_;         // connections no idle thread could take yet
+  std::deque<Waiting> queue_;     // connections no idle thread could take yet
   std::vector<Slot*> idle_;       // idle threads, the last to go idle on top
   size_t live_ = 0;               // threads running
   size_t starting_ = 0;           // of those, started and not yet looking for work
   bool closed_ = false;
   std::vector<pthread_t> exited_;   // left, not yet joined
   std::atomic<bool> exits_{false};  // exited_ is not empty: the acceptor joins them
+
+  pthread_t manager_{};
+  bool has_manager_ = false;
+  std::condition_variable manager_wake_;  // a connection waits, or closing
+  bool manager_idle_ = false;             // the manager waits for a queued connection; mu_
 };
 
 }  // namespace
