@@ -74,6 +74,11 @@ class ThreadPoolModel final : public BlockingModel {
     int handoff = -1;               // the connection handed over; mu_
   };
 
+  struct Waiting {
+    int fd;
+    int64_t since_ns;  // queued at (MonotonicNs)
+  };
+
   int Prepare(SysError* error) override {
     int r = BlockingModel::Prepare(error);
     if (r < 0) return r;
@@ -91,7 +96,11 @@ class ThreadPoolModel final : public BlockingModel {
     }
     // Only a pool that can grow after a delay needs someone to watch the clock.
     if (max_threads_ > threads_ && grow_delay_ns_ > 0) {
-      const int err = pthread_create(&manager_, nullptr, &ThreadPoolModel::ManagerMain, this);
+      pthread_attr_t attr;
+      pthread_attr_init(&attr);
+      pthread_attr_setstacksize(&attr, kStackSize);
+      const int err = pthread_create(&manager_, &attr, &ThreadPoolModel::ManagerMain, this);
+      pthread_attr_destroy(&attr);
       if (err != 0) {
         error->err = -err;
         error->syscall = "pthread_create";
@@ -276,11 +285,6 @@ class ThreadPoolModel final : public BlockingModel {
   std::unique_ptr<Slot[]> slots_;
 
   std::mutex mu_;
-  struct Waiting {
-    int fd;
-    int64_t since_ns;  // queued at (MonotonicNs)
-  };
-
   std::condition_variable none_;  // the last thread left
   std::deque<Waiting> queue_;     // connections no idle thread could take yet
   std::vector<Slot*> idle_;       // idle threads, the last to go idle on top
