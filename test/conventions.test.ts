@@ -187,6 +187,49 @@ describe('fd: an inherited listening socket', () => {
     });
   }
 
+  it('accepted sockets have TCP_NODELAY: inherited from a listener of its own (set there once), set one by one from an adopted one, which is left as it was', async () => {
+    /** A socket of this process bound to `port` that `match` picks. */
+    const find = (port: number, match: (fd: number) => boolean, what: string): number => {
+      for (const name of fs.readdirSync('/proc/self/fd')) {
+        const fd = Number(name);
+        try {
+          if (!fs.readlinkSync(`/proc/self/fd/${name}`).startsWith('socket:')) continue;
+          if (sys.getsockname(fd).port === port && match(fd)) return fd;
+        } catch {
+          // gone meanwhile, or not connected
+        }
+      }
+      throw new Error(`no ${what} on port ${port}`);
+    };
+    const serverEnd = (port: number, client: net.Socket) => find(port, (fd) => sys.getpeername(fd).port === client.localPort, 'server end');
+    const ownListener = (port: number) => find(port, (fd) => sys.getsockopt(fd, 'SO_ACCEPTCONN') === 1, 'listener');
+    const models: ModelName[] = ['thread', 'threadpool', 'epoll', ...(nativeModels().includes('uring') ? ['uring' as const] : [])];
+    for (const model of models) {
+      for (const inherited of [false, true]) {
+        // A listener nobody else accepts from, with TCP_NODELAY off.
+        let listener: number | undefined;
+        if (inherited) {
+          listener = sys.socket();
+          sys.bind(listener, '127.0.0.1', 0);
+          sys.listen(listener);
+        }
+        try {
+          const server = trackServer(createServer(model, listener === undefined ? {} : { fd: listener }));
+          const { port } = await server.start();
+          const [client] = await openMany(port, 1);
+          await roundTripAll([client], 'nodelay');
+          expect(sys.getsockopt(serverEnd(port, client), 'TCP_NODELAY'), `${model}, inherited ${inherited}`).toBe(1);
+          if (listener !== undefined) expect(sys.getsockopt(listener, 'TCP_NODELAY'), 'the inherited listener is left as it was').toBe(0);
+          else expect(sys.getsockopt(ownListener(port), 'TCP_NODELAY'), `${model}'s own listener`).toBe(1);
+          await closeAll([client]);
+          await server.stop();
+        } finally {
+          if (listener !== undefined) sys.close(listener);
+        }
+      }
+    }
+  });
+
   it('an fd that is not a listening TCP socket is refused at construction, saying why', async () => {
     const check = (fd: number, why: RegExp) =>
       expect(() => new EpollServer({ fd })).toThrow(

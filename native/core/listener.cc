@@ -41,6 +41,11 @@ int ListenTcp(const ListenOptions& o, Fd* out, Endpoint* bound, SysError* error)
   if (o.reuse_port && setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) < 0) {
     return Fail(error, "setsockopt");
   }
+  // Replies are written whole; Nagle would only delay the last segment.
+  // Set here, every accepted socket inherits it (AcceptedNoDelay).
+  if (setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &on, sizeof on) < 0) {
+    return Fail(error, "setsockopt");
+  }
   if (ss.ss_family == AF_INET6 &&
       setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on) < 0) {
     return Fail(error, "setsockopt");
@@ -58,6 +63,12 @@ int ListenTcp(const ListenOptions& o, Fd* out, Endpoint* bound, SysError* error)
   FormatIp(reinterpret_cast<sockaddr*>(&actual), &bound->address, &bound->port, &bound->family);
   *out = std::move(fd);
   return 0;
+}
+
+bool AcceptedNoDelay(int listen_fd) {
+  int on = 0;
+  socklen_t len = sizeof on;
+  return getsockopt(listen_fd, IPPROTO_TCP, TCP_NODELAY, &on, &len) == 0 && on != 0;
 }
 
 int ReportQueuedBytes(int listen_fd) {
@@ -120,10 +131,15 @@ int Acceptor::accept(int listen_fd, bool nonblocking, bool* shed, sockaddr_stora
     // and an edge-triggered loop must go on until EAGAIN.
   } while (fd < 0 && (errno == EINTR || errno == ECONNABORTED));
   if (fd >= 0) {
-    int on = 1;
-    // Replies are written whole; Nagle would only delay the last segment.
-    // Failure is harmless (the socket still works), so it is not reported.
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+    if (nodelay_checked_ != listen_fd) {
+      nodelay_checked_ = listen_fd;
+      nodelay_inherited_ = AcceptedNoDelay(listen_fd);
+    }
+    if (!nodelay_inherited_) {
+      int on = 1;
+      // Failure is harmless (the socket still works), so it is not reported.
+      setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+    }
     return fd;
   }
   const int err = errno;

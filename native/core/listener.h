@@ -66,6 +66,12 @@ int AdoptListener(int fd, bool nonblocking, Fd* out, Endpoint* bound, SysError* 
 // back to the short-read rule, see Connection::OnReadable).
 int ReportQueuedBytes(int listen_fd);
 
+// Whether sockets accepted from `listen_fd` come with TCP_NODELAY: Linux
+// copies it from the listener to each socket accepted from it. ListenTcp
+// sets it, so accepting costs no setsockopt per connection; an adopted
+// listener is left as its owner set it, and its sockets get it one by one.
+bool AcceptedNoDelay(int listen_fd);
+
 // Accepts with accept4 (CLOEXEC, optionally NONBLOCK, TCP_NODELAY set).
 //
 // EMFILE/ENFILE would leave the connection in the backlog and keep the
@@ -95,6 +101,8 @@ class Acceptor {
  private:
   Fd reserve_;
   Counts counts_{nullptr, nullptr};
+  int nodelay_checked_ = -1;  // the listener AcceptedNoDelay() was asked about
+  bool nodelay_inherited_ = false;
 };
 
 }  // namespace nm

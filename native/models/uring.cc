@@ -34,6 +34,7 @@ class UringModel final : public LoopBase<RingConnection> {
  private:
   int Prepare(SysError* error) override {
     int r = OpenLoop(error);
+    if (listener_.valid()) nodelay_inherited_ = AcceptedNoDelay(listener_.get());
     return r < 0 ? r : ring_.Open(static_cast<unsigned>(opt_.Number("entries")), stats_, error);
   }
 
@@ -62,6 +63,7 @@ class UringModel final : public LoopBase<RingConnection> {
   Ring ring_;
   uint64_t wake_value_ = 0;
   std::vector<Completion> done_;
+  bool nodelay_inherited_ = false;  // accepted sockets have TCP_NODELAY already
   std::vector<ConnRef> dirty_;
 };
 
@@ -149,9 +151,11 @@ void UringModel::Touch(RingConnection* c) {
 
 void UringModel::OnAccept(const Completion& e) {
   if (e.res >= 0) {
-    int on = 1;
-    // As Acceptor: replies are written whole; failure is harmless.
-    setsockopt(e.res, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+    if (!nodelay_inherited_) {
+      int on = 1;
+      // As Acceptor: replies are written whole; failure is harmless.
+      setsockopt(e.res, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+    }
     if (Admit(e.res)) AddConnection(e.res);
   }
   if (e.more() || stopping_ || e.res == -ECANCELED) return;
