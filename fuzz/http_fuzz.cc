@@ -34,9 +34,11 @@ static_assert(sizeof(nm::HandlerState) <= 128, "the handler's state is small and
   abort();
 }
 
-// Allocations made while Handle() runs.
-bool in_handle = false;
-size_t handle_allocations = 0;
+// Allocations made while Handle() runs, by the thread that runs it: per
+// thread, because libFuzzer's own threads (the -rss_limit_mb watcher) may
+// allocate at any moment, and counting theirs failed a clean seed in CI.
+thread_local bool in_handle = false;
+thread_local size_t handle_allocations = 0;
 void OnMalloc(const volatile void*, size_t) {
   if (in_handle) handle_allocations++;
 }

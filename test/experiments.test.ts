@@ -30,10 +30,10 @@ function expectSvg(text: string): void {
   expect(text).toMatch(/<(polyline|rect) /);
 }
 
-async function experiment(name: string, duration = '0.05') {
+async function experiment(name: string, duration = '0.05', extra: string[] = []) {
   const json = path.join(tmp, `${name}.json`);
   const svg = path.join(tmp, `${name}.svg`);
-  const r = await run(['bench', '--experiment', name, '--quick', '--duration', duration, '--warmup', '0', '--json', json, '--svg', svg]);
+  const r = await run(['bench', '--experiment', name, '--quick', '--duration', duration, '--warmup', '0', '--json', json, '--svg', svg, ...extra]);
   expect(r.stderr).toBe('');
   expect(r.code).toBe(0);
   expect(r.stdout).toMatch(new RegExp(`^netmodels bench --experiment ${name}: `));
@@ -53,9 +53,12 @@ describe('netmodels bench experiments', () => {
     for (const p of points.filter((q) => q.model !== 'iterative' && !q.unavailable)) expect(p.firstReplyMs, p.model).toBeGreaterThan(0);
   });
 
-  it('churn: connections/s and CPU per connection for every model (--quick: 16 clients)', async () => {
-    const { points } = await experiment('churn');
+  it('churn: connections/s and CPU per connection for every model, the pools at their defaults (--quick: 16 clients; --rounds 2)', async () => {
+    const { stdout, points } = await experiment('churn', '0.05', ['--rounds', '2']);
+    expect(stdout).toMatch(/median of 2 interleaved rounds/);
     expect(new Set(points.map((p) => p.clients))).toEqual(new Set([16]));
+    // One point per model (the median round's), the pools under their own names.
+    expect(points.map((p) => p.model)).toEqual(['fork', 'prefork', 'thread', 'threadpool', 'select', 'poll', 'epoll level']);
     for (const p of points.filter((q) => !q.unavailable)) {
       expect(p.report.requests, `${p.model} ${p.clients}`).toBeGreaterThan(0);
       expect(p.counters.accepted).toBeGreaterThan(0);
