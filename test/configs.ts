@@ -43,6 +43,8 @@ const ALL: ConformanceConfig[] = [
     ),
   ),
   { label: 'epoll edge x3 handoff', model: 'epoll', options: { loops: 3, balance: 'handoff', trigger: 'edge' } },
+  // Edge loops sharing one listener (EPOLLEXCLUSIVE): once failed start() with EINVAL.
+  { label: 'epoll edge x3 shared', model: 'epoll', options: { loops: 3, balance: 'shared', trigger: 'edge' } },
   { label: 'iterative js', model: 'iterative', options: { handler: jsUppercase } },
   { label: 'thread js', model: 'thread', options: { handler: jsUppercase } },
   { label: 'threadpool js', model: 'threadpool', options: { handler: jsUppercase } },
