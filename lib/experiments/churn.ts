@@ -55,8 +55,9 @@ async function run(o: ExperimentOptions): Promise<ChurnPoint[]> {
   // Every round runs every point, so a slow spell of a shared machine falls
   // on all models alike.
   const tries = new Map<string, ChurnPoint[]>();
-  let step = 0;
+  const perRound = runnable.length * clientCounts.length;
   for (let round = 1; round <= rounds; round++) {
+    let step = 0;
     for (const clients of clientCounts) {
       for (const { target: t, built, why } of rows) {
         const key = `${t.label}\0${clients}`;
@@ -65,7 +66,7 @@ async function run(o: ExperimentOptions): Promise<ChurnPoint[]> {
           if (round === 1) tries.get(key)!.push({ model: t.label, clients, report: null, skipped: why, unavailable: true });
           continue;
         }
-        progress.begin(`${t.label}, ${clients} clients`, ++step, progress.total, round, rounds);
+        progress.begin(`${t.label}, ${clients} clients`, ++step, perRound, round, rounds);
         tries.get(key)!.push(await measure(t, clients, o, progress));
         progress.end();
       }
@@ -90,11 +91,17 @@ async function measure(t: Target, clients: number, o: ExperimentOptions, progres
   }
 }
 
-/** The round with the median connections/s (a failed round counts as the slowest). */
+/**
+ * The round with the median connections/s (the lower of the two middle ones
+ * for an even count); but a round that failed or had errors is the one
+ * shown, so that the run reports it and exits 1 rather than hiding it
+ * behind the others.
+ */
 function median(tries: ChurnPoint[]): ChurnPoint {
-  const sorted = [...tries].sort((a, b) => (a.report?.rps ?? -1) - (b.report?.rps ?? -1));
   const failed = tries.find((p) => !p.report || errorsOf(p.report) > 0);
-  return failed ?? sorted[sorted.length >> 1];
+  if (failed) return failed;
+  const sorted = [...tries].sort((a, b) => a.report!.rps - b.report!.rps);
+  return sorted[(sorted.length - 1) >> 1];
 }
 
 function table(points: ChurnPoint[], format: TableFormat): string {

@@ -45,6 +45,8 @@ namespace {
 
 // How long a thread beyond `threads` may stay idle before it leaves.
 constexpr auto kRetire = std::chrono::milliseconds(1000);
+// After pthread_create failed, the manager tries again this much later at the soonest.
+constexpr std::chrono::nanoseconds kRetrySpawn = std::chrono::milliseconds(100);
 // Pool threads serve one client at a time into a buffer of their own.
 constexpr size_t kStackSize = 256 << 10;
 
@@ -200,8 +202,9 @@ class ThreadPoolModel final : public BlockingModel {
         const int r = SpawnLocked();
         if (r < 0) {
           ReportError(r, "pthread_create");
-          // Out of threads for now: look again after another delay, not in a spin.
-          manager_wake_.wait_for(lock, std::chrono::nanoseconds(grow_delay_ns_));
+          // Out of threads for now: look again later, not in a spin (and
+          // not with an error report every growDelayMs).
+          manager_wake_.wait_for(lock, std::max(std::chrono::nanoseconds(grow_delay_ns_), kRetrySpawn));
           break;
         }
       }
@@ -281,7 +284,7 @@ class ThreadPoolModel final : public BlockingModel {
   const size_t threads_ = static_cast<size_t>(opt_.Number("threads"));
   const size_t max_threads_ = static_cast<size_t>(opt_.Number("maxThreads"));
   const size_t queue_cap_ = static_cast<size_t>(opt_.Number("queue"));
-  const int64_t grow_delay_ns_ = static_cast<int64_t>(opt_.Number("growDelayMs")) * 1'000'000;
+  const int64_t grow_delay_ns_ = static_cast<int64_t>(opt_.Number("growDelayMs") * 1e6);
   std::unique_ptr<Slot[]> slots_;
 
   std::mutex mu_;
