@@ -59,6 +59,10 @@ describe('netmodels bench experiments', () => {
     expect(new Set(points.map((p) => p.clients))).toEqual(new Set([16]));
     // One point per model (the median round's), the pools under their own names.
     expect(points.map((p) => p.model)).toEqual(['fork', 'prefork', 'thread', 'threadpool', 'select', 'poll', 'epoll level']);
+    // Where fork's time goes, with the size of the process that forks.
+    const fork = points.find((p) => p.model === 'fork')!;
+    expect(fork.residentMiB).toBeGreaterThan(10);
+    expect(stdout).toMatch(new RegExp(`\\nfork: [\\d,.-]+ us of CPU per connection in a ${Math.round(fork.residentMiB)} MiB server process: the parent's fork\\(\\) copies the page tables`));
     for (const p of points.filter((q) => !q.unavailable)) {
       expect(p.report.requests, `${p.model} ${p.clients}`).toBeGreaterThan(0);
       expect(p.counters.accepted).toBeGreaterThan(0);

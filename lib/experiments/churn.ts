@@ -26,6 +26,8 @@ export interface ChurnPoint {
   /** The server CPU it comes from, in 10 ms ticks: below COARSE_TICKS, coarse. */
   cpuTicks?: number;
   counters?: Counters;
+  /** The server process's resident memory, MiB: what a fork server's fork() copies the page tables of. */
+  residentMiB?: number;
   skipped?: string;
   unavailable?: boolean;
 }
@@ -85,7 +87,15 @@ async function measure(t: Target, clients: number, o: ExperimentOptions, progres
     // Per connection the server accepted in the window (the load
     // generator's count leaves out the cycles cut off at its end).
     const conns = m.counters?.accepted ?? m.report.requests;
-    return { model: t.label, clients, report: m.report, cpuUsPerConn: conns > 0 && m.cpuUs !== undefined ? m.cpuUs / conns : undefined, cpuTicks: m.cpuTicks, counters: m.counters };
+    return {
+      model: t.label,
+      clients,
+      report: m.report,
+      cpuUsPerConn: conns > 0 && m.cpuUs !== undefined ? m.cpuUs / conns : undefined,
+      cpuTicks: m.cpuTicks,
+      counters: m.counters,
+      residentMiB: m.residentMiB,
+    };
   } catch (err) {
     return { model: t.label, clients, report: null, skipped: (err as Error).message };
   }
@@ -127,7 +137,29 @@ function table(points: ChurnPoint[], format: TableFormat): string {
       }),
     ];
   });
-  return `${grid(format, columns, rows)}${points.some((p) => p.report && p.cpuTicks !== undefined && p.cpuTicks < COARSE_TICKS) ? `\n${COARSE_NOTE}` : ''}`;
+  const notes = [forkNote(points), points.some((p) => p.report && p.cpuTicks !== undefined && p.cpuTicks < COARSE_TICKS) ? COARSE_NOTE : undefined];
+  return `${grid(format, columns, rows)}${notes.filter(Boolean).map((n) => `\n${n}`).join('')}`;
+}
+
+/**
+ * Where fork's time per connection goes, with this run's figures: the
+ * parent's fork() copies the page tables of its whole resident memory and
+ * write-protects it; the child faults in copy-on-write pages, serves, exits
+ * (tearing the copy down) and is reaped. A pool pays that once per worker.
+ */
+export function forkNote(points: ChurnPoint[]): string | undefined {
+  const fork = points.filter((p) => p.model === 'fork' && p.report && p.cpuUsPerConn !== undefined);
+  const resident = fork.map((p) => p.residentMiB).find((r) => r !== undefined);
+  if (fork.length === 0 || resident === undefined) return undefined;
+  const cpu = fork.map((p) => p.cpuUsPerConn!);
+  const [lo, hi] = [Math.min(...cpu), Math.max(...cpu)];
+  const span = Math.round(lo) === Math.round(hi) ? fmt(lo) : `${fmt(lo)}-${fmt(hi)}`;
+  return (
+    `fork: ${span} us of CPU per connection in a ${fmt(resident)} MiB server process: the parent's fork() copies the page tables of all its ` +
+    'resident memory and write-protects it, the child takes copy-on-write faults, serves, exits (tearing the copy down) and is reaped; ' +
+    'the accept thread cannot accept while it forks. The cost grows with the resident memory of the process that forks (bench/RESULTS.md: ' +
+    '179 connections/s at 305 MiB). prefork pays it once per worker process, threadpool a thread start once per thread.'
+  );
 }
 
 function svg(points: ChurnPoint[]): string {

@@ -128,3 +128,13 @@ export function threadCount(pid: number): number {
     return 0;
   }
 }
+
+/** Resident memory of a process, MiB (VmRSS in /proc/<pid>/status); undefined once it is gone. */
+export function residentMiB(pid: number): number | undefined {
+  try {
+    const m = /^VmRSS:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}

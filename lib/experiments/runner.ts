@@ -7,7 +7,7 @@ import { nativeModels } from '../models/index';
 import type { ServerStats, SyscallStats } from '../server';
 import { notBuilt, Progress, selectTargets, startTarget, START_STOP_MS, type RunningTarget, type Target } from '../bench';
 import { fmt } from '../format';
-import { CLK_TCK, COARSE_TICKS, treeTicks } from './cpu';
+import { CLK_TCK, COARSE_TICKS, residentMiB, treeTicks } from './cpu';
 
 export type TableFormat = 'table' | 'md' | 'csv';
 
@@ -123,6 +123,8 @@ export interface Measured {
   counters?: Counters;
   /** The server's stats() at the end. */
   stats?: ServerStats;
+  /** The server process's resident memory at the end of the load, MiB (what a fork() copies the page tables of). */
+  residentMiB?: number;
   /** Why the window may not measure what was asked (see MeasureOptions.expectOpen); a failure. */
   note?: string;
 }
@@ -168,10 +170,11 @@ export async function measureLoad(target: Target, load: Omit<LoadgenOptions, 'po
       load.onProgress?.(p);
     };
     const report = await loadgen({ ...load, port: server.port, onProgress });
+    const resident = residentMiB(pid);
     if (options.settleMs) await new Promise((resolve) => setTimeout(resolve, options.settleMs));
     const end = await sample();
     const start = await begin;
-    const measured: Measured = { report, stats: end.stats ?? undefined };
+    const measured: Measured = { report, stats: end.stats ?? undefined, residentMiB: resident };
     if (start) {
       const ticks = end.ticks - start.ticks;
       measured.cpuUs = (ticks * 1e6) / CLK_TCK;
