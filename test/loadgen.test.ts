@@ -83,6 +83,21 @@ async function waitFor(check: () => boolean, timeoutMs: number): Promise<boolean
 
 const countDir = (dir: string) => fs.readdirSync(dir).length;
 
+/**
+ * A loopback listener with backlog 1 that never accepts: the kernel completes
+ * about two handshakes, then drops every SYN, so further connects stay pending.
+ */
+async function withDeafListener(body: (port: number) => Promise<void>): Promise<void> {
+  const fd = sys.socket('ipv4', 'stream');
+  try {
+    sys.bind(fd, '127.0.0.1', 0);
+    sys.listen(fd, 1);
+    await body(sys.getsockname(fd).port);
+  } finally {
+    sys.close(fd);
+  }
+}
+
 describe('loadgen rr', () => {
   it('drives an uppercase server with verified replies', async () => {
     const server = await uppercaseServer();
@@ -204,11 +219,7 @@ describe('loadgen failures', () => {
   // none of the connections may vanish from the report: 30,000 connections
   // over 8 s once reported 8,616 connected and 0 errors.
   it('times out connects that stay pending, and only those', async () => {
-    const fd = sys.socket('ipv4', 'stream');
-    try {
-      sys.bind(fd, '127.0.0.1', 0);
-      sys.listen(fd, 1);
-      const { port } = sys.getsockname(fd);
+    await withDeafListener(async (port) => {
       const sum = (r: LoadReport) => Object.values(r.errorCodes).reduce((a, b) => a + b, 0);
 
       // Three waves of 128 connects, each timing out; then the window.
@@ -232,20 +243,14 @@ describe('loadgen failures', () => {
       expect(hold.errorCodes).toEqual({ ETIMEDOUT: 20 - hold.connected });
       expect(hold.errors).toBe(20 - hold.connected);
       expect(hold.requests).toBe(0);
-    } finally {
-      sys.close(fd);
-    }
+    });
   });
 
   // A run stopped during set-up (connects pending, far from their timeout):
   // neither the interrupted connects nor the ones never tried are errors;
   // `unstarted` says how many were never tried, and there was no window.
   it('does not count the end of a run as an error', async () => {
-    const fd = sys.socket('ipv4', 'stream');
-    try {
-      sys.bind(fd, '127.0.0.1', 0);
-      sys.listen(fd, 1);
-      const { port } = sys.getsockname(fd);
+    await withDeafListener(async (port) => {
       const native = binding as { loadgenStart(o: object): Promise<LoadReport> & { stop(): void } };
       const run = native.loadgenStart({ port, connections: 300, durationMs: 50, connectTimeoutMs: 60_000 });
       await new Promise((resolve) => setTimeout(resolve, 200));
@@ -259,9 +264,7 @@ describe('loadgen failures', () => {
       // At most 128 connects in flight: the rest were never tried.
       expect(r.unstarted).toBeGreaterThanOrEqual(300 - 128 - r.connected);
       expect(r.unstarted).toBeLessThanOrEqual(300 - r.connected);
-    } finally {
-      sys.close(fd);
-    }
+    });
   });
 
   it('counts a server that closes mid-request as an error', async () => {

@@ -71,6 +71,12 @@ bool AcceptedNoDelay(int listen_fd) {
   return getsockopt(listen_fd, IPPROTO_TCP, TCP_NODELAY, &on, &len) == 0 && on != 0;
 }
 
+void SetAcceptedNoDelay(int fd, bool inherited) {
+  if (inherited) return;
+  int on = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+}
+
 int ReportQueuedBytes(int listen_fd) {
   int on = 1;
   return setsockopt(listen_fd, IPPROTO_TCP, TCP_INQ, &on, sizeof on) < 0 ? -errno : 0;
@@ -135,11 +141,7 @@ int Acceptor::accept(int listen_fd, bool nonblocking, bool* shed, sockaddr_stora
       nodelay_checked_ = listen_fd;
       nodelay_inherited_ = AcceptedNoDelay(listen_fd);
     }
-    if (!nodelay_inherited_) {
-      int on = 1;
-      // Failure is harmless (the socket still works), so it is not reported.
-      setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
-    }
+    SetAcceptedNoDelay(fd, nodelay_inherited_);
     return fd;
   }
   const int err = errno;

@@ -71,6 +71,10 @@ int ReportQueuedBytes(int listen_fd);
 // sets it, so accepting costs no setsockopt per connection; an adopted
 // listener is left as its owner set it, and its sockets get it one by one.
 bool AcceptedNoDelay(int listen_fd);
+// Sets TCP_NODELAY on accepted socket `fd` unless its listener passed it
+// on (`inherited`, from AcceptedNoDelay). Failure is harmless (the socket
+// still works), so it is not reported.
+void SetAcceptedNoDelay(int fd, bool inherited);
 
 // Accepts with accept4 (CLOEXEC, optionally NONBLOCK, TCP_NODELAY set).
 //

@@ -7,8 +7,6 @@
 // output) and reaps their completions, any number per io_uring_enter.
 #if NM_HAVE_LIBURING
 
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include "core/clock.h"
@@ -151,11 +149,7 @@ void UringModel::Touch(RingConnection* c) {
 
 void UringModel::OnAccept(const Completion& e) {
   if (e.res >= 0) {
-    if (!nodelay_inherited_) {
-      int on = 1;
-      // As Acceptor: replies are written whole; failure is harmless.
-      setsockopt(e.res, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
-    }
+    SetAcceptedNoDelay(e.res, nodelay_inherited_);
     if (Admit(e.res)) AddConnection(e.res);
   }
   if (e.more() || stopping_ || e.res == -ECANCELED) return;
