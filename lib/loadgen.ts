@@ -131,7 +131,8 @@ const KNOWN = [
 ] as const;
 
 const MAX_CONNECTIONS = 1_000_000;
-const MAX_MESSAGE = 16 * 1024 * 1024;
+/** The largest `messageSize`, in bytes. */
+export const MAX_MESSAGE = 16 * 1024 * 1024;
 const MAX_MS = 24 * 60 * 60 * 1000;
 
 interface NativeLoadgen {

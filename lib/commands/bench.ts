@@ -30,8 +30,8 @@ import {
 import { runClaims } from '../experiments/claims';
 import { EXPERIMENTS } from '../experiments/index';
 import { fmt, FORMATS, type Format } from '../format';
-import { LOAD_EXPECTS } from '../loadgen';
-import { choice, num, parseFlags, UsageError } from './args';
+import { LOAD_EXPECTS, MAX_MESSAGE } from '../loadgen';
+import { choice, didYouMean, joinNegativeValues, num, parseFlags, UsageError } from './args';
 
 function machine() {
   return {
@@ -63,7 +63,7 @@ function print(format: Format, header: string, table: (f: 'table' | 'md' | 'csv'
 export async function benchCommand(argv: string[]): Promise<number> {
   const { values } = parseFlags('bench', () =>
     parseArgs({
-      args: argv,
+      args: joinNegativeValues(argv),
       strict: true,
       options: {
         models: { type: 'string' },
@@ -91,7 +91,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
   );
   const durationMs = Math.round(num('bench', 'duration', values.duration, 1, 0.05) * 1000);
   const warmupMs = Math.round(num('bench', 'warmup', values.warmup, 0.25, 0) * 1000);
-  const messageSize = num('bench', 'size', values.size, 64, 1, true);
+  const messageSize = num('bench', 'size', values.size, 64, 1, true, MAX_MESSAGE);
   const threads = values.threads === undefined ? undefined : num('bench', 'threads', values.threads, 1, 1, true);
   const loops = values.loops === 'auto' ? os.availableParallelism() : num('bench', 'loops', values.loops, 1, 1, true);
   const format = choice('bench', 'format', values.format, FORMATS, 'table');
@@ -198,7 +198,10 @@ export async function benchCommand(argv: string[]): Promise<number> {
     if (named !== undefined && named.length === 0) usage('--models needs at least one name');
     const known = targetNames(loops);
     const unknown = named?.find((n) => !known.includes(n));
-    if (unknown !== undefined) usage(`unknown model '${unknown}' (known: ${known.join(', ')})`);
+    if (unknown !== undefined) {
+      const near = didYouMean(unknown, known);
+      usage(`unknown model '${unknown}'${near ? ` (did you mean '${near}'?)` : ''} (known: ${known.join(', ')})`);
+    }
     targets = selectTargets(named, loops);
   }
   if (!values['no-node']) targets.push({ label: 'node:net', kind: 'node' });

@@ -6,7 +6,7 @@ import { isHandlerModule, loadHandlerModule } from '../handler-module';
 import { createServer, MODEL_TABLE, MODELS, nativeModels, type ModelName } from '../index';
 import type { ServerStats } from '../server';
 import { flagName, modelOptions, type ModelSpec } from '../spec';
-import { intArg, MODEL_FLAGS, parseFlags, UsageError } from './args';
+import { didYouMean, intArg, MODEL_FLAGS, joinNegativeValues, parseFlags, UsageError } from './args';
 
 function formatStats(s: ServerStats): string {
   return (
@@ -45,7 +45,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const list = dashes < 0 ? [] : argv.slice(dashes + 1);
   const { values } = parseFlags('serve', () =>
     parseArgs({
-      args: dashes < 0 ? argv : argv.slice(0, dashes),
+      args: joinNegativeValues(dashes < 0 ? argv : argv.slice(0, dashes)),
       strict: true,
       options: {
         model: { type: 'string', default: 'epoll' },
@@ -66,7 +66,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
   );
   const model = values.model as ModelName;
   if (!(MODELS as readonly string[]).includes(model)) {
-    throw new UsageError(`unknown model '${values.model}' (models: ${MODELS.join(', ')})`, 'serve');
+    const near = didYouMean(model, MODELS);
+    throw new UsageError(`unknown model '${values.model}'${near ? ` (did you mean '${near}'?)` : ''} (models: ${MODELS.join(', ')})`, 'serve');
   }
   if (!nativeModels().includes(model)) {
     const requires = MODEL_TABLE[model].spec.requires;
