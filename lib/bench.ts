@@ -12,7 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { csv, fmt, grid, round, type Column, type GridRow } from './format';
-import { loadgen, type LoadExpect, type LoadProgress, type LoadReport } from './loadgen';
+import { LOAD_EXPECTS, loadgen, type LoadExpect, type LoadProgress, type LoadReport } from './loadgen';
 import { MODEL_TABLE, MODELS, nativeModels, type ModelName } from './models/index';
 import { benchVariants, flagName } from './spec';
 import { CLK_TCK, statTicks, treeTicks } from './experiments/cpu';
@@ -59,6 +59,10 @@ export interface BenchRow {
   spread?: number;
   /** Errors and mismatches over every round. */
   errors?: number;
+  /** `errors` by cause, over every round: libuv error names, 'EOF', and 'mismatch' (a reply that did not verify). */
+  errorCauses?: Record<string, number>;
+  /** Verified requests over every round: 0 with no error is still a failure (a server that never answers). */
+  requestsTotal?: number;
   /** Median server CPU per request (every thread and child), microseconds. */
   cpuUsPerReq?: number;
   /** Median CPU of the server's JS (main) thread per request, microseconds. */
@@ -456,6 +460,8 @@ export async function runRr(targets: Target[], config: RrConfig): Promise<BenchR
       row.spread = mid > 0 ? (row.rpsMax - row.rpsMin) / mid : undefined;
     }
     row.errors = reports.reduce((sum, r) => sum + r.errors + r.mismatches, 0);
+    row.errorCauses = errorCauses(reports);
+    row.requestsTotal = reports.reduce((sum, r) => sum + r.requests, 0);
     row.vsNode = target === node ? 1 : ratio(target, node);
     row.vsCeiling = ratio(target, ceilingFor(target));
     // CPU per request is steadier than req/s on a shared machine: the median
@@ -464,6 +470,36 @@ export async function runRr(targets: Target[], config: RrConfig): Promise<BenchR
     row.jsUsPerReq = median(reports.map((r) => r.jsUsPerReq).filter((v): v is number => v !== undefined));
     return row;
   });
+}
+
+/** Errors of `reports` by cause, summed: their `errorCodes`, and their mismatches as 'mismatch'. */
+export function errorCauses(reports: readonly Pick<LoadReport, 'errorCodes' | 'mismatches'>[]): Record<string, number> {
+  const causes: Record<string, number> = {};
+  for (const r of reports) {
+    for (const [code, n] of Object.entries(r.errorCodes ?? {})) causes[code] = (causes[code] ?? 0) + n;
+    if (r.mismatches > 0) causes.mismatch = (causes.mismatch ?? 0) + r.mismatches;
+  }
+  return causes;
+}
+
+/**
+ * Why a bench row failed, in words, or null if it did not: its errors by
+ * cause ('ECONNREFUSED 640, mismatch 28,471'), with a hint when replies did
+ * not match; a run that completed no request is a failure even with no error.
+ */
+export function rowFailure(row: BenchRow, expect?: string): string | null {
+  if (row.skipped) return `skipped: ${row.skipped}`;
+  const causes = Object.entries(row.errorCauses ?? {}).sort(([, a], [, b]) => b - a);
+  if ((row.errors ?? 0) > 0) {
+    const list = causes.map(([code, n]) => `${code} ${n.toLocaleString('en-US')}`).join(', ');
+    const others = LOAD_EXPECTS.filter((e) => e !== (expect ?? 'uppercase')).join('|');
+    const hint = row.errorCauses?.mismatch ? `: does the server speak another protocol? (--expect ${others})` : '';
+    return `${row.errors!.toLocaleString('en-US')} errors (${list})${hint}`;
+  }
+  if (row.report && row.requestsTotal === 0) {
+    return 'no request completed and no error: the server never answered (is it a discard server? a request of this size too large for it?)';
+  }
+  return null;
 }
 
 /** Above this, a row's spread or a model's lead over the ceiling says the machine was busy. */

@@ -384,8 +384,24 @@ describe('netmodels bench: formats, external servers, failures', () => {
     // Uppercase replies expected from an echo server: every reply is a mismatch, and the bench fails.
     const bad = await run(['bench', '--port', String(port), '--no-node', '--no-ceiling', ...quick]);
     expect(bad.code).toBe(1);
-    expect(bad.stderr).toMatch(new RegExp(`netmodels bench: 127\\.0\\.0\\.1:${port}: \\d+ errors`));
+    expect(bad.stderr).toMatch(
+      new RegExp(`netmodels bench: 127\\.0\\.0\\.1:${port}: [\\d,]+ errors \\(mismatch [\\d,]+\\): does the server speak another protocol\\? \\(--expect echo\\|none\\)`),
+    );
     await server.stop();
+  });
+
+  it('never passes silently: no reply at all is a failure, and errors are named by cause', async () => {
+    // A server that reads and never answers: 0 requests and 0 errors used to exit 0.
+    const discard = trackServer(new EpollServer({ handler: 'discard' }));
+    const { port } = await discard.start();
+    const silent = await run(['bench', '--port', String(port), '--expect', 'none', '--no-node', '--no-ceiling', ...quick]);
+    expect(silent.code).toBe(1);
+    expect(silent.stderr).toContain(`netmodels bench: 127.0.0.1:${port}: no request completed and no error: the server never answered`);
+    await discard.stop();
+    // A closed port: the refusals are named.
+    const closed = await run(['bench', '--port', String(port), '--no-node', '--no-ceiling', ...quick]);
+    expect(closed.code).toBe(1);
+    expect(closed.stderr).toMatch(new RegExp(`netmodels bench: 127\\.0\\.0\\.1:${port}: [\\d,]+ errors \\(ECONNREFUSED [\\d,]+\\)\n`));
   });
 
   it('exits 1 when a target is skipped (no C compiler for the ceiling), saying why', async () => {

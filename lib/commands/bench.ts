@@ -22,6 +22,7 @@ import {
   runRr,
   rrChartSvg,
   rrTable,
+  rowFailure,
   selectTargets,
   targetNames,
   type RrConfig,
@@ -222,11 +223,11 @@ export async function benchCommand(argv: string[]): Promise<number> {
   if (values.json) fs.writeFileSync(values.json, `${JSON.stringify(result, null, 2)}\n`);
   if (values.svg) fs.writeFileSync(values.svg, rrChartSvg(rows, config));
   // A model this build lacks is not a failure unless it was asked for by name.
-  const failed = rows.filter(
-    (r) => (r.skipped && !(r.unavailable && named === undefined)) || (r.errors ?? 0) > 0,
-  );
-  for (const r of failed) {
-    process.stderr.write(`netmodels bench: ${r.label}: ${r.skipped ? `skipped: ${r.skipped}` : `${r.errors} errors`}\n`);
-  }
-  return failed.length > 0 ? 1 : 0;
+  const expect = external ? (values.expect ?? 'uppercase') : undefined;
+  const failures = rows
+    .filter((r) => !(r.skipped && r.unavailable && named === undefined))
+    .map((r) => [r.label, rowFailure(r, expect)] as const)
+    .filter(([, why]) => why !== null);
+  for (const [label, why] of failures) process.stderr.write(`netmodels bench: ${label}: ${why}\n`);
+  return failures.length > 0 ? 1 : 0;
 }
