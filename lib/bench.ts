@@ -282,12 +282,15 @@ export function progressPrefix(target: number, targets: number, round: number, r
 }
 
 /**
- * Progress on stderr when it is a terminal: which run of how many, and the
- * time left, estimated from the runs so far (from the configured times before
- * the first one ends).
+ * Progress on stderr: which run of how many, and the time left, estimated
+ * from the runs so far (from the configured times before the first one
+ * ends). On a terminal one line rewritten as the run goes; elsewhere (a
+ * pipe, a CI log) one line per run as it starts, so a long run is never
+ * silent.
  */
 export class Progress {
   readonly #enabled = process.stderr.isTTY === true;
+  readonly #lines = !this.#enabled && process.env.NETMODELS_PROGRESS !== '0';
   readonly #total: number;
   #done = 0;
   #spentMs = 0;
@@ -311,6 +314,7 @@ export class Progress {
     this.#runStart = Date.now();
     const perRun = this.#done > 0 ? this.#spentMs / this.#done : this.#guessMs;
     this.#prefix = `${progressPrefix(target, targets, round, rounds, perRun * (this.#total - this.#done))}  ${label}`;
+    if (this.#lines) process.stderr.write(`  ${this.#prefix}\n`);
     this.#write('');
   }
 

@@ -20,10 +20,15 @@ const PACKAGE = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'package.j
 
 /** stderr with the bench's noise warning (a busy shared machine) left out. */
 function unexpectedStderr(stderr: string): string {
-  return stderr
+  return withoutProgress(stderr)
     .split('\n')
     .filter((line) => line !== '' && !line.startsWith('warning: the machine is noisy'))
     .join('\n');
+}
+
+/** stderr without the progress lines a piped run prints, one per run ('  target 1/2, round 1/1, ETA 1 s  epoll'). */
+function withoutProgress(stderr: string): string {
+  return stderr.replace(/^ {2}target \d+\/\d+, round \d+\/\d+, ETA .*\n/gm, '');
 }
 
 function run(
@@ -103,7 +108,7 @@ describe('netmodels CLI', () => {
     const json = path.join(tmp, 'cores.json');
     const svg = path.join(tmp, 'cores.svg');
     const r = await run(['bench', '--experiment', 'cores', '--duration', '0.1', '--warmup', '0', '--connections', '16', '--json', json, '--svg', svg]);
-    expect(r.stderr).toBe('');
+    expect(withoutProgress(r.stderr)).toBe('');
     expect(r.code).toBe(0);
     const result = JSON.parse(fs.readFileSync(json, 'utf8'));
     const loops = os.availableParallelism();
@@ -435,6 +440,14 @@ describe('netmodels bench: formats, external servers, failures', () => {
     fs.mkdirSync(linked);
     fs.symlinkSync(tmp, path.join(linked, 'netmodels'));
     expect(cacheDir({ XDG_CACHE_HOME: linked })).toBe(null);
+  });
+
+  it('off a terminal (piped) prints one progress line per run as it starts, never silent', async () => {
+    const r = await run(['bench', '--models', 'epoll-edge', '--no-node', '--no-ceiling', '--duration', '0.1', '--warmup', '0', '--connections', '4', '--rounds', '2']);
+    expect(r.code).toBe(0);
+    const lines = r.stderr.split('\n').filter((l) => l.startsWith('  target'));
+    expect(lines).toEqual([expect.stringMatching(/^ {2}target 1\/1, round 1\/2, ETA \d+ s {2}epoll edge$/), expect.stringMatching(/^ {2}target 1\/1, round 2\/2, ETA \d+ s {2}epoll edge$/)]);
+    expect(r.stderr).not.toContain('\r');
   });
 
   it('shows progress as target i/N, round r/R, ETA on a terminal', async () => {

@@ -119,7 +119,7 @@ export async function runClaims(config: ClaimsConfig, machine: object, machineLi
   const many = quick ? QUICK_MANY : MANY;
   const started = Date.now();
   const failures: string[] = [];
-  const step = (name: string) => process.stderr.isTTY && process.stderr.write(`\r\x1b[Kclaims: ${name}\n`);
+  const step = (name: string) => process.stderr.write(`${process.stderr.isTTY ? '\r\x1b[K' : ''}claims: ${name}\n`);
 
   step('blocking');
   const blk = await blocking.run({ ...o, durationMs: Math.max(durationMs, quick ? 100 : 500) });
