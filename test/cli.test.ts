@@ -60,6 +60,12 @@ describe('netmodels CLI', () => {
     await roundTripAll(sockets, 'cli');
     // The per-second stats line shows the traffic.
     await waitFor(() => /active 5 \(peak 5\)/.test(out), 'a stats line with 5 active', 5000);
+    expect(out).toMatch(/ in 160 B {2}out 160 B /);
+    // Nothing changes now: no more stats lines (it prints only on change).
+    const lines = () => out.split('\n').filter((l) => l.startsWith('active ')).length;
+    const before = lines();
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    expect(lines()).toBe(before);
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
     expect(out).toMatch(/SIGTERM: stopping/);
@@ -152,7 +158,7 @@ describe('netmodels CLI', () => {
     const { port } = await taken.start();
     const busy = await run(['serve', '--model', 'poll', '--port', String(port)]);
     expect(busy.code).toBe(1);
-    expect(busy.stderr).toContain(`EADDRINUSE: listen EADDRINUSE: address already in use 127.0.0.1:${port}`);
+    expect(busy.stderr).toBe(`netmodels: listen EADDRINUSE: address already in use 127.0.0.1:${port}\n`);
     await taken.stop();
   });
 
