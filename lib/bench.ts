@@ -530,7 +530,8 @@ export function noiseWarning(rows: BenchRow[], rounds: number): string | null {
 const RR_COLUMNS: (Column & { csv: string; value(r: BenchRow): number | undefined; digits: number; suffix?: string })[] = [
   { title: 'req/s', csv: 'rps', width: 11, digits: 0, value: (r) => r.report?.rps },
   { title: 'spread', csv: 'spread_pct', width: 6, digits: 0, suffix: '%', value: (r) => (r.spread === undefined ? undefined : r.spread * 100) },
-  { title: 'MB/s', csv: 'mb_per_s', width: 7, digits: 1, value: (r) => (r.report ? r.report.bytesPerSec / 1e6 : undefined) },
+  // Bytes read, as wrk's Transfer/sec counts them (both directions would be twice that).
+  { title: 'read MB/s', csv: 'read_mb_per_s', width: 9, digits: 1, value: (r) => (r.report ? r.report.readBytesPerSec / 1e6 : undefined) },
   { title: 'p50 us', csv: 'p50_us', width: 7, digits: 0, value: (r) => r.report?.latencyUs.p50 },
   { title: 'p99 us', csv: 'p99_us', width: 7, digits: 0, value: (r) => r.report?.latencyUs.p99 },
   { title: 'x node:net', csv: 'x_node', width: 10, digits: 2, suffix: 'x', value: (r) => r.vsNode },

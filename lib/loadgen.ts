@@ -81,11 +81,23 @@ export interface LoadgenOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * Latency of the counted requests, microseconds. min, mean, stdev
+ * (population, as wrk and autocannon give it) and max are exact; the
+ * percentiles come from a log-linear histogram (within 0.4 %).
+ */
 export interface LatencyUs {
+  min: number;
+  mean: number;
+  stdev: number;
   p50: number;
+  p75: number;
   p90: number;
+  /** The 97.5th percentile (autocannon's column). */
+  p975: number;
   p99: number;
   p999: number;
+  p9999: number;
   max: number;
 }
 
@@ -104,8 +116,15 @@ export interface LoadReport {
   requests: number;
   /** requests / measured seconds. */
   rps: number;
-  /** Payload bytes sent plus received by the counted requests, per second. */
+  /** Payload bytes sent plus received by the counted requests, per second: `readBytesPerSec + writtenBytesPerSec`. */
   bytesPerSec: number;
+  /** Payload bytes received by the counted requests, per second (what wrk calls Transfer/sec). */
+  readBytesPerSec: number;
+  /** Payload bytes sent by the counted requests, per second. */
+  writtenBytesPerSec: number;
+  /** When the run started (set-up included) and finished, ISO 8601. */
+  startedAt: string;
+  finishedAt: string;
   /**
    * Failed connects, early closes (EOF), resets...: see errorCodes. Whole run,
    * set-up and warm-up included. A connect() pending for `connectTimeoutMs`
@@ -137,7 +156,7 @@ const MAX_MS = 24 * 60 * 60 * 1000;
 
 interface NativeLoadgen {
   /** The promise's stop() ends the run early; it still resolves, with what was measured. */
-  loadgenStart(options: object, onProgress?: (p: LoadProgress) => void): Promise<LoadReport> & { stop(): void };
+  loadgenStart(options: object, onProgress?: (p: LoadProgress) => void): Promise<Omit<LoadReport, 'startedAt' | 'finishedAt'>> & { stop(): void };
 }
 
 /**
@@ -222,6 +241,7 @@ export async function loadgen(options: LoadgenOptions): Promise<LoadReport> {
         };
 
   const native = binding as NativeLoadgen;
+  const startedAt = new Date().toISOString();
   const run = native.loadgenStart(
     { host, port, mode, expect, connections, idle, messageSize, durationMs, warmupMs, connectTimeoutMs, threads },
     deliver,
@@ -230,7 +250,7 @@ export async function loadgen(options: LoadgenOptions): Promise<LoadReport> {
   signal?.addEventListener('abort', onAbort, { once: true });
   let report: LoadReport;
   try {
-    report = await run;
+    report = { ...(await run), startedAt, finishedAt: new Date().toISOString() };
   } finally {
     signal?.removeEventListener('abort', onAbort);
   }

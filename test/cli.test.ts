@@ -369,7 +369,7 @@ describe('netmodels bench: formats, external servers, failures', () => {
     const c = await run(['bench', '--models', 'epoll-edge', '--no-ceiling', '--format', 'csv', ...quick]);
     expect(c.code).toBe(0);
     const lines = c.stdout.trim().split('\n');
-    expect(lines[0]).toBe('server,rps,spread_pct,mb_per_s,p50_us,p99_us,x_node,x_ceiling,cpu_us_per_req,js_us_per_req,errors,rps_min,rps_max,skipped');
+    expect(lines[0]).toBe('server,rps,spread_pct,read_mb_per_s,p50_us,p99_us,x_node,x_ceiling,cpu_us_per_req,js_us_per_req,errors,rps_min,rps_max,skipped');
     expect(lines.slice(1).map((l) => l.split(',')[0])).toEqual(['epoll edge', 'node:net']);
     expect(Number(lines[1].split(',')[1])).toBeGreaterThan(0);
     const md = await run(['bench', '--models', 'epoll-edge', '--no-ceiling', '--format', 'md', ...quick]);

@@ -66,10 +66,13 @@ const echoServer = () => startServer((s) => s.on('data', (d: Buffer) => s.write(
 function expectOrderedLatency(r: LoadReport): void {
   const l = r.latencyUs;
   expect(l.p50).toBeGreaterThan(0);
-  expect(l.p50).toBeLessThanOrEqual(l.p90);
-  expect(l.p90).toBeLessThanOrEqual(l.p99);
-  expect(l.p99).toBeLessThanOrEqual(l.p999);
-  expect(l.p999).toBeLessThanOrEqual(l.max);
+  const ordered = [l.min, l.p50, l.p75, l.p90, l.p975, l.p99, l.p999, l.p9999, l.max];
+  expect(ordered).toEqual([...ordered].sort((a, b) => a - b));
+  expect(l.min).toBeGreaterThan(0);
+  expect(l.mean).toBeGreaterThanOrEqual(l.min);
+  expect(l.mean).toBeLessThanOrEqual(l.max);
+  expect(l.stdev).toBeGreaterThanOrEqual(0);
+  expect(l.stdev).toBeLessThanOrEqual(l.max - l.min);
 }
 
 async function waitFor(check: () => boolean, timeoutMs: number): Promise<boolean> {
@@ -109,8 +112,27 @@ describe('loadgen rr', () => {
     expect(r.connected).toBe(8);
     expect(r.rps).toBeGreaterThan(0);
     expect(r.bytesPerSec).toBeCloseTo((r.rps * 2 * 64), 0);
+    // Read and written apart: each is one direction (wrk's Transfer/sec is the read side).
+    expect(r.readBytesPerSec).toBeCloseTo(r.rps * 64, 0);
+    expect(r.writtenBytesPerSec).toBeCloseTo(r.rps * 64, 0);
+    expect(r.readBytesPerSec + r.writtenBytesPerSec).toBeCloseTo(r.bytesPerSec, 0);
+    expect(Date.parse(r.finishedAt) - Date.parse(r.startedAt)).toBeGreaterThanOrEqual(500);
     expect(r.durationMs).toBeGreaterThanOrEqual(500);
     expect(r.durationMs).toBeLessThan(1000);
+    expectOrderedLatency(r);
+  });
+
+  it('min, mean and stdev are exact: a server that answers every request 20 ms late', async () => {
+    const server = await startServer((s) => s.on('data', (d: Buffer) => setTimeout(() => s.write(upper(d)), 20)));
+    const r = await loadgen({ port: server.port, connections: 4, durationMs: 400 });
+    expect(r.requests).toBeGreaterThan(4);
+    // libuv measures timers from the loop's cached time, so one can fire a
+    // little under 20 ms after the request arrived; never far under.
+    expect(r.latencyUs.min).toBeGreaterThanOrEqual(15_000);
+    expect(r.latencyUs.stdev).toBeLessThan(r.latencyUs.mean);
+    expect(r.latencyUs.mean).toBeGreaterThanOrEqual(r.latencyUs.min);
+    // Histogram midpoints would put these within 0.4 %; exact sums agree with the bounds.
+    expect(r.latencyUs.mean).toBeLessThanOrEqual(r.latencyUs.max);
     expectOrderedLatency(r);
   });
 

@@ -61,7 +61,8 @@ struct Progress {
 };
 
 struct LatencySummary {  // microseconds
-  double p50 = 0, p90 = 0, p99 = 0, p999 = 0, max = 0;
+  double min = 0, mean = 0, stdev = 0;
+  double p50 = 0, p75 = 0, p90 = 0, p975 = 0, p99 = 0, p999 = 0, p9999 = 0, max = 0;
 };
 
 struct Report {
@@ -78,6 +79,8 @@ struct Report {
   uint64_t mismatches = 0;
   double rps = 0;
   double bytes_per_sec = 0;  // payload sent + received by counted requests
+  double read_bytes_per_sec = 0;     // payload received (wrk's Transfer/sec)
+  double written_bytes_per_sec = 0;  // payload sent
   double duration_ms = 0;    // the measured window actually run
   LatencySummary latency_us;
   std::map<int, uint64_t> error_codes;  // errno (or kErrEof) -> count

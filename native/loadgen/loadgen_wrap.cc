@@ -79,10 +79,16 @@ void FinalizeJob(Napi::Env env, void*, Job* job) {
 
 Napi::Object LatencyObject(Napi::Env env, const loadgen::LatencySummary& l) {
   Napi::Object o = Napi::Object::New(env);
+  o.Set("min", l.min);
+  o.Set("mean", l.mean);
+  o.Set("stdev", l.stdev);
   o.Set("p50", l.p50);
+  o.Set("p75", l.p75);
   o.Set("p90", l.p90);
+  o.Set("p975", l.p975);
   o.Set("p99", l.p99);
   o.Set("p999", l.p999);
+  o.Set("p9999", l.p9999);
   o.Set("max", l.max);
   return o;
 }
@@ -99,6 +105,8 @@ void DeliverReport(Napi::Env env, Napi::Function, Job* job, Report* raw) {
     o.Set("requests", static_cast<double>(report->requests));
     o.Set("rps", report->rps);
     o.Set("bytesPerSec", report->bytes_per_sec);
+    o.Set("readBytesPerSec", report->read_bytes_per_sec);
+    o.Set("writtenBytesPerSec", report->written_bytes_per_sec);
     o.Set("errors", static_cast<double>(report->errors));
     o.Set("mismatches", static_cast<double>(report->mismatches));
     o.Set("latencyUs", LatencyObject(env, report->latency_us));

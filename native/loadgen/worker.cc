@@ -79,6 +79,13 @@ void Worker::Run(const LoadRun::ProgressFn* progress) {
     Publish();
     if (progress) {
       const Phase phase = PhaseAt(now);
+      // A thread descheduled for the whole warm-up (a busy machine) sees set-up
+      // end and the window begin at once; the warm-up is still reported, at
+      // the moment the window began, so every phase is seen, in order.
+      if (reported && reported_phase == Phase::kSetup && phase == Phase::kMeasure && options_.warmup_ms > 0) {
+        EmitProgress(*progress, measure_ns_, Phase::kWarmup);
+        reported_phase = Phase::kWarmup;
+      }
       if (!reported || phase != reported_phase || now >= next_progress) {
         EmitProgress(*progress, now, phase);
         reported = true;
@@ -439,6 +446,9 @@ void Worker::EmitProgress(const LoadRun::ProgressFn& progress, int64_t now, Phas
     p.requests += w->published_requests.load(std::memory_order_relaxed);
     p.errors += w->published_errors.load(std::memory_order_relaxed);
   }
+  // Requests count in the measured window only; a warm-up snapshot reported
+  // late must not carry the window's first ones.
+  if (phase != Phase::kMeasure) p.requests = 0;
   p.elapsed_ms = static_cast<double>(now - shared_.start_ns) / 1e6;
   const int64_t span = now - last_progress_ns_;
   if (span > 0) {
