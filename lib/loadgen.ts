@@ -75,6 +75,18 @@ export interface LoadgenOptions {
   expect?: LoadExpect;
   /** Native event loops, each with its own epoll set; connections are split among them. Default 1. */
   threads?: number;
+  /**
+   * rr only: an open-loop fixed rate, in requests per second over the whole
+   * run (as wrk2's `-R`). Each connection sends on its own schedule of
+   * intended times (`rate / connections` per second, spread evenly), and a
+   * request's latency counts from its intended time, so a server that
+   * stalls is charged for every request it held up (closed-loop
+   * percentiles hide that: coordinated omission). A request already late
+   * when its predecessor's reply comes goes at once. Give enough
+   * `connections` for the rate (each carries one request at a time).
+   * Default 0: closed loop, each connection sends as soon as its reply came.
+   */
+  rate?: number;
   /** Called on the JS thread about every 250 ms and at each phase change: see `LoadProgress`. */
   onProgress?: (progress: LoadProgress) => void;
   /** Aborting it ends the run at once: the promise rejects with an `AbortError`. */
@@ -146,7 +158,7 @@ export interface LoadReport {
 
 const KNOWN = [
   'host', 'port', 'mode', 'connections', 'messageSize', 'durationMs', 'warmupMs',
-  'connectTimeoutMs', 'idle', 'expect', 'threads', 'onProgress', 'signal',
+  'connectTimeoutMs', 'idle', 'expect', 'threads', 'rate', 'onProgress', 'signal',
 ] as const;
 
 const MAX_CONNECTIONS = 1_000_000;
@@ -216,6 +228,8 @@ export async function loadgen(options: LoadgenOptions): Promise<LoadReport> {
   const warmupMs = validateInteger('options.warmupMs', opts.warmupMs, 0, MAX_MS, 0);
   const connectTimeoutMs = validateInteger('options.connectTimeoutMs', opts.connectTimeoutMs, 1, MAX_MS, 3000);
   const threads = validateInteger('options.threads', opts.threads, 1, 256, 1);
+  const rate = validateInteger('options.rate', opts.rate, 0, 100_000_000, 0);
+  if (rate > 0 && mode !== 'rr') throw invalidArgValue('options.rate', rate, "applies to mode 'rr' only");
   const onProgress = opts.onProgress;
   if (onProgress !== undefined && typeof onProgress !== 'function') {
     throw invalidArgType('options.onProgress', 'of type function', onProgress);
@@ -243,7 +257,7 @@ export async function loadgen(options: LoadgenOptions): Promise<LoadReport> {
   const native = binding as NativeLoadgen;
   const startedAt = new Date().toISOString();
   const run = native.loadgenStart(
-    { host, port, mode, expect, connections, idle, messageSize, durationMs, warmupMs, connectTimeoutMs, threads },
+    { host, port, mode, expect, connections, idle, messageSize, durationMs, warmupMs, connectTimeoutMs, threads, rate },
     deliver,
   );
   const onAbort = () => run.stop();

@@ -136,6 +136,46 @@ describe('loadgen rr', () => {
     expectOrderedLatency(r);
   });
 
+  it('open loop: holds a fixed rate within 2% on a server that keeps up', async () => {
+    const server = trackServer(new EpollServer());
+    const { port } = await server.start();
+    const r = await loadgen({ port, connections: 20, rate: 2000, durationMs: 1000 });
+    expect(r.errors + r.mismatches).toBe(0);
+    expect(r.requests).toBeGreaterThanOrEqual(2000 * 0.98);
+    expect(r.requests).toBeLessThanOrEqual(2000 * 1.02);
+    expectOrderedLatency(r);
+  });
+
+  it('open loop: latency counts from the intended send time, so a stall shows in the tail', async () => {
+    // A server that holds every reply for 300 ms once, 300 ms into the window.
+    let stallFrom = Infinity;
+    const stallMs = 300;
+    const server = await startServer((s) =>
+      s.on('data', (d: Buffer) => {
+        const now = Date.now();
+        const wait = now >= stallFrom && now < stallFrom + stallMs ? stallFrom + stallMs - now : 0;
+        if (wait > 0) setTimeout(() => s.write(upper(d)), wait);
+        else s.write(upper(d));
+      }),
+    );
+    const onProgress = (p: LoadProgress) => {
+      if (p.phase === 'measure' && stallFrom === Infinity) stallFrom = Date.now() + 300;
+    };
+    const r = await loadgen({ port: server.port, connections: 10, rate: 1000, durationMs: 1000, onProgress });
+    expect(r.errors + r.mismatches).toBe(0);
+    // Requests meant for the 300 ms of the stall (30% of the window) all
+    // wait for its end: a fifth of all of them by 100 ms or more. A closed
+    // loop would charge the stall to the 10 requests in flight only.
+    expect(r.latencyUs.max).toBeGreaterThanOrEqual(250_000);
+    expect(r.latencyUs.p90).toBeGreaterThanOrEqual(100_000);
+  });
+
+  it("rate is rr's only; a bad rate is a Node-style error", async () => {
+    await expect(loadgen({ port: 1, mode: 'churn', rate: 10 })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
+    await expect(loadgen({ port: 1, rate: -1 })).rejects.toMatchObject({ code: 'ERR_OUT_OF_RANGE' });
+    await expect(loadgen({ port: 1, rate: 1.5 })).rejects.toMatchObject({ code: 'ERR_OUT_OF_RANGE' });
+  });
+
   it('excludes the warm-up from the counts', async () => {
     const server = await uppercaseServer();
     const started = Date.now();

@@ -39,6 +39,10 @@ struct Options {
   int64_t connect_timeout_ms = 3000;
   uint32_t threads = 1;
   int64_t progress_interval_ms = 250;
+  // rr: requests per second over the whole run, each connection sending on
+  // its own schedule of intended times (open loop, as wrk2); 0: each
+  // connection sends as soon as its last reply came (closed loop).
+  uint32_t rate = 0;
 };
 
 // Pseudo-errno recorded when the server closed a connection early.

@@ -195,6 +195,10 @@ Options ParseOptions(Napi::Object o) {
   opt.connect_timeout_ms = GetU32(o, "connectTimeoutMs", 3000);
   opt.threads = GetU32(o, "threads", 1);
   opt.progress_interval_ms = GetU32(o, "progressIntervalMs", 250);
+  opt.rate = GetU32(o, "rate", 0);
+  if (opt.rate > 0 && opt.mode != Mode::kRequestReply) {
+    throw CodedRangeError(env, "ERR_INVALID_ARG_VALUE", "options.rate applies to mode 'rr' only");
+  }
   if (opt.port < 1 || opt.port > 65535 || opt.connections < 1 || opt.message_size < 1 ||
       opt.duration_ms < 1 || opt.connect_timeout_ms < 1 || opt.threads < 1 || opt.progress_interval_ms < 1) {
     throw CodedRangeError(env, "ERR_OUT_OF_RANGE", "loadgen option out of range");
