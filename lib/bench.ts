@@ -506,6 +506,17 @@ export function rowFailure(row: BenchRow, expect?: string): string | null {
   return null;
 }
 
+/** What a reader must know of a row that is not a failure: set-up cut short (the server stopped accepting). */
+export function rowNote(row: BenchRow, connections: number): string | null {
+  const cut = (row.runs ?? (row.report ? [row.report] : [])).filter((r) => r.setupCut);
+  if (cut.length === 0) return null;
+  const connected = Math.min(...cut.map((r) => r.connected));
+  return (
+    `set-up cut short in ${cut.length} round${cut.length > 1 ? 's' : ''}: the server stopped accepting ` +
+    `(${connected} of ${connections} connections; the rest never tried)`
+  );
+}
+
 /** Above this, a row's spread or a model's lead over the ceiling says the machine was busy. */
 export const NOISE = 0.1;
 

@@ -154,6 +154,15 @@ export interface LoadReport {
   durationMs: number;
   /** errors by cause: libuv error names ('ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', ...) and 'EOF'. */
   errorCodes: Record<string, number>;
+  /**
+   * rr and hold: set-up was cut short because the server stopped accepting
+   * (no connection established for `connectTimeoutMs` while others waited
+   * for a connect slot: an iterative server busy with one client, a full
+   * backlog dropping SYNs). The connections never tried are `unstarted`; the
+   * run went on with those `connected`. Without this rule 30,000 connections
+   * would time out 128 at a time, for ten minutes.
+   */
+  setupCut: boolean;
 }
 
 const KNOWN = [

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
-import { EpollServer, loadgen, sys, type LoadProgress, type LoadReport } from '../lib';
+import { EpollServer, IterativeServer, loadgen, sys, type LoadProgress, type LoadReport } from '../lib';
 import { binding } from '../lib/binding';
 import { cleanup, trackServer } from './helpers';
 
@@ -170,6 +170,25 @@ describe('loadgen rr', () => {
     expect(r.latencyUs.p90).toBeGreaterThanOrEqual(100_000);
   });
 
+  it('set-up has a budget: once the server stops accepting, the connections not yet tried are dropped and the run says so', async () => {
+    // One client at a time, a backlog of 4: the other connects wait for
+    // SYN-ACKs that never come. Without the budget all 600 would be tried,
+    // 128 at a time, each timing out.
+    const server = trackServer(new IterativeServer({ backlog: 4 }));
+    const { port } = await server.start();
+    const r = await loadgen({ port, connections: 600, connectTimeoutMs: 400, durationMs: 100 });
+    expect(r.setupCut).toBe(true);
+    expect(r.unstarted).toBeGreaterThan(0);
+    expect(r.connected).toBeLessThan(600);
+    expect(r.connected + r.unstarted + (r.errorCodes.ETIMEDOUT ?? 0)).toBeGreaterThanOrEqual(600);
+    // A server that keeps accepting is never cut.
+    const epoll = trackServer(new EpollServer({ backlog: 16 }));
+    const fine = await loadgen({ port: (await epoll.start()).port, connections: 600, durationMs: 100 });
+    expect(fine.setupCut).toBe(false);
+    expect(fine.connected).toBe(600);
+    expect(fine.unstarted).toBe(0);
+  });
+
   it("rate is rr's only; a bad rate is a Node-style error", async () => {
     await expect(loadgen({ port: 1, mode: 'churn', rate: 10 })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
     await expect(loadgen({ port: 1, rate: -1 })).rejects.toMatchObject({ code: 'ERR_OUT_OF_RANGE' });
@@ -284,14 +303,19 @@ describe('loadgen failures', () => {
     await withDeafListener(async (port) => {
       const sum = (r: LoadReport) => Object.values(r.errorCodes).reduce((a, b) => a + b, 0);
 
-      // Three waves of 128 connects, each timing out; then the window.
+      // A wave of 128 connects times out with none established: the server
+      // has stopped accepting, so set-up's budget drops the connections not
+      // yet tried (unstarted) instead of timing them out wave after wave;
+      // then the window.
       const rr = await loadgen({ port, connections: 300, durationMs: 50, connectTimeoutMs: 100 });
       expect(rr.connected).toBeLessThan(10);
-      expect(rr.unstarted).toBe(0);
+      expect(rr.setupCut).toBe(true);
+      expect(rr.unstarted).toBeGreaterThan(0);
+      expect(rr.unstarted).toBeLessThanOrEqual(300 - 128);
       expect(Object.keys(rr.errorCodes)).toEqual(['ETIMEDOUT']);
-      // Each one never established timed out at least once during set-up;
-      // some retries time out again within the window.
-      expect(rr.errorCodes.ETIMEDOUT).toBeGreaterThanOrEqual(300 - rr.connected);
+      // Each one tried and never established timed out at least once during
+      // set-up; some retries time out again within the window.
+      expect(rr.errorCodes.ETIMEDOUT).toBeGreaterThanOrEqual(300 - rr.unstarted - rr.connected);
       expect(rr.errors).toBe(sum(rr));
       expect(rr.requests).toBe(0);
       expect(rr.durationMs).toBeGreaterThan(0);
@@ -301,6 +325,8 @@ describe('loadgen failures', () => {
       // than the timeout) ends: the end interrupts it, no error.
       const hold = await loadgen({ port, mode: 'hold', idle: 20, durationMs: 50, connectTimeoutMs: 100 });
       expect(hold.connected).toBeLessThan(10);
+      // Twenty fit in one wave: none waited for a slot, nothing to cut.
+      expect(hold.setupCut).toBe(false);
       expect(hold.unstarted).toBe(0);
       expect(hold.errorCodes).toEqual({ ETIMEDOUT: 20 - hold.connected });
       expect(hold.errors).toBe(20 - hold.connected);

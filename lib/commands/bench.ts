@@ -23,6 +23,7 @@ import {
   rrChartSvg,
   rrTable,
   rowFailure,
+  rowNote,
   selectTargets,
   targetNames,
   type RrConfig,
@@ -228,6 +229,10 @@ export async function benchCommand(argv: string[]): Promise<number> {
     .filter((r) => !(r.skipped && r.unavailable && named === undefined))
     .map((r) => [r.label, rowFailure(r, expect)] as const)
     .filter(([, why]) => why !== null);
+  for (const r of rows) {
+    const note = rowNote(r, config.connections);
+    if (note) process.stderr.write(`netmodels bench: ${r.label}: ${note}\n`);
+  }
   for (const [label, why] of failures) process.stderr.write(`netmodels bench: ${label}: ${why}\n`);
   return failures.length > 0 ? 1 : 0;
 }

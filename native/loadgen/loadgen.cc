@@ -130,6 +130,7 @@ int LoadRun::Start(ProgressFn progress, DoneFn done) {
   // into the warm-up or the measured window. With connections to settle
   // first, the loop that settles the last one starts it instead.
   shared_.start_ns = MonotonicNs();
+  shared_.last_established_ns.store(shared_.start_ns, std::memory_order_relaxed);
   if (shared_.unsettled.load() == 0) SetWindow(shared_, shared_.start_ns);
   {
     std::lock_guard<std::mutex> lock(go_mutex_);
@@ -171,6 +172,7 @@ void LoadRun::Finish() {
                               : stopped;
   const int64_t window = std::max<int64_t>(0, stopped - measure);
   r.duration_ms = static_cast<double>(window) / 1e6;
+  r.setup_cut = shared_.setup_cut.load(std::memory_order_relaxed);
   if (window > 0) {
     const double seconds = static_cast<double>(window) / 1e9;
     r.rps = static_cast<double>(r.requests) / seconds;

@@ -88,6 +88,7 @@ struct Report {
   double duration_ms = 0;    // the measured window actually run
   LatencySummary latency_us;
   std::map<int, uint64_t> error_codes;  // errno (or kErrEof) -> count
+  bool setup_cut = false;  // see Shared::last_established_ns
 };
 
 class Worker;
@@ -111,6 +112,14 @@ struct Shared {
   // the last one sets the window (warm-up, then the measured duration, from
   // that moment), then sets setup_done and signals setup_wakeup.
   std::atomic<int64_t> unsettled{0};
+  // Set-up's budget: once no connection has been established for
+  // connect_timeout_ms while others wait for a connect slot, the server has
+  // stopped accepting (an iterative server busy with its first client, a
+  // full backlog dropping SYNs). The loops then drop the connections not yet
+  // tried (counted `unstarted`) instead of timing them out 128 at a time:
+  // 30,000 connections would take ten minutes that way.
+  std::atomic<int64_t> last_established_ns{0};
+  std::atomic<bool> setup_cut{false};
   std::atomic<bool> setup_done{false};
   Wakeup setup_wakeup;  // in every worker's epoll set until it sees setup_done
   // Written once before setup_done is released; read after acquiring it.

@@ -111,6 +111,7 @@ void DeliverReport(Napi::Env env, Napi::Function, Job* job, Report* raw) {
     o.Set("mismatches", static_cast<double>(report->mismatches));
     o.Set("latencyUs", LatencyObject(env, report->latency_us));
     o.Set("durationMs", report->duration_ms);
+    o.Set("setupCut", report->setup_cut);
     Napi::Object codes = Napi::Object::New(env);
     for (const auto& [err, count] : report->error_codes) {
       const char* name = err == loadgen::kErrEof ? "EOF" : ErrnoName(err);

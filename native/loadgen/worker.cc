@@ -80,6 +80,7 @@ void Worker::Run(const LoadRun::ProgressFn* progress) {
       BeginWindow();
       now = MonotonicNs();
     }
+    if (setup_) CutSetup(now);
     StartPending(now);
     FireDue(now);
     Publish();
@@ -236,6 +237,7 @@ void Worker::OnConnected(Conn& c) {
   c.state = State::kOpen;
   c.established = true;
   ++open_;
+  if (setup_) shared_.last_established_ns.store(MonotonicNs(), std::memory_order_relaxed);
   const uint32_t gen = c.gen;
   Settle(c);
   // Settling the last connection starts the window, but this loop starts
@@ -404,6 +406,19 @@ void Worker::StartPending(int64_t now) {
     const uint32_t index = pending_.front();
     pending_.pop_front();
     StartConnect(conns_[index], now);
+  }
+}
+
+void Worker::CutSetup(int64_t now) {
+  if (pending_.empty()) return;
+  const int64_t quiet = now - shared_.last_established_ns.load(std::memory_order_relaxed);
+  if (!shared_.setup_cut.load(std::memory_order_relaxed) && quiet < options_.connect_timeout_ms * 1'000'000) return;
+  shared_.setup_cut.store(true, std::memory_order_relaxed);
+  // Never tried: settled here, and counted `unstarted` at the end. A retry
+  // waiting here was settled by its first attempt, whose error was counted.
+  while (!pending_.empty()) {
+    Settle(conns_[pending_.front()]);
+    pending_.pop_front();
   }
 }
 

@@ -90,6 +90,9 @@ class Worker {
   void Fail(Conn& c, int err);
   void Settle(Conn& c);
   void StartPending(int64_t now);
+  // Set-up's budget (Shared::last_established_ns): drops the connections
+  // still waiting for a first connect slot once the server stopped accepting.
+  void CutSetup(int64_t now);
   void ExpireRetries(int64_t now);
   void ExpireConnects(int64_t now);
   void BeginWindow();
