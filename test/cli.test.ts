@@ -115,6 +115,11 @@ describe('netmodels CLI', () => {
     const svg = path.join(tmp, 'cores.svg');
     const r = await run(['bench', '--experiment', 'cores', '--duration', '0.1', '--warmup', '0', '--connections', '16', '--json', json, '--svg', svg]);
     expect(withoutProgress(r.stderr)).toBe('');
+    expect(r.stdout).toMatch(/, 1 load-generator thread;|, \d+ load-generator threads;/);
+    // Loops are counted: the x axis has whole ticks only (0, 1, 2; never 0.4).
+    const xTicks = [...fs.readFileSync(svg, 'utf8').matchAll(/<text x="[\d.]+" y="368" text-anchor="middle" fill="#555">([^<]+)<\/text>/g)].map((m) => m[1]);
+    expect(xTicks.length).toBeGreaterThan(1);
+    expect(xTicks.every((t) => /^\d+$/.test(t))).toBe(true);
     expect(r.code).toBe(0);
     const result = JSON.parse(fs.readFileSync(json, 'utf8'));
     const loops = os.availableParallelism();
@@ -380,7 +385,11 @@ describe('netmodels bench: formats, external servers, failures', () => {
     expect(j.code).toBe(0);
     const data = JSON.parse(j.stdout);
     expect(data.rows.map((r: { label: string }) => r.label)).toEqual(['epoll edge']);
-    expect(data.config.rounds).toBe(1);
+    expect(data.config).toMatchObject({ rounds: 1, connections: 4, loops: 1, targets: ['epoll edge'] });
+    // Enough to quote it later: the version, when, and the command that made it.
+    expect(data.netmodels).toBe(PACKAGE.version);
+    expect(Date.now() - Date.parse(data.generatedAt)).toBeLessThan(120_000);
+    expect(data.command).toBe(`netmodels bench --models epoll-edge --no-ceiling --no-node --format json ${quick.join(' ')}`);
   });
 
   it('--port benches a server already running, checking its replies with --expect', async () => {

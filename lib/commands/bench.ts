@@ -4,6 +4,7 @@
 import * as fs from 'node:fs';
 import { isIP } from 'node:net';
 import * as os from 'node:os';
+import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 
 import {
@@ -49,6 +50,20 @@ function machine() {
 /** The header's machine part: cores, CPU, load average, node. */
 function machineLine(m: ReturnType<typeof machine>): string {
   return `${m.cpus} cores, ${m.cpuModel}, load ${m.loadavg.map((l) => fmt(l, 2)).join(' ')}, node ${m.node}`;
+}
+
+/**
+ * What a JSON result carries to be quoted later: the netmodels version, when
+ * it was made, and the command line that made it.
+ */
+function provenance(argv: readonly string[]) {
+  const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string };
+  return { netmodels: pkg.version, generatedAt: new Date().toISOString(), command: ['netmodels', 'bench', ...argv].join(' ') };
+}
+
+/** `1 load-generator thread`, `2 load-generator threads`. */
+function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
 }
 
 function usage(message: string): never {
@@ -113,6 +128,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
     if (given !== undefined) usage(`--${given} does not apply to --experiment ${experiment}`);
   }
   const m = machine();
+  const made = provenance(argv);
 
   if (experiment === 'claims') {
     if (format !== 'table' && format !== 'md') usage('--experiment claims writes Markdown: --format does not apply');
@@ -132,7 +148,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
       `netmodels bench --experiment ${exp.name}: ${exp.summary}; ${durationMs / 1000} s each after ${warmupMs / 1000} s warm-up` +
       `${rounds > 1 ? `, median of ${rounds} interleaved rounds` : ''}; ${machineLine(m)}`;
     const points = await exp.run(options);
-    const result = { experiment: exp.name, machine: m, config: options, points };
+    const result = { ...made, experiment: exp.name, machine: m, config: options, points };
     print(format, header, (f) => exp.table(points, f), result);
     if (values.json) fs.writeFileSync(values.json, `${JSON.stringify(result, null, 2)}\n`);
     if (values.svg) fs.writeFileSync(values.svg, exp.svg(points));
@@ -152,9 +168,9 @@ export async function benchCommand(argv: string[]): Promise<number> {
     };
     const header =
       `netmodels bench --experiment cores: rr, ${config.connections} connections, ${messageSize}-byte messages, ` +
-      `${durationMs / 1000} s each, ${threads ?? defaultLoadThreads(Math.max(...config.counts))} load-generator threads; ${machineLine(m)}`;
+      `${durationMs / 1000} s each, ${plural(threads ?? defaultLoadThreads(Math.max(...config.counts)), 'load-generator thread')}; ${machineLine(m)}`;
     const points = await runCores(config);
-    const result = { experiment: 'cores', machine: m, config, points };
+    const result = { ...made, experiment: 'cores', machine: m, config, points };
     print(format, header, (f) => coresTable(points, f), result);
     if (values.json) fs.writeFileSync(values.json, `${JSON.stringify(result, null, 2)}\n`);
     if (values.svg) fs.writeFileSync(values.svg, coresChartSvg(points, config.counts));
@@ -169,7 +185,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
       `netmodels bench --experiment idle: one active connection (${messageSize}-byte rr) beside N idle ones, ` +
       `${durationMs / 1000} s each after ${warmupMs / 1000} s warm-up; ${machineLine(m)}`;
     const points = await runIdle({ durationMs, warmupMs, messageSize, counts });
-    const result = { experiment: 'idle', machine: m, config: { durationMs, warmupMs, messageSize, counts }, points };
+    const result = { ...made, experiment: 'idle', machine: m, config: { durationMs, warmupMs, messageSize, counts }, points };
     print(format, header, (f) => idleTable(points, f), result);
     if (values.json) fs.writeFileSync(values.json, `${JSON.stringify(result, null, 2)}\n`);
     if (values.svg) fs.writeFileSync(values.svg, idleChartSvg(points));
@@ -215,9 +231,9 @@ export async function benchCommand(argv: string[]): Promise<number> {
     `netmodels bench: rr, ${config.connections} connections, ${config.messageSize}-byte messages, ` +
     `${durationMs / 1000} s each after ${warmupMs / 1000} s warm-up, ` +
     `${config.rounds! > 1 ? `median of ${config.rounds} interleaved rounds` : 'one round'}, ` +
-    `${threads ?? defaultLoadThreads(loops)} load-generator thread${(threads ?? defaultLoadThreads(loops)) > 1 ? 's' : ''}; ${machineLine(m)}`;
+    `${plural(threads ?? defaultLoadThreads(loops), 'load-generator thread')}; ${machineLine(m)}`;
   const rows = await runRr(targets, config);
-  const result = { machine: m, config, rows };
+  const result = { ...made, machine: m, config: { ...config, loops, targets: targets.map((t) => t.label) }, rows };
   print(format, header, (f) => rrTable(rows, f), result);
   const warning = noiseWarning(rows, config.rounds!);
   if (warning) process.stderr.write(`${warning}\n`);
