@@ -12,7 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { csv, fmt, grid, round, type Column, type GridRow } from './format';
-import { loadgen, type LoadExpect, type LoadProgress, type LoadReport } from './loadgen';
+import { LOAD_EXPECTS, loadgen, type LoadExpect, type LoadProgress, type LoadReport } from './loadgen';
 import { MODEL_TABLE, MODELS, nativeModels, type ModelName } from './models/index';
 import { benchVariants, flagName } from './spec';
 import { CLK_TCK, statTicks, treeTicks } from './experiments/cpu';
@@ -59,6 +59,10 @@ export interface BenchRow {
   spread?: number;
   /** Errors and mismatches over every round. */
   errors?: number;
+  /** `errors` by cause, over every round: libuv error names, 'EOF', and 'mismatch' (a reply that did not verify). */
+  errorCauses?: Record<string, number>;
+  /** Verified requests over every round: 0 with no error is still a failure (a server that never answers). */
+  requestsTotal?: number;
   /** Median server CPU per request (every thread and child), microseconds. */
   cpuUsPerReq?: number;
   /** Median CPU of the server's JS (main) thread per request, microseconds. */
@@ -278,12 +282,15 @@ export function progressPrefix(target: number, targets: number, round: number, r
 }
 
 /**
- * Progress on stderr when it is a terminal: which run of how many, and the
- * time left, estimated from the runs so far (from the configured times before
- * the first one ends).
+ * Progress on stderr: which run of how many, and the time left, estimated
+ * from the runs so far (from the configured times before the first one
+ * ends). On a terminal one line rewritten as the run goes; elsewhere (a
+ * pipe, a CI log) one line per run as it starts, so a long run is never
+ * silent.
  */
 export class Progress {
   readonly #enabled = process.stderr.isTTY === true;
+  readonly #lines = !this.#enabled && process.env.NETMODELS_PROGRESS !== '0';
   readonly #total: number;
   #done = 0;
   #spentMs = 0;
@@ -307,6 +314,7 @@ export class Progress {
     this.#runStart = Date.now();
     const perRun = this.#done > 0 ? this.#spentMs / this.#done : this.#guessMs;
     this.#prefix = `${progressPrefix(target, targets, round, rounds, perRun * (this.#total - this.#done))}  ${label}`;
+    if (this.#lines) process.stderr.write(`  ${this.#prefix}\n`);
     this.#write('');
   }
 
@@ -456,6 +464,8 @@ export async function runRr(targets: Target[], config: RrConfig): Promise<BenchR
       row.spread = mid > 0 ? (row.rpsMax - row.rpsMin) / mid : undefined;
     }
     row.errors = reports.reduce((sum, r) => sum + r.errors + r.mismatches, 0);
+    row.errorCauses = errorCauses(reports);
+    row.requestsTotal = reports.reduce((sum, r) => sum + r.requests, 0);
     row.vsNode = target === node ? 1 : ratio(target, node);
     row.vsCeiling = ratio(target, ceilingFor(target));
     // CPU per request is steadier than req/s on a shared machine: the median
@@ -464,6 +474,47 @@ export async function runRr(targets: Target[], config: RrConfig): Promise<BenchR
     row.jsUsPerReq = median(reports.map((r) => r.jsUsPerReq).filter((v): v is number => v !== undefined));
     return row;
   });
+}
+
+/** Errors of `reports` by cause, summed: their `errorCodes`, and their mismatches as 'mismatch'. */
+export function errorCauses(reports: readonly Pick<LoadReport, 'errorCodes' | 'mismatches'>[]): Record<string, number> {
+  const causes: Record<string, number> = {};
+  for (const r of reports) {
+    for (const [code, n] of Object.entries(r.errorCodes ?? {})) causes[code] = (causes[code] ?? 0) + n;
+    if (r.mismatches > 0) causes.mismatch = (causes.mismatch ?? 0) + r.mismatches;
+  }
+  return causes;
+}
+
+/**
+ * Why a bench row failed, in words, or null if it did not: its errors by
+ * cause ('ECONNREFUSED 640, mismatch 28,471'), with a hint when replies did
+ * not match; a run that completed no request is a failure even with no error.
+ */
+export function rowFailure(row: BenchRow, expect?: string): string | null {
+  if (row.skipped) return `skipped: ${row.skipped}`;
+  const causes = Object.entries(row.errorCauses ?? {}).sort(([, a], [, b]) => b - a);
+  if ((row.errors ?? 0) > 0) {
+    const list = causes.map(([code, n]) => `${code} ${n.toLocaleString('en-US')}`).join(', ');
+    const others = LOAD_EXPECTS.filter((e) => e !== (expect ?? 'uppercase')).join('|');
+    const hint = row.errorCauses?.mismatch ? `: does the server speak another protocol? (--expect ${others})` : '';
+    return `${row.errors!.toLocaleString('en-US')} errors (${list})${hint}`;
+  }
+  if (row.report && row.requestsTotal === 0) {
+    return 'no request completed and no error: the server never answered (is it a discard server? a request of this size too large for it?)';
+  }
+  return null;
+}
+
+/** What a reader must know of a row that is not a failure: set-up cut short (the server stopped accepting). */
+export function rowNote(row: BenchRow, connections: number): string | null {
+  const cut = (row.runs ?? (row.report ? [row.report] : [])).filter((r) => r.setupCut);
+  if (cut.length === 0) return null;
+  const connected = Math.min(...cut.map((r) => r.connected));
+  return (
+    `set-up cut short in ${cut.length} round${cut.length > 1 ? 's' : ''}: the server stopped accepting ` +
+    `(${connected} of ${connections} connections; the rest never tried)`
+  );
 }
 
 /** Above this, a row's spread or a model's lead over the ceiling says the machine was busy. */
@@ -490,7 +541,8 @@ export function noiseWarning(rows: BenchRow[], rounds: number): string | null {
 const RR_COLUMNS: (Column & { csv: string; value(r: BenchRow): number | undefined; digits: number; suffix?: string })[] = [
   { title: 'req/s', csv: 'rps', width: 11, digits: 0, value: (r) => r.report?.rps },
   { title: 'spread', csv: 'spread_pct', width: 6, digits: 0, suffix: '%', value: (r) => (r.spread === undefined ? undefined : r.spread * 100) },
-  { title: 'MB/s', csv: 'mb_per_s', width: 7, digits: 1, value: (r) => (r.report ? r.report.bytesPerSec / 1e6 : undefined) },
+  // Bytes read, as wrk's Transfer/sec counts them (both directions would be twice that).
+  { title: 'read MB/s', csv: 'read_mb_per_s', width: 9, digits: 1, value: (r) => (r.report ? r.report.readBytesPerSec / 1e6 : undefined) },
   { title: 'p50 us', csv: 'p50_us', width: 7, digits: 0, value: (r) => r.report?.latencyUs.p50 },
   { title: 'p99 us', csv: 'p99_us', width: 7, digits: 0, value: (r) => r.report?.latencyUs.p99 },
   { title: 'x node:net', csv: 'x_node', width: 10, digits: 2, suffix: 'x', value: (r) => r.vsNode },

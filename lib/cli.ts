@@ -61,7 +61,9 @@ main().then(
       process.exitCode = 2;
       return;
     }
-    process.stderr.write(`netmodels: ${err.code ? `${err.code}: ` : ''}${err.message}\n`);
+    // A system error names its code in its message already ('listen EADDRINUSE: ...').
+    const prefix = err.code && !err.message.includes(err.code) ? `${err.code}: ` : '';
+    process.stderr.write(`netmodels: ${prefix}${err.message}\n`);
     process.exitCode = 1;
   },
 );

@@ -117,12 +117,25 @@ export function validateOptionsObject(name: string, value: unknown): Record<stri
 }
 
 /** Rejects option keys outside `known`, so a typo never passes silently. */
-export function rejectUnknownOptions(name: string, options: Record<string, unknown>, known: readonly string[], owner: string): void {
+export function rejectUnknownOptions(
+  name: string,
+  options: Record<string, unknown>,
+  known: readonly string[],
+  owner: string,
+  elsewhere?: (key: string) => readonly string[],
+): void {
   for (const key of Object.keys(options)) {
     if (!known.includes(key) && options[key] !== undefined) {
-      throw invalidArgValue(`${name}.${key}`, options[key], `is not an option of ${owner}`);
+      const takers = elsewhere?.(key) ?? [];
+      const where = takers.length > 0 ? ` (${key} is an option of ${takers.join(', ')})` : '';
+      throw invalidArgValue(`${name}.${key}`, options[key], `is not an option of ${owner}${where}`);
     }
   }
+}
+
+/** TypeError [code]: message — for a misuse Node reports as a TypeError (ERR_ILLEGAL_CONSTRUCTOR...). */
+export function codedTypeError(code: string, message: string): NodeStyleError {
+  return withCode(new TypeError(message), code);
 }
 
 /**

@@ -75,17 +75,41 @@ export interface LoadgenOptions {
   expect?: LoadExpect;
   /** Native event loops, each with its own epoll set; connections are split among them. Default 1. */
   threads?: number;
+  /**
+   * rr only: an open-loop fixed rate, in requests per second over the whole
+   * run (as wrk2's `-R`). Each connection sends on its own schedule of
+   * intended times (`rate / connections` per second, spread evenly), and a
+   * request's latency counts from its intended time, so a server that
+   * stalls is charged for every request it held up (closed-loop
+   * percentiles hide that: coordinated omission). A request already late
+   * when its predecessor's reply comes goes at once. Give enough
+   * `connections` for the rate (each carries one request at a time).
+   * Default 0: closed loop, each connection sends as soon as its reply came.
+   */
+  rate?: number;
   /** Called on the JS thread about every 250 ms and at each phase change: see `LoadProgress`. */
   onProgress?: (progress: LoadProgress) => void;
   /** Aborting it ends the run at once: the promise rejects with an `AbortError`. */
   signal?: AbortSignal;
 }
 
+/**
+ * Latency of the counted requests, microseconds. min, mean, stdev
+ * (population, as wrk and autocannon give it) and max are exact; the
+ * percentiles come from a log-linear histogram (within 0.4 %).
+ */
 export interface LatencyUs {
+  min: number;
+  mean: number;
+  stdev: number;
   p50: number;
+  p75: number;
   p90: number;
+  /** The 97.5th percentile (autocannon's column). */
+  p975: number;
   p99: number;
   p999: number;
+  p9999: number;
   max: number;
 }
 
@@ -104,8 +128,15 @@ export interface LoadReport {
   requests: number;
   /** requests / measured seconds. */
   rps: number;
-  /** Payload bytes sent plus received by the counted requests, per second. */
+  /** Payload bytes sent plus received by the counted requests, per second: `readBytesPerSec + writtenBytesPerSec`. */
   bytesPerSec: number;
+  /** Payload bytes received by the counted requests, per second (what wrk calls Transfer/sec). */
+  readBytesPerSec: number;
+  /** Payload bytes sent by the counted requests, per second. */
+  writtenBytesPerSec: number;
+  /** When the run started (set-up included) and finished, ISO 8601. */
+  startedAt: string;
+  finishedAt: string;
   /**
    * Failed connects, early closes (EOF), resets...: see errorCodes. Whole run,
    * set-up and warm-up included. A connect() pending for `connectTimeoutMs`
@@ -123,20 +154,30 @@ export interface LoadReport {
   durationMs: number;
   /** errors by cause: libuv error names ('ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', ...) and 'EOF'. */
   errorCodes: Record<string, number>;
+  /**
+   * rr and hold: set-up was cut short because the server stopped accepting
+   * (no connection established for `connectTimeoutMs` while others waited
+   * for a connect slot: an iterative server busy with one client, a full
+   * backlog dropping SYNs). The connections never tried are `unstarted`; the
+   * run went on with those `connected`. Without this rule 30,000 connections
+   * would time out 128 at a time, for ten minutes.
+   */
+  setupCut: boolean;
 }
 
 const KNOWN = [
   'host', 'port', 'mode', 'connections', 'messageSize', 'durationMs', 'warmupMs',
-  'connectTimeoutMs', 'idle', 'expect', 'threads', 'onProgress', 'signal',
+  'connectTimeoutMs', 'idle', 'expect', 'threads', 'rate', 'onProgress', 'signal',
 ] as const;
 
 const MAX_CONNECTIONS = 1_000_000;
-const MAX_MESSAGE = 16 * 1024 * 1024;
+/** The largest `messageSize`, in bytes. */
+export const MAX_MESSAGE = 16 * 1024 * 1024;
 const MAX_MS = 24 * 60 * 60 * 1000;
 
 interface NativeLoadgen {
   /** The promise's stop() ends the run early; it still resolves, with what was measured. */
-  loadgenStart(options: object, onProgress?: (p: LoadProgress) => void): Promise<LoadReport> & { stop(): void };
+  loadgenStart(options: object, onProgress?: (p: LoadProgress) => void): Promise<Omit<LoadReport, 'startedAt' | 'finishedAt'>> & { stop(): void };
 }
 
 /**
@@ -196,6 +237,8 @@ export async function loadgen(options: LoadgenOptions): Promise<LoadReport> {
   const warmupMs = validateInteger('options.warmupMs', opts.warmupMs, 0, MAX_MS, 0);
   const connectTimeoutMs = validateInteger('options.connectTimeoutMs', opts.connectTimeoutMs, 1, MAX_MS, 3000);
   const threads = validateInteger('options.threads', opts.threads, 1, 256, 1);
+  const rate = validateInteger('options.rate', opts.rate, 0, 100_000_000, 0);
+  if (rate > 0 && mode !== 'rr') throw invalidArgValue('options.rate', rate, "applies to mode 'rr' only");
   const onProgress = opts.onProgress;
   if (onProgress !== undefined && typeof onProgress !== 'function') {
     throw invalidArgType('options.onProgress', 'of type function', onProgress);
@@ -221,15 +264,16 @@ export async function loadgen(options: LoadgenOptions): Promise<LoadReport> {
         };
 
   const native = binding as NativeLoadgen;
+  const startedAt = new Date().toISOString();
   const run = native.loadgenStart(
-    { host, port, mode, expect, connections, idle, messageSize, durationMs, warmupMs, connectTimeoutMs, threads },
+    { host, port, mode, expect, connections, idle, messageSize, durationMs, warmupMs, connectTimeoutMs, threads, rate },
     deliver,
   );
   const onAbort = () => run.stop();
   signal?.addEventListener('abort', onAbort, { once: true });
   let report: LoadReport;
   try {
-    report = await run;
+    report = { ...(await run), startedAt, finishedAt: new Date().toISOString() };
   } finally {
     signal?.removeEventListener('abort', onAbort);
   }

@@ -7,6 +7,7 @@ import { binding } from './binding';
 import {
   AbortError,
   codedError,
+  codedTypeError,
   invalidArgType,
   invalidArgValue,
   rejectUnknownOptions,
@@ -18,7 +19,7 @@ import {
 import type { ModelName } from './models/index';
 import type { Connection } from './connection';
 import { JsLink, type JsOpsSink } from './js-link';
-import { modelOptions, type ModelSpec } from './spec';
+import { modelOptions, modelsTaking, type ModelSpec } from './spec';
 
 export type { ModelName } from './models/index';
 
@@ -285,6 +286,12 @@ export abstract class Server<Events extends ServerEvents = ServerEvents> extends
 
   protected constructor(spec: ModelSpec, options: unknown) {
     super();
+    if (typeof spec !== 'object' || spec === null || typeof spec.name !== 'string') {
+      throw codedTypeError(
+        'ERR_ILLEGAL_CONSTRUCTOR',
+        'Server is abstract: construct a model class (EpollServer, ...) or call createServer(model, options)',
+      );
+    }
     const model = spec.name as ModelName;
     this.#model = model;
     const o = validateOptionsObject('options', options);
@@ -306,6 +313,7 @@ export abstract class Server<Events extends ServerEvents = ServerEvents> extends
         ...Object.keys(modelOptions(spec)),
       ],
       owner,
+      modelsTaking,
     );
     const host = o.host === undefined ? '127.0.0.1' : o.host;
     if (typeof host !== 'string') throw invalidArgType('options.host', 'of type string', host);
@@ -411,6 +419,9 @@ export abstract class Server<Events extends ServerEvents = ServerEvents> extends
     } catch (err) {
       this.#state = 'stopped';
       Error.captureStackTrace?.(err as object, this.start);
+      // As net.Server reports a failed listen(): on 'error' for whoever
+      // listens there, and (here) as the rejection too.
+      if (this.listenerCount('error') > 0) process.nextTick(() => this.emit('error', err as Error));
       throw err;
     }
     this.#state = 'running';
@@ -424,7 +435,11 @@ export abstract class Server<Events extends ServerEvents = ServerEvents> extends
       };
       signal.addEventListener('abort', this.#onAbort, { once: true });
     }
-    process.nextTick(() => this.emit('listening'));
+    // 'listening' on the next tick (a listener added just after start() is
+    // called still hears it) and before start() resolves, whatever queue
+    // the caller's continuation runs from.
+    await new Promise<void>((resolve) => process.nextTick(resolve));
+    if (this.#state === 'running') this.emit('listening');
     return { ...this.#address };
   }
 

@@ -107,6 +107,20 @@ export function modelOptions(spec: ModelSpec): Readonly<Record<string, OptionSpe
   return { ...FAMILY_OPTIONS[spec.family], ...spec.options };
 }
 
+// Every model's spec, in table order, once lib/models/index.ts has loaded
+// (it registers them; the classes cannot import the table that imports them).
+const registered: ModelSpec[] = [];
+
+/** Called once by the model table with every model's spec. */
+export function registerSpecs(specs: readonly ModelSpec[]): void {
+  registered.splice(0, registered.length, ...specs);
+}
+
+/** The models that take option `key` (for an error that names them). */
+export function modelsTaking(key: string): string[] {
+  return registered.filter((s) => key in modelOptions(s)).map((s) => s.name);
+}
+
 /** The bench rows of a spec. */
 export function benchVariants(spec: ModelSpec): readonly BenchVariant[] {
   return spec.bench ?? [{ label: spec.name, options: {} }];

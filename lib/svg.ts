@@ -115,7 +115,11 @@ export function lineChartSvg(title: string, xLabel: string, panels: LinePanel[])
   const panelH = plotH + 70;
   const height = 50 + panels.length * panelH;
   const all = panels.flatMap((p) => p.series.flatMap((s) => s.points));
-  const xMax = niceMax(Math.max(1, ...all.map((p) => p.x)));
+  const xTop = Math.max(1, ...all.map((p) => p.x));
+  // An axis of counts (loops, connections) gets whole ticks: 0, 1, 2, not 0.4, 0.8.
+  const xStep = all.every((p) => Number.isInteger(p.x)) ? Math.max(1, Math.ceil(xTop / 5)) : niceMax(xTop) / 5;
+  const xTicks = Math.max(1, Math.ceil(xTop / xStep - 1e-9));
+  const xMax = xStep * xTicks;
   const px = (x: number) => left + (plotW * x) / xMax;
   const out = open(title, height);
   panels.forEach((panel, n) => {
@@ -124,10 +128,11 @@ export function lineChartSvg(title: string, xLabel: string, panels: LinePanel[])
     const py = (y: number) => top + plotH - (plotH * y) / yMax;
     for (let i = 0; i <= 5; i++) {
       const y = py((yMax * i) / 5);
-      const x = px((xMax * i) / 5);
       out.push(`<line x1="${left}" y1="${y}" x2="${left + plotW}" y2="${y}" stroke="#ddd"/>`);
       out.push(`<text x="${left - 8}" y="${y + 4}" text-anchor="end" fill="#555">${short((yMax * i) / 5)}</text>`);
-      out.push(`<text x="${x}" y="${top + plotH + 18}" text-anchor="middle" fill="#555">${short((xMax * i) / 5)}</text>`);
+    }
+    for (let i = 0; i <= xTicks; i++) {
+      out.push(`<text x="${px(xStep * i)}" y="${top + plotH + 18}" text-anchor="middle" fill="#555">${short(xStep * i)}</text>`);
     }
     out.push(`<line x1="${left}" y1="${top + plotH}" x2="${left + plotW}" y2="${top + plotH}" stroke="#333"/>`);
     out.push(`<line x1="${left}" y1="${top}" x2="${left}" y2="${top + plotH}" stroke="#333"/>`);

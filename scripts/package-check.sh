@@ -33,10 +33,10 @@ trap 'rm -rf "$tmp"' EXIT
 started=$(date +%s)
 step() { echo "package-check: [$(($(date +%s) - started)) s] $*"; }
 
-# npm pack runs `prepare` (tsc), so dist/ is current with lib/.
-step "npm pack $pack_flags"
-tarball=$(npm pack --silent $pack_flags --pack-destination "$tmp")
-tarball="$tmp/$tarball"
+# npm pack runs `prepare` (tsc), so dist/ is current with lib/; scripts/pack.sh
+# packs it as published (a package.json with the install script alone).
+step "sh scripts/pack.sh $pack_flags"
+tarball=$(sh scripts/pack.sh "$tmp" $pack_flags)
 if ! tar -tzf "$tarball" | grep -qx "package/$prebuild"; then
   echo "package-check: $tarball does not carry $prebuild" >&2
   exit 1
@@ -65,6 +65,11 @@ JSON
 step "npm install $(basename "$tarball") with PATH=$nocc"
 (cd "$project" && PATH="$nocc" npm install --no-audit --no-fund --prefer-offline --loglevel=error "$tarball")
 installed="$project/node_modules/netmodels"
+scripts=$(node -p "Object.keys(require('$installed/package.json').scripts).join(' ')")
+if [ "$scripts" != install ]; then
+  echo "package-check: the published package.json has scripts '$scripts': only 'install' belongs there" >&2
+  exit 1
+fi
 if [ -e "$installed/build" ]; then
   echo "package-check: the install built the addon ($installed/build) instead of using the prebuild" >&2
   exit 1

@@ -20,10 +20,15 @@ const PACKAGE = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'package.j
 
 /** stderr with the bench's noise warning (a busy shared machine) left out. */
 function unexpectedStderr(stderr: string): string {
-  return stderr
+  return withoutProgress(stderr)
     .split('\n')
     .filter((line) => line !== '' && !line.startsWith('warning: the machine is noisy'))
     .join('\n');
+}
+
+/** stderr without the progress lines a piped run prints, one per run ('  target 1/2, round 1/1, ETA 1 s  epoll'). */
+function withoutProgress(stderr: string): string {
+  return stderr.replace(/^ {2}target \d+\/\d+, round \d+\/\d+, ETA .*\n/gm, '');
 }
 
 function run(
@@ -55,6 +60,12 @@ describe('netmodels CLI', () => {
     await roundTripAll(sockets, 'cli');
     // The per-second stats line shows the traffic.
     await waitFor(() => /active 5 \(peak 5\)/.test(out), 'a stats line with 5 active', 5000);
+    expect(out).toMatch(/ in 160 B {2}out 160 B /);
+    // Nothing changes now: no more stats lines (it prints only on change).
+    const lines = () => out.split('\n').filter((l) => l.startsWith('active ')).length;
+    const before = lines();
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    expect(lines()).toBe(before);
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
     expect(out).toMatch(/SIGTERM: stopping/);
@@ -103,7 +114,12 @@ describe('netmodels CLI', () => {
     const json = path.join(tmp, 'cores.json');
     const svg = path.join(tmp, 'cores.svg');
     const r = await run(['bench', '--experiment', 'cores', '--duration', '0.1', '--warmup', '0', '--connections', '16', '--json', json, '--svg', svg]);
-    expect(r.stderr).toBe('');
+    expect(withoutProgress(r.stderr)).toBe('');
+    expect(r.stdout).toMatch(/, 1 load-generator thread;|, \d+ load-generator threads;/);
+    // Loops are counted: the x axis has whole ticks only (0, 1, 2; never 0.4).
+    const xTicks = [...fs.readFileSync(svg, 'utf8').matchAll(/<text x="[\d.]+" y="368" text-anchor="middle" fill="#555">([^<]+)<\/text>/g)].map((m) => m[1]);
+    expect(xTicks.length).toBeGreaterThan(1);
+    expect(xTicks.every((t) => /^\d+$/.test(t))).toBe(true);
     expect(r.code).toBe(0);
     const result = JSON.parse(fs.readFileSync(json, 'utf8'));
     const loops = os.availableParallelism();
@@ -147,7 +163,7 @@ describe('netmodels CLI', () => {
     const { port } = await taken.start();
     const busy = await run(['serve', '--model', 'poll', '--port', String(port)]);
     expect(busy.code).toBe(1);
-    expect(busy.stderr).toContain(`EADDRINUSE: listen EADDRINUSE: address already in use 127.0.0.1:${port}`);
+    expect(busy.stderr).toBe(`netmodels: listen EADDRINUSE: address already in use 127.0.0.1:${port}\n`);
     await taken.stop();
   });
 
@@ -262,6 +278,10 @@ describe('netmodels CLI: help, version and usage errors', () => {
       [['help', 'frob'], /^netmodels: unknown command 'frob'\n/, 'Usage: netmodels <command>'],
       [['bench', '--rounds', 'x'], /^netmodels bench: --rounds must be an integer >= 1, got 'x'\n/, 'Usage: netmodels bench'],
       [['bench', '--duration', '0'], /^netmodels bench: --duration must be a number >= 0.05, got '0'\n/, 'Usage: netmodels bench'],
+      [['bench', '--duration', '-1'], /^netmodels bench: --duration must be a number >= 0.05, got '-1'\n/, 'Usage: netmodels bench'],
+      [['bench', '--size', '1e9'], /^netmodels bench: --size must be an integer >= 1 and <= 16777216, got '1e9'\n/, 'Usage: netmodels bench'],
+      [['bench', '--models', 'epol'], /^netmodels bench: unknown model 'epol' \(did you mean 'epoll'\?\) \(known: /, 'Usage: netmodels bench'],
+      [['serve', '--model', 'thred'], /^netmodels serve: unknown model 'thred' \(did you mean 'thread'\?\) \(models: /, 'Usage: netmodels serve'],
       [['bench', '--frob'], /^netmodels bench: unknown option '--frob'\n/, 'Usage: netmodels bench'],
       [['bench', '--svg'], /^netmodels bench: option '--svg <value>' needs a value\n/, 'Usage: netmodels bench'],
       [['bench', 'poll'], /^netmodels bench: unexpected argument 'poll'\n/, 'Usage: netmodels bench'],
@@ -354,7 +374,7 @@ describe('netmodels bench: formats, external servers, failures', () => {
     const c = await run(['bench', '--models', 'epoll-edge', '--no-ceiling', '--format', 'csv', ...quick]);
     expect(c.code).toBe(0);
     const lines = c.stdout.trim().split('\n');
-    expect(lines[0]).toBe('server,rps,spread_pct,mb_per_s,p50_us,p99_us,x_node,x_ceiling,cpu_us_per_req,js_us_per_req,errors,rps_min,rps_max,skipped');
+    expect(lines[0]).toBe('server,rps,spread_pct,read_mb_per_s,p50_us,p99_us,x_node,x_ceiling,cpu_us_per_req,js_us_per_req,errors,rps_min,rps_max,skipped');
     expect(lines.slice(1).map((l) => l.split(',')[0])).toEqual(['epoll edge', 'node:net']);
     expect(Number(lines[1].split(',')[1])).toBeGreaterThan(0);
     const md = await run(['bench', '--models', 'epoll-edge', '--no-ceiling', '--format', 'md', ...quick]);
@@ -365,7 +385,11 @@ describe('netmodels bench: formats, external servers, failures', () => {
     expect(j.code).toBe(0);
     const data = JSON.parse(j.stdout);
     expect(data.rows.map((r: { label: string }) => r.label)).toEqual(['epoll edge']);
-    expect(data.config.rounds).toBe(1);
+    expect(data.config).toMatchObject({ rounds: 1, connections: 4, loops: 1, targets: ['epoll edge'] });
+    // Enough to quote it later: the version, when, and the command that made it.
+    expect(data.netmodels).toBe(PACKAGE.version);
+    expect(Date.now() - Date.parse(data.generatedAt)).toBeLessThan(120_000);
+    expect(data.command).toBe(`netmodels bench --models epoll-edge --no-ceiling --no-node --format json ${quick.join(' ')}`);
   });
 
   it('--port benches a server already running, checking its replies with --expect', async () => {
@@ -380,8 +404,24 @@ describe('netmodels bench: formats, external servers, failures', () => {
     // Uppercase replies expected from an echo server: every reply is a mismatch, and the bench fails.
     const bad = await run(['bench', '--port', String(port), '--no-node', '--no-ceiling', ...quick]);
     expect(bad.code).toBe(1);
-    expect(bad.stderr).toMatch(new RegExp(`netmodels bench: 127\\.0\\.0\\.1:${port}: \\d+ errors`));
+    expect(bad.stderr).toMatch(
+      new RegExp(`netmodels bench: 127\\.0\\.0\\.1:${port}: [\\d,]+ errors \\(mismatch [\\d,]+\\): does the server speak another protocol\\? \\(--expect echo\\|none\\)`),
+    );
     await server.stop();
+  });
+
+  it('never passes silently: no reply at all is a failure, and errors are named by cause', async () => {
+    // A server that reads and never answers: 0 requests and 0 errors used to exit 0.
+    const discard = trackServer(new EpollServer({ handler: 'discard' }));
+    const { port } = await discard.start();
+    const silent = await run(['bench', '--port', String(port), '--expect', 'none', '--no-node', '--no-ceiling', ...quick]);
+    expect(silent.code).toBe(1);
+    expect(silent.stderr).toContain(`netmodels bench: 127.0.0.1:${port}: no request completed and no error: the server never answered`);
+    await discard.stop();
+    // A closed port: the refusals are named.
+    const closed = await run(['bench', '--port', String(port), '--no-node', '--no-ceiling', ...quick]);
+    expect(closed.code).toBe(1);
+    expect(closed.stderr).toMatch(new RegExp(`netmodels bench: 127\\.0\\.0\\.1:${port}: [\\d,]+ errors \\(ECONNREFUSED [\\d,]+\\)\n`));
   });
 
   it('exits 1 when a target is skipped (no C compiler for the ceiling), saying why', async () => {
@@ -415,6 +455,14 @@ describe('netmodels bench: formats, external servers, failures', () => {
     fs.mkdirSync(linked);
     fs.symlinkSync(tmp, path.join(linked, 'netmodels'));
     expect(cacheDir({ XDG_CACHE_HOME: linked })).toBe(null);
+  });
+
+  it('off a terminal (piped) prints one progress line per run as it starts, never silent', async () => {
+    const r = await run(['bench', '--models', 'epoll-edge', '--no-node', '--no-ceiling', '--duration', '0.1', '--warmup', '0', '--connections', '4', '--rounds', '2']);
+    expect(r.code).toBe(0);
+    const lines = r.stderr.split('\n').filter((l) => l.startsWith('  target'));
+    expect(lines).toEqual([expect.stringMatching(/^ {2}target 1\/1, round 1\/2, ETA \d+ s {2}epoll edge$/), expect.stringMatching(/^ {2}target 1\/1, round 2\/2, ETA \d+ s {2}epoll edge$/)]);
+    expect(r.stderr).not.toContain('\r');
   });
 
   it('shows progress as target i/N, round r/R, ETA on a terminal', async () => {

@@ -4,7 +4,8 @@
 // server) lives in the conformance suite.
 import { EventEmitter } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
-import { EpollServer, IterativeServer, MODELS, Server, createServer, nativeModels } from '../lib/index';
+import { EpollServer, IterativeServer, MODELS, MODEL_TABLE, Server, createServer, nativeModels } from '../lib/index';
+import { modelOptions } from '../lib/spec';
 import { cleanup, trackServer } from './helpers';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -26,6 +27,11 @@ function thrown(fn: () => unknown): Error & { code?: string } {
 }
 
 afterEach(cleanup);
+
+/** Whether `model`'s constructor takes option `key`: its table spec says. */
+function createServerTakes(model: (typeof MODELS)[number], key: string): boolean {
+  return key in modelOptions(MODEL_TABLE[model].spec);
+}
 
 describe('MODELS and createServer', () => {
   it('MODELS lists the models in order', () => {
@@ -173,6 +179,25 @@ describe('model-specific options', () => {
     const fork = thrown(() => new EpollServer({ maxChildren: 4 } as any));
     expect(fork.code).toBe('ERR_INVALID_ARG_VALUE');
   });
+
+  it('an option of other models names the models that take it', () => {
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    const loops = thrown(() => new IterativeServer({ loops: 2 } as any));
+    const takers = MODELS.filter((m) => createServerTakes(m, 'loops'));
+    expect(takers.length).toBeGreaterThan(1);
+    expect(loops.message).toContain(`loops is an option of ${takers.join(', ')}`);
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    const nobody = thrown(() => new IterativeServer({ lops: 2 } as any));
+    expect(nobody.message).toMatch(/is not an option of IterativeServer\.? Received/);
+  });
+
+  it('the abstract Server cannot be constructed: ERR_ILLEGAL_CONSTRUCTOR, not a crash inside', () => {
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    const err = thrown(() => new (Server as any)());
+    expect(err).toBeInstanceOf(TypeError);
+    expect(err.code).toBe('ERR_ILLEGAL_CONSTRUCTOR');
+    expect(err.message).toContain('createServer');
+  });
 });
 
 describe('lifecycle errors', () => {
@@ -204,6 +229,33 @@ describe('lifecycle errors', () => {
     }).not.toThrow();
     await expect(p).rejects.toMatchObject({ code: 'EADDRINUSE' });
     await first.stop();
+  });
+
+  it("a failed start() is also emitted as 'error' to whoever listens there, as net.Server does", async () => {
+    const first = trackServer(new IterativeServer());
+    const { port } = await first.start();
+    const second = trackServer(new IterativeServer({ port }));
+    const emitted: Error[] = [];
+    second.on('error', (err) => emitted.push(err));
+    const rejected = await second.start().catch((err: Error) => err);
+    expect(rejected).toMatchObject({ code: 'EADDRINUSE' });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(emitted).toEqual([rejected]);
+    await first.stop();
+  });
+
+  it("'listening' fires before start() resolves, also when start() is awaited inside a promise chain", async () => {
+    const order: string[] = [];
+    const server = trackServer(new EpollServer());
+    server.on('listening', () => order.push('listening'));
+    // A continuation that runs from the microtask queue: with 'listening' on a
+    // bare nextTick it would run first.
+    await Promise.resolve().then(async () => {
+      await server.start();
+      order.push('resolved');
+    });
+    expect(order).toEqual(['listening', 'resolved']);
+    await server.stop();
   });
 
   it('model is a read-only property', () => {

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
-import { EpollServer, loadgen, sys, type LoadProgress, type LoadReport } from '../lib';
+import { EpollServer, IterativeServer, loadgen, sys, type LoadProgress, type LoadReport } from '../lib';
 import { binding } from '../lib/binding';
 import { cleanup, trackServer } from './helpers';
 
@@ -66,10 +66,13 @@ const echoServer = () => startServer((s) => s.on('data', (d: Buffer) => s.write(
 function expectOrderedLatency(r: LoadReport): void {
   const l = r.latencyUs;
   expect(l.p50).toBeGreaterThan(0);
-  expect(l.p50).toBeLessThanOrEqual(l.p90);
-  expect(l.p90).toBeLessThanOrEqual(l.p99);
-  expect(l.p99).toBeLessThanOrEqual(l.p999);
-  expect(l.p999).toBeLessThanOrEqual(l.max);
+  const ordered = [l.min, l.p50, l.p75, l.p90, l.p975, l.p99, l.p999, l.p9999, l.max];
+  expect(ordered).toEqual([...ordered].sort((a, b) => a - b));
+  expect(l.min).toBeGreaterThan(0);
+  expect(l.mean).toBeGreaterThanOrEqual(l.min);
+  expect(l.mean).toBeLessThanOrEqual(l.max);
+  expect(l.stdev).toBeGreaterThanOrEqual(0);
+  expect(l.stdev).toBeLessThanOrEqual(l.max - l.min);
 }
 
 async function waitFor(check: () => boolean, timeoutMs: number): Promise<boolean> {
@@ -109,9 +112,87 @@ describe('loadgen rr', () => {
     expect(r.connected).toBe(8);
     expect(r.rps).toBeGreaterThan(0);
     expect(r.bytesPerSec).toBeCloseTo((r.rps * 2 * 64), 0);
+    // Read and written apart: each is one direction (wrk's Transfer/sec is the read side).
+    expect(r.readBytesPerSec).toBeCloseTo(r.rps * 64, 0);
+    expect(r.writtenBytesPerSec).toBeCloseTo(r.rps * 64, 0);
+    expect(r.readBytesPerSec + r.writtenBytesPerSec).toBeCloseTo(r.bytesPerSec, 0);
+    expect(Date.parse(r.finishedAt) - Date.parse(r.startedAt)).toBeGreaterThanOrEqual(500);
     expect(r.durationMs).toBeGreaterThanOrEqual(500);
     expect(r.durationMs).toBeLessThan(1000);
     expectOrderedLatency(r);
+  });
+
+  it('min, mean and stdev are exact: a server that answers every request 20 ms late', async () => {
+    const server = await startServer((s) => s.on('data', (d: Buffer) => setTimeout(() => s.write(upper(d)), 20)));
+    const r = await loadgen({ port: server.port, connections: 4, durationMs: 400 });
+    expect(r.requests).toBeGreaterThan(4);
+    // libuv measures timers from the loop's cached time, so one can fire a
+    // little under 20 ms after the request arrived; never far under.
+    expect(r.latencyUs.min).toBeGreaterThanOrEqual(15_000);
+    expect(r.latencyUs.stdev).toBeLessThan(r.latencyUs.mean);
+    expect(r.latencyUs.mean).toBeGreaterThanOrEqual(r.latencyUs.min);
+    // Histogram midpoints would put these within 0.4 %; exact sums agree with the bounds.
+    expect(r.latencyUs.mean).toBeLessThanOrEqual(r.latencyUs.max);
+    expectOrderedLatency(r);
+  });
+
+  it('open loop: holds a fixed rate within 2% on a server that keeps up', async () => {
+    const server = trackServer(new EpollServer());
+    const { port } = await server.start();
+    const r = await loadgen({ port, connections: 20, rate: 2000, durationMs: 1000 });
+    expect(r.errors + r.mismatches).toBe(0);
+    expect(r.requests).toBeGreaterThanOrEqual(2000 * 0.98);
+    expect(r.requests).toBeLessThanOrEqual(2000 * 1.02);
+    expectOrderedLatency(r);
+  });
+
+  it('open loop: latency counts from the intended send time, so a stall shows in the tail', async () => {
+    // A server that holds every reply for 300 ms once, 300 ms into the window.
+    let stallFrom = Infinity;
+    const stallMs = 300;
+    const server = await startServer((s) =>
+      s.on('data', (d: Buffer) => {
+        const now = Date.now();
+        const wait = now >= stallFrom && now < stallFrom + stallMs ? stallFrom + stallMs - now : 0;
+        if (wait > 0) setTimeout(() => s.write(upper(d)), wait);
+        else s.write(upper(d));
+      }),
+    );
+    const onProgress = (p: LoadProgress) => {
+      if (p.phase === 'measure' && stallFrom === Infinity) stallFrom = Date.now() + 300;
+    };
+    const r = await loadgen({ port: server.port, connections: 10, rate: 1000, durationMs: 1000, onProgress });
+    expect(r.errors + r.mismatches).toBe(0);
+    // Requests meant for the 300 ms of the stall (30% of the window) all
+    // wait for its end: a fifth of all of them by 100 ms or more. A closed
+    // loop would charge the stall to the 10 requests in flight only.
+    expect(r.latencyUs.max).toBeGreaterThanOrEqual(250_000);
+    expect(r.latencyUs.p90).toBeGreaterThanOrEqual(100_000);
+  });
+
+  it('set-up has a budget: once the server stops accepting, the connections not yet tried are dropped and the run says so', async () => {
+    // One client at a time, a backlog of 4: the other connects wait for
+    // SYN-ACKs that never come. Without the budget all 600 would be tried,
+    // 128 at a time, each timing out.
+    const server = trackServer(new IterativeServer({ backlog: 4 }));
+    const { port } = await server.start();
+    const r = await loadgen({ port, connections: 600, connectTimeoutMs: 400, durationMs: 100 });
+    expect(r.setupCut).toBe(true);
+    expect(r.unstarted).toBeGreaterThan(0);
+    expect(r.connected).toBeLessThan(600);
+    expect(r.connected + r.unstarted + (r.errorCodes.ETIMEDOUT ?? 0)).toBeGreaterThanOrEqual(600);
+    // A server that keeps accepting is never cut.
+    const epoll = trackServer(new EpollServer({ backlog: 16 }));
+    const fine = await loadgen({ port: (await epoll.start()).port, connections: 600, durationMs: 100 });
+    expect(fine.setupCut).toBe(false);
+    expect(fine.connected).toBe(600);
+    expect(fine.unstarted).toBe(0);
+  });
+
+  it("rate is rr's only; a bad rate is a Node-style error", async () => {
+    await expect(loadgen({ port: 1, mode: 'churn', rate: 10 })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
+    await expect(loadgen({ port: 1, rate: -1 })).rejects.toMatchObject({ code: 'ERR_OUT_OF_RANGE' });
+    await expect(loadgen({ port: 1, rate: 1.5 })).rejects.toMatchObject({ code: 'ERR_OUT_OF_RANGE' });
   });
 
   it('excludes the warm-up from the counts', async () => {
@@ -222,14 +303,19 @@ describe('loadgen failures', () => {
     await withDeafListener(async (port) => {
       const sum = (r: LoadReport) => Object.values(r.errorCodes).reduce((a, b) => a + b, 0);
 
-      // Three waves of 128 connects, each timing out; then the window.
+      // A wave of 128 connects times out with none established: the server
+      // has stopped accepting, so set-up's budget drops the connections not
+      // yet tried (unstarted) instead of timing them out wave after wave;
+      // then the window.
       const rr = await loadgen({ port, connections: 300, durationMs: 50, connectTimeoutMs: 100 });
       expect(rr.connected).toBeLessThan(10);
-      expect(rr.unstarted).toBe(0);
+      expect(rr.setupCut).toBe(true);
+      expect(rr.unstarted).toBeGreaterThan(0);
+      expect(rr.unstarted).toBeLessThanOrEqual(300 - 128);
       expect(Object.keys(rr.errorCodes)).toEqual(['ETIMEDOUT']);
-      // Each one never established timed out at least once during set-up;
-      // some retries time out again within the window.
-      expect(rr.errorCodes.ETIMEDOUT).toBeGreaterThanOrEqual(300 - rr.connected);
+      // Each one tried and never established timed out at least once during
+      // set-up; some retries time out again within the window.
+      expect(rr.errorCodes.ETIMEDOUT).toBeGreaterThanOrEqual(300 - rr.unstarted - rr.connected);
       expect(rr.errors).toBe(sum(rr));
       expect(rr.requests).toBe(0);
       expect(rr.durationMs).toBeGreaterThan(0);
@@ -239,6 +325,8 @@ describe('loadgen failures', () => {
       // than the timeout) ends: the end interrupts it, no error.
       const hold = await loadgen({ port, mode: 'hold', idle: 20, durationMs: 50, connectTimeoutMs: 100 });
       expect(hold.connected).toBeLessThan(10);
+      // Twenty fit in one wave: none waited for a slot, nothing to cut.
+      expect(hold.setupCut).toBe(false);
       expect(hold.unstarted).toBe(0);
       expect(hold.errorCodes).toEqual({ ETIMEDOUT: 20 - hold.connected });
       expect(hold.errors).toBe(20 - hold.connected);

@@ -26,6 +26,11 @@ export async function typeTests(): Promise<void> {
   createServer('epoll', { trigger: 'sideways' });
   const fork = createServer('fork', { maxChildren: 4, reaper: 'pidfd' });
   const asFork: ForkServer = fork;
+  // @ts-expect-error a forked child cannot run a JS handler
+  createServer('fork', { handler: (conn: Connection) => conn.end() });
+  // @ts-expect-error nor can a prefork child
+  createServer('prefork', { handler: () => {} });
+  createServer('prefork', { handler: 'http' });
   // A model known only as a ModelName gives the common Server.
   const any: Server = createServer(MODELS[0] as ModelName);
   any.on('connection', (conn: Connection) => conn.end());

@@ -185,7 +185,7 @@ export function intArg(command: CommandName, name: string, value: string | undef
   return n;
 }
 
-/** A number flag >= `min` (an integer with `integer`), or `fallback` when absent. */
+/** A number flag in `min`..`max` (an integer with `integer`), or `fallback` when absent. */
 export function num(
   command: CommandName,
   name: string,
@@ -193,13 +193,64 @@ export function num(
   fallback: number,
   min = 0,
   integer = false,
+  max = Infinity,
 ): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n < min || (integer && !Number.isInteger(n))) {
-    throw new UsageError(`--${name} must be ${integer ? 'an integer' : 'a number'} >= ${min}, got '${value}'`, command);
+  if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max || (integer && !Number.isInteger(n))) {
+    const range = max === Infinity ? `>= ${min}` : `>= ${min} and <= ${max}`;
+    throw new UsageError(`--${name} must be ${integer ? 'an integer' : 'a number'} ${range}, got '${value}'`, command);
   }
   return n;
+}
+
+/**
+ * `argv` with each `--flag -N` written `--flag=-N`: parseArgs takes a value
+ * that starts with '-' only in that form, and says "argument is ambiguous"
+ * otherwise, where the user should hear that the value is out of range.
+ * Words after `--` are a program's and are left alone.
+ */
+export function joinNegativeValues(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--') return out.concat(argv.slice(i));
+    const next = argv[i + 1];
+    if (/^--[^=]+$/.test(a) && next !== undefined && /^-(\d|\.\d|Infinity)/.test(next)) {
+      out.push(`${a}=${next}`);
+      i++;
+    } else {
+      out.push(a);
+    }
+  }
+  return out;
+}
+
+/** The name in `known` closest to `name` (by edit distance), when close enough to be a typo. */
+export function didYouMean(name: string, known: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Math.max(2, Math.floor(name.length / 3)) + 1;
+  for (const k of known) {
+    const d = editDistance(name.toLowerCase(), k.toLowerCase());
+    if (d < bestDistance) {
+      best = k;
+      bestDistance = d;
+    }
+  }
+  return best;
+}
+
+/** Levenshtein distance: insertions, deletions and substitutions, one each. */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row.push(Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1)));
+    }
+    prev = row;
+  }
+  return prev[b.length];
 }
 
 /** One of `choices`, or `fallback` when absent. */

@@ -4,6 +4,7 @@
 import * as fs from 'node:fs';
 import { isIP } from 'node:net';
 import * as os from 'node:os';
+import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 
 import {
@@ -22,6 +23,8 @@ import {
   runRr,
   rrChartSvg,
   rrTable,
+  rowFailure,
+  rowNote,
   selectTargets,
   targetNames,
   type RrConfig,
@@ -30,8 +33,8 @@ import {
 import { runClaims } from '../experiments/claims';
 import { EXPERIMENTS } from '../experiments/index';
 import { fmt, FORMATS, type Format } from '../format';
-import { LOAD_EXPECTS } from '../loadgen';
-import { choice, num, parseFlags, UsageError } from './args';
+import { LOAD_EXPECTS, MAX_MESSAGE } from '../loadgen';
+import { choice, didYouMean, joinNegativeValues, num, parseFlags, UsageError } from './args';
 
 function machine() {
   return {
@@ -49,6 +52,20 @@ function machineLine(m: ReturnType<typeof machine>): string {
   return `${m.cpus} cores, ${m.cpuModel}, load ${m.loadavg.map((l) => fmt(l, 2)).join(' ')}, node ${m.node}`;
 }
 
+/**
+ * What a JSON result carries to be quoted later: the netmodels version, when
+ * it was made, and the command line that made it.
+ */
+function provenance(argv: readonly string[]) {
+  const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string };
+  return { netmodels: pkg.version, generatedAt: new Date().toISOString(), command: ['netmodels', 'bench', ...argv].join(' ') };
+}
+
+/** `1 load-generator thread`, `2 load-generator threads`. */
+function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}
+
 function usage(message: string): never {
   throw new UsageError(message, 'bench');
 }
@@ -63,7 +80,7 @@ function print(format: Format, header: string, table: (f: 'table' | 'md' | 'csv'
 export async function benchCommand(argv: string[]): Promise<number> {
   const { values } = parseFlags('bench', () =>
     parseArgs({
-      args: argv,
+      args: joinNegativeValues(argv),
       strict: true,
       options: {
         models: { type: 'string' },
@@ -91,7 +108,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
   );
   const durationMs = Math.round(num('bench', 'duration', values.duration, 1, 0.05) * 1000);
   const warmupMs = Math.round(num('bench', 'warmup', values.warmup, 0.25, 0) * 1000);
-  const messageSize = num('bench', 'size', values.size, 64, 1, true);
+  const messageSize = num('bench', 'size', values.size, 64, 1, true, MAX_MESSAGE);
   const threads = values.threads === undefined ? undefined : num('bench', 'threads', values.threads, 1, 1, true);
   const loops = values.loops === 'auto' ? os.availableParallelism() : num('bench', 'loops', values.loops, 1, 1, true);
   const format = choice('bench', 'format', values.format, FORMATS, 'table');
@@ -111,6 +128,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
     if (given !== undefined) usage(`--${given} does not apply to --experiment ${experiment}`);
   }
   const m = machine();
+  const made = provenance(argv);
 
   if (experiment === 'claims') {
     if (format !== 'table' && format !== 'md') usage('--experiment claims writes Markdown: --format does not apply');
@@ -130,7 +148,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
       `netmodels bench --experiment ${exp.name}: ${exp.summary}; ${durationMs / 1000} s each after ${warmupMs / 1000} s warm-up` +
       `${rounds > 1 ? `, median of ${rounds} interleaved rounds` : ''}; ${machineLine(m)}`;
     const points = await exp.run(options);
-    const result = { experiment: exp.name, machine: m, config: options, points };
+    const result = { ...made, experiment: exp.name, machine: m, config: options, points };
     print(format, header, (f) => exp.table(points, f), result);
     if (values.json) fs.writeFileSync(values.json, `${JSON.stringify(result, null, 2)}\n`);
     if (values.svg) fs.writeFileSync(values.svg, exp.svg(points));
@@ -150,9 +168,9 @@ export async function benchCommand(argv: string[]): Promise<number> {
     };
     const header =
       `netmodels bench --experiment cores: rr, ${config.connections} connections, ${messageSize}-byte messages, ` +
-      `${durationMs / 1000} s each, ${threads ?? defaultLoadThreads(Math.max(...config.counts))} load-generator threads; ${machineLine(m)}`;
+      `${durationMs / 1000} s each, ${plural(threads ?? defaultLoadThreads(Math.max(...config.counts)), 'load-generator thread')}; ${machineLine(m)}`;
     const points = await runCores(config);
-    const result = { experiment: 'cores', machine: m, config, points };
+    const result = { ...made, experiment: 'cores', machine: m, config, points };
     print(format, header, (f) => coresTable(points, f), result);
     if (values.json) fs.writeFileSync(values.json, `${JSON.stringify(result, null, 2)}\n`);
     if (values.svg) fs.writeFileSync(values.svg, coresChartSvg(points, config.counts));
@@ -167,7 +185,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
       `netmodels bench --experiment idle: one active connection (${messageSize}-byte rr) beside N idle ones, ` +
       `${durationMs / 1000} s each after ${warmupMs / 1000} s warm-up; ${machineLine(m)}`;
     const points = await runIdle({ durationMs, warmupMs, messageSize, counts });
-    const result = { experiment: 'idle', machine: m, config: { durationMs, warmupMs, messageSize, counts }, points };
+    const result = { ...made, experiment: 'idle', machine: m, config: { durationMs, warmupMs, messageSize, counts }, points };
     print(format, header, (f) => idleTable(points, f), result);
     if (values.json) fs.writeFileSync(values.json, `${JSON.stringify(result, null, 2)}\n`);
     if (values.svg) fs.writeFileSync(values.svg, idleChartSvg(points));
@@ -198,7 +216,10 @@ export async function benchCommand(argv: string[]): Promise<number> {
     if (named !== undefined && named.length === 0) usage('--models needs at least one name');
     const known = targetNames(loops);
     const unknown = named?.find((n) => !known.includes(n));
-    if (unknown !== undefined) usage(`unknown model '${unknown}' (known: ${known.join(', ')})`);
+    if (unknown !== undefined) {
+      const near = didYouMean(unknown, known);
+      usage(`unknown model '${unknown}'${near ? ` (did you mean '${near}'?)` : ''} (known: ${known.join(', ')})`);
+    }
     targets = selectTargets(named, loops);
   }
   if (!values['no-node']) targets.push({ label: 'node:net', kind: 'node' });
@@ -210,20 +231,24 @@ export async function benchCommand(argv: string[]): Promise<number> {
     `netmodels bench: rr, ${config.connections} connections, ${config.messageSize}-byte messages, ` +
     `${durationMs / 1000} s each after ${warmupMs / 1000} s warm-up, ` +
     `${config.rounds! > 1 ? `median of ${config.rounds} interleaved rounds` : 'one round'}, ` +
-    `${threads ?? defaultLoadThreads(loops)} load-generator thread${(threads ?? defaultLoadThreads(loops)) > 1 ? 's' : ''}; ${machineLine(m)}`;
+    `${plural(threads ?? defaultLoadThreads(loops), 'load-generator thread')}; ${machineLine(m)}`;
   const rows = await runRr(targets, config);
-  const result = { machine: m, config, rows };
+  const result = { ...made, machine: m, config: { ...config, loops, targets: targets.map((t) => t.label) }, rows };
   print(format, header, (f) => rrTable(rows, f), result);
   const warning = noiseWarning(rows, config.rounds!);
   if (warning) process.stderr.write(`${warning}\n`);
   if (values.json) fs.writeFileSync(values.json, `${JSON.stringify(result, null, 2)}\n`);
   if (values.svg) fs.writeFileSync(values.svg, rrChartSvg(rows, config));
   // A model this build lacks is not a failure unless it was asked for by name.
-  const failed = rows.filter(
-    (r) => (r.skipped && !(r.unavailable && named === undefined)) || (r.errors ?? 0) > 0,
-  );
-  for (const r of failed) {
-    process.stderr.write(`netmodels bench: ${r.label}: ${r.skipped ? `skipped: ${r.skipped}` : `${r.errors} errors`}\n`);
+  const expect = external ? (values.expect ?? 'uppercase') : undefined;
+  const failures = rows
+    .filter((r) => !(r.skipped && r.unavailable && named === undefined))
+    .map((r) => [r.label, rowFailure(r, expect)] as const)
+    .filter(([, why]) => why !== null);
+  for (const r of rows) {
+    const note = rowNote(r, config.connections);
+    if (note) process.stderr.write(`netmodels bench: ${r.label}: ${note}\n`);
   }
-  return failed.length > 0 ? 1 : 0;
+  for (const [label, why] of failures) process.stderr.write(`netmodels bench: ${label}: ${why}\n`);
+  return failures.length > 0 ? 1 : 0;
 }

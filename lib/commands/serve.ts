@@ -6,13 +6,28 @@ import { isHandlerModule, loadHandlerModule } from '../handler-module';
 import { createServer, MODEL_TABLE, MODELS, nativeModels, type ModelName } from '../index';
 import type { ServerStats } from '../server';
 import { flagName, modelOptions, type ModelSpec } from '../spec';
-import { intArg, MODEL_FLAGS, parseFlags, UsageError } from './args';
+import { didYouMean, intArg, MODEL_FLAGS, joinNegativeValues, parseFlags, UsageError } from './args';
+
+/** `1,234`. */
+const count = (n: number) => n.toLocaleString('en-US');
+
+/** `512 B`, `1.5 KiB`, `20.0 MiB`, `3.2 GiB`. */
+function bytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  let v = n;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${n} B` : `${v.toFixed(1)} ${units[i]}`;
+}
 
 function formatStats(s: ServerStats): string {
   return (
-    `active ${s.active} (peak ${s.peakActive})  accepted ${s.accepted}  closed ${s.closed}  ` +
-    `rejected ${s.rejected}  in ${s.bytesIn} B  out ${s.bytesOut} B  reads ${s.reads}  writes ${s.writes}  ` +
-    `wakeups ${s.wakeups}` +
+    `active ${count(s.active)} (peak ${count(s.peakActive)})  accepted ${count(s.accepted)}  closed ${count(s.closed)}  ` +
+    `rejected ${count(s.rejected)}  in ${bytes(s.bytesIn)}  out ${bytes(s.bytesOut)}  reads ${count(s.reads)}  writes ${count(s.writes)}  ` +
+    `wakeups ${count(s.wakeups)}` +
     (s.workers ? `  workers ${s.workers.map((w) => w.active).join('/')}` : '') +
     (s.model === 'fork' ? `  reaped ${s.reaped} (exited ${s.exitedOk} ok, ${s.exitedFailed} failed)` : '') +
     `  errors ${s.errors}`
@@ -45,7 +60,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const list = dashes < 0 ? [] : argv.slice(dashes + 1);
   const { values } = parseFlags('serve', () =>
     parseArgs({
-      args: dashes < 0 ? argv : argv.slice(0, dashes),
+      args: joinNegativeValues(dashes < 0 ? argv : argv.slice(0, dashes)),
       strict: true,
       options: {
         model: { type: 'string', default: 'epoll' },
@@ -66,7 +81,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
   );
   const model = values.model as ModelName;
   if (!(MODELS as readonly string[]).includes(model)) {
-    throw new UsageError(`unknown model '${values.model}' (models: ${MODELS.join(', ')})`, 'serve');
+    const near = didYouMean(model, MODELS);
+    throw new UsageError(`unknown model '${values.model}'${near ? ` (did you mean '${near}'?)` : ''} (models: ${MODELS.join(', ')})`, 'serve');
   }
   if (!nativeModels().includes(model)) {
     const requires = MODEL_TABLE[model].spec.requires;
@@ -134,9 +150,15 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const address = await server.start();
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   process.stdout.write(`netmodels ${model} server listening on ${host}:${address.port}\n`);
+  // A line a second, only when something changed: an idle server is quiet.
+  let last = '';
   const timer = values.quiet
     ? undefined
-    : setInterval(() => process.stdout.write(`${formatStats(server.stats())}\n`), 1000);
+    : setInterval(() => {
+        const line = formatStats(server.stats());
+        if (line !== last) process.stdout.write(`${line}\n`);
+        last = line;
+      }, 1000);
   await new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals) => {
       process.stdout.write(`\n${signal}: stopping\n`);

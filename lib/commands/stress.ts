@@ -4,12 +4,12 @@ import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 
 import { stress, STRESS_EXPECTS } from '../stress';
-import { choice, num, parseFlags, UsageError } from './args';
+import { choice, num, joinNegativeValues, parseFlags, UsageError } from './args';
 
 export async function stressCommand(argv: string[]): Promise<number> {
   const { values } = parseFlags('stress', () =>
     parseArgs({
-      args: argv,
+      args: joinNegativeValues(argv),
       strict: true,
       options: {
         host: { type: 'string', default: '127.0.0.1' },

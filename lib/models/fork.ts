@@ -2,10 +2,12 @@ import { constants as osConstants } from 'node:os';
 
 import { invalidArgValue } from '../errors';
 import { argvOption, envOption, processEnv, resolveProgram } from '../exec';
-import { Server, type ServerEvents, type ServerOptions } from '../server';
+import { Server, type HandlerName, type ServerEvents, type ServerOptions } from '../server';
 import { integer, oneOf, type ModelSpec } from '../spec';
 
-export interface ForkServerOptions extends ServerOptions {
+export interface ForkServerOptions extends Omit<ServerOptions, 'handler'> {
+  /** A built-in protocol only: a forked child cannot run JavaScript (a function is refused here at compile time, and at construction). */
+  handler?: HandlerName;
   /** Live children at most; beyond it new connections are closed at once and counted as `rejected`. Default 256. */
   maxChildren?: number;
   /**

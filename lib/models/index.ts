@@ -2,6 +2,7 @@
 // Everything that enumerates models derives from it: MODELS, createServer's
 // per-model types, option validation, the CLI's flags and the bench's rows.
 import { binding } from '../binding';
+import { registerSpecs } from '../spec';
 import { EpollServer } from './epoll';
 import { ForkServer } from './fork';
 import { IterativeServer } from './iterative';
@@ -23,6 +24,8 @@ export const MODEL_TABLE = {
   epoll: EpollServer,
   uring: UringServer,
 } as const;
+
+registerSpecs(Object.values(MODEL_TABLE).map((c) => c.spec));
 
 type Table = typeof MODEL_TABLE;
 export type ModelName = keyof Table;

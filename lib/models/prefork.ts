@@ -1,14 +1,16 @@
 import { availableParallelism } from 'node:os';
 
 import { outOfRange } from '../errors';
-import { Server, type ServerOptions } from '../server';
+import { Server, type HandlerName, type ServerOptions } from '../server';
 import { integer, oneOf, poolCeiling, type ModelSpec } from '../spec';
 
 /** maxWorkers when not given: this, or `workers` if that is more. */
 const MAX_WORKERS = 256;
 const LIMIT = 4096;
 
-export interface PreforkServerOptions extends ServerOptions {
+export interface PreforkServerOptions extends Omit<ServerOptions, 'handler'> {
+  /** A built-in protocol only: a forked child cannot run JavaScript (a function is refused here at compile time, and at construction). */
+  handler?: HandlerName;
   /** Children forked at start(), and the fewest kept. Default: the CPUs this process may use (`os.availableParallelism()`). */
   workers?: number;
   /** Fewer idle children than this: fork more (1, 2, 4 ... per second, at most 32), up to `maxWorkers`. Default 1. */

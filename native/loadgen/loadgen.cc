@@ -130,6 +130,7 @@ int LoadRun::Start(ProgressFn progress, DoneFn done) {
   // into the warm-up or the measured window. With connections to settle
   // first, the loop that settles the last one starts it instead.
   shared_.start_ns = MonotonicNs();
+  shared_.last_established_ns.store(shared_.start_ns, std::memory_order_relaxed);
   if (shared_.unsettled.load() == 0) SetWindow(shared_, shared_.start_ns);
   {
     std::lock_guard<std::mutex> lock(go_mutex_);
@@ -171,17 +172,28 @@ void LoadRun::Finish() {
                               : stopped;
   const int64_t window = std::max<int64_t>(0, stopped - measure);
   r.duration_ms = static_cast<double>(window) / 1e6;
+  r.setup_cut = shared_.setup_cut.load(std::memory_order_relaxed);
   if (window > 0) {
     const double seconds = static_cast<double>(window) / 1e9;
     r.rps = static_cast<double>(r.requests) / seconds;
-    r.bytes_per_sec =
-        static_cast<double>(r.requests) * 2.0 * static_cast<double>(shared_.options.message_size) / seconds;
+    // Every counted request sent message_size bytes and was answered with as
+    // many (a reply is verified against the request's length).
+    const double payload = static_cast<double>(r.requests) * static_cast<double>(shared_.options.message_size);
+    r.read_bytes_per_sec = payload / seconds;
+    r.written_bytes_per_sec = payload / seconds;
+    r.bytes_per_sec = r.read_bytes_per_sec + r.written_bytes_per_sec;
   }
   auto us = [](uint64_t ns) { return static_cast<double>(ns) / 1e3; };
+  r.latency_us.min = us(merged.min());
+  r.latency_us.mean = merged.mean() / 1e3;
+  r.latency_us.stdev = merged.stdev() / 1e3;
   r.latency_us.p50 = us(merged.ValueAt(0.50));
+  r.latency_us.p75 = us(merged.ValueAt(0.75));
   r.latency_us.p90 = us(merged.ValueAt(0.90));
+  r.latency_us.p975 = us(merged.ValueAt(0.975));
   r.latency_us.p99 = us(merged.ValueAt(0.99));
   r.latency_us.p999 = us(merged.ValueAt(0.999));
+  r.latency_us.p9999 = us(merged.ValueAt(0.9999));
   r.latency_us.max = us(merged.max());
   done_(std::move(r));
 }

@@ -39,6 +39,10 @@ struct Options {
   int64_t connect_timeout_ms = 3000;
   uint32_t threads = 1;
   int64_t progress_interval_ms = 250;
+  // rr: requests per second over the whole run, each connection sending on
+  // its own schedule of intended times (open loop, as wrk2); 0: each
+  // connection sends as soon as its last reply came (closed loop).
+  uint32_t rate = 0;
 };
 
 // Pseudo-errno recorded when the server closed a connection early.
@@ -61,7 +65,8 @@ struct Progress {
 };
 
 struct LatencySummary {  // microseconds
-  double p50 = 0, p90 = 0, p99 = 0, p999 = 0, max = 0;
+  double min = 0, mean = 0, stdev = 0;
+  double p50 = 0, p75 = 0, p90 = 0, p975 = 0, p99 = 0, p999 = 0, p9999 = 0, max = 0;
 };
 
 struct Report {
@@ -78,9 +83,12 @@ struct Report {
   uint64_t mismatches = 0;
   double rps = 0;
   double bytes_per_sec = 0;  // payload sent + received by counted requests
+  double read_bytes_per_sec = 0;     // payload received (wrk's Transfer/sec)
+  double written_bytes_per_sec = 0;  // payload sent
   double duration_ms = 0;    // the measured window actually run
   LatencySummary latency_us;
   std::map<int, uint64_t> error_codes;  // errno (or kErrEof) -> count
+  bool setup_cut = false;  // see Shared::last_established_ns
 };
 
 class Worker;
@@ -104,6 +112,14 @@ struct Shared {
   // the last one sets the window (warm-up, then the measured duration, from
   // that moment), then sets setup_done and signals setup_wakeup.
   std::atomic<int64_t> unsettled{0};
+  // Set-up's budget: once no connection has been established for
+  // connect_timeout_ms while others wait for a connect slot, the server has
+  // stopped accepting (an iterative server busy with its first client, a
+  // full backlog dropping SYNs). The loops then drop the connections not yet
+  // tried (counted `unstarted`) instead of timing them out 128 at a time:
+  // 30,000 connections would take ten minutes that way.
+  std::atomic<int64_t> last_established_ns{0};
+  std::atomic<bool> setup_cut{false};
   std::atomic<bool> setup_done{false};
   Wakeup setup_wakeup;  // in every worker's epoll set until it sees setup_done
   // Written once before setup_done is released; read after acquiring it.

@@ -79,10 +79,16 @@ void FinalizeJob(Napi::Env env, void*, Job* job) {
 
 Napi::Object LatencyObject(Napi::Env env, const loadgen::LatencySummary& l) {
   Napi::Object o = Napi::Object::New(env);
+  o.Set("min", l.min);
+  o.Set("mean", l.mean);
+  o.Set("stdev", l.stdev);
   o.Set("p50", l.p50);
+  o.Set("p75", l.p75);
   o.Set("p90", l.p90);
+  o.Set("p975", l.p975);
   o.Set("p99", l.p99);
   o.Set("p999", l.p999);
+  o.Set("p9999", l.p9999);
   o.Set("max", l.max);
   return o;
 }
@@ -99,10 +105,13 @@ void DeliverReport(Napi::Env env, Napi::Function, Job* job, Report* raw) {
     o.Set("requests", static_cast<double>(report->requests));
     o.Set("rps", report->rps);
     o.Set("bytesPerSec", report->bytes_per_sec);
+    o.Set("readBytesPerSec", report->read_bytes_per_sec);
+    o.Set("writtenBytesPerSec", report->written_bytes_per_sec);
     o.Set("errors", static_cast<double>(report->errors));
     o.Set("mismatches", static_cast<double>(report->mismatches));
     o.Set("latencyUs", LatencyObject(env, report->latency_us));
     o.Set("durationMs", report->duration_ms);
+    o.Set("setupCut", report->setup_cut);
     Napi::Object codes = Napi::Object::New(env);
     for (const auto& [err, count] : report->error_codes) {
       const char* name = err == loadgen::kErrEof ? "EOF" : ErrnoName(err);
@@ -187,6 +196,10 @@ Options ParseOptions(Napi::Object o) {
   opt.connect_timeout_ms = GetU32(o, "connectTimeoutMs", 3000);
   opt.threads = GetU32(o, "threads", 1);
   opt.progress_interval_ms = GetU32(o, "progressIntervalMs", 250);
+  opt.rate = GetU32(o, "rate", 0);
+  if (opt.rate > 0 && opt.mode != Mode::kRequestReply) {
+    throw CodedRangeError(env, "ERR_INVALID_ARG_VALUE", "options.rate applies to mode 'rr' only");
+  }
   if (opt.port < 1 || opt.port > 65535 || opt.connections < 1 || opt.message_size < 1 ||
       opt.duration_ms < 1 || opt.connect_timeout_ms < 1 || opt.threads < 1 || opt.progress_interval_ms < 1) {
     throw CodedRangeError(env, "ERR_OUT_OF_RANGE", "loadgen option out of range");

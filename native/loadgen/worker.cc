@@ -42,6 +42,11 @@ Worker::Worker(Shared& shared, uint32_t slots, bool active)
     conns_[i].settled = options_.mode == Mode::kChurn || (hold && i >= slots);
   }
   if (active) gated_ = slots;
+  // Each connection carries rate / connections of the load.
+  if (options_.rate > 0 && options_.mode == Mode::kRequestReply) {
+    interval_ns_ = std::max<int64_t>(1, static_cast<int64_t>(
+        static_cast<double>(options_.connections) * 1e9 / static_cast<double>(options_.rate)));
+  }
 }
 
 int Worker::Init() {
@@ -75,10 +80,19 @@ void Worker::Run(const LoadRun::ProgressFn* progress) {
       BeginWindow();
       now = MonotonicNs();
     }
+    if (setup_) CutSetup(now);
     StartPending(now);
+    FireDue(now);
     Publish();
     if (progress) {
       const Phase phase = PhaseAt(now);
+      // A thread descheduled for the whole warm-up (a busy machine) sees set-up
+      // end and the window begin at once; the warm-up is still reported, at
+      // the moment the window began, so every phase is seen, in order.
+      if (reported && reported_phase == Phase::kSetup && phase == Phase::kMeasure && options_.warmup_ms > 0) {
+        EmitProgress(*progress, measure_ns_, Phase::kWarmup);
+        reported_phase = Phase::kWarmup;
+      }
       if (!reported || phase != reported_phase || now >= next_progress) {
         EmitProgress(*progress, now, phase);
         reported = true;
@@ -92,6 +106,7 @@ void Worker::Run(const LoadRun::ProgressFn* progress) {
     // then rather than at the next tick.
     if (progress && !setup_ && reported_phase != Phase::kMeasure) wake = std::min(wake, measure_ns_);
     if (!retry_.empty()) wake = std::min(wake, retry_.front().first);
+    if (!due_.empty()) wake = std::min(wake, due_.top().at);
     if (!connect_due_.empty()) wake = std::min(wake, connect_due_.front().due);
     // Round up: waking a hair early would only spin through a 0 ms wait.
     int64_t timeout_ms = wake <= now ? 0 : (wake - now + 999'999) / 1'000'000;
@@ -222,13 +237,17 @@ void Worker::OnConnected(Conn& c) {
   c.state = State::kOpen;
   c.established = true;
   ++open_;
+  if (setup_) shared_.last_established_ns.store(MonotonicNs(), std::memory_order_relaxed);
   const uint32_t gen = c.gen;
   Settle(c);
   // Settling the last connection starts the window, but this loop starts
   // its requests from BeginWindow(), all together.
   if (c.idle || setup_ || c.gen != gen) return;
-  // Churn measures the whole cycle from connect(); rr one request at a time.
-  StartRequest(c, options_.mode == Mode::kChurn ? c.started_ns : MonotonicNs());
+  // Churn measures the whole cycle from connect(); rr one request at a time
+  // (open loop: a reconnected connection restarts its schedule now).
+  const int64_t now = MonotonicNs();
+  c.intended_ns = now;
+  StartRequest(c, options_.mode == Mode::kChurn ? c.started_ns : now);
 }
 
 void Worker::StartRequest(Conn& c, int64_t started_ns) {
@@ -329,7 +348,34 @@ void Worker::Complete(Conn& c) {
     Close(c);
     Launch(c, t);
   } else {
-    StartRequest(c, t);
+    Next(c, t);
+  }
+}
+
+// Open loop: latency counts from the intended time, so a server that stalls
+// is charged for every request it delayed, not just the ones in flight
+// (closed-loop percentiles hide that: coordinated omission). A request
+// already late when its predecessor's reply comes is sent at once.
+void Worker::Next(Conn& c, int64_t now) {
+  if (interval_ns_ == 0) {
+    StartRequest(c, now);
+    return;
+  }
+  c.intended_ns += interval_ns_;
+  if (c.intended_ns <= now) {
+    StartRequest(c, c.intended_ns);
+  } else {
+    due_.push(Due{c.intended_ns, c.index, c.gen});
+  }
+}
+
+void Worker::FireDue(int64_t now) {
+  while (!due_.empty() && due_.top().at <= now) {
+    const Due d = due_.top();
+    due_.pop();
+    Conn& c = conns_[d.index];
+    if (c.gen != d.gen || c.state != State::kOpen) continue;
+    StartRequest(c, d.at);
   }
 }
 
@@ -360,6 +406,19 @@ void Worker::StartPending(int64_t now) {
     const uint32_t index = pending_.front();
     pending_.pop_front();
     StartConnect(conns_[index], now);
+  }
+}
+
+void Worker::CutSetup(int64_t now) {
+  if (pending_.empty()) return;
+  const int64_t quiet = now - shared_.last_established_ns.load(std::memory_order_relaxed);
+  if (!shared_.setup_cut.load(std::memory_order_relaxed) && quiet < options_.connect_timeout_ms * 1'000'000) return;
+  shared_.setup_cut.store(true, std::memory_order_relaxed);
+  // Never tried: settled here, and counted `unstarted` at the end. A retry
+  // waiting here was settled by its first attempt, whose error was counted.
+  while (!pending_.empty()) {
+    Settle(conns_[pending_.front()]);
+    pending_.pop_front();
   }
 }
 
@@ -409,8 +468,18 @@ void Worker::BeginWindow() {
   // the set so that it cannot spin the loop.
   if (epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, shared_.setup_wakeup.fd(), nullptr) < 0) RecordError(errno);
   const int64_t now = MonotonicNs();
-  for (auto& c : conns_) {
-    if (c.state == State::kOpen && !c.idle) StartRequest(c, now);
+  // Open loop: the connections' schedules are spread over one interval, so
+  // the load arrives evenly rather than in bursts of every connection.
+  const size_t n = conns_.size();
+  for (size_t i = 0; i < n; ++i) {
+    Conn& c = conns_[i];
+    if (c.state != State::kOpen || c.idle) continue;
+    c.intended_ns = now + (interval_ns_ > 0 ? static_cast<int64_t>(i) * interval_ns_ / static_cast<int64_t>(n) : 0);
+    if (c.intended_ns <= now) {
+      StartRequest(c, now);
+    } else {
+      due_.push(Due{c.intended_ns, c.index, c.gen});
+    }
   }
   if (gated_ >= 0) {
     Conn& c = conns_[static_cast<size_t>(gated_)];
@@ -439,6 +508,9 @@ void Worker::EmitProgress(const LoadRun::ProgressFn& progress, int64_t now, Phas
     p.requests += w->published_requests.load(std::memory_order_relaxed);
     p.errors += w->published_errors.load(std::memory_order_relaxed);
   }
+  // Requests count in the measured window only; a warm-up snapshot reported
+  // late must not carry the window's first ones.
+  if (phase != Phase::kMeasure) p.requests = 0;
   p.elapsed_ms = static_cast<double>(now - shared_.start_ns) / 1e6;
   const int64_t span = now - last_progress_ns_;
   if (span > 0) {

@@ -9,6 +9,7 @@
 #include <limits>
 #include <map>
 #include <memory>
+#include <queue>
 #include <utility>
 #include <vector>
 
@@ -64,7 +65,8 @@ class Worker {
     uint64_t seq = 0;
     size_t sent = 0;
     size_t received = 0;
-    int64_t started_ns = 0;
+    int64_t started_ns = 0;  // when the request in flight began (open loop: was meant to)
+    int64_t intended_ns = 0;  // open loop: when the request in flight was meant to be sent
   };
 
   void Launch(Conn& c, int64_t now);
@@ -79,10 +81,18 @@ class Worker {
   // has been failed (EOF or an error).
   ssize_t RecvSome(Conn& c, size_t want);
   void Complete(Conn& c);
+  // rr: the next request of `c`, whose reply came at `now`: at once (closed
+  // loop, or an open-loop one already due), or at its intended time.
+  void Next(Conn& c, int64_t now);
+  // Open loop: sends the requests whose intended time has come.
+  void FireDue(int64_t now);
   void Close(Conn& c);
   void Fail(Conn& c, int err);
   void Settle(Conn& c);
   void StartPending(int64_t now);
+  // Set-up's budget (Shared::last_established_ns): drops the connections
+  // still waiting for a first connect slot once the server stopped accepting.
+  void CutSetup(int64_t now);
   void ExpireRetries(int64_t now);
   void ExpireConnects(int64_t now);
   void BeginWindow();
@@ -117,6 +127,16 @@ class Worker {
   int64_t gated_ = -1;      // hold: index of the active slot until set-up ends
   int64_t last_progress_ns_ = 0;
   uint64_t last_progress_completed_ = 0;
+  // Open loop: each connection's time between intended sends (0: closed
+  // loop), and the requests waiting for their time, earliest first.
+  int64_t interval_ns_ = 0;
+  struct Due {
+    int64_t at;
+    uint32_t index;
+    uint32_t gen;  // a connection closed since has a new gen: its entry is stale
+    bool operator>(const Due& o) const { return at > o.at; }
+  };
+  std::priority_queue<Due, std::vector<Due>, std::greater<Due>> due_;
 };
 
 }  // namespace nm::loadgen
