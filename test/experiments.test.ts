@@ -165,6 +165,10 @@ describe('figures over rounds and the verdict helper (fixed figures)', () => {
     expect(compare({ name: 'a', figure: f(16, 17, 18) }, { name: 'b', figure: f(10, 11, 12) }, 2).side).toBe('noise');
   });
 
+  it('against a median of 0 (a model that served nothing) separated ranges still tell a side', () => {
+    expect(compare({ name: 'prefork', figure: f(2100, 2500, 2960) }, { name: 'fork', figure: f(0, 0, 40) }, 2)).toMatchObject({ side: 'higher', text: 'prefork above fork (prefork 2,100-2,960, fork 0-40)' });
+  });
+
   it('a missing figure is not measured, never a side', () => {
     expect(compare({ name: 'a', figure: undefined }, { name: 'b', figure: f(1) })).toEqual({ side: 'noise', text: 'not measured (a)' });
   });

@@ -100,19 +100,19 @@ async function run(o: ExperimentOptions): Promise<BlockingPoint[]> {
   return tries.map((t) => {
     if (t[0].unavailable) return t[0];
     const p = medianRound(t, (r) => r.firstReplyMs ?? Infinity, (r) => r.skipped !== undefined);
-    return p.runs ? { ...p, spread: { firstReplyMs: replies(p) } } : p;
+    return p.runs ? { ...p, spread: { firstReplyMs: firstReplyOf(p) } } : p;
   });
 }
 
 /** The first reply over the rounds that got one. */
-const replies = (p: BlockingPoint) => figure(p, (r) => r.firstReplyMs ?? undefined);
+export const firstReplyOf = (p: BlockingPoint) => figure(p, (r) => r.firstReplyMs ?? undefined);
 
 function cell(p: BlockingPoint): string {
   if (p.skipped) return `skipped: ${p.skipped}`;
   const answered = p.runs?.filter((r) => r.firstReplyMs !== null).length;
   const of = p.runs && answered! > 0 && answered! < p.runs.length ? ` (answered in ${answered} of ${p.runs.length} rounds)` : '';
   if (p.firstReplyMs === null) return `> ${fmt(p.timeoutMs)} ms (blocked)${of}`;
-  const f = replies(p);
+  const f = firstReplyOf(p);
   return `${fmt(p.firstReplyMs, 2)} ms${f && f.n > 1 ? ` [${rangeText(f, 2)}]` : ''}${of}`;
 }
 
@@ -126,7 +126,7 @@ function table(points: BlockingPoint[], format: TableFormat): string {
     return csv(
       ['model', 'first_reply_ms', 'timeout_ms', 'blocked', 'after_first_left_ms', 'skipped', 'first_reply_min_ms', 'first_reply_max_ms'],
       points.map((p) => {
-        const f = p.runs ? replies(p) : undefined;
+        const f = p.runs ? firstReplyOf(p) : undefined;
         return [p.model, round(p.firstReplyMs ?? undefined, 3), p.timeoutMs, p.skipped ? undefined : String(p.firstReplyMs === null), round(p.afterFirstLeftMs ?? undefined, 3), p.skipped, round(f?.min, 3), round(f?.max, 3)];
       }),
     );
@@ -146,7 +146,7 @@ function svg(points: BlockingPoint[]): string {
     {
       axis: `the second client's first reply, ms (blocked: cut at ${timeout} ms)`,
       bars: ran.map((p) => {
-        const f = p.firstReplyMs !== null ? replies(p) : undefined;
+        const f = p.firstReplyMs !== null ? firstReplyOf(p) : undefined;
         return { label: p.model, value: p.firstReplyMs ?? p.timeoutMs, ...(f && f.n > 1 ? { min: f.min, max: f.max } : {}) };
       }),
       label: (v) => (v >= timeout ? `> ${timeout} ms (blocked)` : `${v.toFixed(2)} ms`),

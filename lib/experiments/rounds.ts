@@ -106,9 +106,11 @@ export function compare(a: { name: string; figure: Figure | undefined }, b: { na
   if (!fa || !fb) return { side: 'noise', text: `not measured (${!fa ? a.name : b.name})` };
   const ratio = fb.median > 0 ? fa.median / fb.median : undefined;
   const apart = fa.min > fb.max || fb.min > fa.max;
-  const far = ratio !== undefined && (ratio > margin || ratio < 1 / margin);
+  // Against a median of 0 (a model that served nothing) any other is far.
+  const far = ratio === undefined ? fa.median !== fb.median : ratio > margin || ratio < 1 / margin;
   const ranges = `${a.name} ${rangeText(fa, digits)}, ${b.name} ${rangeText(fb, digits)}`;
   if (!apart || !far) return { side: 'noise', ratio, text: `within noise: ${ranges}` };
   const side = fa.median > fb.median ? 'higher' : 'lower';
-  return { side, ratio, text: `${a.name} ${fmt(ratio, ratio! < 10 ? 2 : 0)}x ${b.name} (${ranges})` };
+  const how = ratio === undefined ? `above ${b.name}` : `${fmt(ratio, ratio < 10 ? 2 : 0)}x ${b.name}`;
+  return { side, ratio, text: `${a.name} ${how} (${ranges})` };
 }
