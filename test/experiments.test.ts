@@ -7,7 +7,7 @@ import * as path from 'node:path';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { compare, figureOf, interleaved, medianOf, medianRound, type Figure } from '../lib/experiments/rounds';
+import { compare, figureOf, figureText, interleaved, medianOf, medianRound, rangeText, type Figure } from '../lib/experiments/rounds';
 import type * as Runner from '../lib/experiments/runner';
 
 const CLI = path.join(__dirname, '..', 'dist', 'cli.js');
@@ -144,6 +144,13 @@ describe('figures over rounds and the verdict helper (fixed figures)', () => {
     expect(figureOf([140_000, 125_000, 158_000, undefined])).toEqual({ median: 140_000, min: 125_000, max: 158_000, n: 3 });
     expect(medianOf([4, 1, 3, 2])).toBe(2);
     expect(figureOf([undefined])).toBeUndefined();
+  });
+
+  it('a range is rounded outwards, so it holds the median printed beside it', () => {
+    // 17,801 once read as "17,801 [18k-49k]".
+    expect(figureText(f(17_801, 18_200, 49_000))).toBe('18,200 [17k-49k]');
+    expect(rangeText(f(6.94, 7.0, 9.41), 1)).toBe('6.9-9.5');
+    expect(rangeText(f(7.0, 7.0), 1)).toBe('7.0');
   });
 
   it('overlapping ranges are within noise, whichever median is higher (busy at 1000, three runs: select against epoll)', () => {

@@ -82,8 +82,8 @@ async function run(o: ExperimentOptions): Promise<BlockingPoint[]> {
   const progress = new Progress(runnable * rounds, timeoutMs + START_STOP_MS);
   let step = 0;
   const tries = await interleaved(rows, rounds, async ({ target: t, built, why }, i, round): Promise<BlockingPoint> => {
-    if (!built) return { model: t.label, firstReplyMs: null, timeoutMs, skipped: why, unavailable: true };
     if (i === 0) step = 0;
+    if (!built) return { model: t.label, firstReplyMs: null, timeoutMs, skipped: why, unavailable: true };
     progress.begin(t.label, ++step, runnable, round, rounds);
     let server: RunningTarget | undefined;
     try {

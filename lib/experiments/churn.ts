@@ -67,8 +67,8 @@ async function run(o: ExperimentOptions): Promise<ChurnPoint[]> {
   const progress = new Progress(runnable * rounds, o.warmupMs + o.durationMs + SETTLE_MS + START_STOP_MS);
   let step = 0;
   const tries = await interleaved(cases, rounds, async ({ clients, target: t, built, why }, i, round): Promise<ChurnPoint> => {
-    if (!built) return { model: t.label, clients, report: null, skipped: why, unavailable: true };
     if (i === 0) step = 0;
+    if (!built) return { model: t.label, clients, report: null, skipped: why, unavailable: true };
     progress.begin(`${t.label}, ${clients} clients`, ++step, runnable, round, rounds);
     const point = await measure(t, clients, o, progress);
     progress.end();

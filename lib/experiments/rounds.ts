@@ -71,10 +71,21 @@ export function loadFailed(p: { report: LoadReport | null }): boolean {
   return !p.report || p.report.errors + p.report.mismatches > 0;
 }
 
-/** `100k-158k`, `3.1-3.4`: a range compact enough for a table cell. */
+/**
+ * `100k-158k`, `3.1-3.4`: a range compact enough for a table cell, its ends
+ * rounded outwards so that it always holds the median shown beside it.
+ */
 export function rangeText(f: Figure, digits = 0): string {
-  const one = (v: number) => (Math.abs(f.max) >= 1e4 ? `${fmt(v / 1e3)}k` : fmt(v, digits));
-  return one(f.min) === one(f.max) ? one(f.min) : `${one(f.min)}-${one(f.max)}`;
+  const k = Math.abs(f.max) >= 1e4;
+  // One step of the last digit shown; toFixed drops the float error of the division (7.0 / 0.1 = 70.00000000000001).
+  const step = k ? 1e3 : 10 ** -digits;
+  const end = (v: number, out: (x: number) => number) => {
+    const n = out(Number((v / step).toFixed(6))) * step;
+    return k ? `${fmt(n / 1e3)}k` : fmt(n, digits);
+  };
+  const lo = end(f.min, Math.floor);
+  const hi = end(f.max, Math.ceil);
+  return lo === hi ? lo : `${lo}-${hi}`;
 }
 
 /** A figure for a cell: `142,315 [100k-158k]`; the median alone after one round. */

@@ -286,10 +286,10 @@ export async function sweep(
   const progress = new Progress(runnable * rounds, runMs + START_STOP_MS);
   let step = 0;
   const tries = await interleaved(resolved, rounds, async ({ c, target: t, built, why }, i, round): Promise<LoadPoint> => {
+    if (i === 0) step = 0;
     const base = { model: t.label, x: c.x, ...(c.size !== undefined ? { size: c.size } : {}) };
     if (!built) return { ...base, report: null, skipped: why, unavailable: true };
     const { load: l, options, label } = load(c, progress.update);
-    if (i === 0) step = 0;
     progress.begin(label, ++step, runnable, round, rounds);
     try {
       const m = await measureLoad(t, { ...l, onProgress: progress.update }, options);
