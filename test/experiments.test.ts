@@ -151,6 +151,7 @@ describe('figures over rounds and the verdict helper (fixed figures)', () => {
     expect(figureText(f(17_801, 18_200, 49_000))).toBe('18,200 [17k-49k]');
     expect(rangeText(f(6.94, 7.0, 9.41), 1)).toBe('6.9-9.5');
     expect(rangeText(f(7.0, 7.0), 1)).toBe('7.0');
+    expect(rangeText(f(400, 2_000, 20_000))).toBe('400-20k');
   });
 
   it('overlapping ranges are within noise, whichever median is higher (busy at 1000, three runs: select against epoll)', () => {

@@ -76,10 +76,11 @@ export function loadFailed(p: { report: LoadReport | null }): boolean {
  * rounded outwards so that it always holds the median shown beside it.
  */
 export function rangeText(f: Figure, digits = 0): string {
-  const k = Math.abs(f.max) >= 1e4;
-  // One step of the last digit shown; toFixed drops the float error of the division (7.0 / 0.1 = 70.00000000000001).
-  const step = k ? 1e3 : 10 ** -digits;
+  // One step of the last digit shown (a thousand from 10k up); toFixed drops
+  // the float error of the division (7.0 / 0.1 = 70.00000000000001).
   const end = (v: number, out: (x: number) => number) => {
+    const k = Math.abs(v) >= 1e4;
+    const step = k ? 1e3 : 10 ** -digits;
     const n = out(Number((v / step).toFixed(6))) * step;
     return k ? `${fmt(n / 1e3)}k` : fmt(n, digits);
   };
