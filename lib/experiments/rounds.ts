@@ -103,7 +103,7 @@ export interface Comparison {
   side: 'higher' | 'lower' | 'noise';
   /** a's median over b's. */
   ratio?: number;
-  /** `within noise: select 125k-158k, epoll 100k-142k`, or `epoll 0.7x select (100k-120k vs 140k-158k)`. */
+  /** `within noise: select 125k-158k, epoll 100k-142k`, or `epoll 0.70x select (epoll 100k-120k, select 140k-158k)`. */
   text: string;
 }
 
