@@ -98,7 +98,8 @@ export function barChartSvg(title: string, panels: BarPanel[]): string {
 
 export interface LineSeries {
   name: string;
-  points: { x: number; y: number }[];
+  /** `min`, `max`: a whisker over the point (the spread of rounds). */
+  points: { x: number; y: number; min?: number; max?: number }[];
 }
 
 export interface LinePanel {
@@ -124,7 +125,7 @@ export function lineChartSvg(title: string, xLabel: string, panels: LinePanel[])
   const out = open(title, height);
   panels.forEach((panel, n) => {
     const top = 50 + n * panelH;
-    const yMax = niceMax(Math.max(1, ...panel.series.flatMap((s) => s.points.map((p) => p.y))));
+    const yMax = niceMax(Math.max(1, ...panel.series.flatMap((s) => s.points.map((p) => Math.max(p.y, p.max ?? 0)))));
     const py = (y: number) => top + plotH - (plotH * y) / yMax;
     for (let i = 0; i <= 5; i++) {
       const y = py((yMax * i) / 5);
@@ -142,7 +143,13 @@ export function lineChartSvg(title: string, xLabel: string, panels: LinePanel[])
       if (pts.length > 0) {
         out.push(`<polyline fill="none" stroke="${color}" stroke-width="2.5"${DASHES[i % DASHES.length]} points="${pts.map((p) => `${px(p.x).toFixed(1)},${py(p.y).toFixed(1)}`).join(' ')}"/>`);
       }
-      for (const p of pts) out.push(`<circle cx="${px(p.x).toFixed(1)}" cy="${py(p.y).toFixed(1)}" r="4" fill="${color}"/>`);
+      for (const p of pts) {
+        out.push(`<circle cx="${px(p.x).toFixed(1)}" cy="${py(p.y).toFixed(1)}" r="4" fill="${color}"/>`);
+        if (p.min !== undefined && p.max !== undefined && p.max > p.min) {
+          const cx = px(p.x);
+          out.push(`<path d="M${cx.toFixed(1)} ${py(p.min).toFixed(1)}V${py(p.max).toFixed(1)}M${(cx - 5).toFixed(1)} ${py(p.min).toFixed(1)}h10M${(cx - 5).toFixed(1)} ${py(p.max).toFixed(1)}h10" stroke="${color}" fill="none"/>`);
+        }
+      }
       out.push(`<rect x="${left + plotW + 16}" y="${top + i * 22}" width="14" height="14" fill="${color}"/>`);
       out.push(`<text x="${left + plotW + 36}" y="${top + i * 22 + 12}">${esc(s.name)}</text>`);
     });

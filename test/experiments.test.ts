@@ -7,6 +7,7 @@ import * as path from 'node:path';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
+import { compare, figureOf, figureText, interleaved, medianOf, medianRound, rangeText, type Figure } from '../lib/experiments/rounds';
 import type * as Runner from '../lib/experiments/runner';
 
 const CLI = path.join(__dirname, '..', 'dist', 'cli.js');
@@ -89,6 +90,38 @@ describe('netmodels bench experiments', () => {
     }
   });
 
+  it('--rounds 3, run twice: every point is its median round, with the spread of its rounds in the table, the CSV, the JSON and the chart', async () => {
+    for (const attempt of [1, 2]) {
+      const { stdout, points } = await experiment('busy', '0.05', ['--rounds', '3']);
+      expect(stdout, `attempt ${attempt}`).toMatch(/median of 3 interleaved rounds/);
+      expect(stdout).toMatch(/req\/s \(cpu us\/req\) \[range\]/);
+      expect(stdout).toMatch(/\n\[a-b\]: the lowest and highest of 3 interleaved rounds/);
+      for (const p of points) {
+        expect(p.runs, `${p.model} ${p.x}`).toHaveLength(3);
+        const rps = p.runs.map((r: { report: { rps: number } }) => r.report.rps).sort((a: number, b: number) => a - b);
+        // The point is the median round, the spread its lowest and highest.
+        expect(p.report.rps).toBe(rps[1]);
+        expect(p.spread.rps).toEqual({ median: rps[1], min: rps[0], max: rps[2], n: 3 });
+        expect(p.spread.cpuUsPerReq.min).toBeLessThanOrEqual(p.cpuUsPerReq);
+        expect(p.spread.cpuUsPerReq.max).toBeGreaterThanOrEqual(p.cpuUsPerReq);
+        // Whatever the figures, a side is told only outside both ranges.
+        const other = points.find((q) => q.x === p.x && q.model !== p.model)!;
+        const c = compare({ name: p.model, figure: p.spread.rps }, { name: other.model, figure: other.spread.rps });
+        const apart = p.spread.rps.min > other.spread.rps.max || other.spread.rps.min > p.spread.rps.max;
+        if (!apart) expect(c.side).toBe('noise');
+      }
+      expect(fs.readFileSync(path.join(tmp, 'busy.svg'), 'utf8')).toMatch(/<path d="M[\d.]+ [\d.]+V/);
+    }
+    const csv = await run(['bench', '--experiment', 'busy', '--quick', '--duration', '0.05', '--warmup', '0', '--rounds', '2', '--format', 'csv']);
+    expect(csv.code).toBe(0);
+    const [header, ...rows] = csv.stdout.trim().split('\n');
+    expect(header.split(',').slice(-4)).toEqual(['rps_min', 'rps_max', 'cpu_min', 'cpu_max']);
+    for (const row of rows) {
+      const [min, max] = row.split(',').slice(-4, -2).map(Number);
+      expect(max).toBeGreaterThanOrEqual(min);
+    }
+  });
+
   it('claims writes Markdown with one section per claim; --out only goes with claims', async () => {
     const out = path.join(tmp, 'claims.md');
     const r = await run(['bench', '--experiment', 'claims', '--quick', '--duration', '0.05', '--warmup', '0', '--out', out]);
@@ -106,6 +139,63 @@ describe('netmodels bench experiments', () => {
     const bad = await run(['bench', '--experiment', 'churn', '--out', out]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/^netmodels bench: --out applies to --experiment claims\n\nUsage: netmodels bench/);
+  });
+});
+
+describe('figures over rounds and the verdict helper (fixed figures)', () => {
+  const f = (...v: number[]): Figure => figureOf(v)!;
+
+  it('a figure is the median round with the lowest and highest; the lower middle for an even count', () => {
+    expect(figureOf([140_000, 125_000, 158_000, undefined])).toEqual({ median: 140_000, min: 125_000, max: 158_000, n: 3 });
+    expect(medianOf([4, 1, 3, 2])).toBe(2);
+    expect(figureOf([undefined])).toBeUndefined();
+  });
+
+  it('a range is rounded outwards, so it holds the median printed beside it', () => {
+    // 17,801 once read as "17,801 [18k-49k]".
+    expect(figureText(f(17_801, 18_200, 49_000))).toBe('18,200 [17k-49k]');
+    expect(rangeText(f(6.94, 7.0, 9.41), 1)).toBe('6.9-9.5');
+    expect(rangeText(f(7.0, 7.0), 1)).toBe('7.0');
+    expect(rangeText(f(400, 2_000, 20_000))).toBe('400-20k');
+  });
+
+  it('overlapping ranges are within noise, whichever median is higher (busy at 1000, three runs: select against epoll)', () => {
+    const c = compare({ name: 'select', figure: f(140_000, 125_000, 158_000) }, { name: 'epoll', figure: f(142_000, 142_000, 100_000) });
+    expect(c.side).toBe('noise');
+    expect(c.text).toBe('within noise: select 125k-158k, epoll 100k-142k');
+  });
+
+  it('separated ranges tell a side, with the ratio of the medians', () => {
+    const fast = f(150, 160, 155);
+    const slow = f(100, 110, 105);
+    expect(compare({ name: 'a', figure: slow }, { name: 'b', figure: fast })).toMatchObject({ side: 'lower', ratio: 105 / 155 });
+    expect(compare({ name: 'a', figure: fast }, { name: 'b', figure: slow })).toMatchObject({ side: 'higher', ratio: 155 / 105, text: 'a 1.48x b (a 150-160, b 100-110)' });
+  });
+
+  it('separated ranges closer than the margin are within noise; a verdict may ask for a larger margin', () => {
+    expect(compare({ name: 'a', figure: f(100, 101, 102) }, { name: 'b', figure: f(103, 104, 105) }).side).toBe('noise');
+    expect(compare({ name: 'a', figure: f(16, 17, 18) }, { name: 'b', figure: f(10, 11, 12) }, 1.5).side).toBe('higher');
+    expect(compare({ name: 'a', figure: f(16, 17, 18) }, { name: 'b', figure: f(10, 11, 12) }, 2).side).toBe('noise');
+  });
+
+  it('against a median of 0 (a model that served nothing) separated ranges still tell a side', () => {
+    expect(compare({ name: 'prefork', figure: f(2100, 2500, 2960) }, { name: 'fork', figure: f(0, 0, 40) }, 2)).toMatchObject({ side: 'higher', text: 'prefork above fork (prefork 2,100-2,960, fork 0-40)' });
+  });
+
+  it('a missing figure is not measured, never a side', () => {
+    expect(compare({ name: 'a', figure: undefined }, { name: 'b', figure: f(1) })).toEqual({ side: 'noise', text: 'not measured (a)' });
+  });
+
+  it('rounds interleave (every case once per round); a failed round is the one shown', async () => {
+    const calls: string[] = [];
+    const tries = await interleaved(['x', 'y'], 3, async (c, _i, round) => {
+      calls.push(`${c}${round}`);
+      return { c, v: round };
+    });
+    expect(calls).toEqual(['x1', 'y1', 'x2', 'y2', 'x3', 'y3']);
+    const p = medianRound(tries[0], (r) => r.v, () => false);
+    expect(p).toMatchObject({ v: 2, runs: tries[0] });
+    expect(medianRound(tries[1], (r) => r.v, (r) => r.v === 3)).toEqual({ c: 'y', v: 3 });
   });
 });
 

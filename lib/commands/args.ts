@@ -68,7 +68,7 @@ ${flagLines([
   ['--size BYTES', 'message size (default 64)'],
   ['--duration S', 'measured seconds per run (default 1)'],
   ['--warmup S', 'unmeasured seconds before each run (default 0.25)'],
-  ['--rounds N', 'every target N times, interleaved; rows show the median (default 3; --experiment churn: its points, default 1)'],
+  ['--rounds N', 'every target N times, interleaved; rows show the median (default 3; an --experiment: its points, default 1; claims: 5, --quick 1)'],
   ['--threads N', 'load-generator threads (default: 1 per 4 CPUs, at least 1)'],
   ['--loops N|auto', 'event models and the ceiling run N loops (default 1)'],
   ['--no-node', 'leave out the node:net row'],

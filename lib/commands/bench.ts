@@ -32,6 +32,7 @@ import {
 } from '../bench';
 import { runClaims } from '../experiments/claims';
 import { EXPERIMENTS } from '../experiments/index';
+import { runExperiment } from '../experiments/runner';
 import { fmt, FORMATS, type Format } from '../format';
 import { LOAD_EXPECTS, MAX_MESSAGE } from '../loadgen';
 import { choice, didYouMean, joinNegativeValues, num, parseFlags, UsageError } from './args';
@@ -123,7 +124,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
   const quick = values.quick === true;
   if (quick && !(experiment === 'claims' || experiment in EXPERIMENTS)) usage(`--quick does not apply to ${values.experiment === undefined ? 'the rr table' : `--experiment ${experiment}`}`);
   if (values.experiment !== undefined) {
-    const rrOnly = ['models', ...(experiment !== 'churn' ? ['rounds'] : []), 'loops', 'no-node', 'no-ceiling', ...(experiment !== 'cores' ? ['connections', 'threads'] : [])];
+    const rrOnly = ['models', ...(experiment in EXPERIMENTS || experiment === 'claims' ? [] : ['rounds']), 'loops', 'no-node', 'no-ceiling', ...(experiment !== 'cores' ? ['connections', 'threads'] : [])];
     const given = rrOnly.find((flag) => (values as Record<string, unknown>)[flag] !== undefined && (values as Record<string, unknown>)[flag] !== false);
     if (given !== undefined) usage(`--${given} does not apply to --experiment ${experiment}`);
   }
@@ -133,7 +134,8 @@ export async function benchCommand(argv: string[]): Promise<number> {
   if (experiment === 'claims') {
     if (format !== 'table' && format !== 'md') usage('--experiment claims writes Markdown: --format does not apply');
     if (values.json || values.svg) usage('--experiment claims writes one Markdown report (--out FILE); --json and --svg do not apply');
-    const report = await runClaims({ durationMs: values.duration === undefined ? undefined : durationMs, warmupMs: values.warmup === undefined ? undefined : warmupMs, messageSize, quick }, m, machineLine(m));
+    const rounds = values.rounds === undefined ? undefined : num('bench', 'rounds', values.rounds, 1, 1, true);
+    const report = await runClaims({ durationMs: values.duration === undefined ? undefined : durationMs, warmupMs: values.warmup === undefined ? undefined : warmupMs, messageSize, quick, rounds }, m, machineLine(m));
     if (values.out) fs.writeFileSync(values.out, report.markdown);
     else process.stdout.write(report.markdown);
     for (const f of report.failures) process.stderr.write(`netmodels bench: ${f}\n`);
@@ -147,7 +149,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
     const header =
       `netmodels bench --experiment ${exp.name}: ${exp.summary}; ${durationMs / 1000} s each after ${warmupMs / 1000} s warm-up` +
       `${rounds > 1 ? `, median of ${rounds} interleaved rounds` : ''}; ${machineLine(m)}`;
-    const points = await exp.run(options);
+    const points = await runExperiment(exp, options);
     const result = { ...made, experiment: exp.name, machine: m, config: options, points };
     print(format, header, (f) => exp.table(points, f), result);
     if (values.json) fs.writeFileSync(values.json, `${JSON.stringify(result, null, 2)}\n`);

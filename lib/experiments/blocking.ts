@@ -5,7 +5,8 @@ import * as net from 'node:net';
 import { Progress, startTarget, START_STOP_MS, type RunningTarget } from '../bench';
 import { csv, fmt, grid, round, type Column } from '../format';
 import { barChartSvg } from '../svg';
-import { sleep, target, type Experiment, type ExperimentOptions, type TableFormat } from './runner';
+import { figure, interleaved, medianRound, rangeText, type Figure } from './rounds';
+import { roundsOf, sleep, target, type Experiment, type ExperimentOptions, type TableFormat } from './runner';
 
 export const BLOCKING_MODELS = ['iterative', 'fork', 'prefork', 'thread', 'threadpool', 'select', 'poll', 'epoll-level', 'uring'];
 
@@ -18,6 +19,10 @@ export interface BlockingPoint {
   afterFirstLeftMs?: number | null;
   skipped?: string;
   unavailable?: boolean;
+  /** Every round, when there were several (the point is the median one). */
+  runs?: BlockingPoint[];
+  /** With several rounds: the first reply over the rounds that got one, median, lowest and highest. */
+  spread?: { firstReplyMs?: Figure };
 }
 
 function connect(port: number): Promise<net.Socket> {
@@ -71,33 +76,44 @@ async function probe(server: RunningTarget, timeoutMs: number, size: number): Pr
 
 async function run(o: ExperimentOptions): Promise<BlockingPoint[]> {
   const timeoutMs = o.durationMs;
-  const points: BlockingPoint[] = [];
   const rows = BLOCKING_MODELS.map((name) => target(name));
-  const progress = new Progress(rows.filter((r) => r.built).length, timeoutMs + START_STOP_MS);
+  const rounds = roundsOf(o);
+  const runnable = rows.filter((r) => r.built).length;
+  const progress = new Progress(runnable * rounds, timeoutMs + START_STOP_MS);
   let step = 0;
-  for (const { target: t, built, why } of rows) {
-    if (!built) {
-      points.push({ model: t.label, firstReplyMs: null, timeoutMs, skipped: why, unavailable: true });
-      continue;
-    }
-    progress.begin(t.label, ++step, progress.total, 1, 1);
+  const tries = await interleaved(rows, rounds, async ({ target: t, built, why }, i, round): Promise<BlockingPoint> => {
+    if (i === 0) step = 0;
+    if (!built) return { model: t.label, firstReplyMs: null, timeoutMs, skipped: why, unavailable: true };
+    progress.begin(t.label, ++step, runnable, round, rounds);
     let server: RunningTarget | undefined;
     try {
       server = await startTarget(t);
-      points.push({ model: t.label, timeoutMs, ...(await probe(server, timeoutMs, o.messageSize)) });
+      return { model: t.label, timeoutMs, ...(await probe(server, timeoutMs, o.messageSize)) };
     } catch (err) {
-      points.push({ model: t.label, firstReplyMs: null, timeoutMs, skipped: (err as Error).message });
+      return { model: t.label, firstReplyMs: null, timeoutMs, skipped: (err as Error).message };
     } finally {
       progress.end();
       await server?.stop();
     }
-  }
-  return points;
+  });
+  // A blocked round ranks above every answered one.
+  return tries.map((t) => {
+    if (t[0].unavailable) return t[0];
+    const p = medianRound(t, (r) => r.firstReplyMs ?? Infinity, (r) => r.skipped !== undefined);
+    return p.runs ? { ...p, spread: { firstReplyMs: firstReplyOf(p) } } : p;
+  });
 }
+
+/** The first reply over the rounds that got one. */
+export const firstReplyOf = (p: BlockingPoint) => figure(p, (r) => r.firstReplyMs ?? undefined);
 
 function cell(p: BlockingPoint): string {
   if (p.skipped) return `skipped: ${p.skipped}`;
-  return p.firstReplyMs === null ? `> ${fmt(p.timeoutMs)} ms (blocked)` : `${fmt(p.firstReplyMs, 2)} ms`;
+  const answered = p.runs?.filter((r) => r.firstReplyMs !== null).length;
+  const of = p.runs && answered! > 0 && answered! < p.runs.length ? ` (answered in ${answered} of ${p.runs.length} rounds)` : '';
+  if (p.firstReplyMs === null) return `> ${fmt(p.timeoutMs)} ms (blocked)${of}`;
+  const f = firstReplyOf(p);
+  return `${fmt(p.firstReplyMs, 2)} ms${f && f.n > 1 ? ` [${rangeText(f, 2)}]` : ''}${of}`;
 }
 
 function afterCell(p: BlockingPoint): string {
@@ -108,8 +124,11 @@ function afterCell(p: BlockingPoint): string {
 function table(points: BlockingPoint[], format: TableFormat): string {
   if (format === 'csv') {
     return csv(
-      ['model', 'first_reply_ms', 'timeout_ms', 'blocked', 'after_first_left_ms', 'skipped'],
-      points.map((p) => [p.model, round(p.firstReplyMs ?? undefined, 3), p.timeoutMs, p.skipped ? undefined : String(p.firstReplyMs === null), round(p.afterFirstLeftMs ?? undefined, 3), p.skipped]),
+      ['model', 'first_reply_ms', 'timeout_ms', 'blocked', 'after_first_left_ms', 'skipped', 'first_reply_min_ms', 'first_reply_max_ms'],
+      points.map((p) => {
+        const f = p.runs ? firstReplyOf(p) : undefined;
+        return [p.model, round(p.firstReplyMs ?? undefined, 3), p.timeoutMs, p.skipped ? undefined : String(p.firstReplyMs === null), round(p.afterFirstLeftMs ?? undefined, 3), p.skipped, round(f?.min, 3), round(f?.max, 3)];
+      }),
     );
   }
   const columns: Column[] = [
@@ -126,7 +145,10 @@ function svg(points: BlockingPoint[]): string {
   return barChartSvg('A second client while the first is connected and idle', [
     {
       axis: `the second client's first reply, ms (blocked: cut at ${timeout} ms)`,
-      bars: ran.map((p) => ({ label: p.model, value: p.firstReplyMs ?? p.timeoutMs })),
+      bars: ran.map((p) => {
+        const f = p.firstReplyMs !== null ? firstReplyOf(p) : undefined;
+        return { label: p.model, value: p.firstReplyMs ?? p.timeoutMs, ...(f && f.n > 1 ? { min: f.min, max: f.max } : {}) };
+      }),
       label: (v) => (v >= timeout ? `> ${timeout} ms (blocked)` : `${v.toFixed(2)} ms`),
     },
   ]);

@@ -1,13 +1,14 @@
 // Claim 8's first half: with every connection active, does epoll process
 // data faster than select and poll? req/s and CPU per request at 16 ... 1000
 // busy connections.
-import { csv, fmt, grid, round, type Column, type GridRow } from '../format';
+import { csv, grid, round, type Column, type GridRow } from '../format';
 import { lineChartSvg } from '../svg';
 import { COARSE_TICKS } from './cpu';
 
 /** Under a table with a coarse CPU figure. */
 export const COARSE_NOTE = `~: less than ${COARSE_TICKS * 10} ms of server CPU in the window: coarse.`;
-import { cpuFigure, errorsOf, per, sweep, sweepFailures, type Experiment, type ExperimentOptions, type LoadPoint, type TableFormat } from './runner';
+import { figureText, type Figure } from './rounds';
+import { cpuOf, cpuRangeFigure, errorsOf, per, roundsNote, rpsOf, spreadCsv, SPREAD_CSV, sweep, sweepFailures, whisker, type Experiment, type ExperimentOptions, type LoadPoint, type TableFormat } from './runner';
 
 export const BUSY_MODELS = ['select', 'poll', 'epoll-level'];
 /** select stops short of FD_SETSIZE (1024) with the server's own fds. */
@@ -33,7 +34,7 @@ export function wakeupsPerReq(p: LoadPoint): number | undefined {
 export function connectionsTable(points: LoadPoint[], format: TableFormat, xTitle: string, extra?: (p: LoadPoint) => string): string {
   if (format === 'csv') {
     return csv(
-      ['model', xTitle.replace(/ /g, '_'), 'rps', 'cpu_us_per_req', 'wakeups_per_req', 'p50_us', 'p99_us', 'connected', 'errors', 'skipped'],
+      ['model', xTitle.replace(/ /g, '_'), 'rps', 'cpu_us_per_req', 'wakeups_per_req', 'p50_us', 'p99_us', 'connected', 'errors', 'skipped', ...SPREAD_CSV],
       points.map((p) => [
         p.model,
         p.x,
@@ -45,12 +46,14 @@ export function connectionsTable(points: LoadPoint[], format: TableFormat, xTitl
         p.report?.connected,
         p.report ? errorsOf(p.report) : undefined,
         p.skipped,
+        ...spreadCsv(rpsOf(p), cpuOf(p), 2),
       ]),
     );
   }
   const models = [...new Set(points.map((p) => p.model))];
   const xs = [...new Set(points.map((p) => p.x))].sort((a, b) => a - b);
-  const columns: Column[] = [{ title: xTitle, width: 8 }, ...models.map((m) => ({ title: `${m}: req/s (cpu us/req)`, width: 30 }))];
+  const spread = points.some((p) => p.runs);
+  const columns: Column[] = [{ title: xTitle, width: 8 }, ...models.map((m) => ({ title: `${m}: req/s (cpu us/req)${spread ? ' [range]' : ''}`, width: spread ? 44 : 30 }))];
   const rows: GridRow[] = xs.map((x) => [
     String(x),
     ...models.map((m) => {
@@ -58,21 +61,22 @@ export function connectionsTable(points: LoadPoint[], format: TableFormat, xTitl
       if (!p) return '-';
       if (!p.report) return `skipped: ${p.skipped}`;
       const errors = errorsOf(p.report);
-      return `${fmt(p.report.rps)} (${cpuFigure(p.cpuUsPerReq, p.cpuTicks, 2)})${extra ? extra(p) : ''}${errors ? ` ${errors} errors` : ''}`;
+      return `${figureText(rpsOf(p))} (${cpuRangeFigure(cpuOf(p), p.cpuTicks, 2)})${extra ? extra(p) : ''}${errors ? ` ${errors} errors` : ''}`;
     }),
   ]);
-  return `${grid(format, columns, rows)}${points.some((p) => p.report && p.cpuTicks !== undefined && p.cpuTicks < COARSE_TICKS) ? `\n${COARSE_NOTE}` : ''}`;
+  const notes = [spread ? roundsNote(points) : '', points.some((p) => p.report && p.cpuTicks !== undefined && p.cpuTicks < COARSE_TICKS) ? COARSE_NOTE : ''];
+  return `${grid(format, columns, rows)}${notes.filter(Boolean).map((n) => `\n${n}`).join('')}`;
 }
 
 export function connectionsSvg(points: LoadPoint[], title: string, xLabel: string): string {
   const models = [...new Set(points.map((p) => p.model))];
-  const panel = (yLabel: string, y: (p: LoadPoint) => number | undefined) => ({
+  const panel = (yLabel: string, y: (p: LoadPoint) => Figure | undefined) => ({
     yLabel,
     series: models
-      .map((name) => ({ name, points: points.filter((p) => p.model === name && p.report && y(p) !== undefined).map((p) => ({ x: p.x, y: y(p)! })) }))
+      .map((name) => ({ name, points: points.filter((p) => p.model === name && p.report && y(p) !== undefined).map((p) => ({ x: p.x, ...whisker(y(p)!) })) }))
       .filter((s) => s.points.length > 0),
   });
-  return lineChartSvg(title, xLabel, [panel('requests/s', (p) => p.report?.rps), panel('server CPU per request (us)', (p) => p.cpuUsPerReq)]);
+  return lineChartSvg(title, xLabel, [panel('requests/s', rpsOf), panel('server CPU per request (us)', cpuOf)]);
 }
 
 export const busy: Experiment<LoadPoint> = {

@@ -9,7 +9,8 @@ import type { LoadReport } from '../loadgen';
 import { lineChartSvg } from '../svg';
 import { COARSE_NOTE } from './busy';
 import { COARSE_TICKS } from './cpu';
-import { cpuFigure, errorText, errorsOf, measureLoad, target, type Counters, type Experiment, type ExperimentOptions, type TableFormat } from './runner';
+import { figure, figureText, interleaved, loadFailed, medianRound, type Figure } from './rounds';
+import { cpuRangeFigure, errorText, errorsOf, measureLoad, roundsNote, roundsOf, spreadCsv, SPREAD_CSV, target, whisker, type Counters, type Experiment, type ExperimentOptions, type TableFormat } from './runner';
 
 export const CHURN_MODELS = ['fork', 'prefork', 'thread', 'threadpool', 'select', 'poll', 'epoll-level'];
 /** Run with their own defaults: pools sized by the CPUs, as a user gets them. */
@@ -30,7 +31,16 @@ export interface ChurnPoint {
   residentMiB?: number;
   skipped?: string;
   unavailable?: boolean;
+  /** Every round, when there were several (the point is the median one). */
+  runs?: ChurnPoint[];
+  /** With several rounds: connections/s and CPU per connection, median, lowest and highest. */
+  spread?: { connPerS?: Figure; cpuUsPerConn?: Figure };
 }
+
+/** A point's connections/s over its rounds. */
+export const connsOf = (p: ChurnPoint | undefined) => figure(p, (r) => r.report?.rps);
+/** A point's server CPU per connection over its rounds. */
+export const cpuOf = (p: ChurnPoint | undefined) => figure(p, (r) => r.cpuUsPerConn);
 
 /**
  * Load-generator threads for churn: one per CPU (at most one per client). A
@@ -50,31 +60,28 @@ const SETTLE_MS = 200;
 
 async function run(o: ExperimentOptions): Promise<ChurnPoint[]> {
   const rows = CHURN_MODELS.map((name) => target(name, DEFAULT_SIZED.has(name)));
-  const runnable = rows.filter((r) => r.built);
   const clientCounts = o.scale === 'quick' ? QUICK_CLIENTS : CHURN_CLIENTS;
-  const rounds = o.rounds ?? 1;
-  const progress = new Progress(runnable.length * clientCounts.length * rounds, o.warmupMs + o.durationMs + SETTLE_MS + START_STOP_MS);
-  // Every round runs every point, so a slow spell of a shared machine falls
-  // on all models alike.
-  const tries = new Map<string, ChurnPoint[]>();
-  const perRound = runnable.length * clientCounts.length;
-  for (let round = 1; round <= rounds; round++) {
-    let step = 0;
-    for (const clients of clientCounts) {
-      for (const { target: t, built, why } of rows) {
-        const key = `${t.label}\0${clients}`;
-        if (!tries.has(key)) tries.set(key, []);
-        if (!built) {
-          if (round === 1) tries.get(key)!.push({ model: t.label, clients, report: null, skipped: why, unavailable: true });
-          continue;
-        }
-        progress.begin(`${t.label}, ${clients} clients`, ++step, perRound, round, rounds);
-        tries.get(key)!.push(await measure(t, clients, o, progress));
-        progress.end();
-      }
-    }
-  }
-  return [...tries.values()].map(median);
+  const rounds = roundsOf(o);
+  const cases = clientCounts.flatMap((clients) => rows.map((row) => ({ clients, ...row })));
+  const runnable = cases.filter((c) => c.built).length;
+  const progress = new Progress(runnable * rounds, o.warmupMs + o.durationMs + SETTLE_MS + START_STOP_MS);
+  let step = 0;
+  const tries = await interleaved(cases, rounds, async ({ clients, target: t, built, why }, i, round): Promise<ChurnPoint> => {
+    if (i === 0) step = 0;
+    if (!built) return { model: t.label, clients, report: null, skipped: why, unavailable: true };
+    progress.begin(`${t.label}, ${clients} clients`, ++step, runnable, round, rounds);
+    const point = await measure(t, clients, o, progress);
+    progress.end();
+    return point;
+  });
+  return tries.map((t) => {
+    if (t[0].unavailable) return t[0];
+    const p = medianRound(t, (r) => r.report!.rps, loadFailed);
+    // The CPU of the point is the rounds' median, not the median round's.
+    if (!p.runs) return p;
+    const cpu = cpuOf(p);
+    return { ...p, cpuUsPerConn: cpu?.median, spread: { connPerS: connsOf(p), cpuUsPerConn: cpu } };
+  });
 }
 
 async function measure(t: Target, clients: number, o: ExperimentOptions, progress: Progress): Promise<ChurnPoint> {
@@ -101,29 +108,20 @@ async function measure(t: Target, clients: number, o: ExperimentOptions, progres
   }
 }
 
-/**
- * The round with the median connections/s (the lower of the two middle ones
- * for an even count); but a round that failed or had errors is the one
- * shown, so that the run reports it and exits 1 rather than hiding it
- * behind the others.
- */
-function median(tries: ChurnPoint[]): ChurnPoint {
-  const failed = tries.find((p) => !p.report || errorsOf(p.report) > 0);
-  if (failed) return failed;
-  const sorted = [...tries].sort((a, b) => a.report!.rps - b.report!.rps);
-  return sorted[(sorted.length - 1) >> 1];
-}
-
 function table(points: ChurnPoint[], format: TableFormat): string {
   if (format === 'csv') {
     return csv(
-      ['model', 'clients', 'conn_per_s', 'cpu_us_per_conn', 'p50_us', 'errors', 'skipped'],
-      points.map((p) => [p.model, p.clients, round(p.report?.rps, 0), round(p.cpuUsPerConn, 1), p.report?.latencyUs.p50, p.report ? errorsOf(p.report) : undefined, p.skipped]),
+      ['model', 'clients', 'conn_per_s', 'cpu_us_per_conn', 'p50_us', 'errors', 'skipped', ...SPREAD_CSV],
+      points.map((p) => [p.model, p.clients, round(p.report?.rps, 0), round(p.cpuUsPerConn, 1), p.report?.latencyUs.p50, p.report ? errorsOf(p.report) : undefined, p.skipped, ...spreadCsv(connsOf(p), cpuOf(p), 1)]),
     );
   }
   const models = [...new Set(points.map((p) => p.model))];
   const clients = [...new Set(points.map((p) => p.clients))];
-  const columns: Column[] = [{ title: 'model', width: 12, left: true }, ...clients.map((c) => ({ title: `${c} client${c > 1 ? 's' : ''}: conn/s (cpu us/conn)`, width: 32 }))];
+  const spread = points.some((p) => p.runs);
+  const columns: Column[] = [
+    { title: 'model', width: 12, left: true },
+    ...clients.map((c) => ({ title: `${c} client${c > 1 ? 's' : ''}: conn/s (cpu us/conn)${spread ? ' [range]' : ''}`, width: spread ? 44 : 32 })),
+  ];
   const rows: GridRow[] = models.map((m) => {
     const mine = points.filter((p) => p.model === m);
     if (mine.every((p) => p.unavailable)) return { label: m, note: `skipped: ${mine[0].skipped}` };
@@ -133,11 +131,11 @@ function table(points: ChurnPoint[], format: TableFormat): string {
         const p = mine.find((x) => x.clients === c);
         if (!p?.report) return `skipped: ${p?.skipped ?? '-'}`;
         const errors = errorsOf(p.report);
-        return `${fmt(p.report.rps)} (${cpuFigure(p.cpuUsPerConn, p.cpuTicks, 0)})${errors ? ` ${errors} errors` : ''}`;
+        return `${figureText(connsOf(p))} (${cpuRangeFigure(cpuOf(p), p.cpuTicks, 0)})${errors ? ` ${errors} errors` : ''}`;
       }),
     ];
   });
-  const notes = [forkNote(points), points.some((p) => p.report && p.cpuTicks !== undefined && p.cpuTicks < COARSE_TICKS) ? COARSE_NOTE : undefined];
+  const notes = [spread ? roundsNote(points) : undefined, forkNote(points), points.some((p) => p.report && p.cpuTicks !== undefined && p.cpuTicks < COARSE_TICKS) ? COARSE_NOTE : undefined];
   return `${grid(format, columns, rows)}${notes.filter(Boolean).map((n) => `\n${n}`).join('')}`;
 }
 
@@ -164,18 +162,18 @@ export function forkNote(points: ChurnPoint[]): string | undefined {
 
 function svg(points: ChurnPoint[]): string {
   const models = [...new Set(points.map((p) => p.model))];
-  const panel = (yLabel: string, y: (p: ChurnPoint) => number | undefined) => ({
+  const panel = (yLabel: string, y: (p: ChurnPoint) => Figure | undefined) => ({
     yLabel,
     series: models
       .map((name) => ({
         name,
-        points: points.filter((p) => p.model === name && p.report && y(p) !== undefined).map((p) => ({ x: p.clients, y: y(p)! })),
+        points: points.filter((p) => p.model === name && p.report && y(p) !== undefined).map((p) => ({ x: p.clients, ...whisker(y(p)!) })),
       }))
       .filter((s) => s.points.length > 0),
   });
   return lineChartSvg('Churn: connect, one request, close', 'concurrent clients', [
-    panel('connections/s', (p) => p.report?.rps),
-    panel('server CPU per connection (us)', (p) => p.cpuUsPerConn),
+    panel('connections/s', connsOf),
+    panel('server CPU per connection (us)', cpuOf),
   ]);
 }
 

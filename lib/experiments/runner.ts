@@ -2,12 +2,15 @@
 // own, its counters read from that process (SIGUSR2 makes `serve` print
 // `STATS <json>`), its CPU time read from /proc, and the load generator in
 // this process.
+import { AsyncLocalStorage } from 'node:async_hooks';
+
 import { loadgen, type LoadgenOptions, type LoadProgress, type LoadReport } from '../loadgen';
 import { nativeModels } from '../models/index';
 import type { ServerStats, SyscallStats } from '../server';
 import { notBuilt, Progress, selectTargets, startTarget, START_STOP_MS, type RunningTarget, type Target } from '../bench';
-import { fmt } from '../format';
+import { fmt, round } from '../format';
 import { CLK_TCK, COARSE_TICKS, residentMiB, treeTicks } from './cpu';
+import { figure, interleaved, loadFailed, medianOf, medianRound, rangeText, type Figure } from './rounds';
 
 export type TableFormat = 'table' | 'md' | 'csv';
 
@@ -22,7 +25,7 @@ export interface ExperimentOptions {
    * path (the CLI tests, `--quick`).
    */
   scale?: 'full' | 'claims' | 'quick';
-  /** Churn: every point this many times, in interleaved rounds; a point is its median round (default 1). */
+  /** Every point this many times, in interleaved rounds; a point is its median round, with the spread of the rounds (default 1). */
   rounds?: number;
 }
 
@@ -233,6 +236,10 @@ export interface LoadPoint {
   unavailable?: boolean;
   /** Measured, but not what was asked: see Measured.note. */
   note?: string;
+  /** Every round, when there were several (the point is the median one). */
+  runs?: LoadPoint[];
+  /** With several rounds: req/s and CPU per request, median, lowest and highest. */
+  spread?: { rps?: Figure; cpuUsPerReq?: Figure };
 }
 
 export interface SweepCase {
@@ -241,44 +248,74 @@ export interface SweepCase {
   size?: number;
 }
 
+// The rounds of the experiment being run: set once by runExperiment() (or
+// withRounds()), read by sweep() and the experiments' own loops, so an
+// experiment built on them gets rounds without a line of its own.
+const roundsContext = new AsyncLocalStorage<number>();
+
+/** Runs `fn` with `rounds` as the rounds of every sweep in it. */
+export function withRounds<T>(rounds: number, fn: () => Promise<T>): Promise<T> {
+  return roundsContext.run(rounds, fn);
+}
+
+/** The rounds asked for: `options.rounds`, else those of the run in progress (withRounds), else 1. */
+export function roundsOf(options?: { rounds?: number }): number {
+  return options?.rounds ?? roundsContext.getStore() ?? 1;
+}
+
+/** An experiment's points in `options.rounds` interleaved rounds (its sweeps read them). */
+export function runExperiment<P>(exp: Experiment<P>, options: ExperimentOptions): Promise<P[]> {
+  return withRounds(roundsOf(options), () => exp.run(options));
+}
+
 /**
  * Runs `load(case)` on a fresh server for every case, in order, with
- * progress on stderr; a model this build lacks is skipped, marked unavailable.
+ * progress on stderr, in interleaved rounds (roundsOf(): every case once per
+ * round); a point is its median round by req/s, with every round in `runs`
+ * and its CPU per request the median of the rounds'. A model this build
+ * lacks is skipped, marked unavailable.
  */
 export async function sweep(
   cases: SweepCase[],
   runMs: number,
   load: (c: SweepCase, onProgress: (p: LoadProgress) => void) => { load: Omit<LoadgenOptions, 'port'>; options?: MeasureOptions; label: string },
 ): Promise<LoadPoint[]> {
-  const points: LoadPoint[] = [];
+  const rounds = roundsOf();
   const resolved = cases.map((c) => ({ c, ...target(c.name) }));
-  const progress = new Progress(resolved.filter((r) => r.built).length, runMs + START_STOP_MS);
+  const runnable = resolved.filter((r) => r.built).length;
+  const progress = new Progress(runnable * rounds, runMs + START_STOP_MS);
   let step = 0;
-  for (const { c, target: t, built, why } of resolved) {
+  const tries = await interleaved(resolved, rounds, async ({ c, target: t, built, why }, i, round): Promise<LoadPoint> => {
+    if (i === 0) step = 0;
     const base = { model: t.label, x: c.x, ...(c.size !== undefined ? { size: c.size } : {}) };
-    if (!built) {
-      points.push({ ...base, report: null, skipped: why, unavailable: true });
-      continue;
-    }
+    if (!built) return { ...base, report: null, skipped: why, unavailable: true };
     const { load: l, options, label } = load(c, progress.update);
-    progress.begin(label, ++step, progress.total, 1, 1);
+    progress.begin(label, ++step, runnable, round, rounds);
     try {
       const m = await measureLoad(t, { ...l, onProgress: progress.update }, options);
-      points.push({
+      return {
         ...base,
         report: m.report,
         cpuUsPerReq: per(m.cpuUs, m.report.requests),
         cpuTicks: m.cpuTicks,
         counters: m.counters,
         ...(m.note ? { note: m.note } : {}),
-      });
+      };
     } catch (err) {
-      points.push({ ...base, report: null, skipped: (err as Error).message });
+      return { ...base, report: null, skipped: (err as Error).message };
     } finally {
       progress.end();
     }
-  }
-  return points;
+  });
+  return tries.map((t) => {
+    if (t[0].unavailable) return t[0];
+    const p = medianRound(t, (r) => r.report!.rps, (r) => loadFailed(r) || r.note !== undefined);
+    if (!p.runs) return p;
+    // The CPU of the point is the rounds' median, not the median round's.
+    const cpu = figure(p, (r) => r.cpuUsPerReq);
+    const ticks = medianOf(p.runs.map((r) => r.cpuTicks ?? 0));
+    return { ...p, cpuUsPerReq: cpu?.median, cpuTicks: ticks, spread: { rps: rpsOf(p), cpuUsPerReq: cpu } };
+  });
 }
 
 /** The failed points of a sweep, one line each. */
@@ -294,6 +331,40 @@ export function errorText(r: LoadReport): string {
     .map(([code, n]) => `${code} ${n}`)
     .join(', ');
   return `${errorsOf(r)} errors${codes ? ` (${codes}${r.mismatches ? `, ${r.mismatches} mismatched replies` : ''})` : r.mismatches ? ` (${r.mismatches} mismatched replies)` : ''}`;
+}
+
+/** A point's req/s over its rounds. */
+export function rpsOf(p: LoadPoint | undefined): Figure | undefined {
+  return figure(p, (r) => r.report?.rps);
+}
+
+/** A point's server CPU per request over its rounds. */
+export function cpuOf(p: LoadPoint | undefined): Figure | undefined {
+  return figure(p, (r) => r.cpuUsPerReq);
+}
+
+/** The spread columns of a CSV, after the others: lowest and highest round of req/s and of CPU per request. */
+export const SPREAD_CSV = ['rps_min', 'rps_max', 'cpu_min', 'cpu_max'];
+export function spreadCsv(rps: Figure | undefined, cpu: Figure | undefined, cpuDigits: number): (number | undefined)[] {
+  const many = (f: Figure | undefined) => (f && f.n > 1 ? f : undefined);
+  return [round(many(rps)?.min, 0), round(many(rps)?.max, 0), round(many(cpu)?.min, cpuDigits), round(many(cpu)?.max, cpuDigits)];
+}
+
+/** Under a table with ranges: what the brackets hold. */
+export function roundsNote(points: { runs?: unknown[] }[]): string {
+  const n = Math.max(0, ...points.map((p) => p.runs?.length ?? 0));
+  return `[a-b]: the lowest and highest of ${n} interleaved rounds; the figure before it is the median.`;
+}
+
+/** A chart point from a figure: the median, and a whisker over the rounds when there were several. */
+export function whisker(f: Figure): { y: number; min?: number; max?: number } {
+  return f.n > 1 ? { y: f.median, min: f.min, max: f.max } : { y: f.median };
+}
+
+/** A CPU figure with its rounds' range: `3.21 [3.02-3.40]`, `~` when coarse (see cpuFigure). */
+export function cpuRangeFigure(f: Figure | undefined, ticks: number | undefined, digits: number): string {
+  const text = cpuFigure(f?.median, ticks, digits);
+  return f && f.n > 1 ? `${text} [${rangeText(f, digits)}]` : text;
 }
 
 /** A CPU figure, marked `~` when it rests on fewer than COARSE_TICKS ticks. */
