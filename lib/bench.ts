@@ -16,6 +16,7 @@ import { LOAD_EXPECTS, loadgen, type LoadExpect, type LoadProgress, type LoadRep
 import { MODEL_TABLE, MODELS, nativeModels, type ModelName } from './models/index';
 import { benchVariants, flagName } from './spec';
 import { CLK_TCK, statTicks, treeTicks } from './experiments/cpu';
+import { figure, figureText, interleaved, loadFailed, medianRound, type WithRuns } from './experiments/rounds';
 import { barChartSvg, lineChartSvg, type BarPanel } from './svg';
 
 const ROOT = path.join(__dirname, '..');
@@ -593,46 +594,43 @@ export interface IdlePoint {
 }
 
 /** Latency of one active connection while `idle` idle ones are open. */
-export async function runIdle(config: { durationMs: number; warmupMs: number; messageSize: number; counts: number[] }): Promise<IdlePoint[]> {
+export async function runIdle(config: { durationMs: number; warmupMs: number; messageSize: number; counts: number[]; rounds?: number }): Promise<WithRuns<IdlePoint>[]> {
   const targets = selectTargets(['select', 'poll', 'epoll-level', 'uring']);
   const built = new Set(nativeModels());
-  const points: IdlePoint[] = [];
+  const rounds = config.rounds ?? 1;
   // select cannot watch fds >= FD_SETSIZE, so it stops at 1000 idle.
   const countsOf = (t: Target) => config.counts.filter((idle) => t.model !== 'select' || idle <= 1000);
-  const runnable = targets.filter((t) => built.has(t.model!));
-  const total = runnable.reduce((n, t) => n + countsOf(t).length, 0);
-  const progress = new Progress(total, config.warmupMs + config.durationMs + START_STOP_MS);
-  let step = 0;
-  for (const target of targets) {
-    if (!built.has(target.model!)) {
-      for (const idle of config.counts) points.push({ model: target.label, idle, report: null, skipped: notBuilt(target.model!), unavailable: true });
-      continue;
+  const cases = targets.filter((t) => built.has(t.model!)).flatMap((target) => countsOf(target).map((idle) => ({ target, idle })));
+  const progress = new Progress(cases.length * rounds, config.warmupMs + config.durationMs + START_STOP_MS);
+  const tries = await interleaved(cases, rounds, async ({ target, idle }, i, round): Promise<IdlePoint> => {
+    progress.begin(`${target.label} with ${idle} idle`, i + 1, cases.length, round, rounds);
+    let server: RunningTarget | undefined;
+    try {
+      server = await startTarget(target, ['--backlog', '8192']);
+      const report = await loadgen({
+        port: server.port,
+        mode: 'hold',
+        idle,
+        messageSize: config.messageSize,
+        durationMs: config.durationMs,
+        warmupMs: config.warmupMs,
+        expect: 'uppercase',
+        onProgress: progress.update,
+      });
+      return { model: target.label, idle, report };
+    } catch (err) {
+      return { model: target.label, idle, report: null, skipped: (err as Error).message };
+    } finally {
+      progress.end();
+      await server?.stop();
     }
-    for (const idle of countsOf(target)) {
-      progress.begin(`${target.label} with ${idle} idle`, ++step, total, 1, 1);
-      let server: RunningTarget | undefined;
-      try {
-        server = await startTarget(target, ['--backlog', '8192']);
-        const report = await loadgen({
-          port: server.port,
-          mode: 'hold',
-          idle,
-          messageSize: config.messageSize,
-          durationMs: config.durationMs,
-          warmupMs: config.warmupMs,
-          expect: 'uppercase',
-          onProgress: progress.update,
-        });
-        points.push({ model: target.label, idle, report });
-      } catch (err) {
-        points.push({ model: target.label, idle, report: null, skipped: (err as Error).message });
-      } finally {
-        progress.end();
-        await server?.stop();
-      }
-    }
-  }
-  return points;
+  });
+  const measured = tries.map((t) => medianRound(t, (p) => p.report?.rps ?? 0, loadFailed));
+  const unavailable = targets
+    .filter((t) => !built.has(t.model!))
+    .flatMap((t) => config.counts.map((idle): IdlePoint => ({ model: t.label, idle, report: null, skipped: notBuilt(t.model!), unavailable: true })));
+  // In the targets' order, as the table reads them.
+  return targets.flatMap((t) => [...measured, ...unavailable].filter((p) => p.model === t.label));
 }
 
 /** One cell per model and idle count: `p50/p99 (req/s)`; CSV: one record per point. */
@@ -663,7 +661,7 @@ export function idleTable(points: IdlePoint[], format: 'table' | 'md' | 'csv' = 
       if (!p.report) return `skipped: ${p.skipped}`;
       const r = p.report;
       const held = r.connected < idle + 1 ? ` held ${r.connected}` : '';
-      return `${fmt(r.latencyUs.p50)}/${fmt(r.latencyUs.p99)} (${fmt(r.rps)})${held}`;
+      return `${fmt(r.latencyUs.p50)}/${fmt(r.latencyUs.p99)} (${figureText(figure(p, (q) => q.report?.rps))})${held}`;
     }),
   ]);
   return grid(format, columns, rows);
@@ -691,30 +689,29 @@ export function loopCounts(cpus = os.availableParallelism()): number[] {
  * req/s of epoll and the C ceiling at 1, 2, 4 ... loops, beside the thread
  * model and node:net (which have no loops), under the same rr load.
  */
-export async function runCores(config: RrConfig & { counts: number[] }): Promise<CoresPoint[]> {
-  const points: CoresPoint[] = [];
-  const once = [...selectTargets(['thread']), { label: 'node:net', kind: 'node' as const }];
+export async function runCores(config: RrConfig & { counts: number[] }): Promise<WithRuns<CoresPoint>[]> {
   const max = Math.max(...config.counts);
-  const total = config.counts.length * 2 + once.length;
-  const progress = new Progress(total, config.warmupMs + config.durationMs + START_STOP_MS);
-  let step = 0;
-  const measure = async (target: Target, loops: number) => {
+  const rounds = config.rounds ?? 1;
+  const cases = [
+    ...config.counts.flatMap((loops) => [
+      { target: selectTargets(['epoll-level'], loops)[0], loops },
+      { target: ceilingTarget(loops), loops },
+    ]),
+    ...[...selectTargets(['thread']), { label: 'node:net', kind: 'node' as const }].map((target: Target) => ({ target, loops: 0 })),
+  ];
+  const progress = new Progress(cases.length * rounds, config.warmupMs + config.durationMs + START_STOP_MS);
+  const tries = await interleaved(cases, rounds, async ({ target, loops }, i, round): Promise<CoresPoint> => {
     const label = target.label.replace(/ x\d+$/, '');
-    progress.begin(target.label, ++step, total, 1, 1);
+    progress.begin(target.label, i + 1, cases.length, round, rounds);
     try {
-      points.push({ label, loops, report: await measureRr(target, { ...config, threads: config.threads ?? defaultLoadThreads(max) }, progress.update) });
+      return { label, loops, report: await measureRr(target, { ...config, threads: config.threads ?? defaultLoadThreads(max) }, progress.update) };
     } catch (err) {
-      points.push({ label, loops, report: null, skipped: (err as Error).message });
+      return { label, loops, report: null, skipped: (err as Error).message };
     } finally {
       progress.end();
     }
-  };
-  for (const loops of config.counts) {
-    await measure(selectTargets(['epoll-level'], loops)[0], loops);
-    await measure(ceilingTarget(loops), loops);
-  }
-  for (const target of once) await measure(target, 0);
-  return points;
+  });
+  return tries.map((t) => medianRound(t, (p) => p.report?.rps ?? 0, loadFailed));
 }
 
 /** req/s per loop count for epoll and the ceiling, and their ratio; CSV: one record per point. */
@@ -748,7 +745,7 @@ export function coresTable(points: CoresPoint[], format: 'table' | 'md' | 'csv' 
       String(n),
       ...labels.map((l) => {
         const p = points.find((x) => x.label === l && x.loops === n);
-        return p?.report ? fmt(p.report.rps) : 'skipped';
+        return p?.report ? figureText(figure(p as WithRuns<CoresPoint>, (q) => q.report?.rps)) : 'skipped';
       }),
       ratio === undefined ? '-' : `${fmt(ratio, 2)}x`,
     ];

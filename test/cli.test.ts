@@ -206,6 +206,26 @@ describe('netmodels CLI', () => {
     expect(childProcesses()).toEqual([]);
   });
 
+  it('idle and cores take --quick and --rounds as every experiment does: the median round, every round kept', async () => {
+    for (const experiment of ['idle', 'cores']) {
+      const json = path.join(tmp, `${experiment}-rounds.json`);
+      const r = await run(['bench', '--experiment', experiment, '--quick', '--rounds', '2', '--duration', '0.1', '--warmup', '0', '--json', json]);
+      expect(r.code, `${experiment}: ${r.stderr}`).toBe(0);
+      expect(r.stdout).toContain('median of 2 interleaved rounds');
+      const data = JSON.parse(fs.readFileSync(json, 'utf8'));
+      expect(data.config.rounds).toBe(2);
+      const measured = data.points.filter((p: { report: unknown }) => p.report);
+      expect(measured.length).toBeGreaterThan(1);
+      for (const p of measured) {
+        expect(p.runs).toHaveLength(2);
+        // The point is its median round (the lower of two, by req/s).
+        expect(p.report.rps).toBe(Math.min(...p.runs.map((q: { report: { rps: number } }) => q.report.rps)));
+      }
+      // The table shows the spread of the rounds beside the median.
+      expect(r.stdout).toMatch(/[\d,]+ \[[\d.,k]+(-[\d.,k]+)?\]/);
+    }
+  });
+
   it('bench --experiment idle prints a table per idle count and a line chart', async () => {
     const json = path.join(tmp, 'idle.json');
     const svg = path.join(tmp, 'idle.svg');
@@ -287,9 +307,8 @@ describe('netmodels CLI: help, version and usage errors', () => {
       [['bench', 'poll'], /^netmodels bench: unexpected argument 'poll'\n/, 'Usage: netmodels bench'],
       [['bench', '--models', 'nope'], /^netmodels bench: unknown model 'nope' \(known: iterative, fork, .*epoll-edge, epoll\+js, uring\)\n/, 'Usage: netmodels bench'],
       [['bench', '--experiment', 'nope'], /^netmodels bench: --experiment must be one of idle, cores, blocking, churn, busy, select-vs-fork, trigger, claims, got 'nope'\n/, 'Usage: netmodels bench'],
-      [['bench', '--experiment', 'idle', '--rounds', '3'], /^netmodels bench: --rounds does not apply to --experiment idle\n/, 'Usage: netmodels bench'],
       [['bench', '--quick'], /^netmodels bench: --quick does not apply to the rr table\n/, 'Usage: netmodels bench'],
-      [['bench', '--experiment', 'idle', '--quick'], /^netmodels bench: --quick does not apply to --experiment idle\n/, 'Usage: netmodels bench'],
+      [['bench', '--experiment', 'idle', '--quick', '--idle-counts', '5'], /^netmodels bench: --quick picks the idle counts: it does not go with --idle-counts\n/, 'Usage: netmodels bench'],
       [['bench', '--format', 'xml'], /^netmodels bench: --format must be one of table, md, csv, json, got 'xml'\n/, 'Usage: netmodels bench'],
       [['bench', '--port', '1', '--models', 'poll'], /^netmodels bench: --port benches the server at --host:--port; it does not go with --models\n/, 'Usage: netmodels bench'],
       [['bench', '--expect', 'echo'], /^netmodels bench: --expect applies to the server at --port\n/, 'Usage: netmodels bench'],

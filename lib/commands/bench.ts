@@ -122,9 +122,10 @@ export async function benchCommand(argv: string[]): Promise<number> {
   if (values['idle-counts'] !== undefined && experiment !== 'idle') usage('--idle-counts applies to --experiment idle');
   if (values.out !== undefined && experiment !== 'claims') usage('--out applies to --experiment claims');
   const quick = values.quick === true;
-  if (quick && !(experiment === 'claims' || experiment in EXPERIMENTS)) usage(`--quick does not apply to ${values.experiment === undefined ? 'the rr table' : `--experiment ${experiment}`}`);
+  if (quick && values.experiment === undefined) usage('--quick does not apply to the rr table');
+  if (quick && values['idle-counts'] !== undefined) usage('--quick picks the idle counts: it does not go with --idle-counts');
   if (values.experiment !== undefined) {
-    const rrOnly = ['models', ...(experiment in EXPERIMENTS || experiment === 'claims' ? [] : ['rounds']), 'loops', 'no-node', 'no-ceiling', ...(experiment !== 'cores' ? ['connections', 'threads'] : [])];
+    const rrOnly = ['models', 'loops', 'no-node', 'no-ceiling', ...(experiment !== 'cores' ? ['connections', 'threads'] : [])];
     const given = rrOnly.find((flag) => (values as Record<string, unknown>)[flag] !== undefined && (values as Record<string, unknown>)[flag] !== false);
     if (given !== undefined) usage(`--${given} does not apply to --experiment ${experiment}`);
   }
@@ -159,18 +160,25 @@ export async function benchCommand(argv: string[]): Promise<number> {
     return failures.length > 0 ? 1 : 0;
   }
 
+  // idle and cores: one round unless asked (each point is a full server start).
+  const rounds = values.rounds === undefined ? 1 : num('bench', 'rounds', values.rounds, 1, 1, true);
+  const roundsText = rounds > 1 ? `, median of ${rounds} interleaved rounds` : '';
+
   if (experiment === 'cores') {
+    const all = loopCounts();
     const config = {
-      connections: num('bench', 'connections', values.connections, 1000, 1, true),
+      connections: num('bench', 'connections', values.connections, quick ? 64 : 1000, 1, true),
       messageSize,
       durationMs,
       warmupMs,
       threads,
-      counts: loopCounts(),
+      rounds,
+      // --quick: one loop and every core, the two ends of the curve.
+      counts: quick ? [...new Set([all[0], all[all.length - 1]])] : all,
     };
     const header =
       `netmodels bench --experiment cores: rr, ${config.connections} connections, ${messageSize}-byte messages, ` +
-      `${durationMs / 1000} s each, ${plural(threads ?? defaultLoadThreads(Math.max(...config.counts)), 'load-generator thread')}; ${machineLine(m)}`;
+      `${durationMs / 1000} s each${roundsText}, ${plural(threads ?? defaultLoadThreads(Math.max(...config.counts)), 'load-generator thread')}; ${machineLine(m)}`;
     const points = await runCores(config);
     const result = { ...made, experiment: 'cores', machine: m, config, points };
     print(format, header, (f) => coresTable(points, f), result);
@@ -182,12 +190,14 @@ export async function benchCommand(argv: string[]): Promise<number> {
   if (experiment === 'idle') {
     const counts = values['idle-counts']
       ? values['idle-counts'].split(',').map((c) => num('bench', 'idle-counts', c.trim(), 0, 0, true))
-      : IDLE_COUNTS;
+      : quick
+        ? [0, 250]
+        : IDLE_COUNTS;
     const header =
       `netmodels bench --experiment idle: one active connection (${messageSize}-byte rr) beside N idle ones, ` +
-      `${durationMs / 1000} s each after ${warmupMs / 1000} s warm-up; ${machineLine(m)}`;
-    const points = await runIdle({ durationMs, warmupMs, messageSize, counts });
-    const result = { ...made, experiment: 'idle', machine: m, config: { durationMs, warmupMs, messageSize, counts }, points };
+      `${durationMs / 1000} s each after ${warmupMs / 1000} s warm-up${roundsText}; ${machineLine(m)}`;
+    const points = await runIdle({ durationMs, warmupMs, messageSize, counts, rounds });
+    const result = { ...made, experiment: 'idle', machine: m, config: { durationMs, warmupMs, messageSize, counts, rounds }, points };
     print(format, header, (f) => idleTable(points, f), result);
     if (values.json) fs.writeFileSync(values.json, `${JSON.stringify(result, null, 2)}\n`);
     if (values.svg) fs.writeFileSync(values.svg, idleChartSvg(points));
