@@ -145,9 +145,12 @@ size_t Reaper::Live() {
   return children_.size();
 }
 
-void Reaper::SignalAll(int sig) {
+void Reaper::SignalAll(int sig, bool groups) {
   std::lock_guard<std::mutex> lock(mu_);
   for (const auto& child : children_) {
+    // ESRCH: the child has not made its group yet (its own setpgid comes
+    // before it runs anything that could start another process) or is gone.
+    if (groups) ::kill(-child.first, sig);
     // ESRCH (already exited, waiting to be reaped) is fine; nothing else can
     // happen to our own children.
     if (child.second >= 0) {
