@@ -43,9 +43,9 @@ namespace nm {
 
 namespace {
 
-constexpr uint64_t kTickMs = 1000;    // how often the spare rules run (Apache's)
-constexpr size_t kMaxSpawnRate = 32;  // children forked per tick at most (Apache's)
-constexpr uint64_t kYoungMs = 1000;    // a child failing sooner died young
+constexpr uint64_t kTickMs = 1000;      // how often the spare rules run (Apache's)
+constexpr size_t kMaxSpawnRate = 32;    // children forked per tick at most (Apache's)
+constexpr uint64_t kYoungMs = 1000;     // a child failing sooner died young
 constexpr uint64_t kFirstDelayMs = 10;  // forks wait this long after the first
 constexpr uint64_t kMaxDelayMs = 1000;  // and at most this long
 
