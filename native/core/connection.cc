@@ -17,11 +17,12 @@ namespace {
 // freed for reuse, and after a large block is freed it serves blocks up to
 // that size from heaps it seldom shrinks (its mmap threshold rises): a
 // burst of clients that never read, each holding up to highWaterMark of
-// output, would leave that much resident for good. So once a burst has
-// freed kTrimAfter, malloc_trim() returns the free pages of every arena:
-// every kTrimAfter freed while connections go on, and when the last one
-// is gone. A trim costs about a millisecond per GB of heap; it runs on the
-// thread that freed the memory (a loop, between rounds of I/O).
+// output, would leave that much resident for good. So malloc_trim()
+// returns the free pages of every arena when the last connection is gone
+// (if kTrimAfter was freed since the last trim), and after every
+// kTrimEvery freed while connections go on. A trim walks every arena's free
+// memory, so it is kept that rare; it runs on the thread that freed the
+// memory (a loop, between rounds of I/O).
 std::atomic<uint64_t> g_freed{0};
 constexpr uint64_t kTrimAfter = 1 << 20;
 constexpr uint64_t kTrimEvery = 64 << 20;
@@ -164,7 +165,11 @@ bool Connection::OnWritable() {
       out_off_ = 0;
       // A drained buffer that grew large is given back, so an idle
       // connection does not keep a high-water mark's worth of memory.
-      if (out_.capacity() > 64 * 1024) std::vector<char>().swap(out_);
+      if (out_.capacity() > 64 * 1024) {
+        const uint64_t bytes = out_.capacity();
+        std::vector<char>().swap(out_);
+        ReturnFreed(bytes, false);
+      }
       Linger();
       js_.ShutIfFlushed(fd_.get(), 0, &failed_);
     } else if (out_off_ >= out_.size() / 2) {

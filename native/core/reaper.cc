@@ -148,8 +148,8 @@ size_t Reaper::Live() {
 void Reaper::SignalAll(int sig, bool groups) {
   std::lock_guard<std::mutex> lock(mu_);
   for (const auto& child : children_) {
-    // ESRCH: the child has not made its group yet (its own setpgid comes
-    // before it runs anything that could start another process) or is gone.
+    // ESRCH: its group is gone, or was never made (the child is then
+    // reached by its pid below).
     if (groups) ::kill(-child.first, sig);
     // ESRCH (already exited, waiting to be reaped) is fine; nothing else can
     // happen to our own children.

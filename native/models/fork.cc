@@ -132,6 +132,8 @@ class ForkModel final : public BlockingModel {
     const int r = PrepareChild(parent, fd, listener_.get());
     if (r != 0) Leave(r);
     if (exec_.enabled()) {
+      // Failing, the program stays in the server's group: stop() still
+      // reaches it by its pid, only not what it starts.
       setpgid(0, 0);
       exec_.Run(fd);
     }
