@@ -33,6 +33,12 @@ export interface ServerOptions {
   /** TCP port; `0` (default) lets the kernel pick, and `start()` reports it. */
   port?: number;
   /**
+   * On an IPv6 `host`, accept IPv6 clients only. Default `false`: on `'::'`
+   * the server is dual-stack (IPv4 clients arrive as `::ffff:a.b.c.d`), as
+   * `net.Server` listens. Not with `fd`.
+   */
+  ipv6Only?: boolean;
+  /**
    * Listen on this inherited listening TCP socket instead of opening one on
    * `host`:`port` (not given with them): a socket systemd passed (`fd: 3`
    * with `LISTEN_FDS=1`), or one a parent process opened, as
@@ -126,6 +132,10 @@ export interface ServerStats {
   exitedOk?: number;
   /** Children that exited with a non-zero status or were killed by a signal (fork only). */
   exitedFailed?: number;
+  /** Children that failed within a second of their fork (prefork only): each delays the next forks. */
+  diedYoung?: number;
+  /** How long forks wait now after children died young: 10 ms doubling to 1000; 0 once they live on (prefork only). */
+  respawnDelayMs?: number;
   /** Unexpected syscall failures survived. */
   errors: number;
   /** System calls the server made, by kind: see {@link SyscallStats}. */
@@ -302,6 +312,7 @@ export abstract class Server<Events extends ServerEvents = ServerEvents> extends
       [
         'host',
         'port',
+        'ipv6Only',
         'fd',
         'signal',
         'backlog',
@@ -320,14 +331,17 @@ export abstract class Server<Events extends ServerEvents = ServerEvents> extends
     if (isIP(host) === 0) throw invalidArgValue('options.host', host, 'must be an IPv4 or IPv6 address literal');
     const fd = validateListenFd('options.fd', o.fd);
     if (fd >= 0) {
-      for (const key of ['host', 'port', 'backlog'] as const) {
+      for (const key of ['host', 'port', 'backlog', 'ipv6Only'] as const) {
         if (o[key] !== undefined) throw invalidArgValue(`options.${key}`, o[key], 'cannot be given with options.fd (that socket listens already)');
       }
     }
     this.#signal = validateSignal('options.signal', o.signal);
+    const ipv6Only = o.ipv6Only ?? false;
+    if (typeof ipv6Only !== 'boolean') throw invalidArgType('options.ipv6Only', 'of type boolean', ipv6Only);
     const native: Record<string, unknown> = {
       host,
       port: validateInteger('options.port', o.port, 0, 65535, 0),
+      ipv6Only,
       fd,
       backlog: validateInteger('options.backlog', o.backlog, 0, 65535, 511),
       handler: typeof o.handler === 'function' ? 'js' : validateOneOf('options.handler', o.handler, HANDLERS, 'uppercase'),

@@ -165,6 +165,10 @@ describe('netmodels CLI', () => {
     expect(busy.code).toBe(1);
     expect(busy.stderr).toBe(`netmodels: listen EADDRINUSE: address already in use 127.0.0.1:${port}\n`);
     await taken.stop();
+    // An IPv6 host that only IPv4 clients can reach, refused with --ipv6-only as net.Server refuses it.
+    const only = await run(['serve', '--model', 'poll', '--host', '::ffff:127.0.0.1', '--port', '0', '--ipv6-only']);
+    expect(only.code).toBe(1);
+    expect(only.stderr).toContain('EINVAL: listen EINVAL');
   });
 
   it('bench over two models prints a table and writes valid JSON and SVG', async () => {
@@ -319,6 +323,7 @@ describe('netmodels CLI: help, version and usage errors', () => {
       [['serve', '--handler', 'nope'], /^netmodels serve: --handler must be one of: 'uppercase', 'echo', 'discard', 'http', got 'nope'\n/, 'Usage: netmodels serve'],
       [['serve', '--model', 'fork', '--handler', './examples/relay.js'], /^netmodels serve: --handler \.\/examples\/relay\.js: the fork model serves in forked children, which cannot run JavaScript/, 'Usage: netmodels serve'],
       [['serve', '--fd', '3', '--port', '80'], /^netmodels serve: --port does not go with --fd \(that socket listens already\)\n/, 'Usage: netmodels serve'],
+      [['serve', '--fd', '3', '--ipv6-only'], /^netmodels serve: --ipv6-only does not go with --fd \(that socket listens already\)\n/, 'Usage: netmodels serve'],
       // stdin: a pipe or socketpair, whatever runs the test
       [['serve', '--fd', '0'], /^netmodels serve: --fd must be a listening TCP socket: it is (not a socket|not listening|a Unix domain socket), got 0\n/, 'Usage: netmodels serve'],
       [['serve', '--model', 'fork', '--exec'], /^netmodels serve: --exec needs a program after --\n/, 'Usage: netmodels serve'],

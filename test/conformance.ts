@@ -140,6 +140,23 @@ export function conformance(config: ConformanceConfig): void {
       });
     });
 
+    describe('listening dual-stack', () => {
+      // An IPv6 host takes IPv4 clients too unless ipv6Only, as net.Server:
+      // shown on the v4-mapped loopback (the same IPV6_V6ONLY as on '::',
+      // without listening on every interface).
+      it('a v4-mapped IPv6 host (::ffff:127.0.0.1) serves IPv4 clients; ipv6Only: true refuses it like net.Server (EINVAL)', async () => {
+        const { server, ...info } = await startServer({ host: '::ffff:127.0.0.1' });
+        expect(info).toEqual({ address: '::ffff:127.0.0.1', family: 'IPv6', port: info.port });
+        const client = await Client.connect(info.port, LOCALHOST);
+        await roundTrip(client, 'ping over IPv4 to an IPv6 listener');
+        await finish(client);
+        expect(await waitDone(server, 1)).toMatchObject({ accepted: 1, closed: 1 });
+        await server.stop();
+        const only = make({ host: '::ffff:127.0.0.1', ipv6Only: true });
+        await expect(only.start()).rejects.toMatchObject({ code: 'EINVAL', syscall: 'listen' });
+      });
+    });
+
     describe('uppercase handler (default)', () => {
       it('returns small messages uppercased byte-exact, one round trip at a time', async () => {
         const { server, port } = await startServer();

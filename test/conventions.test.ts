@@ -285,3 +285,19 @@ describe('fd: an inherited listening socket', () => {
     }
   });
 });
+
+describe('an inherited listener', () => {
+  it('takes no host, port, backlog or ipv6Only beside fd: that socket is bound and listening already', async () => {
+    const { server, fd } = await nodeListener();
+    try {
+      for (const extra of [{ host: '::1' }, { port: 1 }, { backlog: 5 }, { ipv6Only: true }]) {
+        const key = Object.keys(extra)[0];
+        expect(() => new EpollServer({ fd, ...extra })).toThrow(
+          expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE', message: expect.stringContaining(`options.${key}`) }),
+        );
+      }
+    } finally {
+      await closeNode(server);
+    }
+  });
+});

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 
 import { ForkServer, type ChildExit, type ForkServerOptions } from '../lib/index';
-import { assertBytesEqual, cleanup, MiB, randomPayload, trackServer, trackSocket, waitFor, waitForStats } from './helpers';
+import { assertBytesEqual, cleanup, MiB, randomPayload, trackServer, trackSocket, waitFor, waitForStats, withTimeout } from './helpers';
 import { childProcesses } from './proc';
 
 type Reaper = NonNullable<ForkServerOptions['reaper']>;
@@ -148,6 +148,72 @@ describe.each(REAPERS)('ForkServer exec (reaper: %s)', (reaper) => {
       });
       await waitForStats(server, (x) => x.reaped === 1 && x.exitedOk === 1, 'the child reaped');
       await server.stop();
+    }
+  });
+
+  it('unsets TCPREMOTEHOST, TCPREMOTEINFO and TCPLOCALHOST, from env or inherited, as tcpserver does', async () => {
+    const names = ['TCPREMOTEHOST', 'TCPREMOTEINFO', 'TCPLOCALHOST', 'TCPREMOTEIP'];
+    const printEnv = script('print-identity.sh', names.map((v) => `echo "${v}=\${${v}-unset}"`).join('\n'));
+    process.env.TCPREMOTEHOST = 'inherited.example';
+    const inherited = trackServer(new ForkServer({ reaper, exec: [printEnv] }));
+    delete process.env.TCPREMOTEHOST;
+    const given = trackServer(
+      new ForkServer({
+        reaper,
+        exec: [printEnv],
+        env: { TCPREMOTEHOST: 'trusted.example', TCPREMOTEINFO: 'root', TCPLOCALHOST: 'me.example' },
+      }),
+    );
+    for (const server of [inherited, given]) {
+      const { port } = await server.start();
+      const { data } = await talk(port);
+      expect(data.toString()).toBe('TCPREMOTEHOST=unset\nTCPREMOTEINFO=unset\nTCPLOCALHOST=unset\nTCPREMOTEIP=127.0.0.1\n');
+      await waitForStats(server, (x) => x.reaped === 1, 'the child reaped');
+      await server.stop();
+    }
+  });
+
+  it("stop() ends what a program left in the background, holding the client's socket: the client gets EOF", async () => {
+    // The program answers and exits at once; its background sleep keeps the
+    // socket (its stdout) open, ignoring SIGTERM, so only the group's SIGKILL ends it.
+    const marker = `netmodels-bg-${reaper}`;
+    const sleeper = path.join(tmp, marker);
+    fs.symlinkSync(fs.realpathSync('/bin/sleep'), sleeper);
+    const bg = script('background.sh', `(trap '' TERM; exec ${sleeper} 60) &\necho started`);
+    const lingering = script('lingering.sh', `${sleeper} 60 &\nexec cat`);
+    const server = trackServer(new ForkServer({ reaper, exec: [bg] }));
+    const other = trackServer(new ForkServer({ reaper, exec: [lingering] }));
+    const sleepers = () =>
+      fs
+        .readdirSync('/proc')
+        .filter((d) => /^\d+$/.test(d))
+        .filter((d) => {
+          try {
+            return fs.readFileSync(`/proc/${d}/cmdline`, 'latin1').startsWith(sleeper);
+          } catch {
+            return false;
+          }
+        });
+    async function backgroundEndsWithStop(s: ForkServer): Promise<void> {
+      const { port } = await s.start();
+      const socket = trackSocket(net.connect(port, '127.0.0.1'));
+      socket.on('error', () => {});
+      let got = '';
+      socket.on('data', (d: Buffer) => (got += d.toString()));
+      const ended = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+      if (s === other) socket.write('ping');
+      await waitFor(() => got.length > 0, 'the first reply');
+      if (s === server) await waitForStats(s, (x) => x.reaped === 1, 'the program reaped, its sleep still running');
+      expect(sleepers().length).toBeGreaterThan(0);
+      await s.stop();
+      await withTimeout(ended, 5000, 'the client to see the connection closed');
+      await waitFor(() => sleepers().length === 0, 'no background process left', 5000);
+    }
+    try {
+      for (const s of [server, other]) await backgroundEndsWithStop(s);
+    } finally {
+      // Those a failing run left behind: ours, by pid.
+      for (const pid of sleepers()) process.kill(Number(pid), 'SIGKILL');
     }
   });
 

@@ -40,6 +40,7 @@ const CASES: Array<[string, ModelName, Record<string, unknown>]> = [
   ['poll (an event model)', 'poll', {}],
   ['thread (a blocking model)', 'thread', {}],
   ['fork (released when the child is reaped)', 'fork', {}],
+  ['prefork (one count across the children, each accepting for itself)', 'prefork', { workers: 8 }],
   ['epoll x3 handoff (one count across loops, admitted by the acceptor)', 'epoll', { loops: 3, balance: 'handoff' }],
   ['poll x3 reuseport (one count across loops)', 'poll', { loops: 3 }],
   ...(nativeModels().includes('uring') ? [['uring (a completion loop)', 'uring', {}] as [string, ModelName, Record<string, unknown>]] : []),

@@ -2,11 +2,12 @@
 import { execFile, spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { availableParallelism } from 'node:os';
+import { connect } from 'node:net';
 import type * as net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { PreforkServer, createServer, type PreforkServerOptions, type WorkerStats } from '../lib/index';
-import { cleanup, delay, trackServer, waitFor, waitForStats } from './helpers';
+import { cleanup, delay, trackServer, trackSocket, waitFor, waitForStats } from './helpers';
 import { childProcesses } from './proc';
 import { closeAll, openMany, roundTripAll } from './scale';
 
@@ -261,5 +262,72 @@ describe('PreforkServer and the life of its process', () => {
     const children = out.trim().split(/\s+/).filter(Boolean).map(Number);
     expect(children).toHaveLength(3);
     await waitFor(() => children.every(gone), 'every child of the ended process gone', 10_000);
+  });
+});
+
+/** Connects, sends a ping; true once the reply comes, false if the server closed first. */
+function served(port: number, sockets: net.Socket[]): Promise<boolean> {
+  return new Promise((resolve, reject) => {
+    const socket = trackSocket(connect(port, '127.0.0.1'));
+    sockets.push(socket);
+    const timer = setTimeout(() => reject(new Error('no answer')), 10_000);
+    const done = (ok: boolean) => {
+      clearTimeout(timer);
+      resolve(ok);
+    };
+    socket.on('connect', () => socket.write('ping'));
+    socket.once('data', () => done(true));
+    socket.on('error', () => done(false));
+    socket.once('close', () => done(false));
+  });
+}
+
+describe('PreforkServer limits, enforced where the children accept', () => {
+  it('maxConnections: 2 holds for 8 clients at once, round after round: never 3 served (peakActive 2)', async () => {
+    const ROUNDS = 100;
+    const { server, port } = await started({ workers: 8, maxConnections: 2 });
+    for (let round = 0; round < ROUNDS; round++) {
+      const sockets: net.Socket[] = [];
+      const outcomes = await Promise.all(Array.from({ length: 8 }, () => served(port, sockets)));
+      const s = server.stats();
+      expect(outcomes.filter(Boolean).length, `round ${round}`).toBeLessThanOrEqual(2);
+      expect(s.peakActive, `round ${round}`).toBeLessThanOrEqual(2);
+      sockets.forEach((c) => c.destroy());
+      await waitForStats(server, (x) => x.active === 0 && x.accepted === x.closed + x.rejected, `round ${round} over`);
+    }
+    const s = server.stats();
+    expect(s.peakActive).toBe(2);
+    expect(s.accepted).toBe(ROUNDS * 8);
+    await server.stop();
+  });
+
+  it('children that die young are replaced after a growing delay (a kill loop forks about once a second), said in stats()', async () => {
+    const { server, port } = await started({ workers: 2 });
+    const forksBefore = server.stats().syscalls.fork;
+    const until = Date.now() + 3000;
+    while (Date.now() < until) {
+      for (const pid of workerPids(server)) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+      await delay(2);
+    }
+    const s = server.stats();
+    // Without a delay every kill was answered by a fork at once: hundreds a second.
+    expect(s.syscalls.fork - forksBefore).toBeLessThan(40);
+    expect(s.diedYoung).toBeGreaterThanOrEqual(5);
+    expect(s.respawnDelayMs).toBeGreaterThanOrEqual(320);
+    expect(s.errors).toBe(s.diedYoung);
+    // Left alone, the pool comes back and serves; the delay is forgotten.
+    await waitFor(() => workers(server).length === 2, 'the pool back', 10_000);
+    const sockets: net.Socket[] = [];
+    expect(await served(port, sockets)).toBe(true);
+    sockets.forEach((c) => c.destroy());
+    await waitForStats(server, (x) => x.respawnDelayMs === 0, 'the delay forgotten', 10_000);
+    await server.stop();
+    expect(zombies()).toEqual([]);
   });
 });

@@ -42,6 +42,7 @@ ${flagLines([
   ['--model M', `${MODELS.join('|')} (default epoll)`],
   ['--host H', 'IPv4 or IPv6 address to listen on (default 127.0.0.1)'],
   ['--port P', 'port to listen on (default 8000; 0: the kernel picks one)'],
+  ['--ipv6-only', "on an IPv6 --host, IPv6 clients only (default: '::' takes IPv4 clients too)"],
   ['--fd N', 'listen on this inherited listening socket instead (systemd: --fd 3)'],
   ['--handler H', 'uppercase|echo|discard|http, or ./module.js exporting a JS handler (default uppercase)'],
   ['--max-connections N', 'close connections beyond N open ones (default 0: no limit)'],

@@ -69,6 +69,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
         ),
         host: { type: 'string' },
         port: { type: 'string' },
+        'ipv6-only': { type: 'boolean' },
         fd: { type: 'string' },
         handler: { type: 'string' },
         'max-connections': { type: 'string' },
@@ -92,12 +93,13 @@ export async function serveCommand(argv: string[]): Promise<number> {
   }
   const fd = intArg('serve', 'fd', values.fd);
   if (fd !== undefined) {
-    const other = (['host', 'port', 'backlog'] as const).find((flag) => values[flag] !== undefined);
+    const other = (['host', 'port', 'backlog', 'ipv6-only'] as const).find((flag) => values[flag] !== undefined);
     if (other) throw new UsageError(`--${other} does not go with --fd (that socket listens already)`, 'serve');
   }
   const options: Record<string, unknown> = {
     host: values.host,
     port: fd === undefined ? intArg('serve', 'port', values.port ?? '8000') : undefined,
+    ipv6Only: values['ipv6-only'],
     fd,
     maxConnections: intArg('serve', 'max-connections', values['max-connections']),
     maxConnectionsPerSource: intArg('serve', 'max-per-source', values['max-per-source']),

@@ -6,6 +6,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <new>
 
@@ -15,6 +16,7 @@ namespace {
 
 // How long stopping lets children leave after SIGTERM before SIGKILL.
 constexpr int kGraceMs = 500;
+constexpr int kGraceStepMs = 10;
 
 // close_range over [first, last]; an empty range is nothing to do.
 int CloseRange(int first, unsigned last) {
@@ -86,12 +88,34 @@ int ChildGroup::Open(size_t blocks, const std::string& mode, const char** syscal
   return r;
 }
 
-void ChildGroup::StopAll() {
+void ChildGroup::StopAll(bool groups) {
+  SignalOutlived(SIGTERM);
   if (reaper_.Live() > 0) {
-    reaper_.SignalAll(SIGTERM);
-    while (!reaper_.WaitNone(kGraceMs)) reaper_.SignalAll(SIGKILL);
+    reaper_.SignalAll(SIGTERM, groups);
+    while (!reaper_.WaitNone(kGraceMs)) reaper_.SignalAll(SIGKILL, groups);
   }
+  // Not our children: nothing to wait for but their going. The same grace,
+  // in short steps, then SIGKILL.
+  for (int waited = 0; SignalOutlived(0) && waited < kGraceMs; waited += kGraceStepMs) {
+    PauseMs(kGraceStepMs);
+  }
+  SignalOutlived(SIGKILL);
   reaper_.Close();
+}
+
+void ChildGroup::Outlived(pid_t pgid) {
+  std::lock_guard<std::mutex> lock(outlived_mu_);
+  outlived_.erase(std::remove_if(outlived_.begin(), outlived_.end(),
+                                 [](pid_t g) { return ::kill(-g, 0) < 0 && errno == ESRCH; }),
+                  outlived_.end());
+  if (::kill(-pgid, 0) == 0) outlived_.push_back(pgid);
+}
+
+bool ChildGroup::SignalOutlived(int sig) {
+  std::lock_guard<std::mutex> lock(outlived_mu_);
+  bool any = false;
+  for (pid_t g : outlived_) any |= ::kill(-g, sig) == 0;
+  return any;
 }
 
 }  // namespace nm

@@ -13,7 +13,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <mutex>
 #include <string>
+#include <vector>
 
 #include "core/clock.h"
 #include "core/reaper.h"
@@ -100,13 +102,26 @@ class ChildGroup {
   }
   // Once nothing forks any more: asks every child to leave (SIGTERM),
   // insists after a grace period (SIGKILL), returns once all are reaped
-  // and the reaper thread is gone.
-  void StopAll();
+  // and the reaper thread is gone. With `groups` (children that lead a
+  // process group each, named by their pid), their groups get the same
+  // signals, and so do the groups that outlived their leader (Outlived):
+  // what a program started in the background goes with it.
+  void StopAll(bool groups = false);
+  // `pgid`, the group of a child just reaped, is remembered while it still
+  // has members, for StopAll(). From the reaper thread.
+  void Outlived(pid_t pgid);
 
  private:
   static constexpr uint64_t kForkBackOffMs = 20;
+  // Signals the outliving groups still there; true if any was.
+  bool SignalOutlived(int sig);
   SharedStats shared_;
   Reaper reaper_;
+  std::mutex outlived_mu_;
+  // Groups whose leader was reaped. Pruned of empty ones as leaders exit:
+  // a group's number is free for reuse once its last member is gone, and a
+  // stale entry could then name someone else's group.
+  std::vector<pid_t> outlived_;
 };
 
 }  // namespace nm

@@ -1,5 +1,6 @@
 #include "core/connection.h"
 
+#include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -9,6 +10,42 @@
 #include "core/clock.h"
 
 namespace nm {
+
+namespace {
+
+// Output memory freed since it was last given back. glibc keeps what is
+// freed for reuse, and after a large block is freed it serves blocks up to
+// that size from heaps it seldom shrinks (its mmap threshold rises): a
+// burst of clients that never read, each holding up to highWaterMark of
+// output, would leave that much resident for good. So malloc_trim()
+// returns the free pages of every arena when the last connection is gone
+// (if kTrimAfter was freed since the last trim), and after every
+// kTrimEvery freed while connections go on. A trim walks every arena's free
+// memory, so it is kept that rare; it runs on the thread that freed the
+// memory (a loop, between rounds of I/O).
+std::atomic<uint64_t> g_freed{0};
+constexpr uint64_t kTrimAfter = 1 << 20;
+constexpr uint64_t kTrimEvery = 64 << 20;
+
+void ReturnFreed(uint64_t bytes, bool last) {
+  const uint64_t freed = g_freed.fetch_add(bytes, std::memory_order_relaxed) + bytes;
+  if (freed < (last ? kTrimAfter : kTrimEvery)) return;
+  // One thread trims; the others go on.
+  uint64_t expected = freed;
+  if (!g_freed.compare_exchange_strong(expected, 0, std::memory_order_relaxed)) return;
+  malloc_trim(0);
+}
+
+}  // namespace
+
+std::atomic<uint64_t> Connection::live_{0};
+
+Connection::~Connection() {
+  const uint64_t bytes = out_.capacity();
+  std::vector<char>().swap(out_);
+  const bool last = live_.fetch_sub(1, std::memory_order_relaxed) == 1;
+  ReturnFreed(bytes, last);
+}
 
 size_t Connection::SendSome(const char* data, size_t len) {
   size_t done = 0;
@@ -128,7 +165,11 @@ bool Connection::OnWritable() {
       out_off_ = 0;
       // A drained buffer that grew large is given back, so an idle
       // connection does not keep a high-water mark's worth of memory.
-      if (out_.capacity() > 64 * 1024) std::vector<char>().swap(out_);
+      if (out_.capacity() > 64 * 1024) {
+        const uint64_t bytes = out_.capacity();
+        std::vector<char>().swap(out_);
+        ReturnFreed(bytes, false);
+      }
       Linger();
       js_.ShutIfFlushed(fd_.get(), 0, &failed_);
     } else if (out_off_ >= out_.size() / 2) {

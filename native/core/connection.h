@@ -10,6 +10,7 @@
 // models; it allocates nothing, so it is safe in a forked child.
 #pragma once
 
+#include <atomic>
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
@@ -80,7 +81,12 @@ class ConnectionBase : public Output {
 class Connection final : public ConnectionBase {
  public:
   Connection(int fd, uint64_t generation, HandlerKind kind, Stats* stats, size_t high_water)
-      : ConnectionBase(fd, generation, kind, stats, high_water) {}
+      : ConnectionBase(fd, generation, kind, stats, high_water) {
+    live_.fetch_add(1, std::memory_order_relaxed);
+  }
+  // Frees the output buffer and, after a burst, gives freed memory back to
+  // the system (see ReturnFreed in connection.cc).
+  ~Connection();
 
   // Gives the fd back to the caller, who closes it (a blocking model's
   // connection thread, which must unregister it first).
@@ -135,6 +141,9 @@ class Connection final : public ConnectionBase {
   // Sends [data, data+len); returns the bytes the kernel took.
   size_t SendSome(const char* data, size_t len);
   void Linger();
+
+  // Connections alive in this process, to know when the last of a burst is gone.
+  static std::atomic<uint64_t> live_;
 
   std::vector<char> out_;
   size_t out_off_ = 0;

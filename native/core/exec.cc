@@ -17,6 +17,11 @@ namespace {
 constexpr const char* kNames[] = {"TCPREMOTEIP", "TCPREMOTEPORT", "TCPLOCALIP",
                                   "TCPLOCALPORT", "REMOTE_ADDR", "REMOTE_PORT"};
 constexpr const char kProto[] = "PROTO=TCP";
+// Set by tcpserver only when it looked them up (-h, -r, -l); it unsets them
+// otherwise, and so does this server, which never looks them up: a value
+// from `env` or from a parent run under tcpserver would let every client
+// pass for a host a script trusts.
+constexpr const char* kUnset[] = {"TCPREMOTEHOST", "TCPREMOTEINFO", "TCPLOCALHOST"};
 
 bool IsOurs(const std::string& entry) {
   const size_t eq = entry.find('=');
@@ -24,6 +29,9 @@ bool IsOurs(const std::string& entry) {
   if (name == "PROTO") return true;
   for (const char* ours : kNames) {
     if (name == ours) return true;
+  }
+  for (const char* unset : kUnset) {
+    if (name == unset) return true;
   }
   return false;
 }

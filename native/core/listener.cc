@@ -46,8 +46,9 @@ int ListenTcp(const ListenOptions& o, Fd* out, Endpoint* bound, SysError* error)
   if (setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &on, sizeof on) < 0) {
     return Fail(error, "setsockopt");
   }
+  const int v6only = o.ipv6_only ? 1 : 0;
   if (ss.ss_family == AF_INET6 &&
-      setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on) < 0) {
+      setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only) < 0) {
     return Fail(error, "setsockopt");
   }
   if (bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) < 0) {

@@ -42,6 +42,10 @@ struct ListenOptions {
   // SO_REUSEPORT: several listeners of one process share the port, one per
   // event loop (the kernel spreads connections over them).
   bool reuse_port = false;
+  // On an IPv6 host: IPv6 clients only. Off, '::' is dual-stack, as
+  // net.Server listens; set either way, whatever the host's default
+  // (net.ipv6.bindv6only).
+  bool ipv6_only = false;
 };
 
 // socket/bind/listen on an IPv4 or IPv6 literal with SO_REUSEADDR.

@@ -145,9 +145,12 @@ size_t Reaper::Live() {
   return children_.size();
 }
 
-void Reaper::SignalAll(int sig) {
+void Reaper::SignalAll(int sig, bool groups) {
   std::lock_guard<std::mutex> lock(mu_);
   for (const auto& child : children_) {
+    // ESRCH: its group is gone, or was never made (the child is then
+    // reached by its pid below).
+    if (groups) ::kill(-child.first, sig);
     // ESRCH (already exited, waiting to be reaped) is fine; nothing else can
     // happen to our own children.
     if (child.second >= 0) {

@@ -74,7 +74,9 @@ class Reaper {
   size_t Live();
   // Sends `sig` to every child not yet reaped. Holding the lock that reaping
   // takes, so a pid is never signalled after it was reaped (and reused).
-  void SignalAll(int sig);
+  // With `groups`, also to each child's process group, for children that
+  // lead one named by their pid: a pid not yet reaped names no other group.
+  void SignalAll(int sig, bool groups = false);
   // Sends `sig` to one child, under the same lock, if it is still ours.
   // 0, or -ESRCH when it was already reaped (or never watched).
   int Signal(pid_t pid, int sig);

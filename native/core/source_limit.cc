@@ -1,14 +1,16 @@
 #include "core/source_limit.h"
 
 #include <netinet/in.h>
+#include <sched.h>
+#include <sys/mman.h>
 
+#include <cerrno>
 #include <cstring>
+#include <new>
 
 namespace nm {
 
-namespace {
-
-bool KeyOf(const sockaddr_storage& ss, SourceKey* key) {
+bool SourceKeyOf(const sockaddr_storage& ss, SourceKey* key) {
   if (ss.ss_family == AF_INET) {
     uint32_t v4;
     std::memcpy(&v4, &reinterpret_cast<const sockaddr_in&>(ss).sin_addr, sizeof v4);
@@ -25,11 +27,9 @@ bool KeyOf(const sockaddr_storage& ss, SourceKey* key) {
   return false;
 }
 
-}  // namespace
-
 bool SourceLimit::Admit(int fd, const sockaddr_storage& peer) {
   SourceKey key;
-  if (!enabled() || fd < 0 || !KeyOf(peer, &key)) return true;
+  if (!enabled() || fd < 0 || !SourceKeyOf(peer, &key)) return true;
   std::lock_guard<std::mutex> lock(mu_);
   uint32_t& open = open_[key];
   if (open >= max_) return false;  // max_ > 0, so the entry existed: nothing to erase
@@ -64,6 +64,53 @@ void SourceLimit::Release(const SourceHold& hold) {
 void SourceLimit::Drop(const SourceKey& key) {
   auto it = open_.find(key);
   if (it != open_.end() && --it->second == 0) open_.erase(it);
+}
+
+SourceSlots::~SourceSlots() {
+  if (owner_ == nullptr) return;
+  munmap(owner_, bytes_);
+}
+
+int SourceSlots::Map(size_t count) {
+  // The lock word in the mapping's first cache line, the slots after it.
+  constexpr size_t kHead = 64;
+  const size_t bytes = kHead + count * sizeof(Slot);
+  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return -errno;
+  owner_ = new (p) std::atomic<uint32_t>(0);
+  slots_ = reinterpret_cast<Slot*>(static_cast<char*>(p) + kHead);
+  for (size_t i = 0; i < count; i++) new (slots_ + i) Slot();
+  count_ = count;
+  bytes_ = bytes;
+  return 0;
+}
+
+bool SourceSlots::Admit(size_t i, const sockaddr_storage& peer, uint32_t max) {
+  SourceKey key;
+  if (!SourceKeyOf(peer, &key)) return true;
+  const uint32_t me = static_cast<uint32_t>(i) + 1;
+  // Held for a scan of the slots: a yield, not a sleep, while another has it.
+  for (uint32_t free = 0; !owner_->compare_exchange_weak(free, me, std::memory_order_acquire);
+       free = 0) {
+    sched_yield();
+  }
+  uint32_t open = 0;
+  for (size_t j = 0; j < count_; j++) {
+    if (slots_[j].held.load(std::memory_order_relaxed) && slots_[j].key == key) open++;
+  }
+  const bool admit = open < max;
+  if (admit) {
+    slots_[i].key = key;
+    slots_[i].held.store(true, std::memory_order_relaxed);
+  }
+  owner_->store(0, std::memory_order_release);
+  return admit;
+}
+
+void SourceSlots::Clear(size_t i) {
+  Release(i);
+  uint32_t dead = static_cast<uint32_t>(i) + 1;
+  owner_->compare_exchange_strong(dead, 0, std::memory_order_release);
 }
 
 }  // namespace nm

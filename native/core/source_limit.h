@@ -11,6 +11,8 @@
 
 #include <sys/socket.h>
 
+#include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <mutex>
 #include <unordered_map>
@@ -23,6 +25,9 @@ struct SourceKey {
   uint64_t hi = 0, lo = 0;
   bool operator==(const SourceKey& o) const { return hi == o.hi && lo == o.lo; }
 };
+
+// The IP of `peer` as a key; false when it is not an IP address.
+bool SourceKeyOf(const sockaddr_storage& peer, SourceKey* key);
 
 // A count taken out of the fd table (Detach): released later by key.
 struct SourceHold {
@@ -64,6 +69,47 @@ class SourceLimit {
   std::mutex mu_;
   std::unordered_map<SourceKey, uint32_t, Hash> open_;  // IP -> open connections (> 0)
   std::vector<Slot> by_fd_;
+};
+
+// maxConnectionsPerSource across processes that each serve one connection
+// at a time and accept for themselves (prefork children): one slot per
+// process in a MAP_SHARED mapping, holding the IP it serves.
+//
+// Admit counts the slots that hold the IP and takes its own if there is
+// room, under a spin lock in the mapping whose word names the slot holding
+// it: two processes admitting at once cannot both take the last place. A
+// process killed at any point leaves nothing held but its slot and perhaps
+// the lock, both named by its slot number, which the parent clears when it
+// reaps it (Clear). O(slots) per admission, only with a limit set.
+class SourceSlots {
+ public:
+  SourceSlots() = default;
+  ~SourceSlots();
+  SourceSlots(const SourceSlots&) = delete;
+  SourceSlots& operator=(const SourceSlots&) = delete;
+
+  // Maps `count` free slots, before any fork(). 0 or -errno (mmap).
+  int Map(size_t count);
+  // Whether slot `i` may serve `peer` with at most `max` (> 0) open per IP
+  // (then counted in slot `i`); true for a peer that is not an IP.
+  // Async-signal-safe.
+  bool Admit(size_t i, const sockaddr_storage& peer, uint32_t max);
+  // Slot `i` serves nobody now. Async-signal-safe.
+  void Release(size_t i) { slots_[i].held.store(false, std::memory_order_release); }
+  // The process of slot `i` is gone: its count, and the lock if it died
+  // holding it. From the parent, once it has reaped that process.
+  void Clear(size_t i);
+
+ private:
+  struct Slot {
+    SourceKey key;
+    std::atomic<bool> held{false};
+  };
+  static_assert(std::atomic<uint32_t>::is_always_lock_free, "the lock must work in shared memory");
+  std::atomic<uint32_t>* owner_ = nullptr;  // 0: free, else 1 + the slot that holds the lock
+  Slot* slots_ = nullptr;
+  size_t count_ = 0;
+  size_t bytes_ = 0;
 };
 
 }  // namespace nm

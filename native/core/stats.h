@@ -90,11 +90,27 @@ struct alignas(128) Stats {
   // A connection was accepted and will be served.
   void opened() {
     add(accepted, 1);
-    const uint64_t now = active.fetch_add(1, std::memory_order_relaxed) + 1;
+    raise_peak(active.fetch_add(1, std::memory_order_relaxed) + 1);
+    if (group != nullptr) group->opened();
+  }
+  // opened(), unless `max` (0: no limit) connections are open already: the
+  // check and the count in one atomic step, for processes that accept side
+  // by side with no lock between them (a check, then a count, lets two in
+  // at the last place). False, counting nothing, at capacity. Not for a
+  // block with a group.
+  bool open_below(uint64_t max) {
+    uint64_t now = active.load(std::memory_order_relaxed);
+    do {
+      if (max != 0 && now >= max) return false;
+    } while (!active.compare_exchange_weak(now, now + 1, std::memory_order_relaxed));
+    add(accepted, 1);
+    raise_peak(now + 1);
+    return true;
+  }
+  void raise_peak(uint64_t now) {
     uint64_t peak = peak_active.load(std::memory_order_relaxed);
     while (now > peak && !peak_active.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
     }
-    if (group != nullptr) group->opened();
   }
   // A connection that opened() finished.
   void finished() {

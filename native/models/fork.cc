@@ -13,7 +13,11 @@
 // With `exec` the child runs a program instead (inetd / tcpserver style,
 // core/exec.h); the parent then knows the connection only by the child's pid,
 // so what it must remember of it until the child is reaped (its per-source
-// count, its address for 'childExit') is kept by pid.
+// count, its address for 'childExit') is kept by pid. Each program leads a
+// process group of its own, so stop() also reaches what it started in the
+// background (a grandchild holding the client's socket would keep the
+// client waiting for EOF): only a process that leaves that group (setsid,
+// setpgid) escapes it.
 #include <sys/socket.h>
 
 #include <memory>
@@ -73,6 +77,7 @@ class ForkModel final : public BlockingModel {
     // A status the kernel kept from us (ECHILD) counts as neither.
     if (exit.exit_code == 0) Stats::add(exited_ok_, 1);
     if (exit.exit_code > 0 || exit.signal > 0) Stats::add(exited_failed_, 1);
+    if (exec_.enabled()) children_.Outlived(exit.pid);
     sources_->Release(child.source);
     Stats::add(stats_->reaped, 1);
     stats_->finished();
@@ -107,6 +112,9 @@ class ForkModel final : public BlockingModel {
       ReportError(pid, "fork");
       return;
     }
+    // The child makes its group too; whichever runs first wins, so the
+    // group exists before either goes on (EACCES once it has exec'd).
+    if (exec_.enabled()) setpgid(pid, pid);
     // Counted and recorded before the reaper knows the pid, so it can never
     // finish() a child that was not yet opened().
     stats_->opened();
@@ -123,7 +131,12 @@ class ForkModel final : public BlockingModel {
   [[noreturn]] void Child(int fd, pid_t parent) {
     const int r = PrepareChild(parent, fd, listener_.get());
     if (r != 0) Leave(r);
-    if (exec_.enabled()) exec_.Run(fd);
+    if (exec_.enabled()) {
+      // Failing, the program stays in the server's group: stop() still
+      // reaches it by its pid, only not what it starts.
+      setpgid(0, 0);
+      exec_.Run(fd);
+    }
     ServeBlocking(fd, opt_.handler, stats_, buf_.get(), kReadBufferSize);
     _exit(0);
   }
@@ -135,7 +148,7 @@ class ForkModel final : public BlockingModel {
   }
 
   // The accept loop is over, so nothing forks any more.
-  void Finish() override { children_.StopAll(); }
+  void Finish() override { children_.StopAll(exec_.enabled()); }
 
   void Describe(std::vector<std::pair<const char*, std::string>>* out) override {
     out->emplace_back("reaper", children_.mode());

@@ -127,6 +127,7 @@ class LoopsModel final : public Model {
       probe.host = opt_.host;
       probe.port = opt_.port;
       probe.backlog = 1;
+      probe.ipv6_only = opt_.Number("ipv6Only") != 0;
       Fd fd;
       const int r = ListenTcp(probe, &fd, &endpoint_, error);
       if (r < 0) return r;

@@ -57,6 +57,7 @@ int Model::Open(SysError* error) {
   listen.backlog = opt_.backlog;
   listen.nonblocking = NonBlockingListener();
   listen.reuse_port = opt_.reuse_port;
+  listen.ipv6_only = opt_.Number("ipv6Only") != 0;
   int r = ListenTcp(listen, &listener_, &endpoint_, error);
   if (r < 0) return r;
   return Prepare(error);

@@ -10,7 +10,16 @@
 // minSpareWorkers idle -> fork up to maxWorkers, 1, 2, 4 ... (at most 32) a
 // second, so a burst cannot fork-bomb the host; more than maxSpareWorkers
 // idle while more than `workers` live -> retire one. A child that exits
-// (maxRequestsPerChild, crash, SIGKILL) is replaced at once below `workers`.
+// (maxRequestsPerChild, crash, SIGKILL) is replaced at once below `workers`,
+// unless children die young: one that fails (a signal, an exit code) within
+// kYoungMs of its fork delays every fork after it, 10 ms doubling to 1 s
+// while they keep dying young (a crash loop forks once a second, not
+// hundreds of times), counted in diedYoung and shown in respawnDelayMs.
+//
+// The children accept for themselves, so the limits are enforced where
+// they accept, on the shared mapping: maxConnections in one atomic step
+// (Stats::open_below), maxConnectionsPerSource on a slot per child
+// (SourceSlots), which the parent clears when it reaps the child.
 //
 // Retiring never cuts a client off: SIGUSR1 sets a flag, and the child leaves
 // when accept() is interrupted or its client is done. Sent just before the
@@ -34,8 +43,11 @@ namespace nm {
 
 namespace {
 
-constexpr uint64_t kTickMs = 1000;    // how often the spare rules run (Apache's)
-constexpr size_t kMaxSpawnRate = 32;  // children forked per tick at most (Apache's)
+constexpr uint64_t kTickMs = 1000;      // how often the spare rules run (Apache's)
+constexpr size_t kMaxSpawnRate = 32;    // children forked per tick at most (Apache's)
+constexpr uint64_t kYoungMs = 1000;     // a child failing sooner died young
+constexpr uint64_t kFirstDelayMs = 10;  // forks wait this long after the first
+constexpr uint64_t kMaxDelayMs = 1000;  // and at most this long
 
 // In a child: set by SIGUSR1, the parent's request to leave once idle.
 volatile sig_atomic_t g_retire = 0;
@@ -50,7 +62,7 @@ class PreforkModel final : public Model {
     uint64_t next_tick = MonotonicMs() + kTickMs;
     for (;;) {
       Reap(true);
-      while (Count().working < workers_ && Spawn()) {
+      while (Count().working < workers_ && MonotonicMs() >= fork_after_ && Spawn()) {
       }
       if (MonotonicMs() >= next_tick) {
         Maintain();
@@ -58,7 +70,9 @@ class PreforkModel final : public Model {
       }
       std::unique_lock<std::mutex> lock(mu_);
       const uint64_t now = MonotonicMs();
-      wake_.wait_for(lock, std::chrono::milliseconds(next_tick > now ? next_tick - now : 0),
+      uint64_t until = next_tick;
+      if (fork_after_ > now && Count().working < workers_) until = std::min(until, fork_after_);
+      wake_.wait_for(lock, std::chrono::milliseconds(until > now ? until - now : 0),
                      [this] { return stopping_ || !exits_.empty(); });
       if (stopping_) break;
     }
@@ -89,10 +103,16 @@ class PreforkModel final : public Model {
     out->emplace_back("reaper", children_.mode());
   }
 
+  void Counters(std::vector<std::pair<const char*, uint64_t>>* out) override {
+    out->emplace_back("diedYoung", died_young_.load(std::memory_order_relaxed));
+    out->emplace_back("respawnDelayMs", delay_ms_.load(std::memory_order_relaxed));
+  }
+
  private:
   struct Slot {
     std::atomic<pid_t> pid{-1};  // -1: free; read by Workers() on the JS thread
     bool retiring = false;       // model thread only
+    uint64_t forked_ms = 0;      // model thread only
   };
   struct Counts {
     size_t live = 0;     // slots taken, retiring children included
@@ -108,6 +128,10 @@ class PreforkModel final : public Model {
     if (r < 0) return error->err = r;
     stats_ = children_.stats();
     slots_.reset(new Slot[max_workers_]);
+    if (opt_.max_per_source != 0 && (error->err = source_slots_.Map(max_workers_)) < 0) {
+      error->syscall = "mmap";
+      return error->err;
+    }
     return 0;
   }
 
@@ -134,14 +158,30 @@ class PreforkModel final : public Model {
     }
     for (const Reaper::Exit& e : exits) {
       Stats::add(stats_->reaped, 1);
-      if (running && (e.exit_code > 0 || e.signal > 0)) Stats::add(stats_->errors, 1);
+      const bool failed = running && (e.exit_code > 0 || e.signal > 0);
+      if (failed) Stats::add(stats_->errors, 1);
       for (size_t i = 0; i < max_workers_; i++) {
         if (slots_[i].pid.load(std::memory_order_relaxed) != e.pid) continue;
         if (!Idle(i)) stats_->finished();
+        if (opt_.max_per_source != 0) source_slots_.Clear(i);
+        if (failed) DiedAfter(MonotonicMs() - slots_[i].forked_ms);
         slots_[i].pid.store(-1, std::memory_order_release);
         break;
       }
     }
+  }
+
+  // A child failed `lived_ms` after its fork: one that died young delays
+  // the forks after it, twice as long as the last delay if that was recent.
+  void DiedAfter(uint64_t lived_ms) {
+    if (lived_ms >= kYoungMs) return;
+    Stats::add(died_young_, 1);
+    const uint64_t now = MonotonicMs();
+    uint64_t delay = delay_ms_.load(std::memory_order_relaxed);
+    const bool again = delay != 0 && now < fork_after_ + kYoungMs;
+    delay = again ? std::min(delay * 2, kMaxDelayMs) : kFirstDelayMs;
+    delay_ms_.store(delay, std::memory_order_relaxed);
+    fork_after_ = now + delay;
   }
 
   Counts Count() const {
@@ -159,7 +199,8 @@ class PreforkModel final : public Model {
   // The spare rules, once a tick.
   void Maintain() {
     const Counts c = Count();
-    if (c.idle < min_spare_ && c.live < max_workers_) {
+    if (MonotonicMs() >= fork_after_ + kYoungMs) delay_ms_.store(0, std::memory_order_relaxed);
+    if (c.idle < min_spare_ && c.live < max_workers_ && MonotonicMs() >= fork_after_) {
       size_t n = std::min({spawn_rate_, min_spare_ - c.idle, max_workers_ - c.live});
       while (n-- > 0 && Spawn()) {
       }
@@ -187,12 +228,13 @@ class PreforkModel final : public Model {
     while (i < max_workers_ && slots_[i].pid.load(std::memory_order_relaxed) >= 0) i++;
     if (i == max_workers_) return false;
     Own(i)->reset();
-    const pid_t pid = children_.Fork([&](pid_t parent) { Child(Own(i), parent); });
+    const pid_t pid = children_.Fork([&](pid_t parent) { Child(i, parent); });
     if (pid < 0) {
       ReportError(pid, "fork");
       return false;
     }
     slots_[i].retiring = false;
+    slots_[i].forked_ms = MonotonicMs();
     slots_[i].pid.store(pid, std::memory_order_release);
     children_.Watch(pid);
     return true;
@@ -202,7 +244,8 @@ class PreforkModel final : public Model {
   // it never returns. Counts into the totals and its own block; opened() goes
   // totals first and finished() own first, so a child killed in between can
   // only leave the totals one too high, never below what really happened.
-  [[noreturn]] void Child(Stats* own, pid_t parent) {
+  [[noreturn]] void Child(size_t slot, pid_t parent) {
+    Stats* own = Own(slot);
     sigset_t usr1;
     sigemptyset(&usr1);
     sigaddset(&usr1, SIGUSR1);
@@ -211,9 +254,11 @@ class PreforkModel final : public Model {
     if (CatchInChild(SIGUSR1, OnRetire) < 0) _exit(1);  // it must interrupt accept()
     Acceptor acceptor;
     acceptor.open(stats_, own);  // without a reserve, EMFILE pauses instead of shedding
+    const bool per_source = opt_.max_per_source != 0;
     for (uint64_t served = 0; !g_retire && (max_requests_ == 0 || served < max_requests_);) {
       bool shed = false;
-      const int fd = acceptor.accept(listener_.get(), false, &shed, nullptr, &g_retire);
+      sockaddr_storage peer;
+      const int fd = acceptor.accept(listener_.get(), false, &shed, &peer, &g_retire);
       for (Stats* s : {stats_, own}) Stats::add(s->wakeups, 1);
       if (fd == -EINTR) break;
       if (fd < 0) {
@@ -223,16 +268,18 @@ class PreforkModel final : public Model {
         } else {
           PauseMs(kAcceptPauseMs);  // retrying at once would spin
         }
-      } else if (AtCapacity()) {
-        own->reject();
-        Reject(fd);
+      } else if (per_source && !source_slots_.Admit(slot, peer, opt_.max_per_source)) {
+        Refuse(fd, own);
+      } else if (!stats_->open_below(opt_.max_connections)) {
+        if (per_source) source_slots_.Release(slot);
+        Refuse(fd, own);
       } else {
         if (opt_.idle_timeout_ms && SetIdleTimeout(fd, opt_.idle_timeout_ms) < 0) {
           Stats::add(stats_->errors, 1);
         }
-        stats_->opened();
         own->opened();
         ServeBlocking(fd, opt_.handler, stats_, buf_.get(), kReadBufferSize, own);
+        if (per_source) source_slots_.Release(slot);  // before stats() or the client see the end
         own->finished();
         stats_->finished();
         ::close(fd);
@@ -242,12 +289,24 @@ class PreforkModel final : public Model {
     _exit(0);
   }
 
+  // In a child: closes a connection it will not serve, counted first (no
+  // Model::Reject: its per-source table takes a lock).
+  void Refuse(int fd, Stats* own) {
+    own->reject();
+    stats_->reject();
+    ::close(fd);
+  }
+
   const size_t workers_ = static_cast<size_t>(opt_.Number("workers"));
   const size_t max_workers_ = static_cast<size_t>(opt_.Number("maxWorkers"));
   const size_t min_spare_ = static_cast<size_t>(opt_.Number("minSpareWorkers"));
   const size_t max_spare_ = static_cast<size_t>(opt_.Number("maxSpareWorkers"));
   const uint64_t max_requests_ = static_cast<uint64_t>(opt_.Number("maxRequestsPerChild"));
   size_t spawn_rate_ = 1;
+  uint64_t fork_after_ = 0;      // model thread only: no fork before this
+  Stats::Counter delay_ms_{0};   // the last delay; 0 once children live on
+  Stats::Counter died_young_{0};
+  SourceSlots source_slots_;     // maxConnectionsPerSource across the children
   std::unique_ptr<Slot[]> slots_;
   std::mutex mu_;
   std::condition_variable wake_;
