@@ -1,7 +1,7 @@
 // What only UringServer does: a completion loop whose recv buffers come from
 // a shared ring that can run dry, whose sends keep their buffer in the
-// kernel until they complete, and which exists only where liburing and the
-// kernel allow it.
+// kernel until they complete, which uses the kernel features it finds
+// (receive bundles) or goes without, and which the kernel may refuse.
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -9,9 +9,7 @@ import * as path from 'node:path';
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
-import { binding } from '../lib/binding';
-import { runRr, selectTargets } from '../lib/bench';
-import { EpollServer, UringServer, createServer, nativeModels } from '../lib/index';
+import { UringServer, createServer, nativeModels } from '../lib/index';
 import { Client } from './client';
 import {
   KiB,
@@ -53,19 +51,54 @@ describe.runIf(BUILT)('UringServer', () => {
     expect(createServer('uring', { entries: 1 })).toBeInstanceOf(UringServer);
   });
 
-  it('loses nothing when its buffer ring is far smaller than the traffic: 8 x 2 KiB, 64 clients streaming', async () => {
-    // 64 clients with up to 64 KiB in flight each against 16 KiB of receive
-    // buffers: the ring runs dry again and again (-ENOBUFS ends the multishot
-    // recv; the bytes wait in the socket until it is armed again), and the
-    // 8-slot submission queue fills in the middle of a round.
-    const server = trackServer(new UringServer({ entries: 8 }));
-    const { port } = await server.start();
-    const PER_CLIENT = 512 * KiB;
-    await Promise.all(Array.from({ length: 64 }, () => stream(port, PER_CLIENT, 64 * KiB)));
-    const s = await waitQuiescent(server, 64, 20_000);
-    expect(s).toMatchObject({ accepted: 64, closed: 64, bytesIn: 64 * PER_CLIENT, bytesOut: 64 * PER_CLIENT, errors: 0 });
-    // Reads land in 2 KiB buffers: at least one completion per buffer.
-    expect(s.reads).toBeGreaterThanOrEqual((64 * PER_CLIENT) / 2048);
+  it.each(['bundle', 'single'] as const)(
+    'loses nothing when its buffer ring is far smaller than the traffic: 8 x 2 KiB, 64 clients streaming (recv %s)',
+    async (recv) => {
+      // 64 clients with up to 64 KiB in flight each against 16 KiB of receive
+      // buffers: the ring runs dry again and again (-ENOBUFS ends the multishot
+      // recv; the bytes wait in the socket until it is armed again), and the
+      // 8-slot submission queue fills in the middle of a round.
+      const server = trackServer(new UringServer({ entries: 8, recv }));
+      const { port } = await server.start();
+      const PER_CLIENT = 512 * KiB;
+      await Promise.all(Array.from({ length: 64 }, () => stream(port, PER_CLIENT, 64 * KiB)));
+      const s = await waitQuiescent(server, 64, 20_000);
+      expect(s).toMatchObject({ accepted: 64, closed: 64, bytesIn: 64 * PER_CLIENT, bytesOut: 64 * PER_CLIENT, errors: 0 });
+      // Without bundles reads land in 2 KiB buffers: at least one completion per buffer.
+      if (recv === 'single') expect(s.reads).toBeGreaterThanOrEqual((64 * PER_CLIENT) / 2048);
+    },
+  );
+
+  it("stats().ring says what runs: bundles where the kernel has them, one buffer per completion with recv: 'single'", async () => {
+    // 8 clients x 16 round trips of 64 KiB each.
+    const run = async (recv: 'bundle' | 'single') => {
+      const server = trackServer(new UringServer({ recv }));
+      const { port } = await server.start();
+      await Promise.all(
+        Array.from({ length: 8 }, async () => {
+          const client = await Client.connect(port);
+          for (let i = 0; i < 16; i++) {
+            const payload = randomPayload(64 * KiB);
+            client.write(payload);
+            assertBytesEqual(await client.read(payload.length), toUpperAscii(payload), '64 KiB reply');
+          }
+          client.end();
+          await client.readToEnd();
+        }),
+      );
+      const s = await waitQuiescent(server, 8, 20_000);
+      await server.stop();
+      return s as typeof s & { ring: string };
+    };
+    const single = await run('single');
+    expect(single.ring).toMatch(/^(?!.*\bbundle\b).*; 4096 buffers of 2048 B$/);
+    expect(single.reads).toBeGreaterThanOrEqual((8 * 16 * 64 * KiB) / 2048);
+    const bundle = await run('bundle');
+    expect(bundle.ring).toMatch(/; 4096 buffers of 2048 B$/);
+    if (/\bbundle\b/.test(bundle.ring)) {
+      // A bundle carries up to 64 KiB: far fewer completions than buffers.
+      expect(bundle.reads).toBeLessThan(single.reads / 4);
+    }
   });
 
   it('a ring of one entry (one buffer, one submission slot) still serves 8 clients byte-exact', async () => {
@@ -171,43 +204,17 @@ describe.runIf(BUILT)('UringServer', () => {
   });
 });
 
-describe('UringServer without liburing', () => {
-  it('a machine with liburing builds uring (unless NETMODELS_LIBURING=0 asked not to)', () => {
-    const probe = execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'liburing.js'), 'have']).toString();
-    if (probe === '1') expect(nativeModels()).toContain('uring');
-    else expect(nativeModels()).not.toContain('uring');
-  });
-
-  it('explains itself when the build lacks it, the other models still work, and the bench says why it skips', async () => {
-    const real = binding.nativeModels as string[];
-    binding.nativeModels = real.filter((m) => m !== 'uring');
-    try {
-      expect(nativeModels()).not.toContain('uring');
-      let err: (Error & { code?: string }) | undefined;
-      try {
-        new UringServer();
-      } catch (e) {
-        err = e as Error & { code?: string };
-      }
-      expect(err).toBeInstanceOf(TypeError);
-      expect(err!.code).toBe('ERR_FEATURE_UNAVAILABLE_ON_PLATFORM');
-      expect(err!.message).toMatch(/UringServer/);
-      expect(err!.message).toMatch(/liburing/);
-      expect(() => createServer('uring')).toThrow(/liburing/);
-
-      const rows = await runRr(selectTargets(['uring']), { connections: 1, messageSize: 8, durationMs: 50, warmupMs: 0 });
-      expect(rows).toEqual([expect.objectContaining({ label: 'uring', report: null, skipped: expect.stringMatching(/liburing/) })]);
-
-      const epoll = trackServer(new EpollServer());
-      const { port } = await epoll.start();
-      const c = await Client.connect(port);
-      c.write('still here');
-      assertBytesEqual(await c.read(10), Buffer.from('STILL HERE'));
-      c.destroy();
-      await epoll.stop();
-    } finally {
-      binding.nativeModels = real;
-    }
+describe('UringServer from the kernel headers alone', () => {
+  it('is in every build, and the addon neither links nor contains liburing', () => {
+    // This is what a fresh clone gets on a machine without liburing-dev
+    // (CI installs none): the ring is the project's own, over syscall().
+    expect(nativeModels()).toContain('uring');
+    const addon: string = require('node-gyp-build').path(ROOT);
+    const bytes = fs.readFileSync(addon);
+    expect(bytes.includes('liburing')).toBe(false);
+    expect(bytes.includes('io_uring_queue_init')).toBe(false);
+    const ldd = spawnSync('ldd', [addon], { encoding: 'utf8' });
+    if (ldd.status === 0) expect(ldd.stdout).not.toMatch(/uring/);
   });
 });
 
