@@ -62,9 +62,10 @@ void RingConnection::Submit(Ring& ring) {
   ops_++;
 }
 
-void RingConnection::Retire(Ring& ring) {
+void RingConnection::Retire(Ring& ring, bool cancel) {
   if (retiring_) return;
   retiring_ = true;
+  if (!cancel) return;
   if (recv_armed_ && !recv_cancelled_) ring.Cancel(Tag(kOpRecv), Tag(kOpCancel));
   if (sending_) ring.Cancel(Tag(kOpSend), Tag(kOpCancel));
 }

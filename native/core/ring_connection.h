@@ -38,7 +38,9 @@ class RingConnection final : public ConnectionBase {
   void Submit(Ring& ring);
   // Starts closing: cancels whatever it has in flight. Once InFlight() is
   // 0 the connection may be destroyed; until then it must stay alive.
-  void Retire(Ring& ring);
+  // `cancel` false: the loop cancels every request in the ring at once
+  // instead (stop()).
+  void Retire(Ring& ring, bool cancel);
 
   // As Connection's: a JS connection (AttachJs) reads until JS pauses or
   // holds its high-water mark of input, and stays open after the peer's EOF
