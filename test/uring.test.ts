@@ -195,6 +195,24 @@ describe.runIf(BUILT)('UringServer', () => {
     expect(server.stats().wakeups).toBeGreaterThan(before);
   });
 
+  it('a JS destroy() after a write to a peer that never reads still closes, 2 s later (the lingering bound)', async () => {
+    // The write is sent before the close (conformance: 'write then
+    // destroy'); a peer that never takes it must not hold the connection
+    // and its output forever.
+    const server = trackServer(
+      new UringServer({ handler: (conn) => conn.once('data', () => { conn.write(Buffer.alloc(16 * MiB, 'x')); conn.destroy(); }) }),
+    );
+    const { port } = await server.start();
+    const client = await Client.connect(port, '127.0.0.1', { reading: false });
+    client.write('go');
+    await waitForStats(server, (s) => s.bytesIn === 2 && s.active === 1, 'the request read');
+    const started = Date.now();
+    await waitQuiescent(server, 1, 10_000);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1500);
+    expect(server.stats().bytesOut).toBeLessThan(16 * MiB);
+    client.destroy();
+  });
+
   it('idleTimeoutMs closes a connection whose multishot recv is armed and idle', async () => {
     const server = trackServer(new UringServer({ idleTimeoutMs: 100 }));
     const { port } = await server.start();
