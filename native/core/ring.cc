@@ -180,10 +180,30 @@ int Ring::Open(unsigned entries, bool bundles, Stats* stats, SysError* error) {
     return r;
   }
   needs_enable_ = (p.flags & IORING_SETUP_R_DISABLED) != 0;
+  if ((r = ProbeOps()) < 0) {
+    error->err = r;
+    error->syscall = "io_uring_register";
+    return r;
+  }
   features_.bundle = bundle_offered_ = bundles && (p.features & IORING_FEAT_RECVSEND_BUNDLE) != 0;
   buf_count_ = RoundUpPow2(entries);
   Show();
   return RegisterBuffers(error);
+}
+
+// The operations the loop submits (IORING_REGISTER_PROBE, 5.6): a kernel
+// without one of them is refused here, with EOPNOTSUPP, rather than
+// failing a request later.
+int Ring::ProbeOps() {
+  constexpr unsigned kOps = 256;
+  std::vector<char> mem(sizeof(io_uring_probe) + kOps * sizeof(io_uring_probe_op), 0);
+  auto* probe = reinterpret_cast<io_uring_probe*>(mem.data());
+  const int r = Register(ring_fd_, IORING_REGISTER_PROBE, probe, kOps);
+  if (r < 0) return r;
+  for (unsigned op : {IORING_OP_ACCEPT, IORING_OP_RECV, IORING_OP_SEND, IORING_OP_READ, IORING_OP_ASYNC_CANCEL}) {
+    if (op > probe->last_op || !(probe->ops[op].flags & IO_URING_OP_SUPPORTED)) return -EOPNOTSUPP;
+  }
+  return 0;
 }
 
 int Ring::RegisterBuffers(SysError* error) {

@@ -141,6 +141,7 @@ class Ring {
   int Enter(unsigned to_submit, unsigned min_complete, unsigned flags, const void* arg, size_t argsz);
   int SetUp(unsigned entries, unsigned flags, io_uring_params* p);
   int RegisterBuffers(SysError* error);
+  int ProbeOps();
   void Count(uint64_t tag, int32_t res);  // a completion, into stats_
   void Show();  // copies features_ where Describe() reads them
 

@@ -153,4 +153,3 @@ void RingConnection::Linger() {
 }
 
 }  // namespace nm
-

@@ -95,4 +95,3 @@ class RingConnection final : public ConnectionBase {
 };
 
 }  // namespace nm
-

@@ -232,4 +232,3 @@ void UringModel::Close(RingConnection* c) {
 NM_REGISTER_MODEL("uring", UringModel);
 
 }  // namespace nm
-
