@@ -1,5 +1,6 @@
 #include "core/ring.h"
 
+#include <linux/time_types.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -207,9 +208,9 @@ int Ring::ProbeOps() {
 }
 
 int Ring::RegisterBuffers(SysError* error) {
-  buf_ring_bytes_ = buf_count_ * sizeof(io_uring_buf);
+  buf_ring_bytes_ = buf_count_ * sizeof(ProvidedBuf);
   buffers_bytes_ = static_cast<size_t>(buf_count_) * kBufferSize;
-  buf_ring_ = static_cast<io_uring_buf*>(MapForKernel(buf_ring_bytes_));
+  buf_ring_ = static_cast<ProvidedBuf*>(MapForKernel(buf_ring_bytes_));
   buffers_ = static_cast<char*>(MapForKernel(buffers_bytes_));
   if (!buf_ring_ || !buffers_) {
     error->err = -ENOMEM;
@@ -419,7 +420,7 @@ std::string Ring::Describe() const {
 }
 
 void Ring::Recycle(int id) {
-  io_uring_buf& b = buf_ring_[buf_tail_ & (buf_count_ - 1)];
+  ProvidedBuf& b = buf_ring_[buf_tail_ & (buf_count_ - 1)];
   b.addr = reinterpret_cast<uint64_t>(Buffer(id));
   b.len = kBufferSize;
   b.bid = static_cast<uint16_t>(id);

@@ -26,6 +26,10 @@
 #include "core/listener.h"
 #include "core/stats.h"
 
+#ifndef IORING_CQE_F_MORE
+#define IORING_CQE_F_MORE (1U << 1)  // 5.13
+#endif
+
 namespace nm {
 
 // What a request is, in the low byte of its tag.
@@ -172,10 +176,17 @@ class Ring {
   unsigned cq_mask_ = 0;
   io_uring_cqe* cqes_ = nullptr;
 
-  // The provided-buffer ring: entries, with the kernel-read tail laid over
-  // the first entry's resv field. Not the header's io_uring_buf_ring: its
-  // flexible array member, compiled as C++, starts 8 bytes in.
-  io_uring_buf* buf_ring_ = nullptr;
+  // An entry of the provided-buffer ring, as the kernel lays it out (5.19).
+  // The ring is an array of them, its tail laid over the first one's resv.
+  // Not the header's io_uring_buf_ring: compiled as C++, its flexible array
+  // member starts 8 bytes in.
+  struct ProvidedBuf {
+    uint64_t addr;
+    uint32_t len;
+    uint16_t bid;
+    uint16_t resv;
+  };
+  ProvidedBuf* buf_ring_ = nullptr;
   size_t buf_ring_bytes_ = 0;
   char* buffers_ = nullptr;
   size_t buffers_bytes_ = 0;
