@@ -126,6 +126,12 @@ export interface ServerStats {
   wakeups: number;
   /** The reaper really in use (process models): `'pidfd'`, or `'sigchld'` after a fallback. */
   reaper?: 'pidfd' | 'sigchld';
+  /**
+   * The io_uring each loop runs (uring): the kernel features in use (`bundle`:
+   * receive bundles; `defer-taskrun`; `registered-fd`; `single-mmap`), then the
+   * provided buffers, e.g. `'bundle defer-taskrun registered-fd single-mmap; 4096 buffers of 2048 B'`.
+   */
+  ring?: string;
   /** Children reaped (fork; 0 elsewhere). */
   reaped: number;
   /** Children that exited with status 0 (fork only). */

@@ -6,8 +6,8 @@
 process.stderr.write(
   `\nnetmodels: no prebuilt addon fits this machine (${process.platform}-${process.arch}, Node ${process.version}), ` +
     'and building it from source failed (the error above).\n' +
-    '  - Install a C++ compiler, make and Python 3 (Debian/Ubuntu: apt-get install build-essential python3;\n' +
-    '    liburing-dev too for the io_uring model), then run: npm rebuild netmodels\n' +
+    '  - Install a C++ compiler, make and Python 3 (Debian/Ubuntu: apt-get install build-essential python3),\n' +
+    '    then run: npm rebuild netmodels\n' +
     '  - The npm package carries prebuilds for Linux x64 and arm64 (glibc 2.34 or newer) only.\n',
 );
 process.exit(1);

@@ -13,11 +13,9 @@
 # Run it through npm: npm passes node-gyp the local Node headers (nodedir);
 # called directly, node-gyp tries to download them.
 #
-# arm64 needs Debian's cross compiler, and liburing for arm64 to carry the
-# io_uring model (without it the arm64 addon is built without uring, which
-# it then reports unavailable, as any build without liburing does):
+# arm64 needs Debian's cross compiler (the io_uring model needs only the
+# kernel headers that come with it):
 #   apt-get install g++-aarch64-linux-gnu
-#   dpkg --add-architecture arm64 && apt-get update && apt-get install liburing-dev:arm64
 #
 # prebuildify builds in build/ and moves the addon out of it: afterwards the
 # checkout loads prebuilds/linux-x64 until `npm run build:native`.
@@ -61,14 +59,6 @@ arm64() {
   if ! command -v "$cross-g++" >/dev/null 2>&1; then
     echo "prebuildify: no $cross-g++ (Debian: apt-get install g++-$cross)" >&2
     exit 1
-  fi
-  # scripts/liburing.js asks $CC whether <liburing.h> compiles; the host's
-  # header alone would pass that, then the link would want an arm64
-  # liburing that is not there. Decide here, from the archive itself.
-  if ! "$cross-gcc" -print-file-name=liburing.a | grep -q '^/'; then
-    echo "prebuildify: no arm64 liburing.a (apt-get install liburing-dev:arm64): arm64 built without the io_uring model" >&2
-    NETMODELS_LIBURING=0
-    export NETMODELS_LIBURING
   fi
   rm -rf prebuilds/linux-arm64
   CC=$cross-gcc CXX=$cross-g++ LINK=$cross-g++ AR=$cross-ar PREBUILD_STRIP_BIN=$cross-strip \

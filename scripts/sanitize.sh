@@ -37,10 +37,9 @@ fi
 # Copies keep their mtimes and gyp's Makefile also compares command lines,
 # so a second run recompiles only what changed.
 rm -rf "$out/native" "$out/scripts" "$out/logs" "$out/vitest.log" "$out/vitest.status"
-mkdir -p "$out/logs" "$out/scripts"
+mkdir -p "$out/logs"
 cp -p binding.gyp "$out/"
 cp -pR native "$out/native"
-cp -p scripts/liburing.js "$out/scripts/"  # binding.gyp asks it whether liburing is there
 cat > "$out/package.json" <<'JSON'
 {
   "name": "netmodels-sanitize-build",

@@ -3,7 +3,7 @@
 // the manner of Python's BaseSelectorTestCase (one class, one SELECTOR per
 // backend). Model-specific behaviour belongs in that model's own test file.
 import { afterEach, describe, expect, it } from 'vitest';
-import { createServer, type ModelName } from '../lib/index';
+import { createServer, type Connection, type ModelName } from '../lib/index';
 import { Client, connectError } from './client';
 import { parseHttpResponses } from './http-replies';
 import {
@@ -763,6 +763,32 @@ export function conformance(config: ConformanceConfig): void {
         const s = await waitDone(server, 3);
         expect(s).toMatchObject({ accepted: 4, active: 0, closed: 3, rejected: 1 });
         expect(s.accepted).toBe(s.active + s.closed + s.rejected);
+      });
+    });
+
+    // What a JS handler wrote before destroy() reaches the client, as on
+    // node:net (node:http writes its 400/408/413/431 replies that way).
+    if (typeof config.options?.handler === 'function') describe('JS handler', () => {
+      const BIG = randomPayload(64 * KiB);
+      it.each([
+        ['a small write', (conn: Connection) => { conn.write('bye'); conn.destroy(); }, Buffer.from('bye')],
+        ['a 64 KiB write', (conn: Connection) => { conn.write(BIG); conn.destroy(); }, BIG],
+        ["end('bye') then a write that fails", (conn: Connection) => {
+          conn.on('error', () => undefined);
+          conn.end('bye');
+          conn.write('too late');
+        }, Buffer.from('bye')],
+      ] as const)('delivers output written in the same turn as destroy(): %s, 20 clients', async (_what, reply, expected) => {
+        const { server, port } = await startServer({ handler: (conn: Connection) => conn.once('data', () => reply(conn)) });
+        await Promise.all(
+          Array.from({ length: 20 }, async (_, i) => {
+            const client = await Client.connect(port);
+            client.write('hi');
+            const got = await client.readToEnd(10_000);
+            assertBytesEqual(got, expected, `client ${i}`);
+          }),
+        );
+        await waitDone(server, 20);
       });
     });
   });

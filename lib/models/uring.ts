@@ -1,7 +1,5 @@
-import { binding } from '../binding';
-import { featureUnavailable } from '../errors';
 import { Server, type EventLoopOptions, type ServerOptions } from '../server';
-import { integer, type ModelSpec } from '../spec';
+import { integer, oneOf, type ModelSpec } from '../spec';
 
 export interface UringServerOptions extends ServerOptions, EventLoopOptions {
   /**
@@ -10,6 +8,14 @@ export interface UringServerOptions extends ServerOptions, EventLoopOptions {
    * Default 4096 (8 MiB of buffers); at most 32768.
    */
   entries?: number;
+  /**
+   * How a multishot recv fills provided buffers. `'bundle'` (default): one
+   * completion for up to 64 KiB spread over several buffers, where the
+   * kernel has receive bundles (6.10) with their per-recv cap (6.14), else
+   * as `'single'`: one completion per buffer. `stats().ring` says which
+   * one runs.
+   */
+  recv?: 'bundle' | 'single';
 }
 
 /** One thread, a completion loop over io_uring: multishot accept and recv, provided buffers. */
@@ -18,18 +24,10 @@ export class UringServer extends Server {
     name: 'uring',
     family: 'event',
     summary: 'one thread, io_uring completions: multishot accept/recv into provided buffers',
-    options: { entries: integer(1, 32768, 4096) },
-    requires: 'liburing',
+    options: { entries: integer(1, 32768, 4096), recv: oneOf(['bundle', 'single'] as const, 'bundle') },
   };
 
   constructor(options?: UringServerOptions) {
-    if (!(binding.nativeModels as string[]).includes('uring')) {
-      throw featureUnavailable(
-        'UringServer',
-        'in this build of netmodels: liburing was missing when it was compiled ' +
-          '(install liburing-dev, or your distribution\'s liburing development package, then run npm rebuild netmodels)',
-      );
-    }
     super(UringServer.spec, options);
   }
 }

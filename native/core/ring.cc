@@ -1,17 +1,88 @@
 #include "core/ring.h"
 
-#if NM_HAVE_LIBURING
-
+#include <linux/time_types.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstring>
+
+// What this file uses from kernels newer than the oldest headers it builds
+// with (Linux 5.11's, for io_uring_getevents_arg), each with the kernel that
+// added it. Using one on an older kernel is refused by that kernel (EINVAL),
+// and Open() falls back.
+#ifndef IORING_SETUP_SUBMIT_ALL
+#define IORING_SETUP_SUBMIT_ALL (1U << 7)  // 5.18
+#endif
+#ifndef IORING_SETUP_SINGLE_ISSUER
+#define IORING_SETUP_SINGLE_ISSUER (1U << 12)  // 6.0
+#endif
+#ifndef IORING_SETUP_DEFER_TASKRUN
+#define IORING_SETUP_DEFER_TASKRUN (1U << 13)  // 6.1
+#endif
+#ifndef IORING_RECV_MULTISHOT
+#define IORING_RECV_MULTISHOT (1U << 1)  // 6.0
+#endif
+#ifndef IORING_ACCEPT_MULTISHOT
+#define IORING_ACCEPT_MULTISHOT (1U << 0)  // 5.19
+#endif
+#ifndef IORING_ASYNC_CANCEL_ANY
+#define IORING_ASYNC_CANCEL_ANY (1U << 2)  // 5.19
+#endif
+#ifndef IORING_RECVSEND_BUNDLE
+#define IORING_RECVSEND_BUNDLE (1U << 4)  // 6.10
+#endif
+#ifndef IORING_FEAT_RECVSEND_BUNDLE
+#define IORING_FEAT_RECVSEND_BUNDLE (1U << 14)  // 6.10
+#endif
+#ifndef IORING_ENTER_REGISTERED_RING
+#define IORING_ENTER_REGISTERED_RING (1U << 4)  // 5.18
+#endif
 
 namespace nm {
 
 namespace {
+
+// io_uring_register opcodes past 5.11's headers (an enum there, so not
+// #ifndef-able).
+constexpr unsigned kRegisterRingFds = 20;    // 5.18
+constexpr unsigned kUnregisterRingFds = 21;  // 5.18
+constexpr unsigned kRegisterPbufRing = 22;   // 5.19
+
+// IORING_REGISTER_PBUF_RING's argument, as the kernel lays it out (5.19).
+struct BufRingReg {
+  uint64_t ring_addr;
+  uint32_t ring_entries;
+  uint16_t bgid;
+  uint16_t flags;
+  uint64_t resv[3];
+};
+// IORING_REGISTER_RING_FDS's argument (io_uring_rsrc_update, 5.13).
+struct RingFdReg {
+  uint32_t offset;
+  uint32_t resv;
+  uint64_t data;
+};
+
+// The shared rings' indices: this thread's own side is read plainly; the
+// kernel's side is read with acquire (so the entries it filled before
+// moving it are seen) and this thread's side published with release (so
+// the kernel sees the entries written before it moves).
+unsigned LoadAcquire(const unsigned* p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+void StoreRelease(unsigned* p, unsigned v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+
+int Register(int fd, unsigned op, const void* arg, unsigned n) {
+  return syscall(__NR_io_uring_register, fd, op, arg, n) < 0 ? -errno : 0;
+}
+
+void* MapRing(int fd, size_t bytes, off_t offset) {
+  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, offset);
+  return p == MAP_FAILED ? nullptr : p;
+}
 
 // Memory the kernel writes into (buffers) or reads (the buffer ring) on its
 // own schedule. Not inherited by a child forked meanwhile (by a fork model
@@ -30,179 +101,284 @@ unsigned RoundUpPow2(unsigned n) {
   return p;
 }
 
+template <class T>
+T* At(void* base, unsigned offset) {
+  return reinterpret_cast<T*>(static_cast<char*>(base) + offset);
+}
+
 }  // namespace
 
 Ring::~Ring() {
   // Closing the ring releases the buffer ring it pinned; the loop has
   // reaped every request before, so nothing still points into buffers_.
-  if (open_) io_uring_queue_exit(&ring_);
+  if (sqes_) munmap(sqes_, sqes_bytes_);
+  if (cq_map_ && cq_map_ != sq_map_) munmap(cq_map_, cq_map_bytes_);
+  if (sq_map_) munmap(sq_map_, sq_map_bytes_);
+  if (ring_fd_ >= 0) ::close(ring_fd_);
   if (buffers_) munmap(buffers_, buffers_bytes_);
   if (buf_ring_) munmap(buf_ring_, buf_ring_bytes_);
 }
 
-int Ring::Open(unsigned entries, Stats* stats, SysError* error) {
+// io_uring_setup and the mappings of its queues; on failure nothing is left.
+int Ring::SetUp(unsigned entries, unsigned flags, io_uring_params* p) {
+  *p = io_uring_params{};
+  p->flags = flags;
+  const int fd = static_cast<int>(syscall(__NR_io_uring_setup, entries, p));
+  if (fd < 0) return -errno;
+  ring_fd_ = fd;
+  sq_map_bytes_ = p->sq_off.array + p->sq_entries * sizeof(unsigned);
+  cq_map_bytes_ = p->cq_off.cqes + p->cq_entries * sizeof(io_uring_cqe);
+  // Since 5.4 both rings share one mapping, as large as the larger.
+  features_.single_mmap = (p->features & IORING_FEAT_SINGLE_MMAP) != 0;
+  if (features_.single_mmap) sq_map_bytes_ = cq_map_bytes_ = std::max(sq_map_bytes_, cq_map_bytes_);
+  sq_map_ = MapRing(fd, sq_map_bytes_, IORING_OFF_SQ_RING);
+  cq_map_ = features_.single_mmap ? sq_map_ : MapRing(fd, cq_map_bytes_, IORING_OFF_CQ_RING);
+  sqes_bytes_ = p->sq_entries * sizeof(io_uring_sqe);
+  sqes_ = static_cast<io_uring_sqe*>(MapRing(fd, sqes_bytes_, IORING_OFF_SQES));
+  if (!sq_map_ || !cq_map_ || !sqes_) {
+    const int err = -errno;
+    if (sqes_) munmap(sqes_, sqes_bytes_);
+    if (cq_map_ && cq_map_ != sq_map_) munmap(cq_map_, cq_map_bytes_);
+    if (sq_map_) munmap(sq_map_, sq_map_bytes_);
+    sqes_ = nullptr;
+    sq_map_ = cq_map_ = nullptr;
+    ::close(ring_fd_);
+    ring_fd_ = -1;
+    return err;
+  }
+  sq_head_ = At<unsigned>(sq_map_, p->sq_off.head);
+  sq_tail_ = At<unsigned>(sq_map_, p->sq_off.tail);
+  sq_mask_ = *At<unsigned>(sq_map_, p->sq_off.ring_mask);
+  sq_entries_ = *At<unsigned>(sq_map_, p->sq_off.ring_entries);
+  // The SQ's index array maps slot i to SQE i, once: SQEs are then used in
+  // ring order and the array is never written again.
+  unsigned* array = At<unsigned>(sq_map_, p->sq_off.array);
+  for (unsigned i = 0; i < sq_entries_; i++) array[i] = i;
+  sqe_tail_ = *sq_tail_;
+  cq_head_ = At<unsigned>(cq_map_, p->cq_off.head);
+  cq_tail_ = At<unsigned>(cq_map_, p->cq_off.tail);
+  cq_mask_ = *At<unsigned>(cq_map_, p->cq_off.ring_mask);
+  cqes_ = At<io_uring_cqe>(cq_map_, p->cq_off.cqes);
+  enter_fd_ = ring_fd_;
+  return 0;
+}
+
+int Ring::Open(unsigned entries, bool bundles, Stats* stats, SysError* error) {
   stats_ = stats;
-  io_uring_params p{};
+  io_uring_params p;
   // Completions are reaped only by the loop's thread (DEFER_TASKRUN, 6.1):
   // the kernel runs their work when the loop waits, in one batch, instead
   // of interrupting it. SINGLE_ISSUER, which it needs, binds the ring to the
-  // thread that enables it, and this is not that thread.
-  p.flags = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
-            IORING_SETUP_R_DISABLED;
-  int r = io_uring_queue_init_params(entries, &ring_, &p);
-  if (r == -EINVAL) {
-    p = io_uring_params{};
-    p.flags = IORING_SETUP_SUBMIT_ALL;
-    r = io_uring_queue_init_params(entries, &ring_, &p);
-  }
+  // thread that enables it (R_DISABLED, 5.10), and this is not that thread.
+  int r = SetUp(entries, IORING_SETUP_SUBMIT_ALL | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+                             IORING_SETUP_R_DISABLED, &p);
+  features_.defer_taskrun = r == 0;
+  if (r == -EINVAL) r = SetUp(entries, IORING_SETUP_SUBMIT_ALL, &p);
+  if (r == 0 && !(p.features & IORING_FEAT_EXT_ARG)) r = -EOPNOTSUPP;  // waits with a timeout (5.11)
   if (r < 0) {
     error->err = r;
     error->syscall = "io_uring_setup";
     return r;
   }
-  open_ = true;
   needs_enable_ = (p.flags & IORING_SETUP_R_DISABLED) != 0;
-
+  if ((r = ProbeOps()) < 0) {
+    error->err = r;
+    error->syscall = "io_uring_register";
+    return r;
+  }
+  features_.bundle = bundle_offered_ = bundles && (p.features & IORING_FEAT_RECVSEND_BUNDLE) != 0;
   buf_count_ = RoundUpPow2(entries);
-  buf_ring_bytes_ = buf_count_ * sizeof(io_uring_buf);
+  Show();
+  return RegisterBuffers(error);
+}
+
+// The operations the loop submits (IORING_REGISTER_PROBE, 5.6): a kernel
+// without one of them is refused here, with EOPNOTSUPP, rather than
+// failing a request later.
+int Ring::ProbeOps() {
+  constexpr unsigned kOps = 256;
+  std::vector<char> mem(sizeof(io_uring_probe) + kOps * sizeof(io_uring_probe_op), 0);
+  auto* probe = reinterpret_cast<io_uring_probe*>(mem.data());
+  const int r = Register(ring_fd_, IORING_REGISTER_PROBE, probe, kOps);
+  if (r < 0) return r;
+  for (unsigned op : {IORING_OP_ACCEPT, IORING_OP_RECV, IORING_OP_SEND, IORING_OP_READ, IORING_OP_ASYNC_CANCEL}) {
+    if (op > probe->last_op || !(probe->ops[op].flags & IO_URING_OP_SUPPORTED)) return -EOPNOTSUPP;
+  }
+  return 0;
+}
+
+int Ring::RegisterBuffers(SysError* error) {
+  buf_ring_bytes_ = buf_count_ * sizeof(ProvidedBuf);
   buffers_bytes_ = static_cast<size_t>(buf_count_) * kBufferSize;
-  buf_ring_ = static_cast<io_uring_buf_ring*>(MapForKernel(buf_ring_bytes_));
+  buf_ring_ = static_cast<ProvidedBuf*>(MapForKernel(buf_ring_bytes_));
   buffers_ = static_cast<char*>(MapForKernel(buffers_bytes_));
   if (!buf_ring_ || !buffers_) {
     error->err = -ENOMEM;
     error->syscall = "mmap";
     return error->err;
   }
-  io_uring_buf_reg reg{};
+  BufRingReg reg{};
   reg.ring_addr = reinterpret_cast<uint64_t>(buf_ring_);
   reg.ring_entries = buf_count_;
   reg.bgid = 0;
-  // liburing 2.3 has io_uring_register_buf_ring, not io_uring_setup_buf_ring (2.4).
-  if ((r = io_uring_register_buf_ring(&ring_, &reg, 0)) < 0) {
+  const int r = Register(ring_fd_, kRegisterPbufRing, &reg, 1);
+  if (r < 0) {
     error->err = r;
     error->syscall = "io_uring_register";
     return r;
   }
-  io_uring_buf_ring_init(buf_ring_);
-  const int mask = io_uring_buf_ring_mask(buf_count_);
-  for (unsigned i = 0; i < buf_count_; i++) {
-    io_uring_buf_ring_add(buf_ring_, Buffer(static_cast<int>(i)), kBufferSize,
-                          static_cast<unsigned short>(i), mask, static_cast<int>(i));
+  if (features_.bundle) {
+    at_.assign(1u << 16, 0);
+    where_.assign(buf_count_, 0);
   }
-  io_uring_buf_ring_advance(buf_ring_, static_cast<int>(buf_count_));
+  for (unsigned i = 0; i < buf_count_; i++) Recycle(static_cast<int>(i));
+  Publish();
   return 0;
 }
 
 int Ring::Enable() {
-  // Through the syscall: liburing 2.3's shared library does not export
-  // io_uring_enable_rings.
-  if (needs_enable_ &&
-      syscall(__NR_io_uring_register, ring_.ring_fd, IORING_REGISTER_ENABLE_RINGS, nullptr, 0) < 0) {
-    return -errno;
+  if (needs_enable_) {
+    const int r = Register(ring_fd_, IORING_REGISTER_ENABLE_RINGS, nullptr, 0);
+    if (r < 0) return r;
   }
   // Saves the kernel a file lookup per io_uring_enter; only an optimisation.
-  registered_fd_ = io_uring_register_ring_fd(&ring_) == 1;
+  RingFdReg reg{~0u, 0, static_cast<uint64_t>(ring_fd_)};
+  if (syscall(__NR_io_uring_register, ring_fd_, kRegisterRingFds, &reg, 1) == 1) {
+    features_.registered_fd = true;
+    enter_fd_ = static_cast<int>(reg.offset);
+    enter_flags_ = IORING_ENTER_REGISTERED_RING;
+    Show();
+  }
   return 0;
 }
 
 void Ring::Disable() {
-  if (registered_fd_) io_uring_unregister_ring_fd(&ring_);
-  registered_fd_ = false;
+  if (!features_.registered_fd) return;
+  RingFdReg reg{static_cast<uint32_t>(enter_fd_), 0, 0};
+  syscall(__NR_io_uring_register, ring_fd_, kUnregisterRingFds, &reg, 1);  // the ring's close drops it too
+  features_.registered_fd = false;
+  enter_fd_ = ring_fd_;
+  enter_flags_ = 0;
+  Show();
+}
+
+int Ring::Enter(unsigned to_submit, unsigned min_complete, unsigned flags, const void* arg, size_t argsz) {
+  Stats::add(stats_->sys.wait, 1);
+  const long r = syscall(__NR_io_uring_enter, enter_fd_, to_submit, min_complete, flags | enter_flags_, arg, argsz);
+  return r < 0 ? -errno : static_cast<int>(r);
 }
 
 io_uring_sqe* Ring::Sqe(uint64_t tag) {
-  io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
-  if (sqe == nullptr) {
+  // The kernel moves the SQ head as it consumes entries, during Enter.
+  if (sqe_tail_ - LoadAcquire(sq_head_) >= sq_entries_) {
+    StoreRelease(sq_tail_, sqe_tail_);
     int r;
     do {
-      r = io_uring_submit(&ring_);
-      Stats::add(stats_->sys.wait, 1);
+      r = Enter(sqe_tail_ - LoadAcquire(sq_head_), 0, 0, nullptr, 0);
     } while (r == -EINTR);
     if (r < 0 && failed_ == 0) failed_ = r;
-    sqe = io_uring_get_sqe(&ring_);
   }
-  if (sqe == nullptr) return &spare_;
-  in_flight_++;
-  if (TagOp(tag) != kOpSend) Stats::add(stats_->sys.ctl, 1);
-  io_uring_sqe_set_data64(sqe, tag);
+  io_uring_sqe* sqe = &spare_;
+  if (sqe_tail_ - LoadAcquire(sq_head_) < sq_entries_) {
+    sqe = &sqes_[sqe_tail_ & sq_mask_];
+    sqe_tail_++;
+    in_flight_++;
+    if (TagOp(tag) != kOpSend) Stats::add(stats_->sys.ctl, 1);
+  }
+  // Every field the kernel reads is set: zero, unless a request sets it.
+  std::memset(sqe, 0, sizeof *sqe);
+  sqe->user_data = tag;
   return sqe;
 }
 
 void Ring::AcceptMultishot(int listen_fd, uint64_t tag) {
   io_uring_sqe* sqe = Sqe(tag);
-  io_uring_prep_multishot_accept(sqe, listen_fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-  io_uring_sqe_set_data64(sqe, tag);
+  sqe->opcode = IORING_OP_ACCEPT;
+  sqe->fd = listen_fd;
+  sqe->accept_flags = SOCK_CLOEXEC | SOCK_NONBLOCK;
+  sqe->ioprio = IORING_ACCEPT_MULTISHOT;
 }
 
 void Ring::RecvMultishot(int fd, uint64_t tag) {
   io_uring_sqe* sqe = Sqe(tag);
-  io_uring_prep_recv_multishot(sqe, fd, nullptr, 0, 0);
-  sqe->flags |= IOSQE_BUFFER_SELECT;
+  sqe->opcode = IORING_OP_RECV;
+  sqe->fd = fd;
+  sqe->ioprio = IORING_RECV_MULTISHOT;
+  sqe->flags = IOSQE_BUFFER_SELECT;
   sqe->buf_group = 0;
-  io_uring_sqe_set_data64(sqe, tag);
+  if (features_.bundle) {
+    sqe->ioprio |= IORING_RECVSEND_BUNDLE;
+    // The cap keeps the read-ahead past the high-water mark as small as
+    // single buffers did: one pass over a socket stops at a full bundle.
+    sqe->len = kBundleBytes;
+  }
 }
 
 void Ring::Send(int fd, const char* data, size_t len, uint64_t tag) {
   io_uring_sqe* sqe = Sqe(tag);
+  sqe->opcode = IORING_OP_SEND;
+  sqe->fd = fd;
+  sqe->addr = reinterpret_cast<uint64_t>(data);
+  sqe->len = static_cast<uint32_t>(len);
   // MSG_WAITALL: the kernel itself goes on after a short send on a stream
   // socket, so a completion is all of it or an error.
-  io_uring_prep_send(sqe, fd, data, len, MSG_NOSIGNAL | MSG_WAITALL);
-  io_uring_sqe_set_data64(sqe, tag);
+  sqe->msg_flags = MSG_NOSIGNAL | MSG_WAITALL;
 }
 
 void Ring::Read(int fd, void* buf, unsigned len, uint64_t tag) {
   io_uring_sqe* sqe = Sqe(tag);
-  io_uring_prep_read(sqe, fd, buf, len, 0);
-  io_uring_sqe_set_data64(sqe, tag);
+  sqe->opcode = IORING_OP_READ;
+  sqe->fd = fd;
+  sqe->addr = reinterpret_cast<uint64_t>(buf);
+  sqe->len = len;
 }
 
 void Ring::Cancel(uint64_t target, uint64_t tag) {
+  // By tag, not by fd: the kernel finds a tag in its hash of armed
+  // requests, and a cancel by fd walks all of them (a stop that closed n
+  // connections that way took n^2 steps).
   io_uring_sqe* sqe = Sqe(tag);
-  io_uring_prep_cancel64(sqe, target, 0);
-  io_uring_sqe_set_data64(sqe, tag);
-}
-
-void Ring::CancelFd(int fd, uint64_t tag) {
-  io_uring_sqe* sqe = Sqe(tag);
-  io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
-  io_uring_sqe_set_data64(sqe, tag);
+  sqe->opcode = IORING_OP_ASYNC_CANCEL;
+  sqe->fd = -1;
+  sqe->addr = target;
 }
 
 void Ring::CancelAll(uint64_t tag) {
   io_uring_sqe* sqe = Sqe(tag);
-  io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
-  io_uring_sqe_set_data64(sqe, tag);
+  sqe->opcode = IORING_OP_ASYNC_CANCEL;
+  sqe->fd = -1;
+  sqe->cancel_flags = IORING_ASYNC_CANCEL_ANY;
 }
 
 int Ring::SubmitAndWait(int timeout_ms) {
+  StoreRelease(sq_tail_, sqe_tail_);
+  const unsigned to_submit = sqe_tail_ - LoadAcquire(sq_head_);
   int r;
   if (timeout_ms < 0) {
-    r = io_uring_submit_and_wait(&ring_, 1);
+    r = Enter(to_submit, 1, IORING_ENTER_GETEVENTS, nullptr, 0);
   } else {
     __kernel_timespec ts{timeout_ms / 1000, (timeout_ms % 1000) * 1'000'000LL};
-    io_uring_cqe* cqe = nullptr;
-    r = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
+    io_uring_getevents_arg arg{};
+    arg.sigmask = 0;  // no signal mask: the loop's own stays
+    arg.sigmask_sz = _NSIG / 8;
+    arg.ts = reinterpret_cast<uint64_t>(&ts);
+    r = Enter(to_submit, 1, IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, &arg, sizeof arg);
   }
-  Stats::add(stats_->sys.wait, 1);
   return r < 0 ? r : 0;
 }
 
 void Ring::Reap(std::vector<Completion>* out) {
   out->clear();
-  batch_.resize(256);
-  for (;;) {
-    const unsigned n = io_uring_peek_batch_cqe(&ring_, batch_.data(), static_cast<unsigned>(batch_.size()));
-    for (unsigned i = 0; i < n; i++) {
-      const io_uring_cqe* cqe = batch_[i];
-      // liburing's own timeout request, on kernels without IORING_FEAT_EXT_ARG.
-      if (cqe->user_data == LIBURING_UDATA_TIMEOUT) continue;
-      out->push_back({cqe->user_data, cqe->res, cqe->flags});
-      Count(cqe->user_data, cqe->res);
-      if (!(cqe->flags & IORING_CQE_F_MORE)) in_flight_--;
-    }
-    io_uring_cq_advance(&ring_, n);
-    if (n < batch_.size()) return;
+  unsigned head = *cq_head_;
+  const unsigned tail = LoadAcquire(cq_tail_);
+  for (; head != tail; head++) {
+    const io_uring_cqe& cqe = cqes_[head & cq_mask_];
+    out->push_back({cqe.user_data, cqe.res, cqe.flags});
+    Count(cqe.user_data, cqe.res);
+    if (!(cqe.flags & IORING_CQE_F_MORE)) in_flight_--;
   }
+  // Copied out: the kernel may reuse those entries from now on.
+  StoreRelease(cq_head_, head);
 }
 
 void Ring::Count(uint64_t tag, int32_t res) {
@@ -217,12 +393,47 @@ void Ring::Count(uint64_t tag, int32_t res) {
   if (res == -EAGAIN) Stats::add(stats_->sys.eagain, 1);
 }
 
+bool Ring::RefuseBundle(const Completion& e) {
+  // Every recv armed before the first refusal arrives is refused as well.
+  if (!bundle_offered_ || TagOp(e.tag) != kOpRecv || e.res != -EINVAL) return false;
+  features_.bundle = false;
+  Show();
+  return true;
+}
+
+void Ring::Show() {
+  shown_.store((features_.bundle ? 1u : 0u) | (features_.defer_taskrun ? 2u : 0u) |
+                   (features_.registered_fd ? 4u : 0u) | (features_.single_mmap ? 8u : 0u),
+               std::memory_order_relaxed);
+}
+
+std::string Ring::Describe() const {
+  const unsigned bits = shown_.load(std::memory_order_relaxed);
+  std::string s;
+  const char* names[] = {"bundle", "defer-taskrun", "registered-fd", "single-mmap"};
+  for (unsigned i = 0; i < 4; i++) {
+    if (!(bits & (1u << i))) continue;
+    if (!s.empty()) s += ' ';
+    s += names[i];
+  }
+  return s + (s.empty() ? "" : "; ") + std::to_string(buf_count_) + " buffers of " + std::to_string(kBufferSize) + " B";
+}
+
 void Ring::Recycle(int id) {
-  io_uring_buf_ring_add(buf_ring_, Buffer(id), kBufferSize, static_cast<unsigned short>(id),
-                        io_uring_buf_ring_mask(buf_count_), 0);
-  io_uring_buf_ring_advance(buf_ring_, 1);
+  ProvidedBuf& b = buf_ring_[buf_tail_ & (buf_count_ - 1)];
+  b.addr = reinterpret_cast<uint64_t>(Buffer(id));
+  b.len = kBufferSize;
+  b.bid = static_cast<uint16_t>(id);
+  if (!at_.empty()) {
+    at_[buf_tail_] = static_cast<uint16_t>(id);
+    where_[static_cast<size_t>(id)] = buf_tail_;
+  }
+  buf_tail_++;
+}
+
+void Ring::Publish() {
+  // The entries above are written before the kernel can see the new tail.
+  __atomic_store_n(&buf_ring_[0].resv, buf_tail_, __ATOMIC_RELEASE);
 }
 
 }  // namespace nm
-
-#endif  // NM_HAVE_LIBURING

@@ -2,23 +2,33 @@
 // completion queues, and a ring of provided receive buffers. Multishot recv
 // takes a buffer from that ring only when data arrives, so an idle
 // connection holds no buffer (the readiness loops' point, without the
-// readiness step). Compiled only with liburing (NM_HAVE_LIBURING).
+// readiness step).
+//
+// The ring is driven over the kernel's own interface (<linux/io_uring.h>,
+// io_uring_setup/enter/register by syscall()), as Rust's io-uring crate and
+// Zig's standard library do: no liburing at build or run time. What the
+// kernel offers beyond the minimum is probed in Open() and used only where
+// it is there (see Features).
 //
 // Every request carries a 64-bit tag the loop chooses (MakeTag). Ring counts
 // the requests whose last completion it has not reaped yet, so the loop can
 // wait until the kernel holds nothing of its memory before freeing it.
 #pragma once
 
-#if NM_HAVE_LIBURING
+#include <linux/io_uring.h>
 
-#include <liburing.h>
-
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "core/listener.h"
 #include "core/stats.h"
+
+#ifndef IORING_CQE_F_MORE
+#define IORING_CQE_F_MORE (1U << 1)  // 5.13
+#endif
 
 namespace nm {
 
@@ -44,7 +54,7 @@ struct Completion {
   uint32_t flags;
   // Without it the request is over: a multishot one must be submitted again.
   bool more() const { return (flags & IORING_CQE_F_MORE) != 0; }
-  // The provided buffer the data went into, or -1.
+  // The (first) provided buffer the data went into, or -1.
   int buffer() const {
     return (flags & IORING_CQE_F_BUFFER) ? static_cast<int>(flags >> IORING_CQE_BUFFER_SHIFT) : -1;
   }
@@ -52,12 +62,21 @@ struct Completion {
 
 class Ring {
  public:
-  // Size of each provided receive buffer. It also bounds how far a
-  // multishot recv can read past the high-water mark: the kernel fills up
-  // to 32 buffers per pass over a busy socket, and a few passes per
-  // io_uring_enter (about 100 buffers on Linux 6.18) before the loop sees
-  // the output it caused and can cancel the recv.
+  // Size of each provided receive buffer.
   static constexpr unsigned kBufferSize = 2048;
+  // With bundles, the most one recv completion carries (and so the most a
+  // multishot recv reads in one pass over a socket before the loop sees it).
+  static constexpr unsigned kBundleBytes = 64 * 1024;
+
+  // What the kernel offered and Open() chose; shown in stats().ring.
+  struct Features {
+    // One recv completion for several provided buffers (6.10), capped at
+    // kBundleBytes per completion (the cap: 6.14).
+    bool bundle = false;
+    bool defer_taskrun = false;  // SINGLE_ISSUER | DEFER_TASKRUN (6.1)
+    bool registered_fd = false;  // IORING_REGISTER_RING_FDS (5.18)
+    bool single_mmap = false;    // IORING_FEAT_SINGLE_MMAP (5.4)
+  };
 
   Ring() = default;
   ~Ring();
@@ -67,13 +86,12 @@ class Ring {
   // io_uring_setup with `entries` submission slots and as many receive
   // buffers (rounded up to a power of two), registered as buffer group 0.
   // On any thread: the ring starts disabled, and the thread that calls
-  // Enable() becomes its only submitter. 0 or -errno with *error filled.
-  // Counts into `stats` (syscalls): wait, each io_uring_submit* call (one
-  // io_uring_enter at most: liburing skips it when a completion is already
-  // there and nothing is queued); ctl, each request queued but sends;
-  // accept, recv, send, each completion of such a request; eagain, each of
-  // those completions with -EAGAIN.
-  int Open(unsigned entries, Stats* stats, SysError* error);
+  // Enable() becomes its only submitter. `bundles`: use receive bundles
+  // where the kernel has them. 0 or -errno with *error filled.
+  // Counts into `stats` (syscalls): wait, each io_uring_enter; ctl, each
+  // request queued but sends; accept, recv, send, each completion of such a
+  // request; eagain, each of those completions with -EAGAIN.
+  int Open(unsigned entries, bool bundles, Stats* stats, SysError* error);
   // On the loop's thread, before anything is submitted; 0 or -errno.
   int Enable();
   // On the loop's thread, when it has reaped its last completion.
@@ -87,7 +105,6 @@ class Ring {
   void Send(int fd, const char* data, size_t len, uint64_t tag);
   void Read(int fd, void* buf, unsigned len, uint64_t tag);
   void Cancel(uint64_t target, uint64_t tag);  // the request tagged `target`
-  void CancelFd(int fd, uint64_t tag);         // every request on `fd`
   void CancelAll(uint64_t tag);                // every request in the ring
 
   // Submits what is queued and waits for a completion, at most `timeout_ms`
@@ -96,9 +113,23 @@ class Ring {
   // Replaces *out with every completion available now.
   void Reap(std::vector<Completion>* out);
 
-  char* Buffer(int id) const { return buffers_ + static_cast<size_t>(id) * kBufferSize; }
-  // Gives buffer `id` back to the kernel for the next receives.
-  void Recycle(int id);
+  // Calls fn(data, len) for each provided buffer a recv completion filled,
+  // in order, then gives them back to the kernel. A completion that holds a
+  // buffer without data (an error, the peer's EOF) gives it back too.
+  template <class Fn>
+  void TakeReceived(const Completion& e, Fn&& fn);
+
+  // A recv completion with -EINVAL from a ring that armed bundles: the
+  // kernel has bundles (6.10) but not their per-recv cap (6.14). Bundles
+  // are turned off for this ring's later recvs, and the completion means
+  // only that its recv must be armed again; true for such a completion.
+  bool RefuseBundle(const Completion& e);
+
+  const Features& features() const { return features_; }
+  // stats().ring: the features in use and the provided buffers, e.g.
+  // "bundle defer-taskrun registered-fd single-mmap; 4096 buffers of 2048 B".
+  // From any thread, while the loop runs.
+  std::string Describe() const;
 
   // Requests submitted or queued whose last completion was not reaped yet.
   size_t InFlight() const { return in_flight_; }
@@ -107,25 +138,91 @@ class Ring {
   int failed() const { return failed_; }
 
  private:
+  char* Buffer(int id) const { return buffers_ + static_cast<size_t>(id) * kBufferSize; }
+  void Recycle(int id);
+  void Publish();  // makes the recycled buffers visible to the kernel
   io_uring_sqe* Sqe(uint64_t tag);
+  int Enter(unsigned to_submit, unsigned min_complete, unsigned flags, const void* arg, size_t argsz);
+  int SetUp(unsigned entries, unsigned flags, io_uring_params* p);
+  int RegisterBuffers(SysError* error);
+  int ProbeOps();
   void Count(uint64_t tag, int32_t res);  // a completion, into stats_
+  void Show();  // copies features_ where Describe() reads them
 
-  io_uring ring_{};
   Stats* stats_ = nullptr;
-  bool open_ = false;
+  Features features_;
+  std::atomic<unsigned> shown_{0};  // features_ as bits, for other threads
+  int ring_fd_ = -1;
+  int enter_fd_ = -1;          // ring_fd_, or its registered index
+  unsigned enter_flags_ = 0;   // IORING_ENTER_REGISTERED_RING with the index
   bool needs_enable_ = false;
-  bool registered_fd_ = false;
-  io_uring_buf_ring* buf_ring_ = nullptr;
+  bool bundle_offered_ = false;  // recvs were armed as bundles
+
+  // Both queues' rings live in memory shared with the kernel: the kernel
+  // writes the SQ head and the CQ tail, this thread the SQ tail and CQ head.
+  void* sq_map_ = nullptr;
+  size_t sq_map_bytes_ = 0;
+  void* cq_map_ = nullptr;  // sq_map_ itself on single-mmap kernels
+  size_t cq_map_bytes_ = 0;
+  io_uring_sqe* sqes_ = nullptr;
+  size_t sqes_bytes_ = 0;
+  unsigned* sq_head_ = nullptr;
+  unsigned* sq_tail_ = nullptr;
+  unsigned sq_mask_ = 0;
+  unsigned sq_entries_ = 0;
+  unsigned sqe_tail_ = 0;  // slots handed out, published to *sq_tail_ on submit
+  unsigned* cq_head_ = nullptr;
+  unsigned* cq_tail_ = nullptr;
+  unsigned cq_mask_ = 0;
+  io_uring_cqe* cqes_ = nullptr;
+
+  // An entry of the provided-buffer ring, as the kernel lays it out (5.19).
+  // The ring is an array of them, its tail laid over the first one's resv.
+  // Not the header's io_uring_buf_ring: compiled as C++, its flexible array
+  // member starts 8 bytes in.
+  struct ProvidedBuf {
+    uint64_t addr;
+    uint32_t len;
+    uint16_t bid;
+    uint16_t resv;
+  };
+  ProvidedBuf* buf_ring_ = nullptr;
   size_t buf_ring_bytes_ = 0;
   char* buffers_ = nullptr;
   size_t buffers_bytes_ = 0;
   unsigned buf_count_ = 0;
+  uint16_t buf_tail_ = 0;     // entries added, published to the ring's tail
+  // Bundles name only their first buffer; the rest follow it in ring
+  // order. at_[p] is the buffer added at ring position p (positions are the
+  // kernel's 16-bit head and tail), where_[id] the position of buffer id:
+  // a position is written again only 65536 additions later, long after any
+  // completion that names it was handled.
+  std::vector<uint16_t> at_;
+  std::vector<uint16_t> where_;
+
   size_t in_flight_ = 0;
   int failed_ = 0;
   io_uring_sqe spare_{};  // written into when no slot could be had (failed_ set)
-  std::vector<io_uring_cqe*> batch_;
 };
 
-}  // namespace nm
+template <class Fn>
+void Ring::TakeReceived(const Completion& e, Fn&& fn) {
+  const int first = e.buffer();
+  if (first < 0) return;
+  if (!features_.bundle) {
+    if (e.res > 0) fn(Buffer(first), e.res);
+    Recycle(first);
+  } else if (e.res > 0) {
+    // A bundle fills whole buffers in ring order, the last one partly; one
+    // with no data consumed none (the kernel counts buffers by bytes).
+    uint16_t pos = where_[static_cast<size_t>(first)];
+    for (int left = e.res; left > 0; left -= static_cast<int>(kBufferSize), pos++) {
+      const int id = at_[pos];
+      fn(Buffer(id), left < static_cast<int>(kBufferSize) ? left : static_cast<int>(kBufferSize));
+      Recycle(id);
+    }
+  }
+  Publish();
+}
 
-#endif  // NM_HAVE_LIBURING
+}  // namespace nm

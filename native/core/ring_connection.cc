@@ -1,7 +1,5 @@
 #include "core/ring_connection.h"
 
-#if NM_HAVE_LIBURING
-
 #include <sys/socket.h>
 
 namespace nm {
@@ -12,20 +10,27 @@ void RingConnection::emit(const char* data, size_t len) {
 
 void RingConnection::OnCompletion(Ring& ring, const Completion& e) {
   if (!e.more()) ops_--;
-  const int buffer = e.buffer();
   if (TagOp(e.tag) == kOpRecv) {
     if (!e.more()) recv_armed_ = recv_cancelled_ = false;
-    if (e.res > 0 && retiring_) {
+    if (e.res > 0) {
+      // One read per completion, however many buffers it filled.
       stats_->received(static_cast<uint64_t>(e.res));
-    } else if (e.res > 0 && buffer >= 0) {
-      OnRecv(ring.Buffer(buffer), e.res);
-    } else if (e.res <= 0 && e.res != -ENOBUFS && e.res != -ECANCELED && !retiring_) {
+      if (retiring_) {
+        ring.TakeReceived(e, [](char*, int) {});
+        return;
+      }
+      ring.TakeReceived(e, [this](char* data, int n) { OnData(data, static_cast<size_t>(n)); });
+      Linger();
+      return;
+    }
+    if (e.res != -ENOBUFS && e.res != -ECANCELED && !retiring_ && !ring.RefuseBundle(e)) {
       // -ENOBUFS: the buffer ring ran dry; the bytes are still in the
       // socket and are read once Submit() arms the recv again, after the
-      // loop's round has given its buffers back.
-      OnRecv(nullptr, e.res);
+      // loop's round has given its buffers back. So is a bundle the
+      // kernel refused.
+      OnEnd(e.res);
     }
-    if (buffer >= 0) ring.Recycle(buffer);
+    ring.TakeReceived(e, [](char*, int) {});
   } else if (TagOp(e.tag) == kOpSend) {
     OnSent(e.res);
   }
@@ -57,10 +62,12 @@ void RingConnection::Submit(Ring& ring) {
   ops_++;
 }
 
-void RingConnection::Retire(Ring& ring) {
+void RingConnection::Retire(Ring& ring, bool cancel) {
   if (retiring_) return;
   retiring_ = true;
-  if (ops_ > 0) ring.CancelFd(fd_.get(), Tag(kOpCancel));
+  if (!cancel) return;
+  if (recv_armed_ && !recv_cancelled_) ring.Cancel(Tag(kOpRecv), Tag(kOpCancel));
+  if (sending_) ring.Cancel(Tag(kOpSend), Tag(kOpCancel));
 }
 
 void RingConnection::Feed(char* data, size_t n) {
@@ -76,6 +83,17 @@ void RingConnection::FeedHeld() {
 }
 
 void RingConnection::Apply(const JsOps::Op& op, const JsOps& ops) {
+  if (op.kind == JsOps::Kind::kDestroy && !failed_ && Pending() > 0) {
+    // The output JS wrote before destroy() is sent, as net.Socket sends
+    // what it handed to the kernel, then the connection closes. Meanwhile
+    // it lingers: input is discarded, and a peer that never reads is
+    // closed kLingerMs later all the same.
+    JsOps::Op credit = op;
+    credit.kind = JsOps::Kind::kConsumed;
+    js_.Apply(credit, ops, &state_.js, *this, &waiting_, &failed_);
+    destroyed_ = closing_ = lingering_ = true;
+    return;
+  }
   js_.Apply(op, ops, &state_.js, *this, &waiting_, &failed_);
   // A send in flight counts in Pending(): the write side is shut only once
   // its completion says all of it went.
@@ -83,21 +101,22 @@ void RingConnection::Apply(const JsOps::Op& op, const JsOps& ops) {
   FeedHeld();
 }
 
-void RingConnection::OnRecv(char* data, int n) {
-  if (n > 0) {
-    stats_->received(static_cast<uint64_t>(n));
-    // Past a request that closes, input is dropped, as Connection does once
-    // it lingers (a multishot recv may still deliver some before then).
-    if (lingering_ || closing_) return;
-    if (Holding()) {
-      held_.insert(held_.end(), data, data + n);
-      return;
-    }
-    Feed(data, static_cast<size_t>(n));
-  } else if (n == 0) {
+void RingConnection::OnData(char* data, size_t n) {
+  // Past a request that closes, input is dropped, as Connection does once
+  // it lingers (a multishot recv may still deliver some before then).
+  if (lingering_ || closing_) return;
+  if (Holding()) {
+    held_.insert(held_.end(), data, data + n);
+    return;
+  }
+  Feed(data, n);
+}
+
+void RingConnection::OnEnd(int res) {
+  if (res == 0) {
     read_done_ = true;
   } else {
-    if (!PeerGone(-n)) Stats::add(stats_->errors, 1);
+    if (!PeerGone(-res)) Stats::add(stats_->errors, 1);
     failed_ = true;
   }
   Linger();
@@ -134,5 +153,3 @@ void RingConnection::Linger() {
 }
 
 }  // namespace nm
-
-#endif  // NM_HAVE_LIBURING

@@ -12,8 +12,6 @@
 // handler appends to meanwhile; they swap when the first is done.
 #pragma once
 
-#if NM_HAVE_LIBURING
-
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -40,7 +38,9 @@ class RingConnection final : public ConnectionBase {
   void Submit(Ring& ring);
   // Starts closing: cancels whatever it has in flight. Once InFlight() is
   // 0 the connection may be destroyed; until then it must stay alive.
-  void Retire(Ring& ring);
+  // `cancel` false: the loop cancels every request in the ring at once
+  // instead (stop()).
+  void Retire(Ring& ring, bool cancel);
 
   // As Connection's: a JS connection (AttachJs) reads until JS pauses or
   // holds its high-water mark of input, and stays open after the peer's EOF
@@ -49,7 +49,7 @@ class RingConnection final : public ConnectionBase {
   void ReportToJs() { js_.Report(state_.js, InputEnded(), Pending()); }
 
   bool Finished() const {
-    return failed_ || (InputEnded() && !js_.output_open() && Pending() == 0);
+    return failed_ || (Pending() == 0 && (destroyed_ || (InputEnded() && !js_.output_open())));
   }
   bool Retiring() const { return retiring_; }
   uint32_t InFlight() const { return ops_; }
@@ -74,7 +74,8 @@ class RingConnection final : public ConnectionBase {
   bool InputEnded() const { return read_done_ && held_.empty(); }
   bool Holding() const { return waiting_ || js_.paused(); }
   void FeedHeld();
-  void OnRecv(char* data, int n);
+  void OnData(char* data, size_t n);  // input a recv completion delivered
+  void OnEnd(int res);                 // a recv's EOF (0) or error (-errno)
   void Feed(char* data, size_t n);
   void OnSent(int res);
   void Linger();
@@ -90,8 +91,7 @@ class RingConnection final : public ConnectionBase {
   bool recv_cancelled_ = false;
   bool sending_ = false;
   bool retiring_ = false;
+  bool destroyed_ = false;  // JS destroyed it: closes once its output is sent
 };
 
 }  // namespace nm
-
-#endif  // NM_HAVE_LIBURING

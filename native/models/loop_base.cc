@@ -121,8 +121,6 @@ void LoopBase<Conn>::RunTimers() {
 }
 
 template class LoopBase<Connection>;
-#if NM_HAVE_LIBURING
 template class LoopBase<RingConnection>;
-#endif
 
 }  // namespace nm

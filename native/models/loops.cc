@@ -107,6 +107,12 @@ class LoopsModel final : public Model {
     for (auto& block : stats_blocks_) out->push_back(SnapshotWorker(block));
   }
 
+  // Every loop is the same model with the same options: the first one's
+  // facts stand for all (uring: the ring each loop runs).
+  void Describe(std::vector<std::pair<const char*, std::string>>* out) override {
+    if (!parts_.empty()) parts_[0]->Describe(out);
+  }
+
  private:
   int Prepare(SysError* error) override {
     if (balance_ == Balance::kHandoff) {

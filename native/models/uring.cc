@@ -5,8 +5,6 @@
 // multishot accept on the listener, a multishot recv per connection that
 // fills buffers from a shared provided-buffer ring, a send per pending
 // output) and reaps their completions, any number per io_uring_enter.
-#if NM_HAVE_LIBURING
-
 #include <sys/socket.h>
 
 #include "core/clock.h"
@@ -28,12 +26,15 @@ class UringModel final : public LoopBase<RingConnection> {
  public:
   using LoopBase::LoopBase;
   void Run() override;
+  void Describe(std::vector<std::pair<const char*, std::string>>* out) override {
+    out->emplace_back("ring", ring_.Describe());
+  }
 
  private:
   int Prepare(SysError* error) override {
     int r = OpenLoop(error);
     if (listener_.valid()) nodelay_inherited_ = AcceptedNoDelay(listener_.get());
-    return r < 0 ? r : ring_.Open(static_cast<unsigned>(opt_.Number("entries")), stats_, error);
+    return r < 0 ? r : ring_.Open(static_cast<unsigned>(opt_.Number("entries")), opt_.String("recv") == "bundle", stats_, error);
   }
 
   void Dispatch(const Completion& e);
@@ -220,7 +221,9 @@ void UringModel::Update(RingConnection* c) {
 
 void UringModel::Close(RingConnection* c) {
   if (js_ != nullptr && !c->Retiring()) js_->Closed(c->ref(), 0);
-  c->Retire(ring_);
+  // While stopping, one cancel of everything follows (Run): a cancel per
+  // connection would double the completions to reap.
+  c->Retire(ring_, !stopping_);
   if (c->InFlight() == 0) Forget(c);
 }
 
@@ -229,5 +232,3 @@ void UringModel::Close(RingConnection* c) {
 NM_REGISTER_MODEL("uring", UringModel);
 
 }  // namespace nm
-
-#endif  // NM_HAVE_LIBURING
