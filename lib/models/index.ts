@@ -11,6 +11,7 @@ import { SelectServer } from './select';
 import { ThreadServer } from './thread';
 import { ThreadPoolServer } from './threadpool';
 import { UringServer } from './uring';
+import { UdpServer } from './udp';
 
 export const MODEL_TABLE = {
   iterative: IterativeServer,
@@ -22,6 +23,7 @@ export const MODEL_TABLE = {
   poll: PollServer,
   epoll: EpollServer,
   uring: UringServer,
+  udp: UdpServer,
 } as const;
 
 type Table = typeof MODEL_TABLE;
