@@ -21,7 +21,7 @@
 
 namespace nm::loadgen {
 
-enum class Mode { kRequestReply, kHold, kChurn };
+enum class Mode { kRequestReply, kHold, kChurn, kUdp };
 enum class Expect { kUppercase, kEcho, kNone };
 
 struct Options {
@@ -39,6 +39,8 @@ struct Options {
   int64_t connect_timeout_ms = 3000;
   uint32_t threads = 1;
   int64_t progress_interval_ms = 250;
+  // udp: a datagram unanswered after this long is lost; its client goes on.
+  int64_t timeout_ms = 200;
 };
 
 // Pseudo-errno recorded when the server closed a connection early.
@@ -81,9 +83,12 @@ struct Report {
   double duration_ms = 0;    // the measured window actually run
   LatencySummary latency_us;
   std::map<int, uint64_t> error_codes;  // errno (or kErrEof) -> count
+  uint64_t lost = 0;  // udp: datagrams of the window unanswered within timeout_ms
+  uint64_t late = 0;  // udp: replies that came after their datagram was lost
 };
 
 class Worker;
+class UdpWorker;
 
 // State every worker of one run reads; immutable once the threads start,
 // except the atomics.
@@ -110,6 +115,7 @@ struct Shared {
   std::atomic<int64_t> measure_ns{0};  // start of the measured window
   std::atomic<int64_t> deadline_ns{0};
   std::vector<std::unique_ptr<Worker>> workers;
+  std::vector<std::unique_ptr<UdpWorker>> udp_workers;  // udp mode, instead of workers
 };
 
 // Ends set-up at `now`: sets measure_ns and deadline_ns, releases setup_done
