@@ -29,7 +29,7 @@ afterEach(cleanup);
 
 describe('MODELS and createServer', () => {
   it('MODELS lists the models in order', () => {
-    expect([...MODELS]).toEqual(['iterative', 'fork', 'prefork', 'thread', 'threadpool', 'select', 'poll', 'epoll', 'uring']);
+    expect([...MODELS]).toEqual(['iterative', 'fork', 'prefork', 'thread', 'threadpool', 'select', 'poll', 'epoll', 'uring', 'udp']);
   });
 
   it('createServer returns the matching class for iterative and epoll', () => {
