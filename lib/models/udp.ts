@@ -73,7 +73,7 @@ export class UdpServer extends Server {
     bench: [
       { label: 'udp', options: { batch: 1 } },
       { label: 'udp batch 64', options: { batch: 64 } },
-      { label: 'udp x2', options: { batch: 64, loops: 'auto' } },
+      { label: 'udp loops', options: { batch: 64, loops: 'auto' } },
     ],
     finish(native, given) {
       for (const key of CONNECTION_OPTIONS) {
