@@ -53,7 +53,7 @@ export function udpTargets(loops: number): UdpTarget[] {
   return rows;
 }
 
-async function startUdp(target: UdpTarget): Promise<RunningTarget> {
+export async function startUdp(target: UdpTarget): Promise<RunningTarget> {
   let child: ChildProcess;
   if (target.kind === 'model') {
     child = spawn(process.execPath, [CLI, 'serve', '--model', target.model!, '--port', '0', '--quiet', ...(target.args ?? [])], {
@@ -109,13 +109,14 @@ export interface UdpConfig {
   loops: number;
 }
 
-interface Counted {
+export interface Counted {
   datagramsIn: number;
-  syscalls: { recv: number; send: number; wait: number };
+  datagramsOut: number;
+  syscalls: { recv: number; send: number; wait: number; clone: number; fork: number };
 }
 
 /** A model's counters, read from its `serve` process (SIGUSR2 prints them). */
-function readStats(server: RunningTarget): Promise<Counted | null> {
+export function readStats(server: RunningTarget): Promise<Counted | null> {
   return new Promise((resolve) => {
     let text = '';
     const timer = setTimeout(() => done(null), 2000);

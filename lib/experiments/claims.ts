@@ -14,6 +14,7 @@ import { COARSE_TICKS } from './cpu';
 import { countersBetween, cpuFigure, serverStats, sleep, sweep, sweepFailures, target, type LoadPoint } from './runner';
 import { runSvf, selectVsFork } from './select-vs-fork';
 import { perRequest, trigger } from './trigger';
+import { udpClaim } from './udp';
 
 export interface ClaimsConfig {
   durationMs?: number;
@@ -148,6 +149,8 @@ export async function runClaims(config: ClaimsConfig, machine: object, machineLi
   failures.push(...trigger.failures(trg));
   step(`epoll holding ${many}`);
   const held = await hold('epoll-level', many, durationMs);
+  step('udp');
+  const udp = await udpClaim(o);
 
   const sections = [
     claim1(blk),
@@ -160,6 +163,7 @@ export async function runClaims(config: ClaimsConfig, machine: object, machineLi
     claim8(bsy, chn),
     claim9(trg),
     claim10(held, many),
+    udp,
   ];
   const tookS = Math.round((Date.now() - started) / 1000);
   const lines = [
