@@ -2,8 +2,10 @@
 // at batch 1 and 64, loops, the JS handler), overload, the load generator's
 // udp mode and bad input. Clients are node:dgram sockets; every wait is
 // bounded and every socket and server is closed afterwards.
+import { execFile, spawn } from 'node:child_process';
 import * as dgram from 'node:dgram';
 import * as net from 'node:net';
+import * as path from 'node:path';
 
 import { afterEach, describe, expect, it } from 'vitest';
 
@@ -352,4 +354,59 @@ describe('udp bad input', () => {
     }
     await delay(0);
   });
+});
+
+describe('udp on the command line', () => {
+  const CLI = path.join(__dirname, '..', 'dist', 'cli.js');
+
+  function runCli(args: string[], timeoutMs = 120_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    return new Promise((resolve) => {
+      execFile(process.execPath, [CLI, ...args], { timeout: timeoutMs }, (err, stdout, stderr) => {
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+      });
+    });
+  }
+
+  it('serve --model udp answers datagrams; stress --udp checks them; it stops on SIGTERM', async () => {
+    const child = spawn(process.execPath, [CLI, 'serve', '--model', 'udp', '--port', '0', '--batch', '8', '--quiet'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      const port = await withTimeout(
+        new Promise<number>((resolve) => {
+          let text = '';
+          child.stdout!.on('data', (chunk: Buffer) => {
+            text += chunk.toString();
+            const m = /listening on 127\.0\.0\.1:(\d+)/.exec(text);
+            if (m) resolve(Number(m[1]));
+          });
+        }),
+        10_000,
+        'serve --model udp',
+      );
+      const c = await client();
+      expect((await roundTrip(c, port, '127.0.0.1', Buffer.from('cli')))!.toString()).toBe('CLI');
+      const r = await runCli(['stress', '--udp', '--port', String(port), '--connections', '8', '--duration', '0.3']);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(/^stress udp 127\.0\.0\.1:\d+: 8 clients, [1-9][\d,]* datagrams answered correctly .* 0 wrong, 0 errors\n$/);
+    } finally {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      expect(await withTimeout(exited, 10_000, 'serve to stop')).toBe(0);
+    }
+  }, 60_000);
+
+  it('bench --udp prints the udp rows, node:dgram and the C recvmmsg yardstick', async () => {
+    const r = await runCli(['bench', '--udp', '--duration', '0.1', '--warmup', '0', '--rounds', '1', '--loops', '2', '--connections', '8', '--format', 'json']);
+    expect(r.code).toBe(0);
+    const result = JSON.parse(r.stdout) as { rows: { label: string; report: { requests: number; mismatches: number } | null }[] };
+    expect(result.rows.map((row) => row.label)).toEqual(['udp', 'udp batch 64', 'udp x2', 'udp + js', 'node:dgram', 'C recvmmsg', 'C recvmmsg x2']);
+    for (const row of result.rows) {
+      expect(row.report, row.label).not.toBeNull();
+      expect(row.report!.requests, row.label).toBeGreaterThan(0);
+      expect(row.report!.mismatches, row.label).toBe(0);
+    }
+    const bad = await runCli(['bench', '--udp', '--models', 'epoll']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/^netmodels bench: --models does not go with --udp\n/);
+  }, 180_000);
 });
