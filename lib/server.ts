@@ -320,7 +320,7 @@ export abstract class Server<Events extends ServerEvents = ServerEvents> extends
     const host = o.host === undefined ? '127.0.0.1' : o.host;
     if (typeof host !== 'string') throw invalidArgType('options.host', 'of type string', host);
     if (isIP(host) === 0) throw invalidArgValue('options.host', host, 'must be an IPv4 or IPv6 address literal');
-    const fd = spec.family === 'datagram' ? validateDatagramFd('options.fd', o.fd) : validateListenFd('options.fd', o.fd);
+    const fd = validateListenFd('options.fd', o.fd, spec.family === 'datagram');
     if (fd >= 0) {
       for (const key of ['host', 'port', 'backlog'] as const) {
         if (o[key] !== undefined) throw invalidArgValue(`options.${key}`, o[key], 'cannot be given with options.fd (that socket listens already)');
@@ -509,42 +509,25 @@ export abstract class Server<Events extends ServerEvents = ServerEvents> extends
   }
 }
 
-/** `options.fd` of a datagram model: -1 when absent, else an fd that is a bound UDP socket (IPv4 or IPv6). */
-function validateDatagramFd(name: string, value: unknown): number {
-  if (value === undefined) return -1;
-  const fd = validateInteger(name, value, 0, 2 ** 31 - 1, -1);
-  let why: string | null;
-  try {
-    const ops = binding.sys as { getsockopt(fd: number, option: string): number; getsockname(fd: number): { family: string } };
-    if (ops.getsockopt(fd, 'SO_TYPE') !== 2) why = 'it is not a datagram socket';
-    else if (ops.getsockname(fd).family === 'unix') why = 'it is a Unix domain socket';
-    else why = null;
-  } catch (err) {
-    const code = (err as { code?: string }).code;
-    why = code === 'EBADF' ? 'it is not an open descriptor' : code === 'ENOTSOCK' ? 'it is not a socket' : `${(err as Error).message}`;
-  }
-  if (why !== null) throw invalidArgValue(name, value, `must be a bound UDP socket: ${why}`);
-  return fd;
-}
-
 /**
  * `options.fd`: -1 when absent, else an fd that is a listening TCP socket
- * (stream, listening, IPv4 or IPv6). What it is not is said in the error.
+ * (stream, listening, IPv4 or IPv6), or for a datagram model a UDP socket.
+ * What it is not is said in the error.
  */
-function validateListenFd(name: string, value: unknown): number {
+function validateListenFd(name: string, value: unknown, datagram = false): number {
   if (value === undefined) return -1;
   const fd = validateInteger(name, value, 0, 2 ** 31 - 1, -1);
   let why: string | null;
   try {
     const ops = binding.sys as { getsockopt(fd: number, option: string): number; getsockname(fd: number): { family: string } };
-    if (ops.getsockopt(fd, 'SO_TYPE') !== 1) why = 'it is not a stream socket';
-    else if (ops.getsockopt(fd, 'SO_ACCEPTCONN') !== 1) why = 'it is not listening';
+    if (ops.getsockopt(fd, 'SO_TYPE') !== (datagram ? 2 : 1)) why = `it is not a ${datagram ? 'datagram' : 'stream'} socket`;
+    else if (!datagram && ops.getsockopt(fd, 'SO_ACCEPTCONN') !== 1) why = 'it is not listening';
     else if (ops.getsockname(fd).family === 'unix') why = 'it is a Unix domain socket';
     else why = null;
   } catch (err) {
     const code = (err as { code?: string }).code;
     why = code === 'EBADF' ? 'it is not an open descriptor' : code === 'ENOTSOCK' ? 'it is not a socket' : `${(err as Error).message}`;
   }
-  if (why !== null) throw invalidArgValue(name, value, `must be a listening TCP socket: ${why}`);
+  if (why !== null) throw invalidArgValue(name, value, `must be ${datagram ? 'a UDP socket' : 'a listening TCP socket'}: ${why}`);
   return fd;
 }
