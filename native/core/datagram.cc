@@ -1,6 +1,5 @@
 #include "core/datagram.h"
 
-#include <fcntl.h>
 #include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -15,20 +14,6 @@ int Fail(SysError* error, const char* syscall) {
   error->err = -errno;
   error->syscall = syscall;
   return error->err;
-}
-
-int Describe(const Fd& fd, Endpoint* bound, SysError* error) {
-  sockaddr_storage actual{};
-  socklen_t len = sizeof actual;
-  if (getsockname(fd.get(), reinterpret_cast<sockaddr*>(&actual), &len) < 0) {
-    return Fail(error, "getsockname");
-  }
-  if (actual.ss_family != AF_INET && actual.ss_family != AF_INET6) {
-    errno = EAFNOSUPPORT;
-    return Fail(error, "bind");
-  }
-  FormatIp(reinterpret_cast<sockaddr*>(&actual), &bound->address, &bound->port, &bound->family);
-  return 0;
 }
 
 }  // namespace
@@ -53,7 +38,7 @@ int BindUdp(const std::string& host, int port, bool reuse_port, Fd* out, Endpoin
     return Fail(error, "setsockopt");
   }
   if (bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) < 0) return Fail(error, "bind");
-  if (int r = Describe(fd, bound, error); r < 0) return r;
+  if (int r = BoundEndpoint(fd.get(), "bind", bound, error); r < 0) return r;
   *out = std::move(fd);
   return 0;
 }
@@ -66,16 +51,7 @@ int AdoptUdp(int fd, Fd* out, Endpoint* bound, SysError* error) {
     errno = EINVAL;
     return Fail(error, "bind");
   }
-  Fd dup(fcntl(fd, F_DUPFD_CLOEXEC, 3));
-  if (!dup.valid()) return Fail(error, "dup");
-  const int flags = fcntl(dup.get(), F_GETFL);
-  if (flags < 0) return Fail(error, "fcntl");
-  if (!(flags & O_NONBLOCK) && fcntl(dup.get(), F_SETFL, flags | O_NONBLOCK) < 0) {
-    return Fail(error, "fcntl");
-  }
-  if (int r = Describe(dup, bound, error); r < 0) return r;
-  *out = std::move(dup);
-  return 0;
+  return DuplicateSocket(fd, true, "bind", out, bound, error);
 }
 
 uint64_t KernelDrops(int fd) {
