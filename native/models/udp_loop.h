@@ -25,7 +25,6 @@
 
 namespace nm {
 
-
 // Datagrams handed to JS and not yet taken by its handler, per loop: beyond
 // it (or beyond highWaterMark bytes) new ones are dropped and counted, so a
 // slow handler costs datagrams, never memory.
