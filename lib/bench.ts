@@ -75,7 +75,8 @@ export interface BenchRow {
  * With `loops` > 1 the event models run that many loops ('epoll level x4').
  */
 export function modelTargets(loops = 1): Target[] {
-  return MODELS.flatMap((model) => {
+  // Datagram models have a bench of their own (lib/bench-udp.ts).
+  return MODELS.filter((model) => MODEL_TABLE[model].spec.family !== 'datagram').flatMap((model) => {
     const spec = MODEL_TABLE[model].spec;
     const multi = loops > 1 && spec.family === 'event';
     return benchVariants(spec).map((v) => ({
@@ -182,17 +183,32 @@ function ownedFile(file: string): boolean {
   }
 }
 
-let ceilingBinary: string | null | undefined;
+// By source file: the binary, or null (then its error) once tried.
+const ceilingBinaries = new Map<string, string | null>();
 let ceilingError = '';
 
 /**
- * Builds scripts/ceiling.c once per source version into the private cache
- * directory (reused by later runs), or, where there is none, into a fresh
- * temporary directory removed at exit. Null if it cannot be built.
+ * Builds scripts/ceiling.c (or another C server beside it: `source`) once
+ * per source version into the private cache directory (reused by later
+ * runs), or, where there is none, into a fresh temporary directory removed
+ * at exit. Null if it cannot be built ({@link ceilingBuildError} says why).
  */
-export function buildCeiling(): string | null {
-  if (ceilingBinary !== undefined) return ceilingBinary;
-  const source = fs.readFileSync(CEILING_SOURCE);
+export function buildCeiling(sourceFile = CEILING_SOURCE): string | null {
+  const known = ceilingBinaries.get(sourceFile);
+  if (known !== undefined) return known;
+  const ceilingBinary = buildC(sourceFile);
+  ceilingBinaries.set(sourceFile, ceilingBinary);
+  return ceilingBinary;
+}
+
+/** Why the last {@link buildCeiling} that failed did. */
+export function ceilingBuildError(): string {
+  return ceilingError;
+}
+
+function buildC(sourceFile: string): string | null {
+  let ceilingBinary: string | null;
+  const source = fs.readFileSync(sourceFile);
   const hash = createHash('sha256').update(source).digest('hex').slice(0, 12);
   let dir = cacheDir();
   if (dir === null) {
@@ -200,12 +216,12 @@ export function buildCeiling(): string | null {
     const temp = dir;
     process.once('exit', () => fs.rmSync(temp, { recursive: true, force: true }));
   }
-  const out = path.join(dir, `ceiling-${hash}`);
-  if (ownedFile(out)) return (ceilingBinary = out);
+  const out = path.join(dir, `${path.basename(sourceFile, '.c')}-${hash}`);
+  if (ownedFile(out)) return out;
   const partial = `${out}.${process.pid}.tmp`;
   const cc = process.env.CC ?? 'cc';
   try {
-    execFileSync(cc, ['-O3', '-o', partial, CEILING_SOURCE], { stdio: 'pipe' });
+    execFileSync(cc, ['-O3', '-o', partial, sourceFile], { stdio: 'pipe' });
     fs.chmodSync(partial, 0o700);
     fs.renameSync(partial, out);
     ceilingBinary = out;
@@ -240,10 +256,15 @@ export async function startTarget(target: Target, extra: string[] = []): Promise
   } else {
     throw new Error(`${target.label}: an external server is not started by the bench`);
   }
+  return serverProcess(child, target.label);
+}
+
+/** A server process just spawned: resolves once it printed its port ('PORT n' or 'listening on host:n'). */
+export async function serverProcess(child: ChildProcess, label: string): Promise<RunningTarget> {
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const port = await new Promise<number>((resolve, reject) => {
     let text = '';
-    const timer = setTimeout(() => reject(new Error(`${target.label}: no port within 10 s`)), 10_000);
+    const timer = setTimeout(() => reject(new Error(`${label}: no port within 10 s`)), 10_000);
     child.stdout!.on('data', (chunk: Buffer) => {
       text += chunk.toString();
       const m = /PORT (\d+)|listening on \S+:(\d+)/.exec(text);
@@ -254,7 +275,7 @@ export async function startTarget(target: Target, extra: string[] = []): Promise
     });
     child.once('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`${target.label}: server exited with code ${code} before listening`));
+      reject(new Error(`${label}: server exited with code ${code} before listening`));
     });
   });
   child.stdout!.resume();

@@ -14,10 +14,10 @@ import {
   validateSignal,
 } from './errors';
 
-export type LoadMode = 'rr' | 'hold' | 'churn';
+export type LoadMode = 'rr' | 'hold' | 'churn' | 'udp';
 export type LoadExpect = 'uppercase' | 'echo' | 'none';
 
-export const LOAD_MODES: readonly LoadMode[] = ['rr', 'hold', 'churn'];
+export const LOAD_MODES: readonly LoadMode[] = ['rr', 'hold', 'churn', 'udp'];
 export const LOAD_EXPECTS: readonly LoadExpect[] = ['uppercase', 'echo', 'none'];
 
 /**
@@ -53,9 +53,12 @@ export interface LoadgenOptions {
   host?: string;
   /** Required, 1..65535. */
   port: number;
-  /** Default 'rr'. */
+  /**
+   * Default 'rr'. 'udp': `connections` virtual clients, each its own UDP
+   * socket with one datagram in flight, answered byte for byte or lost.
+   */
   mode?: LoadMode;
-  /** rr and churn: concurrent connections (slots). Default 64. Ignored by hold. */
+  /** rr, churn and udp: concurrent connections (slots; udp: clients). Default 64. Ignored by hold. */
   connections?: number;
   /** Request size in bytes, 1..16 MiB. Default 64. */
   messageSize?: number;
@@ -69,6 +72,11 @@ export interface LoadgenOptions {
    * hold's set-up. Default 3000.
    */
   connectTimeoutMs?: number;
+  /**
+   * udp: a datagram unanswered after this long is counted as `lost`, and its
+   * client sends the next one. Default 200.
+   */
+  timeoutMs?: number;
   /** hold: idle connections opened and held beside the one active connection. Default 0. */
   idle?: number;
   /** How replies are verified. Default 'uppercase'. */
@@ -148,6 +156,10 @@ export interface LoadReport {
   errors: number;
   /** Replies (or bytes on an idle connection) that did not match. Whole run, warm-up included. */
   mismatches: number;
+  /** udp: datagrams sent in the measured window and unanswered within `timeoutMs` (0 in the other modes). */
+  lost: number;
+  /** udp: replies that came after their datagram was counted lost, or that named no datagram in flight. */
+  late: number;
   /** Latency of the counted requests in microseconds (churn: from connect() to the reply). */
   latencyUs: LatencyUs;
   /** The measured window actually run (shorter only if the process was exiting). */
@@ -167,7 +179,7 @@ export interface LoadReport {
 
 const KNOWN = [
   'host', 'port', 'mode', 'connections', 'messageSize', 'durationMs', 'warmupMs',
-  'connectTimeoutMs', 'idle', 'expect', 'threads', 'rate', 'onProgress', 'signal',
+  'connectTimeoutMs', 'timeoutMs', 'idle', 'expect', 'threads', 'rate', 'onProgress', 'signal',
 ] as const;
 
 const MAX_CONNECTIONS = 1_000_000;
@@ -236,6 +248,7 @@ export async function loadgen(options: LoadgenOptions): Promise<LoadReport> {
   const durationMs = validateInteger('options.durationMs', opts.durationMs, 1, MAX_MS, 3000);
   const warmupMs = validateInteger('options.warmupMs', opts.warmupMs, 0, MAX_MS, 0);
   const connectTimeoutMs = validateInteger('options.connectTimeoutMs', opts.connectTimeoutMs, 1, MAX_MS, 3000);
+  const timeoutMs = validateInteger('options.timeoutMs', opts.timeoutMs, 1, MAX_MS, 200);
   const threads = validateInteger('options.threads', opts.threads, 1, 256, 1);
   const rate = validateInteger('options.rate', opts.rate, 0, 100_000_000, 0);
   if (rate > 0 && mode !== 'rr') throw invalidArgValue('options.rate', rate, "applies to mode 'rr' only");
@@ -266,7 +279,7 @@ export async function loadgen(options: LoadgenOptions): Promise<LoadReport> {
   const native = binding as NativeLoadgen;
   const startedAt = new Date().toISOString();
   const run = native.loadgenStart(
-    { host, port, mode, expect, connections, idle, messageSize, durationMs, warmupMs, connectTimeoutMs, threads, rate },
+    { host, port, mode, expect, connections, idle, messageSize, durationMs, warmupMs, connectTimeoutMs, timeoutMs, threads, rate },
     deliver,
   );
   const onAbort = () => run.stop();

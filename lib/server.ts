@@ -244,6 +244,16 @@ export interface WorkerStats {
   syscalls: SyscallStats;
 }
 
+/** The JS side of the JS-handler bridge, as the server drives it. */
+export interface HandlerLink {
+  /** The batch callback handed to the native start(). */
+  readonly onBatch: JsLink['onBatch'];
+  /** Binds the link to the started server's native side. */
+  attach(native: JsOpsSink): void;
+  /** After stop(): nothing more goes to the native side. */
+  closeAll(): void;
+}
+
 /** Your protocol in JavaScript: called once per accepted connection, on the JS thread. */
 export type ConnectionHandler = (conn: Connection) => void;
 
@@ -294,9 +304,9 @@ export abstract class Server<Events extends ServerEvents = ServerEvents> extends
   #address: AddressInfo | null = null;
   #lastAddress: AddressInfo | null = null;
   #stopping: Promise<void> | null = null;
-  readonly #handler: ConnectionHandler | null = null;
+  readonly #handler: Function | null = null;
   readonly #highWaterMark: number;
-  #link: JsLink | null = null;
+  #link: HandlerLink | null = null;
   readonly #signal: AbortSignal | undefined;
   #onAbort: (() => void) | null = null;
 
@@ -335,7 +345,7 @@ export abstract class Server<Events extends ServerEvents = ServerEvents> extends
     const host = o.host === undefined ? '127.0.0.1' : o.host;
     if (typeof host !== 'string') throw invalidArgType('options.host', 'of type string', host);
     if (isIP(host) === 0) throw invalidArgValue('options.host', host, 'must be an IPv4 or IPv6 address literal');
-    const fd = validateListenFd('options.fd', o.fd);
+    const fd = validateListenFd('options.fd', o.fd, spec.family === 'datagram');
     if (fd >= 0) {
       for (const key of ['host', 'port', 'backlog', 'ipv6Only'] as const) {
         if (o[key] !== undefined) throw invalidArgValue(`options.${key}`, o[key], 'cannot be given with options.fd (that socket listens already)');
@@ -365,7 +375,7 @@ export abstract class Server<Events extends ServerEvents = ServerEvents> extends
           o.handler,
         );
       }
-      this.#handler = o.handler as ConnectionHandler;
+      this.#handler = o.handler;
     }
     this.#highWaterMark = native.highWaterMark as number;
     // Every key is sent, defaults applied: the native side keeps no defaults.
@@ -397,6 +407,14 @@ export abstract class Server<Events extends ServerEvents = ServerEvents> extends
   }
 
   /**
+   * The JS side of the bridge for a function handler. A model whose handler
+   * is not called per connection (udp: per datagram) brings its own.
+   */
+  protected handlerLink(handler: Function, highWaterMark: number): HandlerLink {
+    return new JsLink(handler as ConnectionHandler, (conn) => this.emit('connection', conn), highWaterMark);
+  }
+
+  /**
    * A model's own event, from its native side. Emitted only when someone
    * listens; a model class may override this to shape the payload.
    */
@@ -422,9 +440,7 @@ export abstract class Server<Events extends ServerEvents = ServerEvents> extends
     const signal = this.#signal;
     if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason });
     this.#state = 'starting';
-    const link = this.#handler
-      ? new JsLink(this.#handler, (conn) => this.emit('connection', conn), this.#highWaterMark)
-      : null;
+    const link = this.#handler ? this.handlerLink(this.#handler, this.#highWaterMark) : null;
     try {
       const address = this.#native.start((err) => {
         // A loop error is always counted in stats().errors; it is emitted when
@@ -530,22 +546,23 @@ export abstract class Server<Events extends ServerEvents = ServerEvents> extends
 
 /**
  * `options.fd`: -1 when absent, else an fd that is a listening TCP socket
- * (stream, listening, IPv4 or IPv6). What it is not is said in the error.
+ * (stream, listening, IPv4 or IPv6), or for a datagram model a UDP socket.
+ * What it is not is said in the error.
  */
-function validateListenFd(name: string, value: unknown): number {
+function validateListenFd(name: string, value: unknown, datagram = false): number {
   if (value === undefined) return -1;
   const fd = validateInteger(name, value, 0, 2 ** 31 - 1, -1);
   let why: string | null;
   try {
     const ops = binding.sys as { getsockopt(fd: number, option: string): number; getsockname(fd: number): { family: string } };
-    if (ops.getsockopt(fd, 'SO_TYPE') !== 1) why = 'it is not a stream socket';
-    else if (ops.getsockopt(fd, 'SO_ACCEPTCONN') !== 1) why = 'it is not listening';
+    if (ops.getsockopt(fd, 'SO_TYPE') !== (datagram ? 2 : 1)) why = `it is not a ${datagram ? 'datagram' : 'stream'} socket`;
+    else if (!datagram && ops.getsockopt(fd, 'SO_ACCEPTCONN') !== 1) why = 'it is not listening';
     else if (ops.getsockname(fd).family === 'unix') why = 'it is a Unix domain socket';
     else why = null;
   } catch (err) {
     const code = (err as { code?: string }).code;
     why = code === 'EBADF' ? 'it is not an open descriptor' : code === 'ENOTSOCK' ? 'it is not a socket' : `${(err as Error).message}`;
   }
-  if (why !== null) throw invalidArgValue(name, value, `must be a listening TCP socket: ${why}`);
+  if (why !== null) throw invalidArgValue(name, value, `must be ${datagram ? 'a UDP socket' : 'a listening TCP socket'}: ${why}`);
   return fd;
 }

@@ -22,8 +22,9 @@ export interface OptionSpec<T = unknown> {
  * blocking: one accept loop on a blocking listener, in this process.
  * process: a blocking accept loop whose connections are served by child processes.
  * event: one readiness or completion loop per thread.
+ * datagram: UDP, no connections; one socket per loop, each datagram answered to its sender.
  */
-export type ModelFamily = 'blocking' | 'process' | 'event';
+export type ModelFamily = 'blocking' | 'process' | 'event' | 'datagram';
 
 export interface BenchVariant {
   /** Row label: 'epoll edge'. Also its `--models` name with '-' for ' '. */
@@ -99,6 +100,9 @@ export const FAMILY_OPTIONS: Readonly<Record<ModelFamily, Readonly<Record<string
   event: {
     loops: countOrAuto(1, 1024, 1),
     balance: oneOf(['reuseport', 'handoff', 'shared'] as const, 'reuseport'),
+  },
+  datagram: {
+    loops: countOrAuto(1, 1024, 1),
   },
 };
 

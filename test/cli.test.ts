@@ -158,7 +158,7 @@ describe('netmodels CLI', () => {
   it('serve rejects a bad model as a usage error and a port in use as a failure', async () => {
     const bad = await run(['serve', '--model', 'nope']);
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toMatch(/^netmodels serve: unknown model 'nope' \(models: iterative, fork, prefork, thread, threadpool, select, poll, epoll, uring\)\n\nUsage: netmodels serve/);
+    expect(bad.stderr).toMatch(/^netmodels serve: unknown model 'nope' \(models: iterative, fork, prefork, thread, threadpool, select, poll, epoll, uring, udp\)\n\nUsage: netmodels serve/);
     const taken = trackServer(new EpollServer());
     const { port } = await taken.start();
     const busy = await run(['serve', '--model', 'poll', '--port', String(port)]);

@@ -17,7 +17,8 @@ import { fdSnapshot, newFds, threadCount, warmUpThreadPool } from './proc';
 
 const DIST = path.join(__dirname, '..', 'dist', 'index.js');
 // uring only where the build has it (test/uring.test.ts covers a build without).
-const MODELS: ModelName[] = ['epoll', 'poll', 'thread', 'iterative', ...(nativeModels().includes('uring') ? ['uring' as const] : [])];
+// The models whose handler takes connections (udp's takes datagrams: test/udp.test.ts).
+const MODELS: Exclude<ModelName, 'udp'>[] = ['epoll', 'poll', 'thread', 'iterative', ...(nativeModels().includes('uring') ? ['uring' as const] : [])];
 
 function rssBytes(): number {
   return process.memoryUsage().rss;

@@ -81,6 +81,7 @@ ${flagLines([
   ['--idle-counts N,N,...', 'idle: the idle connection counts (default 0,250,500,1000,5000)'],
   ['--out FILE', 'claims: write the Markdown report there (default: stdout)'],
   ['--quick', 'the experiments below: the fewest, smallest points (a smoke test; claims: not a report to publish)'],
+  ['--udp', 'the UDP table instead: the udp rows, node:dgram and a C recvmmsg server (--loops: the loops row, default auto)'],
   ['-h, --help', 'this text'],
 ])}
 
@@ -110,6 +111,7 @@ ${flagLines([
   ['--connections N', 'connections to open (default 1000)'],
   ['--duration S', 'seconds to hold them before the request round (default 1)'],
   ['--expect E', 'uppercase|echo|http|none: the server\'s protocol (default uppercase)'],
+  ['--udp', 'a UDP server instead: N clients (default 1000), one datagram in flight each, for the duration; lost ones counted'],
   ['-h, --help', 'this text'],
 ])}
 

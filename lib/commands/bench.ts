@@ -30,6 +30,7 @@ import {
   type RrConfig,
   type Target,
 } from '../bench';
+import { runUdp, udpTable, udpTargets, type UdpConfig } from '../bench-udp';
 import { runClaims } from '../experiments/claims';
 import { EXPERIMENTS } from '../experiments/index';
 import { runExperiment } from '../experiments/runner';
@@ -104,6 +105,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
         loops: { type: 'string' },
         out: { type: 'string' },
         quick: { type: 'boolean', default: false },
+        udp: { type: 'boolean', default: false },
       },
     }),
   );
@@ -131,6 +133,33 @@ export async function benchCommand(argv: string[]): Promise<number> {
   }
   const m = machine();
   const made = provenance(argv);
+
+  if (values.udp) {
+    const other = ['experiment', 'models', 'port', 'svg', 'no-node', 'no-ceiling'].find(
+      (flag) => (values as Record<string, unknown>)[flag] !== undefined && (values as Record<string, unknown>)[flag] !== false,
+    );
+    if (other !== undefined) usage(`--${other} does not go with --udp`);
+    if (format === 'csv') usage('--udp prints table, md or json');
+    const config: UdpConfig = {
+      connections: num('bench', 'connections', values.connections, 64, 1, true),
+      messageSize,
+      durationMs,
+      warmupMs,
+      rounds: values.rounds === undefined ? 3 : num('bench', 'rounds', values.rounds, 1, 1, true),
+      threads: threads ?? defaultLoadThreads(),
+      loops: values.loops === undefined ? os.availableParallelism() : loops,
+    };
+    const rows = await runUdp(udpTargets(config.loops), config);
+    const header =
+      `netmodels bench --udp: ${config.connections} clients x ${messageSize} B datagrams, one in flight each; ` +
+      `${durationMs / 1000} s after ${warmupMs / 1000} s warm-up, median of ${config.rounds} interleaved rounds; ${machineLine(m)}`;
+    const result = { machine: m, config, rows };
+    print(format, header, (f) => udpTable(rows, f === 'csv' ? 'table' : f), result);
+    if (values.json) fs.writeFileSync(values.json, `${JSON.stringify(result, null, 2)}\n`);
+    const failed = rows.filter((r) => !r.report || r.report.mismatches > 0 || r.report.requests === 0);
+    for (const r of failed) process.stderr.write(`netmodels bench: ${r.label}: ${r.skipped ?? 'no datagram answered correctly'}\n`);
+    return failed.length > 0 ? 1 : 0;
+  }
 
   if (experiment === 'claims') {
     if (format !== 'table' && format !== 'md') usage('--experiment claims writes Markdown: --format does not apply');

@@ -3,6 +3,7 @@
 import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 
+import { loadgen } from '../loadgen';
 import { stress, STRESS_EXPECTS } from '../stress';
 import { choice, num, joinNegativeValues, parseFlags, UsageError } from './args';
 
@@ -17,6 +18,7 @@ export async function stressCommand(argv: string[]): Promise<number> {
         connections: { type: 'string', default: '1000' },
         duration: { type: 'string', default: '1' },
         expect: { type: 'string' },
+        udp: { type: 'boolean', default: false },
       },
     }),
   );
@@ -25,6 +27,7 @@ export async function stressCommand(argv: string[]): Promise<number> {
   if (port > 65535) throw new UsageError(`--port must be an integer >= 1 and <= 65535, got '${values.port}'`, 'stress');
   const connections = num('stress', 'connections', values.connections, 1000, 1, true);
   const holdMs = num('stress', 'duration', values.duration, 1, 0) * 1000;
+  if (values.udp) return stressUdp(values.host, port, connections, holdMs, choice('stress', 'expect', values.expect, ['uppercase', 'echo'] as const, 'uppercase'));
   const expect = choice('stress', 'expect', values.expect, STRESS_EXPECTS, 'uppercase');
   const host = values.host;
   if (isIP(host) === 0) throw new UsageError(`--host must be an IPv4 or IPv6 address, got '${host}'`, 'stress');
@@ -51,4 +54,21 @@ export async function stressCommand(argv: string[]): Promise<number> {
     process.stderr.write(`netmodels stress: no reply matched --expect ${expect}: does the server speak another protocol? (--expect ${others})\n`);
   }
   return report.unanswered > 0 ? 1 : 0;
+}
+
+/**
+ * --udp: `connections` clients, one datagram in flight each, for the
+ * duration; every reply verified, a datagram unanswered within 200 ms lost.
+ * Exit 1 when nothing was answered or a reply was wrong.
+ */
+async function stressUdp(host: string, port: number, clients: number, durationMs: number, expect: 'uppercase' | 'echo'): Promise<number> {
+  if (isIP(host) === 0) throw new UsageError(`--host must be an IPv4 or IPv6 address, got '${host}'`, 'stress');
+  const r = await loadgen({ mode: 'udp', host, port, connections: clients, durationMs: Math.max(1, Math.round(durationMs)), expect });
+  const codes = Object.entries(r.errorCodes).map(([k, v]) => `${k} ${v}`).join(', ');
+  process.stdout.write(
+    `stress udp ${host}:${port}: ${clients} clients, ${r.requests} datagrams answered correctly in ${Math.round(r.durationMs)} ms ` +
+      `(${Math.round(r.rps)}/s, p50 ${Math.round(r.latencyUs.p50)} us, p99 ${Math.round(r.latencyUs.p99)} us), ` +
+      `${r.lost} lost, ${r.late} late, ${r.mismatches} wrong, ${r.errors} errors${r.errors ? ` (${codes})` : ''}\n`,
+  );
+  return r.requests === 0 || r.mismatches > 0 ? 1 : 0;
 }

@@ -15,6 +15,7 @@ import { compare, figure, figureText, MARGIN, type Figure } from './rounds';
 import { countersBetween, cpuOf, cpuRangeFigure, rpsOf, serverStats, sleep, sweep, sweepFailures, target, withRounds, type LoadPoint } from './runner';
 import { runSvf, selectVsFork } from './select-vs-fork';
 import { perRequest, trigger } from './trigger';
+import { udpClaim } from './udp';
 
 export interface ClaimsConfig {
   durationMs?: number;
@@ -183,6 +184,8 @@ async function claims(config: ClaimsConfig, rounds: number, machine: object, mac
   failures.push(...trigger.failures(trg));
   step(`epoll holding ${many}`);
   const held = await hold('epoll-level', many, durationMs);
+  step('udp');
+  const udp = await udpClaim(o);
 
   const sections = [
     claim1(blk),
@@ -195,6 +198,7 @@ async function claims(config: ClaimsConfig, rounds: number, machine: object, mac
     claim8(bsy, chn),
     claim9(trg),
     claim10(held, many),
+    udp,
   ];
   const tookS = Math.round((Date.now() - started) / 1000);
   const lines = [

@@ -12,6 +12,7 @@ import { SelectServer } from './select';
 import { ThreadServer } from './thread';
 import { ThreadPoolServer } from './threadpool';
 import { UringServer } from './uring';
+import { UdpServer } from './udp';
 
 export const MODEL_TABLE = {
   iterative: IterativeServer,
@@ -23,6 +24,7 @@ export const MODEL_TABLE = {
   poll: PollServer,
   epoll: EpollServer,
   uring: UringServer,
+  udp: UdpServer,
 } as const;
 
 registerSpecs(Object.values(MODEL_TABLE).map((c) => c.spec));

@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+struct sockaddr;
+
 namespace nm {
 
 // A connection as another thread names it: the fd alone could already belong
@@ -60,6 +62,10 @@ class JsSink {
   virtual void Shut(ConnRef ref) = 0;
   // The connection is gone; `err` is 0, or the errno that broke it.
   virtual void Closed(ConnRef ref, int err) = 0;
+  // A datagram for a UDP handler, from `peer`: `seq` is how JS's reply names
+  // it (a kWrite whose ref.generation is `seq`); a kConsumed op's `consumed`
+  // counts the bytes and `index` the datagrams JS has taken since the last.
+  virtual void Datagram(uint64_t seq, const sockaddr* peer, const char* data, size_t len) = 0;
   // The end of a round: hands everything reported since the last Flush to JS.
   virtual void Flush() = 0;
 };

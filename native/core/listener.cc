@@ -93,23 +93,33 @@ int AdoptListener(int fd, bool nonblocking, Fd* out, Endpoint* bound, SysError* 
     errno = EINVAL;
     return Fail(error, "listen");
   }
+  return DuplicateSocket(fd, nonblocking, "listen", out, bound, error);
+}
+
+int DuplicateSocket(int fd, bool nonblocking, const char* syscall, Fd* out, Endpoint* bound,
+                    SysError* error) {
   Fd dup(fcntl(fd, F_DUPFD_CLOEXEC, 3));
   if (!dup.valid()) return Fail(error, "dup");
   const int flags = fcntl(dup.get(), F_GETFL);
   if (flags < 0) return Fail(error, "fcntl");
   const int want = nonblocking ? (flags | O_NONBLOCK) : (flags & ~O_NONBLOCK);
   if (want != flags && fcntl(dup.get(), F_SETFL, want) < 0) return Fail(error, "fcntl");
+  if (int r = BoundEndpoint(dup.get(), syscall, bound, error); r < 0) return r;
+  *out = std::move(dup);
+  return 0;
+}
+
+int BoundEndpoint(int fd, const char* syscall, Endpoint* bound, SysError* error) {
   sockaddr_storage actual{};
   socklen_t actual_len = sizeof actual;
-  if (getsockname(dup.get(), reinterpret_cast<sockaddr*>(&actual), &actual_len) < 0) {
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&actual), &actual_len) < 0) {
     return Fail(error, "getsockname");
   }
   if (actual.ss_family != AF_INET && actual.ss_family != AF_INET6) {
     errno = EAFNOSUPPORT;
-    return Fail(error, "listen");
+    return Fail(error, syscall);
   }
   FormatIp(reinterpret_cast<sockaddr*>(&actual), &bound->address, &bound->port, &bound->family);
-  *out = std::move(dup);
   return 0;
 }
 

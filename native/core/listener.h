@@ -62,6 +62,15 @@ int ListenTcp(const ListenOptions& options, Fd* out, Endpoint* bound, SysError* 
 // not a listening stream socket).
 int AdoptListener(int fd, bool nonblocking, Fd* out, Endpoint* bound, SysError* error);
 
+// A close-on-exec duplicate of socket `fd` (the caller checked what it is),
+// O_NONBLOCK set or cleared on its open file (shared with `fd`), and where
+// it is bound. An address that is not IPv4 or IPv6 fails as `syscall`
+// (EAFNOSUPPORT). 0, or -errno and *error.
+int DuplicateSocket(int fd, bool nonblocking, const char* syscall, Fd* out, Endpoint* bound,
+                    SysError* error);
+// Where socket `fd` is bound (getsockname), for IPv4 and IPv6 only; as above.
+int BoundEndpoint(int fd, const char* syscall, Endpoint* bound, SysError* error);
+
 // TCP_INQ on a listener: sockets accepted from it inherit it, and every
 // recvmsg() on them that asks for it reports in a TCP_CM_INQ control
 // message how many bytes are still queued (non-zero while a FIN is unread).

@@ -34,6 +34,17 @@ struct StatsSnapshot {
   uint64_t accepted = 0, active = 0, peak_active = 0, closed = 0, rejected = 0, bytes_in = 0,
            bytes_out = 0, reads = 0, writes = 0, wakeups = 0, reaped = 0, errors = 0;
   SyscallSnapshot syscalls;
+  // Adds a part's traffic (a composite's loop): bytes, calls, wakeups and
+  // errors; never connections, which the parts count into the whole's block.
+  void AddTraffic(const StatsSnapshot& p) {
+    bytes_in += p.bytes_in;
+    bytes_out += p.bytes_out;
+    reads += p.reads;
+    writes += p.writes;
+    wakeups += p.wakeups;
+    errors += p.errors;
+    syscalls += p.syscalls;
+  }
 };
 
 // Each block starts its own 128 bytes (two cache lines, the pair the

@@ -1,5 +1,6 @@
 #include "js/bridge_wrap.h"
 
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -14,7 +15,7 @@ namespace {
 
 // The event kinds in a batch's meta array (five numbers per event:
 // kind, fd, generation, a, b).
-enum Event : int { kOpened = 0, kData = 1, kEnded = 2, kDrained = 4, kClosed = 5, kShut = 6 };
+enum Event : int { kOpened = 0, kData = 1, kEnded = 2, kDrained = 4, kClosed = 5, kShut = 6, kDatagram = 7 };
 
 struct Batch {
   int loop = 0;
@@ -82,11 +83,28 @@ class JsBridge::Outbox final : public JsSink {
   void Drained(ConnRef ref) override { Add(kDrained, ref, 0, 0); }
   void Shut(ConnRef ref) override { Add(kShut, ref, 0, 0); }
   void Closed(ConnRef ref, int err) override { Add(kClosed, ref, err, 0); }
+  // (kDatagram, peer, seq, offset, length): `peer` indexes the batch's peers,
+  // "address,port,family", each sender once per batch.
+  void Datagram(uint64_t seq, const sockaddr* peer, const char* data, size_t len) override {
+    const socklen_t size = peer->sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+    std::string key(reinterpret_cast<const char*>(peer), size);
+    auto [it, fresh] = peer_index_.try_emplace(std::move(key), batch_.peers.size());
+    if (fresh) {
+      std::string address;
+      int port = 0, family = 0;
+      FormatIp(peer, &address, &port, &family);
+      batch_.peers.push_back(address + "," + std::to_string(port) + "," + std::to_string(family));
+    }
+    Add(kDatagram, {static_cast<int>(it->second), seq}, static_cast<double>(batch_.bytes.size()),
+        static_cast<double>(len));
+    batch_.bytes.append(data, len);
+  }
 
   void Flush() override {
     if (batch_.meta.empty()) return;
     auto* out = new Batch(std::move(batch_));
     batch_ = Batch();
+    peer_index_.clear();
     batch_.loop = id_;
     // napi_closing: the environment is going away; nobody is left to tell.
     if (tsfn_.NonBlockingCall(out, &CallJs) != napi_ok) delete out;
@@ -105,6 +123,7 @@ class JsBridge::Outbox final : public JsSink {
   const int id_;
   Napi::ThreadSafeFunction tsfn_;
   Batch batch_;
+  std::unordered_map<std::string, size_t> peer_index_;  // this batch's datagram senders
 };
 
 JsBridge::JsBridge(Napi::Env env, Napi::Function on_batch)
@@ -138,7 +157,9 @@ void JsBridge::Dispatch(const Napi::CallbackInfo& info) {
     op.ref = {static_cast<int>(m[i + 1]), static_cast<uint64_t>(m[i + 2])};
     op.kind = static_cast<JsOps::Kind>(static_cast<int>(m[i + 3]));
     op.consumed = static_cast<uint64_t>(m[i + 4]);
-    op.index = 0;
+    // kWrite: an index into `buffers`, replaced below; kConsumed from a UDP
+    // handler: the datagrams taken (0 from a connection's).
+    op.index = static_cast<uint32_t>(m[i + 5]);
     op.notify = m[i + 6] != 0;
     if (op.kind == JsOps::Kind::kWrite) {
       Napi::Buffer<char> data = buffers.Get(static_cast<uint32_t>(m[i + 5])).As<Napi::Buffer<char>>();

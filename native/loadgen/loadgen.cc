@@ -13,6 +13,7 @@
 
 #include "core/clock.h"
 #include "core/signals.h"
+#include "loadgen/udp.h"
 #include "loadgen/worker.h"
 
 namespace nm::loadgen {
@@ -91,10 +92,16 @@ int LoadRun::Prepare(const char** syscall) {
   if (int rc = shared_.stop_wakeup.open(); rc < 0) return rc;
   if (int rc = shared_.setup_wakeup.open(); rc < 0) return rc;
 
-  shared_.unsettled.store(o.mode == Mode::kChurn ? 0 : hold ? o.idle : o.connections);
+  const bool udp = o.mode == Mode::kUdp;
+  shared_.unsettled.store(o.mode == Mode::kChurn || udp ? 0 : hold ? o.idle : o.connections);
   const uint64_t slots = hold ? o.idle : o.connections;
   *syscall = "epoll_create1";
-  for (uint32_t i = 0; i < threads; ++i) {
+  for (uint32_t i = 0; udp && i < threads; ++i) {
+    const uint32_t share = static_cast<uint32_t>(slots / threads + (i < slots % threads ? 1 : 0));
+    shared_.udp_workers.push_back(std::make_unique<UdpWorker>(shared_, share));
+    if (int rc = shared_.udp_workers.back()->Init(); rc < 0) return rc;
+  }
+  for (uint32_t i = 0; !udp && i < threads; ++i) {
     const uint32_t share = static_cast<uint32_t>(slots / threads + (i < slots % threads ? 1 : 0));
     shared_.workers.push_back(std::make_unique<Worker>(shared_, share, hold && i == 0));
     if (int rc = shared_.workers.back()->Init(); rc < 0) return rc;
@@ -105,7 +112,7 @@ int LoadRun::Prepare(const char** syscall) {
 int LoadRun::Start(ProgressFn progress, DoneFn done) {
   progress_ = std::move(progress);
   done_ = std::move(done);
-  const size_t n = shared_.workers.size();
+  const size_t n = shared_.workers.size() + shared_.udp_workers.size();
   running_.store(n);
   // The workers start with every signal blocked (they inherit this mask):
   // process signals, SIGCHLD for the fork model's reaper among them, are
@@ -146,7 +153,12 @@ void LoadRun::ThreadMain(size_t index) {
     go_cv_.wait(lock, [this] { return go_; });
     if (abort_start_) return;
   }
-  shared_.workers[index]->Run(index == 0 && progress_ ? &progress_ : nullptr);
+  const ProgressFn* progress = index == 0 && progress_ ? &progress_ : nullptr;
+  if (shared_.udp_workers.empty()) {
+    shared_.workers[index]->Run(progress);
+  } else {
+    shared_.udp_workers[index]->Run(progress);
+  }
   // acq_rel: the last thread out reads every other loop's results.
   if (running_.fetch_sub(1, std::memory_order_acq_rel) == 1) Finish();
 }
@@ -162,6 +174,17 @@ void LoadRun::Finish() {
     r.requests += w->requests;
     r.errors += w->errors;
     r.mismatches += w->mismatches;
+    for (const auto& [err, count] : w->error_codes) r.error_codes[err] += count;
+    stopped = std::max(stopped, w->stopped_ns);
+  }
+  for (const auto& w : shared_.udp_workers) {
+    merged.Merge(w->histogram);
+    r.connected += w->clients_open;
+    r.requests += w->requests;
+    r.errors += w->errors;
+    r.mismatches += w->mismatches;
+    r.lost += w->lost;
+    r.late += w->late;
     for (const auto& [err, count] : w->error_codes) r.error_codes[err] += count;
     stopped = std::max(stopped, w->stopped_ns);
   }

@@ -21,7 +21,7 @@
 
 namespace nm::loadgen {
 
-enum class Mode { kRequestReply, kHold, kChurn };
+enum class Mode { kRequestReply, kHold, kChurn, kUdp };
 enum class Expect { kUppercase, kEcho, kNone };
 
 struct Options {
@@ -43,6 +43,8 @@ struct Options {
   // its own schedule of intended times (open loop, as wrk2); 0: each
   // connection sends as soon as its last reply came (closed loop).
   uint32_t rate = 0;
+  // udp: a datagram unanswered after this long is lost; its client goes on.
+  int64_t timeout_ms = 200;
 };
 
 // Pseudo-errno recorded when the server closed a connection early.
@@ -89,9 +91,12 @@ struct Report {
   LatencySummary latency_us;
   std::map<int, uint64_t> error_codes;  // errno (or kErrEof) -> count
   bool setup_cut = false;  // see Shared::last_established_ns
+  uint64_t lost = 0;  // udp: datagrams of the window unanswered within timeout_ms
+  uint64_t late = 0;  // udp: replies that came after their datagram was lost
 };
 
 class Worker;
+class UdpWorker;
 
 // State every worker of one run reads; immutable once the threads start,
 // except the atomics.
@@ -126,6 +131,7 @@ struct Shared {
   std::atomic<int64_t> measure_ns{0};  // start of the measured window
   std::atomic<int64_t> deadline_ns{0};
   std::vector<std::unique_ptr<Worker>> workers;
+  std::vector<std::unique_ptr<UdpWorker>> udp_workers;  // udp mode, instead of workers
 };
 
 // Ends set-up at `now`: sets measure_ns and deadline_ns, releases setup_done

@@ -109,6 +109,8 @@ void DeliverReport(Napi::Env env, Napi::Function, Job* job, Report* raw) {
     o.Set("writtenBytesPerSec", report->written_bytes_per_sec);
     o.Set("errors", static_cast<double>(report->errors));
     o.Set("mismatches", static_cast<double>(report->mismatches));
+    o.Set("lost", static_cast<double>(report->lost));
+    o.Set("late", static_cast<double>(report->late));
     o.Set("latencyUs", LatencyObject(env, report->latency_us));
     o.Set("durationMs", report->duration_ms);
     o.Set("setupCut", report->setup_cut);
@@ -182,7 +184,8 @@ Options ParseOptions(Napi::Object o) {
   if (mode == "rr") opt.mode = Mode::kRequestReply;
   else if (mode == "hold") opt.mode = Mode::kHold;
   else if (mode == "churn") opt.mode = Mode::kChurn;
-  else throw CodedRangeError(env, "ERR_INVALID_ARG_VALUE", "options.mode must be 'rr', 'hold' or 'churn'");
+  else if (mode == "udp") opt.mode = Mode::kUdp;
+  else throw CodedRangeError(env, "ERR_INVALID_ARG_VALUE", "options.mode must be 'rr', 'hold', 'churn' or 'udp'");
   const std::string expect = GetString(o, "expect", "uppercase");
   if (expect == "uppercase") opt.expect = Expect::kUppercase;
   else if (expect == "echo") opt.expect = Expect::kEcho;
@@ -200,8 +203,10 @@ Options ParseOptions(Napi::Object o) {
   if (opt.rate > 0 && opt.mode != Mode::kRequestReply) {
     throw CodedRangeError(env, "ERR_INVALID_ARG_VALUE", "options.rate applies to mode 'rr' only");
   }
+  opt.timeout_ms = GetU32(o, "timeoutMs", 200);
   if (opt.port < 1 || opt.port > 65535 || opt.connections < 1 || opt.message_size < 1 ||
-      opt.duration_ms < 1 || opt.connect_timeout_ms < 1 || opt.threads < 1 || opt.progress_interval_ms < 1) {
+      opt.duration_ms < 1 || opt.connect_timeout_ms < 1 || opt.threads < 1 || opt.progress_interval_ms < 1 ||
+      opt.timeout_ms < 1) {
     throw CodedRangeError(env, "ERR_OUT_OF_RANGE", "loadgen option out of range");
   }
   return opt;

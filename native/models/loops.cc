@@ -90,16 +90,7 @@ class LoopsModel final : public Model {
 
   StatsSnapshot Totals() override {
     StatsSnapshot total = own_stats_.snapshot();  // connections, from every part
-    for (auto& block : stats_blocks_) {
-      const StatsSnapshot p = block.snapshot();
-      total.bytes_in += p.bytes_in;
-      total.bytes_out += p.bytes_out;
-      total.reads += p.reads;
-      total.writes += p.writes;
-      total.wakeups += p.wakeups;
-      total.errors += p.errors;
-      total.syscalls += p.syscalls;
-    }
+    for (auto& block : stats_blocks_) total.AddTraffic(block.snapshot());
     return total;
   }
 

@@ -1,0 +1,66 @@
+#include "core/datagram.h"
+
+#include <linux/sock_diag.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "core/sockaddr.h"
+
+namespace nm {
+
+namespace {
+
+int Fail(SysError* error, const char* syscall) {
+  error->err = -errno;
+  error->syscall = syscall;
+  return error->err;
+}
+
+}  // namespace
+
+int BindUdp(const std::string& host, int port, bool reuse_port, Fd* out, Endpoint* bound,
+            SysError* error) {
+  sockaddr_storage ss;
+  socklen_t len;
+  if (ParseIp(host, port, &ss, &len) < 0) {
+    errno = EINVAL;
+    return Fail(error, "bind");
+  }
+  Fd fd(socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!fd.valid()) return Fail(error, "socket");
+  int on = 1;
+  // Every socket of a group must set it before bind().
+  if (reuse_port && setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) < 0) {
+    return Fail(error, "setsockopt");
+  }
+  if (ss.ss_family == AF_INET6 &&
+      setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on) < 0) {
+    return Fail(error, "setsockopt");
+  }
+  if (bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) < 0) return Fail(error, "bind");
+  if (int r = BoundEndpoint(fd.get(), "bind", bound, error); r < 0) return r;
+  *out = std::move(fd);
+  return 0;
+}
+
+int AdoptUdp(int fd, Fd* out, Endpoint* bound, SysError* error) {
+  int type = 0;
+  socklen_t len = sizeof type;
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0) return Fail(error, "getsockopt");
+  if (type != SOCK_DGRAM) {
+    errno = EINVAL;
+    return Fail(error, "bind");
+  }
+  return DuplicateSocket(fd, true, "bind", out, bound, error);
+}
+
+uint64_t KernelDrops(int fd) {
+  uint32_t info[SK_MEMINFO_VARS] = {};
+  socklen_t len = sizeof info;
+  if (getsockopt(fd, SOL_SOCKET, SO_MEMINFO, info, &len) < 0 || len <= SK_MEMINFO_DROPS * sizeof info[0]) {
+    return 0;
+  }
+  return info[SK_MEMINFO_DROPS];
+}
+
+}  // namespace nm
