@@ -82,7 +82,7 @@ export class JsLink implements ConnectionLink {
           case CLOSED:
             conns.delete(fd);
             this.#owing.delete(conn);
-            conn.onClosed();
+            conn.onClosed(meta[i + 3]);
             break;
         }
       } catch (error) {
@@ -103,8 +103,8 @@ export class JsLink implements ConnectionLink {
     }
   };
 
-  op(conn: Connection, kind: OpKind, data?: Buffer, notify = false): void {
-    let index = 0;
+  op(conn: Connection, kind: OpKind, data?: Buffer, notify = false, value = 0): void {
+    let index = value;
     if (data) {
       index = this.#buffers.length;
       this.#buffers.push(data);

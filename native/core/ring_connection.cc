@@ -76,7 +76,7 @@ void RingConnection::FeedHeld() {
 }
 
 void RingConnection::Apply(const JsOps::Op& op, const JsOps& ops) {
-  js_.Apply(op, ops, &state_.js, *this, &waiting_, &failed_);
+  js_.Apply(fd_.get(), op, ops, &state_.js, *this, &waiting_, &failed_);
   // A send in flight counts in Pending(): the write side is shut only once
   // its completion says all of it went.
   js_.ShutIfFlushed(fd_.get(), Pending(), &failed_);
@@ -99,6 +99,7 @@ void RingConnection::OnRecv(char* data, int n) {
   } else {
     if (!PeerGone(-n)) Stats::add(stats_->errors, 1);
     failed_ = true;
+    error_ = -n;
   }
   Linger();
 }
@@ -118,6 +119,7 @@ void RingConnection::OnSent(int res) {
   } else {
     // ECANCELED: the loop is closing this connection.
     if (res < 0 && res != -ECANCELED && !PeerGone(-res)) Stats::add(stats_->errors, 1);
+    if (res < 0 && res != -ECANCELED) error_ = -res;
     failed_ = true;
   }
   Linger();

@@ -138,7 +138,7 @@ void JsBridge::Dispatch(const Napi::CallbackInfo& info) {
     op.ref = {static_cast<int>(m[i + 1]), static_cast<uint64_t>(m[i + 2])};
     op.kind = static_cast<JsOps::Kind>(static_cast<int>(m[i + 3]));
     op.consumed = static_cast<uint64_t>(m[i + 4]);
-    op.index = 0;
+    op.index = static_cast<uint32_t>(m[i + 5]);
     op.notify = m[i + 6] != 0;
     if (op.kind == JsOps::Kind::kWrite) {
       Napi::Buffer<char> data = buffers.Get(static_cast<uint32_t>(m[i + 5])).As<Napi::Buffer<char>>();

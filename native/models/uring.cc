@@ -219,7 +219,7 @@ void UringModel::Update(RingConnection* c) {
 }
 
 void UringModel::Close(RingConnection* c) {
-  if (js_ != nullptr && !c->Retiring()) js_->Closed(c->ref(), 0);
+  if (js_ != nullptr && !c->Retiring()) js_->Closed(c->ref(), c->Error());
   c->Retire(ring_);
   if (c->InFlight() == 0) Forget(c);
 }
