@@ -51,8 +51,7 @@ export class Connection extends Duplex {
   readonly remotePort: number;
   readonly localAddress: string;
   readonly localPort: number;
-  /** Bytes received from the peer. */
-  bytesRead = 0;
+  #bytesRead = 0;
   #bytesWritten = 0;
 
   /** @internal Where the connection lives natively: loop, fd, generation. */
@@ -195,6 +194,11 @@ export class Connection extends Duplex {
     return this;
   }
 
+  /** Bytes received from the peer. */
+  get bytesRead(): number {
+    return this.#bytesRead;
+  }
+
   /** Bytes handed to the server for sending. */
   get bytesWritten(): number {
     return this.#bytesWritten;
@@ -215,7 +219,7 @@ export class Connection extends Duplex {
   /** @internal */
   onData(chunk: Buffer): void {
     if (this.destroyed) return;
-    this.bytesRead += chunk.length;
+    this.#bytesRead += chunk.length;
     this.#touch();
     if (this.push(chunk)) {
       this.#taken += chunk.length;

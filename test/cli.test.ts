@@ -139,6 +139,25 @@ describe('netmodels CLI', () => {
     expect(bad.stderr).toMatch(/exports no handler function/);
   });
 
+  it('serve --handler hosts a module whose export is a node server (examples/http-app.js)', async () => {
+    const app = path.join(__dirname, '..', 'examples', 'http-app.js');
+    const child = spawn(process.execPath, [CLI, 'serve', '--model', 'epoll', '--handler', app, '--port', '0', '--quiet'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const port = Number((await waitFor(() => /listening on 127\.0\.0\.1:(\d+)/.exec(out), 'serve to listen', 15_000))![1]);
+    const socket = net.connect(port, '127.0.0.1');
+    let reply = '';
+    socket.on('data', (d: Buffer) => (reply += d.toString()));
+    socket.write('GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    await new Promise((resolve) => socket.once('close', resolve));
+    expect(reply).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*hello from node:http on netmodels\n$/);
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+  });
+
   it('serve rejects a bad model as a usage error and a port in use as a failure', async () => {
     const bad = await run(['serve', '--model', 'nope']);
     expect(bad.code).toBe(2);
