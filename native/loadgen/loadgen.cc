@@ -81,6 +81,15 @@ int LoadRun::Prepare(const char** syscall) {
     shared_.expect_pattern[i] = o.expect == Expect::kUppercase ? static_cast<char>(ch - 'a' + 'A') : ch;
   }
 
+  if (o.mode == Mode::kHttp) {
+    // Every batch is the same bytes: `pipeline` keep-alive GETs.
+    std::string host = o.host.find(':') != std::string::npos ? "[" + o.host + "]" : o.host;
+    const std::string one = "GET " + o.http_path + " HTTP/1.1\r\nHost: " + host + ":" + std::to_string(o.port) + "\r\n\r\n";
+    shared_.send_pattern.clear();
+    for (uint32_t i = 0; i < o.pipeline; ++i) shared_.send_pattern += one;
+    o.message_size = shared_.send_pattern.size();
+  }
+
   const bool hold = o.mode == Mode::kHold;
   const uint64_t total = hold ? uint64_t{o.idle} + 1 : o.connections;
   const uint32_t threads =
@@ -162,6 +171,9 @@ void LoadRun::Finish() {
     r.errors += w->errors;
     r.mismatches += w->mismatches;
     for (const auto& [err, count] : w->error_codes) r.error_codes[err] += count;
+    for (const auto& [status, count] : w->statuses) r.statuses[status] += count;
+    r.non2xx += w->non2xx;
+    r.timeouts += w->timeouts;
     stopped = std::max(stopped, w->stopped_ns);
   }
   // A run stopped during set-up has no window: measure_ns is still 0 or far
@@ -174,8 +186,12 @@ void LoadRun::Finish() {
   if (window > 0) {
     const double seconds = static_cast<double>(window) / 1e9;
     r.rps = static_cast<double>(r.requests) / seconds;
-    r.bytes_per_sec =
-        static_cast<double>(r.requests) * 2.0 * static_cast<double>(shared_.options.message_size) / seconds;
+    // http: the request bytes only (a response's size is the server's).
+    const Options& o = shared_.options;
+    const double per_request = o.mode == Mode::kHttp
+                                   ? static_cast<double>(o.message_size) / o.pipeline
+                                   : 2.0 * static_cast<double>(o.message_size);
+    r.bytes_per_sec = static_cast<double>(r.requests) * per_request / seconds;
   }
   auto us = [](uint64_t ns) { return static_cast<double>(ns) / 1e3; };
   r.latency_us.p50 = us(merged.ValueAt(0.50));

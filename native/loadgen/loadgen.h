@@ -21,7 +21,7 @@
 
 namespace nm::loadgen {
 
-enum class Mode { kRequestReply, kHold, kChurn };
+enum class Mode { kRequestReply, kHold, kChurn, kHttp };
 enum class Expect { kUppercase, kEcho, kNone };
 
 struct Options {
@@ -39,6 +39,13 @@ struct Options {
   int64_t connect_timeout_ms = 3000;
   uint32_t threads = 1;
   int64_t progress_interval_ms = 250;
+  // http: each connection sends `pipeline` GETs of `http_path` at once
+  // (keep-alive) and waits for every response before the next batch; a
+  // batch unanswered after request_timeout_ms is a timeout (the connection
+  // is closed and retried).
+  std::string http_path = "/";
+  uint32_t pipeline = 1;
+  int64_t request_timeout_ms = 10000;
 };
 
 // Pseudo-errno recorded when the server closed a connection early.
@@ -81,6 +88,11 @@ struct Report {
   double duration_ms = 0;    // the measured window actually run
   LatencySummary latency_us;
   std::map<int, uint64_t> error_codes;  // errno (or kErrEof) -> count
+  // http: responses by status and those not 2xx (whole run, warm-up
+  // included; only 2xx ones count in `requests`), and batches that timed out.
+  std::map<int, uint64_t> statuses;
+  uint64_t non2xx = 0;
+  uint64_t timeouts = 0;
 };
 
 class Worker;
