@@ -139,6 +139,24 @@ describe('netmodels CLI', () => {
     expect(bad.stderr).toMatch(/exports no handler function/);
   });
 
+  it('bench --http runs the node:http app hosted by epoll and on its own listen(), every response a 200', async () => {
+    const json = path.join(tmp, 'http.json');
+    const r = await run(['bench', '--http', '--duration', '0.2', '--warmup', '0', '--rounds', '1', '--json', json]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const rows = JSON.parse(fs.readFileSync(json, 'utf8')).rows as BenchRow[];
+    expect(rows.map((row) => row.label)).toEqual(['epoll + node:http', 'node:http']);
+    for (const row of rows) {
+      expect(row.report!.requests).toBeGreaterThan(0);
+      expect(row.report!.statuses).toEqual({ 200: row.report!.statuses['200'] });
+      expect(row.errors).toBe(0);
+      expect(row.jsUsPerReq).toBeGreaterThan(0);
+    }
+    expect(r.stdout).toMatch(/x node:http/);
+    const bad = await run(['bench', '--http', '--models', 'epoll']);
+    expect(bad.code).toBe(2);
+  });
+
   it('serve --handler hosts a module whose export is a node server (examples/http-app.js)', async () => {
     const app = path.join(__dirname, '..', 'examples', 'http-app.js');
     const child = spawn(process.execPath, [CLI, 'serve', '--model', 'epoll', '--handler', app, '--port', '0', '--quiet'], {
