@@ -291,7 +291,7 @@ export class Connection extends Duplex {
   // Chunks written while corked (node:http's head and body, say) leave as
   // one op: one copy across threads and one send() instead of one each.
   override _writev(chunks: Array<{ chunk: Buffer; encoding: BufferEncoding }>, callback: (error?: Error | null) => void): void {
-    this._write(chunks.length === 1 ? chunks[0].chunk : Buffer.concat(chunks.map((c) => c.chunk)), 'buffer', callback);
+    this._write(chunks.length === 1 ? chunks[0].chunk : Buffer.concat(chunks.map((c) => c.chunk)), chunks[0].encoding, callback);
   }
 
   override _final(callback: (error?: Error | null) => void): void {

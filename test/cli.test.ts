@@ -16,6 +16,18 @@ import { childProcesses } from './proc';
 import { closeAll, openMany, roundTripAll } from './scale';
 
 const CLI = path.join(__dirname, '..', 'dist', 'cli.js');
+
+/** `netmodels serve --handler <module>` in a child, once it listens. */
+async function serveHandler(model: string, handler: string) {
+  const child = spawn(process.execPath, [CLI, 'serve', '--model', model, '--handler', handler, '--port', '0', '--quiet'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const port = Number((await waitFor(() => /listening on 127\.0\.0\.1:(\d+)/.exec(out), 'serve to listen', 15_000))![1]);
+  return { child, exited, port };
+}
 const PACKAGE = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')) as { version: string };
 
 /** stderr with the bench's noise warning (a busy shared machine) left out. */
@@ -117,13 +129,7 @@ describe('netmodels CLI', () => {
   it('serve --handler ./module.js serves with the module\'s default export; a module without one is a usage error', async () => {
     const mod = path.join(tmp, 'shout.mjs');
     fs.writeFileSync(mod, "export default (conn) => conn.on('data', (d) => conn.write(`heard ${d}`));\n");
-    const child = spawn(process.execPath, [CLI, 'serve', '--model', 'poll', '--handler', mod, '--port', '0', '--quiet'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    const port = Number((await waitFor(() => /listening on 127\.0\.0\.1:(\d+)/.exec(out), 'serve to listen', 15_000))![1]);
+    const { child, exited, port } = await serveHandler('poll', mod);
     const socket = net.connect(port, '127.0.0.1');
     socket.write('you');
     const reply = await new Promise<string>((resolve) => socket.once('data', (d: Buffer) => resolve(d.toString())));
@@ -159,13 +165,7 @@ describe('netmodels CLI', () => {
 
   it('serve --handler hosts a module whose export is a node server (examples/http-app.js)', async () => {
     const app = path.join(__dirname, '..', 'examples', 'http-app.js');
-    const child = spawn(process.execPath, [CLI, 'serve', '--model', 'epoll', '--handler', app, '--port', '0', '--quiet'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    const port = Number((await waitFor(() => /listening on 127\.0\.0\.1:(\d+)/.exec(out), 'serve to listen', 15_000))![1]);
+    const { child, exited, port } = await serveHandler('epoll', app);
     const socket = net.connect(port, '127.0.0.1');
     let reply = '';
     socket.on('data', (d: Buffer) => (reply += d.toString()));
