@@ -43,7 +43,9 @@ export interface ConnectionAddresses {
  * (socket options set on the loop's thread), `destroySoon()`,
  * `ref()` / `unref()`, `address()`, `readyState`, `pending`, `bufferSize`.
  * A connection the peer reset ends with `'error'` (`ECONNRESET`) and
- * `'close'` with `hadError` true. The server's `idleTimeoutMs` applies too.
+ * `'close'` with `hadError` true; with no `'error'` listener, with
+ * `'close'` (hadError true) alone, never an uncaught exception. The
+ * server's `idleTimeoutMs` applies too.
  */
 export class Connection extends Duplex {
   readonly remoteAddress: string;
@@ -78,6 +80,7 @@ export class Connection extends Duplex {
   #closedNatively = false;
   // end(): 'finish' waits until the output is flushed and the write side shut.
   #finalCallback: ((error?: Error | null) => void) | null = null;
+  #brokenBy = 0;  // the errno that broke the connection, when no 'error' listener was told
   #timeoutMs = 0;
   #timer: NodeJS.Timeout | null = null;
 
@@ -252,11 +255,15 @@ export class Connection extends Duplex {
     this.onDrained();
     this.onShut();
     if (this.destroyed) return;
-    if (errno > 0) {
+    if (errno > 0 && this.listenerCount('error') > 0) {
       // As net.Socket reports a reset: `read ECONNRESET`, then 'close' with hadError.
       const code = getSystemErrorName(-errno);
       this.destroy(Object.assign(new Error(`read ${code}`), { code, errno: -errno, syscall: 'read' }));
     } else {
+      // Unlike net.Socket, a reset with no 'error' listener is not the
+      // process's uncaught exception: any client could end a server that
+      // way. 'close' still says hadError.
+      this.#brokenBy = errno;
       this.destroy();
     }
   }
@@ -315,7 +322,7 @@ export class Connection extends Duplex {
     for (const cb of this.#waiting.splice(0)) cb(error ?? undefined);
     callback(error);
     // After the 'error' that callback queued, as net.Socket orders them.
-    process.nextTick(() => this.emit('close', error != null));
+    process.nextTick(() => this.emit('close', error != null || this.#brokenBy > 0));
   }
 
   /** Stops reading, natively: the peer's data waits in the kernel. */
