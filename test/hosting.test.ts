@@ -62,9 +62,19 @@ function host(config: HostConfig, server: net.Server) {
   return trackServer(createServer(config.model, { ...config.options, handler: server }));
 }
 
+/**
+ * A client socket whose reset by the server (a 408, say, closes with unread
+ * input) is what the test looks at, not an uncaught error.
+ */
+function rawSocket(port: number): net.Socket {
+  const socket = trackSocket(net.connect(port, '127.0.0.1'));
+  socket.on('error', () => undefined);
+  return socket;
+}
+
 /** Sends `raw` on a new socket and collects the reply until the server closes or `until` holds. */
 async function rawExchange(port: number, raw: string | Buffer, until: (got: string) => boolean): Promise<string> {
-  const socket = trackSocket(net.connect(port, '127.0.0.1'));
+  const socket = rawSocket(port);
   let got = '';
   socket.on('data', (d) => (got += d.toString('latin1')));
   socket.write(raw);
@@ -257,7 +267,7 @@ describe('hosting a node server', () => {
         const { port } = await server.start();
         // Headers one byte at a time, slower than headersTimeout.
         {
-          const socket = trackSocket(net.connect(port, '127.0.0.1'));
+          const socket = rawSocket(port);
           let got = '';
           socket.on('data', (d) => (got += d));
           const t0 = Date.now();
@@ -286,7 +296,7 @@ describe('hosting a node server', () => {
         expect(slowRes.body.toString()).toBe('res timed out');
         // keepAliveTimeout: an idle keep-alive connection is closed.
         {
-          const socket = trackSocket(net.connect(port, '127.0.0.1'));
+          const socket = rawSocket(port);
           let got = '';
           socket.on('data', (d) => (got += d));
           socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
@@ -307,12 +317,12 @@ describe('hosting a node server', () => {
           });
           const server = host(config, app);
           const { port } = await server.start();
-          const idle = trackSocket(net.connect(port, '127.0.0.1'));
+          const idle = rawSocket(port);
           let idleGot = '';
           idle.on('data', (d) => (idleGot += d));
           idle.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
           await waitFor(() => idleGot.includes('ok'), 'the idle connection answered');
-          const busy = trackSocket(net.connect(port, '127.0.0.1'));
+          const busy = rawSocket(port);
           let busyGot = '';
           busy.on('data', (d) => (busyGot += d));
           busy.write('GET /busy HTTP/1.1\r\nHost: x\r\n\r\n');
@@ -347,7 +357,7 @@ describe('hosting a node server', () => {
       const server = trackServer(createServer(model, { handler: app }));
       const { port } = await server.start();
       const before = process.memoryUsage().rss;
-      const socket = trackSocket(net.connect(port, '127.0.0.1'));
+      const socket = rawSocket(port);
       socket.write('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
       let received = 0;
       let peak = 0;
@@ -444,7 +454,7 @@ describe('hosting a node server', () => {
         },
       }));
       const { port } = await server.start();
-      const a = trackSocket(net.connect(port, '127.0.0.1'));
+      const a = rawSocket(port);
       await new Promise((r) => a.once('connect', r));
       a.write('x');
       await delay(50);
@@ -452,7 +462,7 @@ describe('hosting a node server', () => {
       await waitFor(() => events.length === 2, 'error and close', 5000, () => events.join(', '));
       expect(events).toEqual(['error ECONNRESET read', 'close true']);
       events.length = 0;
-      const b = trackSocket(net.connect(port, '127.0.0.1'));
+      const b = rawSocket(port);
       await new Promise((r) => b.once('connect', r));
       b.end();
       await waitFor(() => events.length === 1, 'close', 5000, () => events.join(', '));
@@ -461,7 +471,7 @@ describe('hosting a node server', () => {
       // test run would fail on one).
       events.length = 0;
       listen = false;
-      const c = trackSocket(net.connect(port, '127.0.0.1'));
+      const c = rawSocket(port);
       await new Promise((r) => c.once('connect', r));
       c.write('x');
       await delay(50);
@@ -475,7 +485,7 @@ describe('hosting a node server', () => {
       let conn: Connection | null = null;
       const server = trackServer(createServer(model, { handler: (c: Connection) => { conn = c; c.on('data', () => undefined); } }));
       const { port } = await server.start();
-      const socket = trackSocket(net.connect(port, '127.0.0.1'));
+      const socket = rawSocket(port);
       await waitFor(() => conn, 'the connection');
       const c = conn!;
       expect(c.readyState).toBe('open');
