@@ -439,6 +439,26 @@ describe('hosting a node server', () => {
       await new Promise<void>((r) => app.close(() => r()));
     });
 
+    it("the hosted server's maxConnections applies: a connection over it is closed and 'drop' emitted", async () => {
+      const app = http.createServer((_q, r) => r.end('x'));
+      app.maxConnections = 1;
+      const drops: unknown[] = [];
+      app.on('drop', (d) => drops.push(d));
+      const server = trackServer(createServer(model, { handler: app }));
+      const { port } = await server.start();
+      const first = rawSocket(port);
+      let got = '';
+      first.on('data', (d) => (got += d));
+      first.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+      await waitFor(() => got.includes('200 OK'), 'the first reply');
+      const second = rawSocket(port);
+      await waitFor(() => second.destroyed || second.readableEnded, 'the second connection closed');
+      expect(drops).toHaveLength(1);
+      expect(drops[0]).toMatchObject({ remoteAddress: '127.0.0.1', localPort: port });
+      expect(first.destroyed).toBe(false);
+      await server.stop();
+    });
+
     it('fork and prefork refuse a server as they refuse a function', () => {
       expect(() => new ForkServer({ handler: http.createServer() })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
     });
