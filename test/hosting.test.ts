@@ -461,6 +461,26 @@ describe('hosting a node server', () => {
       await server.stop();
     });
 
+    it("CONNECT: the socket 'connect' hands over keeps working (a tunnel that echoes)", async () => {
+      const app = http.createServer((_q, r) => r.end('plain'));
+      app.on('connect', (_req, socket: net.Socket, head: Buffer) => {
+        socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+        if (head.length > 0) socket.write(head);
+        socket.pipe(socket);
+      });
+      const server = trackServer(createServer(model, { handler: app }));
+      const { port } = await server.start();
+      const socket = rawSocket(port);
+      let got = '';
+      socket.on('data', (d) => (got += d));
+      socket.write('CONNECT example.test:443 HTTP/1.1\r\nHost: example.test:443\r\n\r\n');
+      await waitFor(() => got.includes('200 Connection Established\r\n\r\n'), 'the tunnel');
+      socket.write('through the tunnel');
+      await waitFor(() => got.endsWith('through the tunnel'), 'the echo through the tunnel');
+      socket.destroy();
+      await server.stop();
+    });
+
     it('fork and prefork refuse a server as they refuse a function', () => {
       expect(() => new ForkServer({ handler: http.createServer() })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
     });
