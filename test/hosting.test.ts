@@ -461,6 +461,26 @@ describe('hosting a node server', () => {
       await server.stop();
     });
 
+    it("https: the client's certificate is known (getPeerCertificate(), authorized)", async () => {
+      const app = https.createServer({ key, cert, ca: cert, requestCert: true, rejectUnauthorized: true }, (req, res) => {
+        const s = req.socket as tls.TLSSocket;
+        res.end(JSON.stringify({ cn: s.getPeerCertificate().subject?.CN, authorized: s.authorized, a: s.remoteAddress }));
+      });
+      const server = trackServer(createServer(model, { handler: app }));
+      const { port } = await server.start();
+      const body = await new Promise<string>((resolve, reject) => {
+        const req = https.request({ host: '127.0.0.1', port, ca: cert, key, cert, agent: false }, (res) => {
+          let b = '';
+          res.on('data', (c) => (b += c));
+          res.on('end', () => resolve(b));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+      expect(JSON.parse(body)).toEqual({ cn: '127.0.0.1', authorized: true, a: '127.0.0.1' });
+      await server.stop();
+    });
+
     it("CONNECT: the socket 'connect' hands over keeps working (a tunnel that echoes)", async () => {
       const app = http.createServer((_q, r) => r.end('plain'));
       app.on('connect', (_req, socket: net.Socket, head: Buffer) => {
