@@ -156,8 +156,9 @@ export class Connection extends Duplex {
     return this.#timeoutMs || undefined;
   }
 
+  // The timer is kept once it fired: activity re-arms it (refresh()), as
+  // net.Socket's does, so an idle spell after new traffic times out again.
   readonly #onTimeout = (): void => {
-    this.#timer = null;
     if (this.destroyed) return;
     this.emit('timeout');
   };

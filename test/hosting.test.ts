@@ -567,6 +567,12 @@ describe('hosting a node server', () => {
       await waitFor(() => timeouts === 1, "'timeout'");
       expect(Date.now() - t0).toBeGreaterThanOrEqual(140);
       expect(c.destroyed).toBe(false);
+      // New traffic re-arms it, as on net.Socket (the callback was a once listener).
+      let again = 0;
+      c.on('timeout', () => again++);
+      socket.write('x');
+      await waitFor(() => again === 1, "a second 'timeout' after new traffic");
+      expect(timeouts).toBe(1);
       c.setTimeout(0);
       expect(() => c.setTimeout(-1)).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
       let got = '';
