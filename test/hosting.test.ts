@@ -72,15 +72,21 @@ function rawSocket(port: number): net.Socket {
   return socket;
 }
 
+/** What `socket` has received so far, as latin1 text. */
+function received(socket: net.Socket): () => string {
+  let got = '';
+  socket.on('data', (d: Buffer) => (got += d.toString('latin1')));
+  return () => got;
+}
+
 /** Sends `raw` on a new socket and collects the reply until the server closes or `until` holds. */
 async function rawExchange(port: number, raw: string | Buffer, until: (got: string) => boolean): Promise<string> {
   const socket = rawSocket(port);
-  let got = '';
-  socket.on('data', (d) => (got += d.toString('latin1')));
+  const got = received(socket);
   socket.write(raw);
-  await waitFor(() => until(got) || socket.destroyed, 'the reply', 10_000, () => JSON.stringify(got.slice(-200)));
+  await waitFor(() => until(got()) || socket.destroyed, 'the reply', 10_000, () => JSON.stringify(got().slice(-200)));
   socket.destroy();
-  return got;
+  return got();
 }
 
 function sha(data: Buffer | string): string {
@@ -268,17 +274,16 @@ describe('hosting a node server', () => {
         // Headers one byte at a time, slower than headersTimeout.
         {
           const socket = rawSocket(port);
-          let got = '';
-          socket.on('data', (d) => (got += d));
+          const got = received(socket);
           const t0 = Date.now();
           const header = 'GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ' + 'a'.repeat(200);
           let i = 0;
           const timer = setInterval(() => {
             if (!socket.destroyed && i < header.length) socket.write(header[i++]);
           }, 50);
-          await waitFor(() => socket.destroyed || got.includes('408'), 'the slow-header client closed', 6000);
+          await waitFor(() => socket.destroyed || got().includes('408'), 'the slow-header client closed', 6000);
           clearInterval(timer);
-          expect(got).toContain('408');
+          expect(got()).toContain('408');
           expect(Date.now() - t0).toBeLessThan(3000);
           socket.destroy();
         }
@@ -297,12 +302,11 @@ describe('hosting a node server', () => {
         // keepAliveTimeout: an idle keep-alive connection is closed.
         {
           const socket = rawSocket(port);
-          let got = '';
-          socket.on('data', (d) => (got += d));
+          const got = received(socket);
           socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
           const closedAt = await new Promise<number>((r) => socket.once('close', () => r(Date.now())));
-          expect(got).toContain('200 OK');
-          expect(got).toContain('Keep-Alive: timeout=');
+          expect(got()).toContain('200 OK');
+          expect(got()).toContain('Keep-Alive: timeout=');
           expect(closedAt).toBeGreaterThan(0);
         }
         await server.stop();
@@ -318,20 +322,18 @@ describe('hosting a node server', () => {
           const server = host(config, app);
           const { port } = await server.start();
           const idle = rawSocket(port);
-          let idleGot = '';
-          idle.on('data', (d) => (idleGot += d));
+          const idleGot = received(idle);
           idle.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
-          await waitFor(() => idleGot.includes('ok'), 'the idle connection answered');
+          await waitFor(() => idleGot().includes('ok'), 'the idle connection answered');
           const busy = rawSocket(port);
-          let busyGot = '';
-          busy.on('data', (d) => (busyGot += d));
+          const busyGot = received(busy);
           busy.write('GET /busy HTTP/1.1\r\nHost: x\r\n\r\n');
           await waitFor(() => release !== null, 'the busy request arrived');
           app.closeIdleConnections();
           await waitFor(() => idle.destroyed || idle.readableEnded, 'the idle connection closed');
           expect(busy.destroyed).toBe(false);
           release!();
-          await waitFor(() => busyGot.includes('busy done'), 'the busy reply');
+          await waitFor(() => busyGot().includes('busy done'), 'the busy reply');
           await server.stop();
         });
       }
@@ -449,10 +451,9 @@ describe('hosting a node server', () => {
       const server = trackServer(createServer(model, { handler: app }));
       const { port } = await server.start();
       const first = rawSocket(port);
-      let got = '';
-      first.on('data', (d) => (got += d));
+      const got = received(first);
       first.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
-      await waitFor(() => got.includes('200 OK'), 'the first reply');
+      await waitFor(() => got().includes('200 OK'), 'the first reply');
       const second = rawSocket(port);
       await waitFor(() => second.destroyed || second.readableEnded, 'the second connection closed');
       expect(drops).toHaveLength(1);
@@ -491,12 +492,11 @@ describe('hosting a node server', () => {
       const server = trackServer(createServer(model, { handler: app }));
       const { port } = await server.start();
       const socket = rawSocket(port);
-      let got = '';
-      socket.on('data', (d) => (got += d));
+      const got = received(socket);
       socket.write('CONNECT example.test:443 HTTP/1.1\r\nHost: example.test:443\r\n\r\n');
-      await waitFor(() => got.includes('200 Connection Established\r\n\r\n'), 'the tunnel');
+      await waitFor(() => got().includes('200 Connection Established\r\n\r\n'), 'the tunnel');
       socket.write('through the tunnel');
-      await waitFor(() => got.endsWith('through the tunnel'), 'the echo through the tunnel');
+      await waitFor(() => got().endsWith('through the tunnel'), 'the echo through the tunnel');
       socket.destroy();
       await server.stop();
     });
@@ -575,13 +575,12 @@ describe('hosting a node server', () => {
       expect(timeouts).toBe(1);
       c.setTimeout(0);
       expect(() => c.setTimeout(-1)).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
-      let got = '';
-      socket.on('data', (d) => (got += d));
+      const got = received(socket);
       c.write('bye');
       c.destroySoon();
       await waitFor(() => c.destroyed, 'destroySoon');
       await waitFor(() => socket.readableEnded, 'the client saw the end');
-      expect(got).toBe('bye');
+      expect(got()).toBe('bye');
       await server.stop();
     });
   });
