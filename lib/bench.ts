@@ -23,6 +23,8 @@ const ROOT = path.join(__dirname, '..');
 const CLI = path.join(__dirname, 'cli.js');
 const NODE_SERVER = path.join(__dirname, 'node-server.js');
 const BENCH_HANDLER = path.join(__dirname, 'bench-handler.js');
+const BENCH_HTTP_APP = path.join(__dirname, 'bench-http-app.js');
+const NODE_HTTP_SERVER = path.join(__dirname, 'node-http-server.js');
 const CEILING_SOURCE = path.join(ROOT, 'scripts', 'ceiling.c');
 
 export interface Target {
@@ -34,6 +36,8 @@ export interface Target {
   args?: string[];
   /** Event models and the ceiling: this many loops (default 1). */
   loops?: number;
+  /** The row serves the bench's node:http app (bench-http-app.ts) and is driven in http mode. */
+  http?: boolean;
   /** external: where it listens and how its replies are checked. */
   host?: string;
   port?: number;
@@ -91,6 +95,22 @@ export function modelTargets(loops = 1): Target[] {
       ...(multi ? { loops } : {}),
     }));
   });
+}
+
+/**
+ * The http rows: the same node:http app hosted by epoll (with `loops` > 1
+ * also by that many loops) and on node's own listen(), the baseline.
+ */
+export function httpTargets(loops = 1): Target[] {
+  const hosted = (n: number): Target => ({
+    label: n > 1 ? `epoll x${n} + node:http` : 'epoll + node:http',
+    kind: 'model',
+    model: 'epoll',
+    args: ['--handler', BENCH_HTTP_APP, ...(n > 1 ? ['--loops', String(n)] : [])],
+    http: true,
+    ...(n > 1 ? { loops: n } : {}),
+  });
+  return [hosted(1), ...(loops > 1 ? [hosted(loops)] : []), { label: 'node:http', kind: 'node', http: true }];
 }
 
 /** The C ceiling as `loops` processes sharing the port with SO_REUSEPORT. */
@@ -248,7 +268,7 @@ export async function startTarget(target: Target, extra: string[] = []): Promise
       stdio: ['ignore', 'pipe', 'inherit'],
     });
   } else if (target.kind === 'node') {
-    child = spawn(process.execPath, [NODE_SERVER, '127.0.0.1', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    child = spawn(process.execPath, [target.http ? NODE_HTTP_SERVER : NODE_SERVER, '127.0.0.1', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
   } else if (target.kind === 'ceiling') {
     const binary = buildCeiling();
     if (!binary) throw new Error(ceilingError);
@@ -378,7 +398,7 @@ export interface RrRun extends LoadReport {
 
 export async function measureRr(target: Target, config: RrConfig, onProgress?: (p: LoadProgress) => void): Promise<RrRun> {
   const load = {
-    mode: 'rr' as const,
+    mode: target.http ? ('http' as const) : ('rr' as const),
     connections: config.connections,
     messageSize: config.messageSize,
     durationMs: config.durationMs,
@@ -485,7 +505,7 @@ export async function runRr(targets: Target[], config: RrConfig): Promise<BenchR
       const mid = median(reports.map((r) => r.rps))!;
       row.spread = mid > 0 ? (row.rpsMax - row.rpsMin) / mid : undefined;
     }
-    row.errors = reports.reduce((sum, r) => sum + r.errors + r.mismatches, 0);
+    row.errors = reports.reduce((sum, r) => sum + r.errors + r.mismatches + (r.non2xx ?? 0) + (r.timeouts ?? 0), 0);
     row.errorCauses = errorCauses(reports);
     row.requestsTotal = reports.reduce((sum, r) => sum + r.requests, 0);
     row.vsNode = target === node ? 1 : ratio(target, node);
@@ -499,11 +519,16 @@ export async function runRr(targets: Target[], config: RrConfig): Promise<BenchR
 }
 
 /** Errors of `reports` by cause, summed: their `errorCodes`, and their mismatches as 'mismatch'. */
-export function errorCauses(reports: readonly Pick<LoadReport, 'errorCodes' | 'mismatches'>[]): Record<string, number> {
+export function errorCauses(reports: readonly Pick<LoadReport, 'errorCodes' | 'mismatches' | 'non2xx' | 'timeouts'>[]): Record<string, number> {
   const causes: Record<string, number> = {};
+  const add = (cause: string, n: number | undefined) => {
+    if (n) causes[cause] = (causes[cause] ?? 0) + n;
+  };
   for (const r of reports) {
-    for (const [code, n] of Object.entries(r.errorCodes ?? {})) causes[code] = (causes[code] ?? 0) + n;
-    if (r.mismatches > 0) causes.mismatch = (causes.mismatch ?? 0) + r.mismatches;
+    for (const [code, n] of Object.entries(r.errorCodes ?? {})) add(code, n);
+    add('mismatch', r.mismatches);
+    add('non-2xx', r.non2xx);
+    add('timeout', r.timeouts);
   }
   return causes;
 }
@@ -560,7 +585,7 @@ export function noiseWarning(rows: BenchRow[], rounds: number): string | null {
 }
 
 /** The rr columns: the same in the text and Markdown tables and, raw, in CSV. */
-const RR_COLUMNS: (Column & { csv: string; value(r: BenchRow): number | undefined; digits: number; suffix?: string })[] = [
+const RR_COLUMNS_NET: (Column & { csv: string; value(r: BenchRow): number | undefined; digits: number; suffix?: string })[] = [
   { title: 'req/s', csv: 'rps', width: 11, digits: 0, value: (r) => r.report?.rps },
   { title: 'spread', csv: 'spread_pct', width: 6, digits: 0, suffix: '%', value: (r) => (r.spread === undefined ? undefined : r.spread * 100) },
   // Bytes read, as wrk's Transfer/sec counts them (both directions would be twice that).
@@ -578,7 +603,9 @@ const RR_COLUMNS: (Column & { csv: string; value(r: BenchRow): number | undefine
  * The rr rows as a text table, Markdown or CSV. `spread` is (max - min) /
  * median of the rounds' req/s; `errors` counts every round.
  */
-export function rrTable(rows: BenchRow[], format: 'table' | 'md' | 'csv' = 'table'): string {
+export function rrTable(rows: BenchRow[], format: 'table' | 'md' | 'csv' = 'table', baseline = 'node:net'): string {
+  // The ratio column names the baseline row (node:http for the http rows).
+  const RR_COLUMNS = RR_COLUMNS_NET.map((c) => (c.csv === 'x_node' ? { ...c, title: `x ${baseline}` } : c));
   if (format === 'csv') {
     return csv(
       ['server', ...RR_COLUMNS.map((c) => c.csv), 'rps_min', 'rps_max', 'skipped'],

@@ -1,8 +1,10 @@
 // Loads a JavaScript handler from a module for `netmodels serve --handler
-// ./file.js`: its default export, or its `handler` export, is the function.
+// ./file.js`: its default export, or its `handler` export, is the function,
+// or a node server to host (http.createServer(app), ...).
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 
+import { isHostable, type HostableServer } from './hosting';
 import type { ConnectionHandler } from './server';
 
 // A real dynamic import (this file is compiled to CommonJS, where `import()`
@@ -14,7 +16,7 @@ export function isHandlerModule(value: string): boolean {
   return value.includes('/') || /\.[cm]?js$/.test(value);
 }
 
-export async function loadHandlerModule(file: string): Promise<ConnectionHandler> {
+export async function loadHandlerModule(file: string): Promise<ConnectionHandler | HostableServer> {
   const url = pathToFileURL(path.resolve(file)).href;
   const mod = await importModule(url);
   // An ES module's default or `handler` export; a CommonJS module's
@@ -22,9 +24,11 @@ export async function loadHandlerModule(file: string): Promise<ConnectionHandler
   // `default`), which import() shows as `default`.
   const cjs = mod.default as Record<string, unknown> | undefined;
   const candidates = [mod.default, mod.handler, cjs?.handler, cjs?.default];
+  const server = candidates.find(isHostable);
+  if (server) return server;
   const handler = candidates.find((c) => typeof c === 'function');
   if (!handler) {
-    throw Object.assign(new TypeError(`${file}: the module exports no handler function (export default (conn) => ..., or export a 'handler')`), {
+    throw Object.assign(new TypeError(`${file}: the module exports no handler function or server (export default (conn) => ..., export a 'handler', or module.exports = http.createServer(app))`), {
       code: 'ERR_INVALID_ARG_TYPE',
     });
   }

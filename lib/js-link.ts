@@ -23,7 +23,10 @@ export class JsLink implements ConnectionLink {
   #native: JsOpsSink | null = null;
   // One map per loop, by fd; the generation tells a reused fd apart.
   readonly #conns: Map<number, Connection>[] = [];
-  #meta: number[] = [];
+  // Seven numbers per op, written in place: the native side copies what it
+  // needs during jsOps(), so the array is reused from turn to turn.
+  #meta = new Float64Array(7 * 64);
+  #metaLength = 0;
   #buffers: Buffer[] = [];
   #flushQueued = false;
   // Connections with input taken and not reported yet (reported at flush).
@@ -82,7 +85,7 @@ export class JsLink implements ConnectionLink {
           case CLOSED:
             conns.delete(fd);
             this.#owing.delete(conn);
-            conn.onClosed();
+            conn.onClosed(meta[i + 3]);
             break;
         }
       } catch (error) {
@@ -103,13 +106,27 @@ export class JsLink implements ConnectionLink {
     }
   };
 
-  op(conn: Connection, kind: OpKind, data?: Buffer, notify = false): void {
-    let index = 0;
+  op(conn: Connection, kind: OpKind, data?: Buffer, notify = false, value = 0): void {
+    let index = value;
     if (data) {
       index = this.#buffers.length;
       this.#buffers.push(data);
     }
-    this.#meta.push(conn.loop, conn.fd, conn.generation, kind, conn.takeTaken(), index, notify ? 1 : 0);
+    if (this.#metaLength + 7 > this.#meta.length) {
+      const grown = new Float64Array(this.#meta.length * 2);
+      grown.set(this.#meta);
+      this.#meta = grown;
+    }
+    const m = this.#meta;
+    const at = this.#metaLength;
+    m[at] = conn.loop;
+    m[at + 1] = conn.fd;
+    m[at + 2] = conn.generation;
+    m[at + 3] = kind;
+    m[at + 4] = conn.takeTaken();
+    m[at + 5] = index;
+    m[at + 6] = notify ? 1 : 0;
+    this.#metaLength = at + 7;
     this.#scheduleFlush();
   }
 
@@ -127,10 +144,10 @@ export class JsLink implements ConnectionLink {
     }
     this.#owing.clear();
     this.#flushQueued = false;
-    if (this.#meta.length === 0) return;
-    const meta = Float64Array.from(this.#meta);
+    if (this.#metaLength === 0) return;
+    const meta = this.#meta.subarray(0, this.#metaLength);
     const buffers = this.#buffers;
-    this.#meta = [];
+    this.#metaLength = 0;
     this.#buffers = [];
     this.#native?.jsOps(meta, buffers);
   };
@@ -138,7 +155,7 @@ export class JsLink implements ConnectionLink {
   /** After stop(): every connection still open is closed ('close' fires on each). */
   closeAll(): void {
     this.#native = null;
-    this.#meta = [];
+    this.#metaLength = 0;
     this.#buffers = [];
     for (const conns of this.#conns.filter(Boolean)) {
       for (const conn of conns.values()) conn.onClosed();

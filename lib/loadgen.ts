@@ -14,10 +14,10 @@ import {
   validateSignal,
 } from './errors';
 
-export type LoadMode = 'rr' | 'hold' | 'churn' | 'udp';
+export type LoadMode = 'rr' | 'hold' | 'churn' | 'udp' | 'http';
 export type LoadExpect = 'uppercase' | 'echo' | 'none';
 
-export const LOAD_MODES: readonly LoadMode[] = ['rr', 'hold', 'churn', 'udp'];
+export const LOAD_MODES: readonly LoadMode[] = ['rr', 'hold', 'churn', 'udp', 'http'];
 export const LOAD_EXPECTS: readonly LoadExpect[] = ['uppercase', 'echo', 'none'];
 
 /**
@@ -99,6 +99,12 @@ export interface LoadgenOptions {
   onProgress?: (progress: LoadProgress) => void;
   /** Aborting it ends the run at once: the promise rejects with an `AbortError`. */
   signal?: AbortSignal;
+  /** http: the path every GET asks for. Default '/'. */
+  path?: string;
+  /** http: GETs sent at once on a connection (pipelining depth); the next batch waits for every response. Default 1. */
+  pipeline?: number;
+  /** http: a batch not wholly answered after this long is a timeout (counted in `timeouts`; the connection is closed and retried). Default 10000. */
+  requestTimeoutMs?: number;
 }
 
 /**
@@ -175,11 +181,17 @@ export interface LoadReport {
    * would time out 128 at a time, for ten minutes.
    */
   setupCut: boolean;
+  /** http: responses by status code, whole run (warm-up included). Empty in other modes. */
+  statuses: Record<string, number>;
+  /** http: responses whose status is not 2xx, whole run; not in `requests`, not in `errors`. */
+  non2xx: number;
+  /** http: batches not answered within `requestTimeoutMs`; not in `errors`. */
+  timeouts: number;
 }
 
 const KNOWN = [
   'host', 'port', 'mode', 'connections', 'messageSize', 'durationMs', 'warmupMs',
-  'connectTimeoutMs', 'timeoutMs', 'idle', 'expect', 'threads', 'rate', 'onProgress', 'signal',
+  'connectTimeoutMs', 'timeoutMs', 'idle', 'expect', 'threads', 'rate', 'onProgress', 'signal', 'path', 'pipeline', 'requestTimeoutMs',
 ] as const;
 
 const MAX_CONNECTIONS = 1_000_000;
@@ -202,6 +214,12 @@ interface NativeLoadgen {
  *   of them is established or has failed, one active connection doing rr.
  * - `churn`: every slot loops connect, one request/reply, close (with RST,
  *   so that no TIME_WAIT piles up on the client).
+ * - `http`: rr over HTTP/1.1 keep-alive: every connection sends `pipeline`
+ *   `GET path` requests at once and waits until each response is framed
+ *   (Content-Length or chunked); `requests` counts the 2xx responses, and
+ *   `statuses`, `non2xx` and `timeouts` say what else came back. A
+ *   response that cannot be framed is a mismatch (the connection is
+ *   closed and retried). `messageSize` and `expect` do not apply.
  *
  * Set-up (rr and hold): the clock starts only once every connection (rr:
  * all `connections`; hold: the `idle` ones) is established or has failed
@@ -252,6 +270,14 @@ export async function loadgen(options: LoadgenOptions): Promise<LoadReport> {
   const threads = validateInteger('options.threads', opts.threads, 1, 256, 1);
   const rate = validateInteger('options.rate', opts.rate, 0, 100_000_000, 0);
   if (rate > 0 && mode !== 'rr') throw invalidArgValue('options.rate', rate, "applies to mode 'rr' only");
+  const pipeline = validateInteger('options.pipeline', opts.pipeline, 1, 1024, 1);
+  const requestTimeoutMs = validateInteger('options.requestTimeoutMs', opts.requestTimeoutMs, 1, MAX_MS, 10_000);
+  let path = '/';
+  if (opts.path !== undefined) {
+    if (typeof opts.path !== 'string') throw invalidArgType('options.path', 'of type string', opts.path);
+    if (!/^\/[\x21-\x7e]*$/.test(opts.path)) throw invalidArgValue('options.path', opts.path, "must start with '/' and hold only visible ASCII");
+    path = opts.path;
+  }
   const onProgress = opts.onProgress;
   if (onProgress !== undefined && typeof onProgress !== 'function') {
     throw invalidArgType('options.onProgress', 'of type function', onProgress);
@@ -279,7 +305,7 @@ export async function loadgen(options: LoadgenOptions): Promise<LoadReport> {
   const native = binding as NativeLoadgen;
   const startedAt = new Date().toISOString();
   const run = native.loadgenStart(
-    { host, port, mode, expect, connections, idle, messageSize, durationMs, warmupMs, connectTimeoutMs, timeoutMs, threads, rate },
+    { host, port, mode, expect, connections, idle, messageSize, durationMs, warmupMs, connectTimeoutMs, timeoutMs, threads, rate, path, pipeline, requestTimeoutMs },
     deliver,
   );
   const onAbort = () => run.stop();

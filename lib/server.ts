@@ -19,6 +19,7 @@ import {
 import type { ModelName } from './models/index';
 import type { Connection } from './connection';
 import { JsLink, type JsOpsSink } from './js-link';
+import { Hosting, isHostable, type HostableServer } from './hosting';
 import { modelOptions, modelsTaking, type ModelSpec } from './spec';
 
 export type { ModelName } from './models/index';
@@ -59,9 +60,13 @@ export interface ServerOptions {
    * The protocol: a built-in one, `'uppercase'` (default), `'echo'`,
    * `'discard'` or `'http'`, run natively; or your JavaScript,
    * `(conn: Connection) => void`, called once per accepted connection (every
-   * model that runs in this process; not fork or prefork).
+   * model that runs in this process; not fork or prefork); or your node
+   * server (`http.Server`, `https.Server`, an http2 server, `tls.Server`,
+   * `net.Server`: Express, Koa, ws behind http), which gets every connection
+   * by its `'connection'` event and behaves as if it had listened: see
+   * README "Run your node:http app on a netmodels model".
    */
-  handler?: HandlerName | ConnectionHandler;
+  handler?: HandlerName | ConnectionHandler | HostableServer;
   /** Beyond this many open connections new ones are closed at once and counted as `rejected`. 0 = no limit. */
   maxConnections?: number;
   /**
@@ -307,6 +312,7 @@ export abstract class Server<Events extends ServerEvents = ServerEvents> extends
   readonly #handler: Function | null = null;
   readonly #highWaterMark: number;
   #link: HandlerLink | null = null;
+  readonly #hosting: Hosting | null = null;
   readonly #signal: AbortSignal | undefined;
   #onAbort: (() => void) | null = null;
 
@@ -360,13 +366,13 @@ export abstract class Server<Events extends ServerEvents = ServerEvents> extends
       ipv6Only,
       fd,
       backlog: validateInteger('options.backlog', o.backlog, 0, 65535, 511),
-      handler: typeof o.handler === 'function' ? 'js' : validateOneOf('options.handler', o.handler, HANDLERS, 'uppercase'),
+      handler: typeof o.handler === 'function' || isHostable(o.handler) ? 'js' : validateOneOf('options.handler', o.handler, HANDLERS, 'uppercase'),
       maxConnections: validateInteger('options.maxConnections', o.maxConnections, 0, MAX_U32, 0),
       maxConnectionsPerSource: validateInteger('options.maxConnectionsPerSource', o.maxConnectionsPerSource, 0, MAX_U32, 0),
       idleTimeoutMs: validateInteger('options.idleTimeoutMs', o.idleTimeoutMs, 0, MAX_U32, 0),
       highWaterMark: validateInteger('options.highWaterMark', o.highWaterMark, 1, 2 ** 40, 1 << 20),
     };
-    if (typeof o.handler === 'function') {
+    if (typeof o.handler === 'function' || isHostable(o.handler)) {
       if (spec.family === 'process') {
         throw invalidArgType(
           'options.handler',
@@ -375,7 +381,12 @@ export abstract class Server<Events extends ServerEvents = ServerEvents> extends
           o.handler,
         );
       }
-      this.#handler = o.handler;
+      if (isHostable(o.handler)) {
+        this.#hosting = new Hosting(o.handler, this);
+        this.#handler = this.#hosting.handler;
+      } else {
+        this.#handler = o.handler;
+      }
     }
     this.#highWaterMark = native.highWaterMark as number;
     // Every key is sent, defaults applied: the native side keeps no defaults.
@@ -439,6 +450,7 @@ export abstract class Server<Events extends ServerEvents = ServerEvents> extends
     }
     const signal = this.#signal;
     if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason });
+    this.#hosting?.claim();
     this.#state = 'starting';
     const link = this.#handler ? this.handlerLink(this.#handler, this.#highWaterMark) : null;
     try {
@@ -454,6 +466,7 @@ export abstract class Server<Events extends ServerEvents = ServerEvents> extends
       this.#address = this.#lastAddress = { ...address };
     } catch (err) {
       this.#state = 'stopped';
+      this.#hosting?.stopped();
       Error.captureStackTrace?.(err as object, this.start);
       // As net.Server reports a failed listen(): on 'error' for whoever
       // listens there, and (here) as the rejection too.
@@ -471,6 +484,7 @@ export abstract class Server<Events extends ServerEvents = ServerEvents> extends
       };
       signal.addEventListener('abort', this.#onAbort, { once: true });
     }
+    this.#hosting?.started();
     // 'listening' on the next tick (a listener added just after start() is
     // called still hears it) and before start() resolves, whatever queue
     // the caller's continuation runs from.
@@ -494,6 +508,7 @@ export abstract class Server<Events extends ServerEvents = ServerEvents> extends
       } finally {
         this.#link?.closeAll();
         this.#link = null;
+        this.#hosting?.stopped();
         this.#state = 'stopped';
         this.#address = null;
         this.#stopping = null;

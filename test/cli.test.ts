@@ -16,6 +16,18 @@ import { childProcesses } from './proc';
 import { closeAll, openMany, roundTripAll } from './scale';
 
 const CLI = path.join(__dirname, '..', 'dist', 'cli.js');
+
+/** `netmodels serve --handler <module>` in a child, once it listens. */
+async function serveHandler(model: string, handler: string) {
+  const child = spawn(process.execPath, [CLI, 'serve', '--model', model, '--handler', handler, '--port', '0', '--quiet'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const port = Number((await waitFor(() => /listening on 127\.0\.0\.1:(\d+)/.exec(out), 'serve to listen', 15_000))![1]);
+  return { child, exited, port };
+}
 const PACKAGE = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')) as { version: string };
 
 /** stderr with the bench's noise warning (a busy shared machine) left out. */
@@ -133,13 +145,7 @@ describe('netmodels CLI', () => {
   it('serve --handler ./module.js serves with the module\'s default export; a module without one is a usage error', async () => {
     const mod = path.join(tmp, 'shout.mjs');
     fs.writeFileSync(mod, "export default (conn) => conn.on('data', (d) => conn.write(`heard ${d}`));\n");
-    const child = spawn(process.execPath, [CLI, 'serve', '--model', 'poll', '--handler', mod, '--port', '0', '--quiet'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    const port = Number((await waitFor(() => /listening on 127\.0\.0\.1:(\d+)/.exec(out), 'serve to listen', 15_000))![1]);
+    const { child, exited, port } = await serveHandler('poll', mod);
     const socket = net.connect(port, '127.0.0.1');
     socket.write('you');
     const reply = await new Promise<string>((resolve) => socket.once('data', (d: Buffer) => resolve(d.toString())));
@@ -153,6 +159,37 @@ describe('netmodels CLI', () => {
     const bad = await run(['serve', '--model', 'poll', '--handler', empty, '--port', '0']);
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toMatch(/exports no handler function/);
+  });
+
+  it('bench --http runs the node:http app hosted by epoll and on its own listen(), every response a 200', async () => {
+    const json = path.join(tmp, 'http.json');
+    const r = await run(['bench', '--http', '--duration', '0.2', '--warmup', '0', '--rounds', '1', '--json', json]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const rows = JSON.parse(fs.readFileSync(json, 'utf8')).rows as BenchRow[];
+    expect(rows.map((row) => row.label)).toEqual(['epoll + node:http', 'node:http']);
+    for (const row of rows) {
+      expect(row.report!.requests).toBeGreaterThan(0);
+      expect(row.report!.statuses).toEqual({ 200: row.report!.statuses['200'] });
+      expect(row.errors).toBe(0);
+      expect(row.jsUsPerReq).toBeGreaterThan(0);
+    }
+    expect(r.stdout).toMatch(/x node:http/);
+    const bad = await run(['bench', '--http', '--models', 'epoll']);
+    expect(bad.code).toBe(2);
+  });
+
+  it('serve --handler hosts a module whose export is a node server (examples/http-app.js)', async () => {
+    const app = path.join(__dirname, '..', 'examples', 'http-app.js');
+    const { child, exited, port } = await serveHandler('epoll', app);
+    const socket = net.connect(port, '127.0.0.1');
+    let reply = '';
+    socket.on('data', (d: Buffer) => (reply += d.toString()));
+    socket.write('GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    await new Promise((resolve) => socket.once('close', resolve));
+    expect(reply).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*hello from node:http on netmodels\n$/);
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
   });
 
   it('serve rejects a bad model as a usage error and a port in use as a failure', async () => {

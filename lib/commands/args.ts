@@ -74,6 +74,7 @@ ${flagLines([
   ['--loops N|auto', 'event models and the ceiling run N loops (default 1)'],
   ['--no-node', 'leave out the node:net row'],
   ['--no-ceiling', 'leave out the C ceiling row'],
+  ['--http', 'instead: the same node:http app hosted by epoll (and epoll xN with --loops) and on its own listen(), HTTP keep-alive load'],
   ['--format F', 'table|md|csv|json on stdout (default table)'],
   ['--json FILE', 'also write the results as JSON'],
   ['--svg FILE', 'also write a chart (req/s and ratios; the experiments: their curves)'],

@@ -11,6 +11,7 @@ import {
   IDLE_COUNTS,
   ceilingTarget,
   coresChartSvg,
+  httpTargets,
   coresTable,
   defaultLoadThreads,
   externalTarget,
@@ -106,6 +107,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
         out: { type: 'string' },
         quick: { type: 'boolean', default: false },
         udp: { type: 'boolean', default: false },
+        http: { type: 'boolean', default: false },
       },
     }),
   );
@@ -247,6 +249,21 @@ export async function benchCommand(argv: string[]): Promise<number> {
   };
   let targets: Target[];
   const named = values.models?.split(',').map((x) => x.trim()).filter(Boolean);
+  if (values.http) {
+    if (external || named !== undefined || values.experiment !== undefined) usage('--http does not go with --port, --models or --experiment');
+    targets = httpTargets(loops);
+    const header =
+      `netmodels bench --http: the same node:http app hosted and on its own listen(), HTTP/1.1 keep-alive GETs, ` +
+      `${config.connections} connections, every response framed and its status checked, ${durationMs / 1000} s each after ${warmupMs / 1000} s warm-up, ` +
+      `${config.rounds! > 1 ? `median of ${config.rounds} interleaved rounds` : 'one round'}; ${machineLine(m)}`;
+    const rows = await runRr(targets, config);
+    const result = { machine: m, config: { ...config, http: true }, rows };
+    print(format, header, (f) => rrTable(rows, f, 'node:http'), result);
+    if (values.json) fs.writeFileSync(values.json, `${JSON.stringify(result, null, 2)}\n`);
+    const failed = rows.filter((r) => r.skipped || (r.errors ?? 0) > 0);
+    for (const r of failed) process.stderr.write(`netmodels bench: ${r.label}: ${r.skipped ? `skipped: ${r.skipped}` : `${r.errors} errors`}\n`);
+    return failed.length > 0 ? 1 : 0;
+  }
   if (external) {
     const host = values.host ?? '127.0.0.1';
     if (isIP(host) === 0) usage(`--host must be an IPv4 or IPv6 address, got '${host}'`);

@@ -59,6 +59,7 @@ size_t Connection::SendSome(const char* data, size_t len) {
     }
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
     if (n < 0 && !PeerGone(errno)) Stats::add(stats_->errors, 1);
+    if (n < 0) error_ = errno;
     failed_ = true;
     break;
   }
@@ -136,6 +137,7 @@ bool Connection::OnReadable(char* scratch, size_t cap, int max_reads, bool stop_
       read_done_ = true;
     } else if (errno != EAGAIN && errno != EWOULDBLOCK) {
       if (!PeerGone(errno)) Stats::add(stats_->errors, 1);
+      error_ = errno;
       failed_ = true;
     }
     break;

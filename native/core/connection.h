@@ -76,6 +76,11 @@ class ConnectionBase : public Output {
   bool waiting_ = false;    // the handler asked to wait: no reading until Resume()
   bool lingering_ = false;  // closing, flushed, write side shut: discarding input
   bool failed_ = false;     // the socket is unusable: close without flushing
+  int error_ = 0;           // the errno of the recv or send that failed, if one did
+
+ public:
+  // What broke the connection: 0, or the errno a recv or send failed with.
+  int Error() const { return error_; }
 };
 
 class Connection final : public ConnectionBase {
@@ -115,7 +120,7 @@ class Connection final : public ConnectionBase {
   bool IsJs() const { return state_.kind == HandlerKind::kJs; }
   // One op of a JS turn for this connection (`ops` holds the bytes it names).
   void Apply(const JsOps::Op& op, const JsOps& ops) {
-    js_.Apply(op, ops, &state_.js, *this, &waiting_, &failed_);
+    js_.Apply(fd_.get(), op, ops, &state_.js, *this, &waiting_, &failed_);
     js_.ShutIfFlushed(fd_.get(), Pending(), &failed_);
   }
   // Tells JS what changed since the last report: end of input, output all

@@ -1,13 +1,30 @@
 #include "core/js_side.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <cerrno>
 
 namespace nm {
 
-void JsSide::Apply(const JsOps::Op& op, const JsOps& ops, JsState* js, Output& out, bool* waiting,
-                   bool* failed) {
+namespace {
+
+int SetOption(int fd, const JsOps::Op& op) {
+  const int on = op.notify ? 1 : 0;
+  if (op.kind == JsOps::Kind::kNoDelay) {
+    return ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on) < 0 ? -errno : 0;
+  }
+  if (::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on) < 0) return -errno;
+  const int idle = static_cast<int>(op.index);
+  if (on && idle > 0 && ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle) < 0) return -errno;
+  return 0;
+}
+
+}  // namespace
+
+void JsSide::Apply(int fd, const JsOps::Op& op, const JsOps& ops, JsState* js, Output& out,
+                   bool* waiting, bool* failed) {
   if (op.consumed) {
     js->unacked -= op.consumed < js->unacked ? op.consumed : js->unacked;
     if (*waiting && js->unacked < js->high_water) *waiting = false;
@@ -33,6 +50,13 @@ void JsSide::Apply(const JsOps::Op& op, const JsOps& ops, JsState* js, Output& o
       paused_ = false;
       break;
     case JsOps::Kind::kConsumed:
+      break;
+    case JsOps::Kind::kNoDelay:
+    case JsOps::Kind::kKeepAlive:
+      // As net.Socket's setNoDelay()/setKeepAlive(), whose result Node
+      // ignores: on a connected TCP socket these fail only once it is
+      // broken, which its next recv or send reports.
+      static_cast<void>(SetOption(fd, op));
       break;
   }
 }

@@ -25,8 +25,9 @@ class JsSide {
   // Takes one op of a JS turn (`ops` holds the bytes it names): credits the
   // input JS consumed (ending a wait for it: *waiting cleared once below
   // the high-water mark), writes to `out`, notes pause, resume and end;
-  // kDestroy sets *failed. The connection then calls ShutIfFlushed().
-  void Apply(const JsOps::Op& op, const JsOps& ops, JsState* js, Output& out, bool* waiting,
+  // kDestroy sets *failed; socket options are set on `fd`. The connection
+  // then calls ShutIfFlushed().
+  void Apply(int fd, const JsOps::Op& op, const JsOps& ops, JsState* js, Output& out, bool* waiting,
              bool* failed);
   // After JS's end(), once `pending` is 0: shuts the write side of `fd`.
   // Sets *failed when that fails.

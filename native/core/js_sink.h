@@ -35,13 +35,15 @@ struct JsOps {
     kPause,    // stop reading
     kResume,   // read again
     kConsumed, // nothing but the flow control in `consumed`
+    kNoDelay,  // TCP_NODELAY to `notify`
+    kKeepAlive,  // SO_KEEPALIVE to `notify`; TCP_KEEPIDLE to `index` seconds when > 0
   };
   struct Op {
     ConnRef ref;
     Kind kind;
     uint64_t consumed;  // input bytes JS has taken since its last op (flow control)
-    uint32_t index;     // kWrite: which entry of `bytes`
-    bool notify;        // kWrite: report Drained once the output is all sent
+    uint32_t index;     // kWrite: which entry of `bytes`; kKeepAlive: its idle seconds
+    bool notify;        // kWrite: report Drained once the output is all sent; kNoDelay, kKeepAlive: on
   };
   std::vector<Op> ops;
   std::vector<std::string> bytes;
@@ -60,7 +62,8 @@ class JsSink {
   virtual void Drained(ConnRef ref) = 0;
   // JS's end(): the output was flushed and the write side is shut.
   virtual void Shut(ConnRef ref) = 0;
-  // The connection is gone; `err` is 0, or the errno that broke it.
+  // The connection is gone; `err` is 0, or the errno that broke it (a
+  // reset peer: ECONNRESET), which JS reports as net.Socket does.
   virtual void Closed(ConnRef ref, int err) = 0;
   // A datagram for a UDP handler, from `peer`: `seq` is how JS's reply names
   // it (a kWrite whose ref.generation is `seq`); a kConsumed op's `consumed`

@@ -90,11 +90,11 @@ void RingConnection::Apply(const JsOps::Op& op, const JsOps& ops) {
     // closed kLingerMs later all the same.
     JsOps::Op credit = op;
     credit.kind = JsOps::Kind::kConsumed;
-    js_.Apply(credit, ops, &state_.js, *this, &waiting_, &failed_);
+    js_.Apply(fd_.get(), credit, ops, &state_.js, *this, &waiting_, &failed_);
     destroyed_ = closing_ = lingering_ = true;
     return;
   }
-  js_.Apply(op, ops, &state_.js, *this, &waiting_, &failed_);
+  js_.Apply(fd_.get(), op, ops, &state_.js, *this, &waiting_, &failed_);
   // A send in flight counts in Pending(): the write side is shut only once
   // its completion says all of it went.
   js_.ShutIfFlushed(fd_.get(), Pending(), &failed_);
@@ -118,6 +118,7 @@ void RingConnection::OnEnd(int res) {
   } else {
     if (!PeerGone(-res)) Stats::add(stats_->errors, 1);
     failed_ = true;
+    error_ = -res;
   }
   Linger();
 }
@@ -137,6 +138,7 @@ void RingConnection::OnSent(int res) {
   } else {
     // ECANCELED: the loop is closing this connection.
     if (res < 0 && res != -ECANCELED && !PeerGone(-res)) Stats::add(stats_->errors, 1);
+    if (res < 0 && res != -ECANCELED) error_ = -res;
     failed_ = true;
   }
   Linger();

@@ -82,6 +82,15 @@ int LoadRun::Prepare(const char** syscall) {
     shared_.expect_pattern[i] = o.expect == Expect::kUppercase ? static_cast<char>(ch - 'a' + 'A') : ch;
   }
 
+  if (o.mode == Mode::kHttp) {
+    // Every batch is the same bytes: `pipeline` keep-alive GETs.
+    std::string host = o.host.find(':') != std::string::npos ? "[" + o.host + "]" : o.host;
+    const std::string one = "GET " + o.http_path + " HTTP/1.1\r\nHost: " + host + ":" + std::to_string(o.port) + "\r\n\r\n";
+    shared_.send_pattern.clear();
+    for (uint32_t i = 0; i < o.pipeline; ++i) shared_.send_pattern += one;
+    o.message_size = shared_.send_pattern.size();
+  }
+
   const bool hold = o.mode == Mode::kHold;
   const uint64_t total = hold ? uint64_t{o.idle} + 1 : o.connections;
   const uint32_t threads =
@@ -167,14 +176,19 @@ void LoadRun::Finish() {
   Report r;
   Histogram merged;
   int64_t stopped = shared_.start_ns;
+  uint64_t http_read_bytes = 0;
   for (const auto& w : shared_.workers) {
     merged.Merge(w->histogram);
+    http_read_bytes += w->http_read_bytes;
     r.connected += w->connected_at_end;
     r.unstarted += w->unstarted;
     r.requests += w->requests;
     r.errors += w->errors;
     r.mismatches += w->mismatches;
     for (const auto& [err, count] : w->error_codes) r.error_codes[err] += count;
+    for (const auto& [status, count] : w->statuses) r.statuses[status] += count;
+    r.non2xx += w->non2xx;
+    r.timeouts += w->timeouts;
     stopped = std::max(stopped, w->stopped_ns);
   }
   for (const auto& w : shared_.udp_workers) {
@@ -199,11 +213,19 @@ void LoadRun::Finish() {
   if (window > 0) {
     const double seconds = static_cast<double>(window) / 1e9;
     r.rps = static_cast<double>(r.requests) / seconds;
-    // Every counted request sent message_size bytes and was answered with as
-    // many (a reply is verified against the request's length).
-    const double payload = static_cast<double>(r.requests) * static_cast<double>(shared_.options.message_size);
-    r.read_bytes_per_sec = payload / seconds;
-    r.written_bytes_per_sec = payload / seconds;
+    // Every counted rr request sent message_size bytes and was answered with
+    // as many (a reply is verified against the request's length); an http
+    // batch sent message_size bytes for `pipeline` requests and read what
+    // its responses held.
+    const Options& o = shared_.options;
+    const double requests = static_cast<double>(r.requests);
+    if (o.mode == Mode::kHttp) {
+      r.written_bytes_per_sec = requests * static_cast<double>(o.message_size) / o.pipeline / seconds;
+      r.read_bytes_per_sec = static_cast<double>(http_read_bytes) / seconds;
+    } else {
+      r.read_bytes_per_sec = requests * static_cast<double>(o.message_size) / seconds;
+      r.written_bytes_per_sec = r.read_bytes_per_sec;
+    }
     r.bytes_per_sec = r.read_bytes_per_sec + r.written_bytes_per_sec;
   }
   auto us = [](uint64_t ns) { return static_cast<double>(ns) / 1e3; };

@@ -21,7 +21,7 @@
 
 namespace nm::loadgen {
 
-enum class Mode { kRequestReply, kHold, kChurn, kUdp };
+enum class Mode { kRequestReply, kHold, kChurn, kUdp, kHttp };
 enum class Expect { kUppercase, kEcho, kNone };
 
 struct Options {
@@ -45,6 +45,13 @@ struct Options {
   uint32_t rate = 0;
   // udp: a datagram unanswered after this long is lost; its client goes on.
   int64_t timeout_ms = 200;
+  // http: each connection sends `pipeline` GETs of `http_path` at once
+  // (keep-alive) and waits for every response before the next batch; a
+  // batch unanswered after request_timeout_ms is a timeout (the connection
+  // is closed and retried).
+  std::string http_path = "/";
+  uint32_t pipeline = 1;
+  int64_t request_timeout_ms = 10000;
 };
 
 // Pseudo-errno recorded when the server closed a connection early.
@@ -93,6 +100,11 @@ struct Report {
   bool setup_cut = false;  // see Shared::last_established_ns
   uint64_t lost = 0;  // udp: datagrams of the window unanswered within timeout_ms
   uint64_t late = 0;  // udp: replies that came after their datagram was lost
+  // http: responses by status and those not 2xx (whole run, warm-up
+  // included; only 2xx ones count in `requests`), and batches that timed out.
+  std::map<int, uint64_t> statuses;
+  uint64_t non2xx = 0;
+  uint64_t timeouts = 0;
 };
 
 class Worker;

@@ -120,6 +120,11 @@ void DeliverReport(Napi::Env env, Napi::Function, Job* job, Report* raw) {
       codes.Set(name, static_cast<double>(count));
     }
     o.Set("errorCodes", codes);
+    o.Set("non2xx", static_cast<double>(report->non2xx));
+    o.Set("timeouts", static_cast<double>(report->timeouts));
+    Napi::Object statuses = Napi::Object::New(env);
+    for (const auto& [status, count] : report->statuses) statuses.Set(std::to_string(status), static_cast<double>(count));
+    o.Set("statuses", statuses);
     job->deferred.Resolve(o);
   } catch (const Napi::Error& e) {
     // In a terminating Worker the rejection can fail too; nothing can be
@@ -185,7 +190,15 @@ Options ParseOptions(Napi::Object o) {
   else if (mode == "hold") opt.mode = Mode::kHold;
   else if (mode == "churn") opt.mode = Mode::kChurn;
   else if (mode == "udp") opt.mode = Mode::kUdp;
-  else throw CodedRangeError(env, "ERR_INVALID_ARG_VALUE", "options.mode must be 'rr', 'hold', 'churn' or 'udp'");
+  else if (mode == "http") opt.mode = Mode::kHttp;
+  else throw CodedRangeError(env, "ERR_INVALID_ARG_VALUE", "options.mode must be 'rr', 'hold', 'churn', 'udp' or 'http'");
+  opt.http_path = GetString(o, "path", "/");
+  opt.pipeline = GetU32(o, "pipeline", 1);
+  opt.request_timeout_ms = GetU32(o, "requestTimeoutMs", 10000);
+  if (opt.pipeline < 1 || opt.request_timeout_ms < 1 || opt.http_path.empty() || opt.http_path[0] != '/' ||
+      opt.http_path.find_first_of(" \r\n") != std::string::npos) {
+    throw CodedRangeError(env, "ERR_OUT_OF_RANGE", "loadgen http option out of range");
+  }
   const std::string expect = GetString(o, "expect", "uppercase");
   if (expect == "uppercase") opt.expect = Expect::kUppercase;
   else if (expect == "echo") opt.expect = Expect::kEcho;

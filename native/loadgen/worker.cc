@@ -108,6 +108,7 @@ void Worker::Run(const LoadRun::ProgressFn* progress) {
     if (!retry_.empty()) wake = std::min(wake, retry_.front().first);
     if (!due_.empty()) wake = std::min(wake, due_.top().at);
     if (!connect_due_.empty()) wake = std::min(wake, connect_due_.front().due);
+    if (options_.mode == Mode::kHttp && !setup_) wake = std::min(wake, next_expiry_ns_);
     // Round up: waking a hair early would only spin through a 0 ms wait.
     int64_t timeout_ms = wake <= now ? 0 : (wake - now + 999'999) / 1'000'000;
     timeout_ms = std::min<int64_t>(timeout_ms, std::numeric_limits<int>::max());
@@ -133,6 +134,7 @@ void Worker::Run(const LoadRun::ProgressFn* progress) {
     now = MonotonicNs();
     ExpireConnects(now);
     ExpireRetries(now);
+    if (options_.mode == Mode::kHttp && !setup_ && now >= next_expiry_ns_) ExpireRequests(now);
   }
   stopped_ns = std::min(now, deadline_ns_);
   connected_at_end = open_;
@@ -255,7 +257,11 @@ void Worker::StartRequest(Conn& c, int64_t started_ns) {
   // A different rotation of the alphabet for consecutive requests of one
   // connection (7 is prime to 26), and for neighbouring connections, so a
   // stale or misrouted reply never verifies.
-  c.rot = static_cast<uint32_t>((uint64_t{c.index} * 11 + c.seq * 7) % 26);
+  c.rot = options_.mode == Mode::kHttp ? 0 : static_cast<uint32_t>((uint64_t{c.index} * 11 + c.seq * 7) % 26);
+  c.reply.Reset();
+  c.answered = 0;
+  c.ok = 0;
+  c.reply_bytes = 0;
   c.sent = 0;
   c.received = 0;
   c.mismatch = false;
@@ -283,6 +289,10 @@ bool Worker::TrySend(Conn& c) {
 }
 
 void Worker::OnReadable(Conn& c) {
+  if (options_.mode == Mode::kHttp) {
+    OnHttpReadable(c);
+    return;
+  }
   const size_t size = options_.message_size;
   const bool verify = options_.expect != Expect::kNone;
   for (;;) {
@@ -302,6 +312,51 @@ void Worker::OnReadable(Conn& c) {
     // A short TCP read means the receive queue was empty; any byte that
     // arrives later raises a new edge.
     if (got < want) return;
+  }
+}
+
+void Worker::OnHttpReadable(Conn& c) {
+  for (;;) {
+    const ssize_t n = RecvSome(c, kScratchSize);
+    if (n <= 0) return;
+    c.reply_bytes += static_cast<uint64_t>(n);
+    bool unasked = false;  // a response beyond the batch: no request of ours
+    const ptrdiff_t used = c.reply.Feed(scratch_.get(), static_cast<size_t>(n), [&](int status) {
+      if (c.answered == options_.pipeline) {
+        unasked = true;
+        return;
+      }
+      ++c.answered;
+      ++statuses[status];
+      if (status >= 200 && status < 300) {
+        ++c.ok;
+      } else {
+        ++non2xx;
+      }
+    });
+    if (used < 0 || unasked || (c.answered == options_.pipeline && c.reply.Partial())) {
+      ++mismatches;
+      Fail(c, EPROTO);
+      return;
+    }
+    if (c.answered == options_.pipeline) {
+      Complete(c);
+      return;
+    }
+    if (static_cast<size_t>(n) < kScratchSize) return;
+  }
+}
+
+void Worker::ExpireRequests(int64_t now) {
+  const int64_t limit = options_.request_timeout_ms * 1'000'000;
+  // A scan of every connection, a few times per timeout: O(connections)
+  // at most 20 times a second, never per request.
+  next_expiry_ns_ = now + std::max<int64_t>(1'000'000, std::min<int64_t>(limit / 4, 50'000'000));
+  for (auto& c : conns_) {
+    if (c.state != State::kOpen || c.idle || now - c.started_ns < limit) continue;
+    ++timeouts;
+    Close(c);
+    retry_.emplace_back(now + kRetryDelayNs, c.index);
   }
 }
 
@@ -340,8 +395,10 @@ void Worker::Complete(Conn& c) {
     ++mismatches;
   } else if (c.started_ns >= measure_ns_ && t < deadline_ns_) {
     // Only requests wholly inside the measured window: one that began in
-    // the warm-up would carry warm-up latency into the histogram.
-    ++requests;
+    // the warm-up would carry warm-up latency into the histogram. An http
+    // batch counts its 2xx responses; its latency is the batch's.
+    requests += options_.mode == Mode::kHttp ? c.ok : 1;
+    if (options_.mode == Mode::kHttp) http_read_bytes += c.reply_bytes;
     histogram.Record(static_cast<uint64_t>(t - c.started_ns));
   }
   if (options_.mode == Mode::kChurn) {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "loadgen/histogram.h"
+#include "loadgen/http_reply.h"
 #include "loadgen/loadgen.h"
 #include "core/fd.h"
 
@@ -47,6 +48,10 @@ class Worker {
   uint64_t unstarted = 0;
   int64_t stopped_ns = 0;
   std::map<int, uint64_t> error_codes;
+  uint64_t http_read_bytes = 0;  // http: response bytes of the counted batches
+  std::map<int, uint64_t> statuses;  // http
+  uint64_t non2xx = 0;
+  uint64_t timeouts = 0;
 
  private:
   enum class State : uint8_t { kClosed, kConnecting, kOpen };
@@ -67,6 +72,10 @@ class Worker {
     size_t received = 0;
     int64_t started_ns = 0;  // when the request in flight began (open loop: was meant to)
     int64_t intended_ns = 0;  // open loop: when the request in flight was meant to be sent
+    HttpReply reply;        // http: the responses of the batch in flight
+    uint32_t answered = 0;  // http: responses of the batch so far
+    uint32_t ok = 0;        // http: ... of them 2xx
+    uint64_t reply_bytes = 0;  // http: bytes of the batch's responses so far
   };
 
   void Launch(Conn& c, int64_t now);
@@ -76,6 +85,9 @@ class Worker {
   void StartRequest(Conn& c, int64_t started_ns);
   bool TrySend(Conn& c);
   void OnReadable(Conn& c);
+  void OnHttpReadable(Conn& c);
+  // http: fails every batch in flight for longer than request_timeout_ms.
+  void ExpireRequests(int64_t now);
   void DrainIdle(Conn& c);
   // recv into scratch_: bytes read, 0 on EAGAIN, or -1 once the connection
   // has been failed (EOF or an error).
@@ -121,6 +133,7 @@ class Worker {
   bool setup_ = true;  // until this loop has seen Shared::setup_done
   int64_t measure_ns_ = 0;
   int64_t deadline_ns_ = std::numeric_limits<int64_t>::max();  // none during set-up
+  int64_t next_expiry_ns_ = 0;  // http: when ExpireRequests runs next
   uint32_t connecting_ = 0;
   uint64_t open_ = 0;
   uint64_t completed_ = 0;  // every reply, warm-up and mismatches included

@@ -152,7 +152,7 @@ void BlockingModel::ServeJs(int fd, char* buf, size_t cap) {
     c.ReportToJs();
     sink->Flush();
   }
-  sink->Closed(c.ref(), 0);
+  sink->Closed(c.ref(), c.Error());
   sink->Flush();
   js_hub_->Detach(sink);  // after it, no op is posted to `inbox` any more
   c.ReleaseFd();

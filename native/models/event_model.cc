@@ -135,7 +135,7 @@ void EventModel::Update(Connection* c) {
 }
 
 void EventModel::Close(Connection* c) {
-  if (js_ != nullptr) js_->Closed(c->ref(), 0);
+  if (js_ != nullptr) js_->Closed(c->ref(), c->Error());
   if (c->registered) BackendForget(c->fd(), c->registered);
   Forget(c);
 }

@@ -220,7 +220,7 @@ void UringModel::Update(RingConnection* c) {
 }
 
 void UringModel::Close(RingConnection* c) {
-  if (js_ != nullptr && !c->Retiring()) js_->Closed(c->ref(), 0);
+  if (js_ != nullptr && !c->Retiring()) js_->Closed(c->ref(), c->Error());
   // While stopping, one cancel of everything follows (Run): a cancel per
   // connection would double the completions to reap.
   c->Retire(ring_, !stopping_);
