@@ -95,7 +95,7 @@ describe('lifecycle', () => {
         const { port } = await server.start();
         const sockets = [];
         for (let i = 0; i < 5; i++) {
-          const s = net.connect(port);
+          const s = net.connect(port, '127.0.0.1');
           await new Promise((r) => s.on('data', r).write('x'));
           sockets.push(s);
         }

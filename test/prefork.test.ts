@@ -248,7 +248,7 @@ describe('PreforkServer and the life of its process', () => {
         const server = new PreforkServer({ workers: 3 });
         const { port } = await server.start();
         while ((server.stats().workers || []).length < 3) await new Promise((r) => setTimeout(r, 10));
-        const s = net.connect(port);
+        const s = net.connect(port, '127.0.0.1');
         await new Promise((r) => s.on('data', r).write('x'));
         process.stdout.write(server.stats().workers.map((w) => w.pid).join(' ') + '\\n', () => {
           if (${JSON.stringify(how)} === 'exit') process.exit(0);
