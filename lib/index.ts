@@ -20,6 +20,7 @@ export { PollServer, type PollServerOptions } from './models/poll';
 export { ThreadServer, type ThreadServerOptions } from './models/thread';
 export { ThreadPoolServer, type ThreadPoolServerOptions } from './models/threadpool';
 export { UringServer, type UringServerOptions } from './models/uring';
+export { SigioServer, type SigioServerOptions } from './models/sigio';
 export * as sys from './sys';
 export { loadgen } from './loadgen';
 export type { LoadgenOptions, LoadReport, LoadProgress, LoadPhase, LatencyUs, LoadMode, LoadExpect } from './loadgen';

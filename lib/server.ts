@@ -125,6 +125,11 @@ export interface ServerStats {
   exitedOk?: number;
   /** Children that exited with a non-zero status or were killed by a signal (fork only). */
   exitedFailed?: number;
+  /**
+   * Times the real-time signal queue overflowed and the loop rescanned
+   * every connection with one poll() (sigio only).
+   */
+  overflows?: number;
   /** Unexpected syscall failures survived. */
   errors: number;
   /** System calls the server made, by kind: see {@link SyscallStats}. */

@@ -62,6 +62,12 @@ const ALL: ConformanceConfig[] = [
         (balance): ConformanceConfig => ({ label: `uring x3 ${balance}`, model: 'uring', options: { loops: 3, balance } }),
       )
     : []),
+  { label: 'sigio', model: 'sigio' },
+  { label: 'sigio signalfd', model: 'sigio', options: { dequeue: 'signalfd' } },
+  { label: 'sigio x3', model: 'sigio', options: { loops: 3 } },
+  { label: 'sigio signalfd x3 handoff', model: 'sigio', options: { loops: 3, balance: 'handoff', dequeue: 'signalfd' } },
+  { label: 'sigio js', model: 'sigio', options: { handler: jsUppercase } },
+  { label: 'sigio signalfd js', model: 'sigio', options: { handler: jsUppercase, dequeue: 'signalfd' } },
   ...(URING ? [{ label: 'uring js', model: 'uring' as const, options: { handler: jsUppercase } }] : []),
   ...(URING ? [{ label: 'uring x3 js', model: 'uring' as const, options: { handler: jsUppercase, loops: 3 } }] : []),
 ];

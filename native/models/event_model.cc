@@ -34,6 +34,11 @@ int EventModel::Prepare(SysError* error) {
 void EventModel::Run() {
   const int listen_fd = listener_.get();
   now_ms_ = CoarseMonotonicMs();
+  if (int r = BackendEnter(); r < 0) {
+    ReportError(r, WatchSyscall());
+    listener_.reset();
+    stopping_ = true;
+  }
   while (!stopping_) {
     int r = BackendWait(revisit_.empty() ? TimerTimeout() : 0, &ready_);
     // Before anything is handled: a deadline or timestamp set during this
@@ -67,6 +72,7 @@ void EventModel::Run() {
     EndRound();
   }
   CloseAll();
+  BackendLeave();
 }
 
 void EventModel::AcceptReady() {
