@@ -81,6 +81,19 @@ describe('netmodels bench experiments', () => {
     }
   });
 
+  it('sigio: sigwait and signalfd beside epoll and poll, and with RLIMIT_SIGPENDING lowered, where the queue overflows', async () => {
+    const { stdout, points } = await experiment('sigio', '0.3');
+    // --quick: 64 busy for the four rows, then both sigio rows at the lowered limit.
+    expect(points.map((p) => `${p.model}${p.limit ? ` ${p.limit}` : ''}`)).toEqual(['sigio', 'sigio signalfd', 'epoll level', 'poll', 'sigio 64', 'sigio signalfd 64']);
+    expect(stdout).toMatch(/ovf\/1k req/);
+    for (const p of points) {
+      expect(p.report.requests, p.model).toBeGreaterThan(0);
+      expect(p.counters.syscalls.wait, p.model).toBeGreaterThan(0);
+      // Only sigio has the counter; epoll and poll leave it out rather than show 0.
+      expect(p.counters.overflows === undefined, p.model).toBe(!p.model.startsWith('sigio'));
+    }
+  });
+
   it('busy and select-vs-fork: every point measured', async () => {
     for (const name of ['busy', 'select-vs-fork']) {
       const { points } = await experiment(name);

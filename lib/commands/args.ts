@@ -68,7 +68,7 @@ ${flagLines([
   ['--size BYTES', 'message size (default 64)'],
   ['--duration S', 'measured seconds per run (default 1)'],
   ['--warmup S', 'unmeasured seconds before each run (default 0.25)'],
-  ['--rounds N', 'every target N times, interleaved; rows show the median (default 3; --experiment churn: its points, default 1)'],
+  ['--rounds N', 'every target N times, interleaved; rows show the median (default 3; --experiment churn and sigio: their points, default 1)'],
   ['--threads N', 'load-generator threads (default: 1 per 4 CPUs, at least 1)'],
   ['--loops N|auto', 'event models and the ceiling run N loops (default 1)'],
   ['--no-node', 'leave out the node:net row'],
@@ -92,6 +92,7 @@ ${flagLines([
   ['busy', '16 ... 1000 connections, all active: req/s and CPU per request for select, poll, epoll'],
   ['select-vs-fork', 'one active client beside 0 ... 1000 idle ones: select against fork and thread'],
   ['trigger', 'epoll level vs edge at 1/64/1000 connections, 64 B and 64 KiB: syscalls per request'],
+  ['sigio', 'signal-driven I/O (sigwait, signalfd) against epoll and poll, busy and beside idle; queue overflows at a lowered RLIMIT_SIGPENDING (--rounds N)'],
   ['claims', 'all of them, short, and a Markdown report of the classic claims (--out FILE)'],
 ])}
 

@@ -106,7 +106,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
   const quick = values.quick === true;
   if (quick && !(experiment === 'claims' || experiment in EXPERIMENTS)) usage(`--quick does not apply to ${values.experiment === undefined ? 'the rr table' : `--experiment ${experiment}`}`);
   if (values.experiment !== undefined) {
-    const rrOnly = ['models', ...(experiment !== 'churn' ? ['rounds'] : []), 'loops', 'no-node', 'no-ceiling', ...(experiment !== 'cores' ? ['connections', 'threads'] : [])];
+    const rrOnly = ['models', ...(experiment !== 'churn' && experiment !== 'sigio' ? ['rounds'] : []), 'loops', 'no-node', 'no-ceiling', ...(experiment !== 'cores' ? ['connections', 'threads'] : [])];
     const given = rrOnly.find((flag) => (values as Record<string, unknown>)[flag] !== undefined && (values as Record<string, unknown>)[flag] !== false);
     if (given !== undefined) usage(`--${given} does not apply to --experiment ${experiment}`);
   }

@@ -50,6 +50,8 @@ export interface Counters {
   writes: number;
   wakeups: number;
   syscalls: SyscallStats;
+  /** sigio: real-time signal queue overflows. */
+  overflows?: number;
 }
 
 
@@ -65,6 +67,7 @@ export function countersBetween(a: ServerStats, b: ServerStats): Counters {
     wakeups: b.wakeups - a.wakeups,
     syscalls: Object.fromEntries(SYSCALL_NAMES.map((k) => [k, b.syscalls[k] - a.syscalls[k]])) as unknown as SyscallStats,
   };
+  if (b.overflows !== undefined) out.overflows = b.overflows - (a.overflows ?? 0);
   return out;
 }
 
