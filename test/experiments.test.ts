@@ -108,8 +108,8 @@ describe('netmodels bench experiments', () => {
     expect(r.code).toBe(0);
     const md = fs.readFileSync(out, 'utf8');
     expect(md).toMatch(/^# The classic claims, measured\n/);
-    expect((md.match(/^## \d+\. /gm) ?? []).map((h) => h.trim())).toEqual(Array.from({ length: 10 }, (_, i) => `## ${i + 1}.`));
-    expect((md.match(/^\*\*Verdict: /gm) ?? []).length).toBe(10);
+    expect((md.match(/^## \d+\. /gm) ?? []).map((h) => h.trim())).toEqual(Array.from({ length: 11 }, (_, i) => `## ${i + 1}.`));
+    expect((md.match(/^\*\*Verdict: /gm) ?? []).length).toBe(11);
     expect(md).toContain('fs/eventpoll.c');
     const bad = await run(['bench', '--experiment', 'churn', '--out', out]);
     expect(bad.code).toBe(2);
