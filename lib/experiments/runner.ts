@@ -238,6 +238,17 @@ export interface LoadPoint {
   note?: string;
 }
 
+/** What a point takes from a measured run. */
+export function measuredPoint(m: Measured): Omit<LoadPoint, 'model' | 'x'> {
+  return {
+    report: m.report,
+    cpuUsPerReq: per(m.cpuUs, m.report.requests),
+    cpuTicks: m.cpuTicks,
+    counters: m.counters,
+    ...(m.note ? { note: m.note } : {}),
+  };
+}
+
 export interface SweepCase {
   name: string;
   x: number;
@@ -267,14 +278,7 @@ export async function sweep(
     progress.begin(label, ++step, progress.total, 1, 1);
     try {
       const m = await measureLoad(t, { ...l, onProgress: progress.update }, options);
-      points.push({
-        ...base,
-        report: m.report,
-        cpuUsPerReq: per(m.cpuUs, m.report.requests),
-        cpuTicks: m.cpuTicks,
-        counters: m.counters,
-        ...(m.note ? { note: m.note } : {}),
-      });
+      points.push({ ...base, ...measuredPoint(m) });
     } catch (err) {
       points.push({ ...base, report: null, skipped: (err as Error).message });
     } finally {

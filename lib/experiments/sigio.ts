@@ -9,7 +9,7 @@ import { csv, fmt, grid, round, type Column } from '../format';
 import { barChartSvg, type BarPanel } from '../svg';
 import { COARSE_NOTE, wakeupsPerReq } from './busy';
 import { COARSE_TICKS } from './cpu';
-import { cpuFigure, errorsOf, measureLoad, per, sweepFailures, target, type Experiment, type ExperimentOptions, type LoadPoint, type TableFormat } from './runner';
+import { cpuFigure, errorsOf, measuredPoint, measureLoad, per, sweepFailures, target, type Experiment, type ExperimentOptions, type LoadPoint, type TableFormat } from './runner';
 
 export const SIGIO_MODELS = ['sigio', 'sigio-signalfd', 'epoll-level', 'poll'];
 const SIGIO_ROWS = ['sigio', 'sigio-signalfd'];
@@ -60,14 +60,7 @@ async function measure(c: Case, o: ExperimentOptions, onProgress: Progress['upda
   try {
     if (c.limit !== undefined) prlimit(server.child.pid!, c.limit);
     const m = await measureLoad(t, { ...load, onProgress }, { server, expectOpen: c.load === 'busy' ? c.x : c.x + 1 });
-    return {
-      ...base,
-      report: m.report,
-      cpuUsPerReq: per(m.cpuUs, m.report.requests),
-      cpuTicks: m.cpuTicks,
-      counters: m.counters,
-      ...(m.note ? { note: m.note } : {}),
-    };
+    return { ...base, ...measuredPoint(m) };
   } catch (err) {
     return { ...base, report: null, skipped: (err as Error).message };
   } finally {
