@@ -83,6 +83,7 @@ const SANITIZE = new Set([
   'iterative', 'epoll edge', 'thread', 'threadpool', 'fork pidfd',
   'fork sigchld', 'prefork', 'select x3 shared', 'poll x3 reuseport', 'epoll edge x3 handoff',
   'epoll level js', 'thread js', 'uring', 'uring tiny ring', 'uring js', 'uring x3 handoff',
+  'sigio', 'sigio signalfd x3 handoff',
 ]);
 
 export const CONFIGS: ConformanceConfig[] =
