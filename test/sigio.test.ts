@@ -131,7 +131,7 @@ describe('SigioServer', () => {
   it('bad options: dequeue and a shared listener', () => {
     expect(() => new SigioServer({ dequeue: 'x' as 'sigwait' })).toThrow(expect.objectContaining({ name: 'RangeError', code: 'ERR_INVALID_ARG_VALUE' }));
     expect(() => new SigioServer({ dequeue: 1 as unknown as 'sigwait' })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
-    expect(() => new SigioServer({ loops: 3, balance: 'shared' })).toThrow(
+    expect(() => new SigioServer({ loops: 3, balance: 'shared' as 'handoff' })).toThrow(
       expect.objectContaining({ name: 'RangeError', code: 'ERR_INVALID_ARG_VALUE', message: expect.stringMatching(/one thread/) }),
     );
   });

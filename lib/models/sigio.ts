@@ -9,6 +9,12 @@ export interface SigioServerOptions extends ServerOptions, EventLoopOptions {
    * signalfd, up to 256 signals per call).
    */
   dequeue?: 'sigwait' | 'signalfd';
+  /**
+   * `'reuseport'` (default) or `'handoff'`; not `'shared'`: a socket's signal
+   * goes to one thread, so loops cannot share a listener (with `fd` and
+   * `loops` > 1 the default is `'handoff'`).
+   */
+  balance?: 'reuseport' | 'handoff';
 }
 
 /**

@@ -108,12 +108,13 @@ void EventModel::Serve(Connection* c, uint32_t events) {
     const bool edge = EdgeTriggered();
     open = c->OnReadable(scratch_.get(), kReadBufferSize, edge ? kEdgeReadBudget : 1,
                          edge && !(events & kError));
-    // Only edge-triggered: a level-triggered backend reports the fd again
-    // while data is left, and a revisit there would cost every served
-    // connection one more recv() that finds nothing.
-    if (open && edge && c->MoreToRead()) revisit_.push_back(c->ref());
   }
   if (open && (events & (kWrite | kError))) open = c->OnWritable();
+  // Only edge-triggered: a level-triggered backend reports the fd again
+  // while data is left, and a revisit there would cost every served
+  // connection one more recv() that finds nothing. After the write: output
+  // it drained may have let a read stopped by backpressure resume.
+  if (open && (events & (kRead | kError)) && EdgeTriggered() && c->MoreToRead()) revisit_.push_back(c->ref());
   c->last_active_ms = now_ms_;
   Update(c);
 }

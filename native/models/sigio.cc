@@ -1,7 +1,8 @@
 // SigioServer: signal-driven I/O, the "RT signals" server of the C10K era
 // (phhttpd, nginx's rtsig). O_ASYNC + F_SETSIG make the kernel queue a
 // real-time signal whose siginfo names the fd (si_fd) and the event
-// (si_band) each time a socket's state changes; the loop dequeues them.
+// (si_band) each time a socket's state changes; the loop dequeues them
+// (core/signal_queue.h: the number, the queue and how it overflows).
 //
 // Contracts:
 // - Edge-like: a signal is queued per change (a segment arriving, space
@@ -14,53 +15,25 @@
 //   F_OWNER_TID), which blocks it and dequeues it synchronously:
 //   sigwaitinfo() one signal per wait ('sigwait'), or read() of a signalfd,
 //   many per call ('signalfd'). Node's threads never see it.
-// - The number: the highest real-time signal whose disposition is the
-//   default (looked up, never changed). Default means no handler of Node,
-//   libuv or the program uses it, and nobody sends it to the process (it
-//   would kill it). Every loop, of this server or another, may use the same
-//   number: a thread-directed signal is queued for its thread alone, and
-//   each loop dequeues only its own thread's queue.
-// - Overflow: the queue is bounded (RLIMIT_SIGPENDING, counted per user).
-//   When full, the kernel sends a plain SIGIO with no fd instead; then the
-//   loop drains the queue, finds what is ready with one poll() over every
-//   watched fd, and carries on (stats().overflows counts it).
-// - The inbox's eventfd cannot raise a signal (eventfd has no fasync), so
-//   a post queues the same signal to the loop's thread itself (SI_QUEUE),
-//   or, when the queue is full, a plain SIGIO: the rescan watches the inbox.
+// - Overflow: when the queue is full the kernel sends a plain SIGIO with no
+//   fd; the loop drains the queue, finds what is ready with one poll() over
+//   every watched fd, and carries on (stats().overflows counts it).
+// - The inbox's eventfd cannot raise a signal (eventfd has no fasync), so a
+//   post queues the signal to the loop's thread itself; the rescan watches
+//   the inbox for the posts an overflow hid.
 // - Leaving: the listener's flags, signal and owner are put back (it may be
 //   an inherited socket), the thread's queue is drained and its mask restored.
 #include <fcntl.h>
 #include <poll.h>
-#include <signal.h>
-#include <sys/signalfd.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include <atomic>
-#include <cstring>
-#include <mutex>
 
+#include "core/signal_queue.h"
 #include "models/event_model.h"
 
 namespace nm {
 
 namespace {
-
-// Signals read per signalfd read().
-constexpr size_t kBatch = 256;
-// Dequeues per drain at most: past it, what is left is only stale copies
-// of readiness the rescan has already seen.
-constexpr int kDrainMax = 1 << 16;
-
-int FreeRealtimeSignal() {
-  for (int sig = SIGRTMAX; sig >= SIGRTMIN; sig--) {
-    struct sigaction sa;
-    if (sigaction(sig, nullptr, &sa) == 0 && !(sa.sa_flags & SA_SIGINFO) && sa.sa_handler == SIG_DFL) {
-      return sig;
-    }
-  }
-  return -EBUSY;
-}
 
 class SigioModel final : public EventModel {
  public:
@@ -73,36 +46,22 @@ class SigioModel final : public EventModel {
 
  private:
   struct Watch {
-    uint32_t mask = 0;      // the interest the loop asked for; 0: not watched
-    bool armed = false;     // O_ASYNC, signal and owner set on the open file
-    uint64_t round = 0;     // the wait that last put it in `ready`...
-    size_t slot = 0;        // ...at this index
+    uint32_t mask = 0;   // the interest the loop asked for; 0: not watched
+    bool armed = false;  // O_ASYNC, signal and owner set on the open file
+    uint64_t round = 0;  // the wait that last put it in `ready`...
+    size_t slot = 0;     // ...at this index
   };
 
   int BackendOpen(SysError* error) override {
-    if ((sig_ = FreeRealtimeSignal()) < 0) return error->set(sig_, "sigaction");
-    sigemptyset(&set_);
-    sigaddset(&set_, sig_);
-    sigaddset(&set_, SIGIO);
-    if (bulk_) {
-      sfd_.reset(signalfd(-1, &set_, SFD_CLOEXEC));
-      if (!sfd_.valid()) return error->set(-errno, "signalfd");
-      sfd_nb_.reset(signalfd(-1, &set_, SFD_CLOEXEC | SFD_NONBLOCK));
-      if (!sfd_nb_.valid()) return error->set(-errno, "signalfd");
-      batch_.resize(kBatch);
-    }
-    pid_ = getpid();
-    inbox_.Notify([this] { Kick(); });
+    const char* syscall = nullptr;
+    if (int r = queue_.Open(bulk_, &stats_->sys.wait, &syscall); r < 0) return error->set(r, syscall);
+    inbox_.Notify([this] { queue_.Post(); });
     return 0;
   }
 
   int BackendEnter() override {
-    int r = pthread_sigmask(SIG_BLOCK, &set_, &saved_mask_);
-    if (r != 0) return -r;
-    {
-      std::lock_guard<std::mutex> lock(kick_mu_);
-      tid_ = static_cast<pid_t>(syscall(SYS_gettid));
-    }
+    int r = queue_.Attach();
+    if (r < 0) return r;
     for (size_t fd = 0; fd < watch_.size(); fd++) {
       const uint32_t mask = watch_[fd].mask;
       if (mask == 0) continue;
@@ -115,10 +74,6 @@ class SigioModel final : public EventModel {
   }
 
   void BackendLeave() override {
-    {
-      std::lock_guard<std::mutex> lock(kick_mu_);
-      tid_ = 0;  // from here no post can signal this thread
-    }
     const int lfd = listener_.get();
     if (lfd >= 0 && static_cast<size_t>(lfd) < watch_.size() && watch_[lfd].armed) {
       Stats::add(stats_->sys.ctl, 3);
@@ -127,8 +82,7 @@ class SigioModel final : public EventModel {
         ReportError(-errno, "fcntl");
       }
     }
-    Drain();
-    pthread_sigmask(SIG_SETMASK, &saved_mask_, nullptr);
+    queue_.Detach();
   }
 
   int BackendSet(int fd, uint32_t, uint32_t mask) override {
@@ -136,9 +90,9 @@ class SigioModel final : public EventModel {
     Watch& w = watch_[fd];
     const uint32_t gained = mask & ~w.mask;
     w.mask = mask;
-    // The inbox is told by Kick(); before the loop's thread is known,
+    // The inbox is told by Post(); before the loop's thread is known,
     // BackendEnter() does the rest.
-    if (fd == inbox_.fd() || tid_ == 0) return 0;
+    if (fd == inbox_.fd() || queue_.tid() == 0) return 0;
     if (!w.armed) {
       if (int r = Arm(fd); r < 0) return r;
       w.armed = true;
@@ -156,7 +110,7 @@ class SigioModel final : public EventModel {
   }
 
   int Arm(int fd) {
-    f_owner_ex owner{F_OWNER_TID, tid_};
+    f_owner_ex owner{F_OWNER_TID, queue_.tid()};
     // Accepted sockets are O_NONBLOCK and nothing else F_SETFL changes;
     // the listener may be inherited: its flags are read, and kept to restore.
     int flags = O_NONBLOCK;
@@ -170,29 +124,11 @@ class SigioModel final : public EventModel {
     }
     // Signal and owner before O_ASYNC: the first signal is already ours.
     Stats::add(stats_->sys.ctl, 3);
-    if (fcntl(fd, F_SETSIG, sig_) < 0 || fcntl(fd, F_SETOWN_EX, &owner) < 0 ||
+    if (fcntl(fd, F_SETSIG, queue_.signo()) < 0 || fcntl(fd, F_SETOWN_EX, &owner) < 0 ||
         fcntl(fd, F_SETFL, flags | O_ASYNC) < 0) {
       return -errno;
     }
     return 0;
-  }
-
-  // Any thread: the inbox has something for the loop.
-  void Kick() {
-    const int saved = errno;
-    std::lock_guard<std::mutex> lock(kick_mu_);
-    if (tid_ != 0) {
-      siginfo_t si;
-      memset(&si, 0, sizeof si);
-      si.si_signo = sig_;
-      si.si_code = SI_QUEUE;
-      si.si_pid = pid_;
-      si.si_uid = getuid();
-      // EAGAIN: the queue is full; a plain SIGIO is never lost (one stays
-      // pending however many are sent) and makes the loop rescan.
-      if (syscall(SYS_rt_tgsigqueueinfo, pid_, tid_, sig_, &si) < 0) syscall(SYS_tgkill, pid_, tid_, SIGIO);
-    }
-    errno = saved;
   }
 
   int BackendWait(int timeout_ms, std::vector<Ready>* ready) override {
@@ -200,69 +136,31 @@ class SigioModel final : public EventModel {
     round_++;
     for (const Ready& r : recheck_) Add(ready, r.fd, r.events);
     recheck_.clear();
-    if (!ready->empty()) timeout_ms = 0;
-    overflow_ = false;
-    int r = bulk_ ? ReadSignalfd(timeout_ms, ready) : SigWait(timeout_ms, ready);
+    bool overflow = false;
+    signals_.clear();
+    int r = queue_.Wait(ready->empty() ? timeout_ms : 0, &signals_, &overflow);
     if (r < 0) return r;
-    if (overflow_) {
+    if (overflow) {
       overflows_.fetch_add(1, std::memory_order_relaxed);
-      Drain();
+      queue_.Drain();
       return Rescan(ready);
     }
-    return 0;
-  }
-
-  int SigWait(int timeout_ms, std::vector<Ready>* ready) {
-    siginfo_t si;
-    int r;
-    if (timeout_ms < 0) {
-      r = sigwaitinfo(&set_, &si);
-    } else {
-      timespec ts{timeout_ms / 1000, (timeout_ms % 1000) * 1000000L};
-      r = sigtimedwait(&set_, &si, &ts);
-    }
-    Stats::add(stats_->sys.wait, 1);
-    if (r < 0) return errno == EAGAIN ? 0 : -errno;
-    Take(si.si_signo, si.si_code, si.si_fd, si.si_band, ready);
-    return 0;
-  }
-
-  int ReadSignalfd(int timeout_ms, std::vector<Ready>* ready) {
-    // The blocking signalfd waits without a timeout; a timed wait polls
-    // the non-blocking one first.
-    if (timeout_ms > 0) {
-      pollfd p{sfd_nb_.get(), POLLIN, 0};
-      const int n = poll(&p, 1, timeout_ms);
-      Stats::add(stats_->sys.wait, 1);
-      if (n <= 0) return n < 0 ? -errno : 0;
-    }
-    const ssize_t n = read(timeout_ms < 0 ? sfd_.get() : sfd_nb_.get(), batch_.data(),
-                           batch_.size() * sizeof batch_[0]);
-    Stats::add(stats_->sys.wait, 1);
-    if (n < 0) return errno == EAGAIN ? 0 : -errno;
-    for (size_t i = 0; i < static_cast<size_t>(n) / sizeof batch_[0]; i++) {
-      const signalfd_siginfo& s = batch_[i];
-      Take(static_cast<int>(s.ssi_signo), s.ssi_code, s.ssi_fd, static_cast<long>(s.ssi_band), ready);
+    for (const SignalQueue::Signal& s : signals_) {
+      if (s.code == SI_QUEUE) {
+        Add(ready, inbox_.fd(), kRead);
+      } else if (s.code >= POLL_IN && s.code <= POLL_HUP && s.fd >= 0 && static_cast<size_t>(s.fd) < watch_.size()) {
+        // A signal for an fd closed since (and maybe reused) is served once
+        // more at worst: its recv finds EAGAIN.
+        const uint32_t events = FromPoll(s.band) & (watch_[s.fd].mask | kError);
+        if (watch_[s.fd].mask != 0 && events != 0) Add(ready, s.fd, events);
+      }
     }
     return 0;
-  }
-
-  void Take(int signo, int code, int fd, long band, std::vector<Ready>* ready) {
-    if (signo == SIGIO) {
-      overflow_ = true;
-    } else if (code == SI_QUEUE) {
-      Add(ready, inbox_.fd(), kRead);
-    } else if (code >= POLL_IN && code <= POLL_HUP && fd >= 0 && static_cast<size_t>(fd) < watch_.size()) {
-      // A signal for an fd closed since (and maybe reused) is served once
-      // more at worst: its recv finds EAGAIN.
-      const uint32_t events = FromPoll(band) & (watch_[fd].mask | kError);
-      if (watch_[fd].mask != 0 && events != 0) Add(ready, fd, events);
-    }
   }
 
   static uint32_t FromPoll(long band) {
     return ((band & (POLLIN | POLLRDNORM | POLLPRI)) ? kRead : 0) | ((band & (POLLOUT | POLLWRNORM)) ? kWrite : 0) |
-           ((band & (POLLERR | POLLHUP | POLLRDHUP)) ? kError : 0);
+           ((band & (POLLERR | POLLHUP | POLLRDHUP | POLLNVAL)) ? kError : 0);
   }
 
   // One entry per fd per wait: a batch may name an fd many times.
@@ -275,22 +173,6 @@ class SigioModel final : public EventModel {
     w.round = round_;
     w.slot = ready->size();
     ready->push_back({fd, events});
-  }
-
-  // Dequeues everything queued for this thread, without waiting.
-  void Drain() {
-    for (int i = 0; i < kDrainMax; i++) {
-      ssize_t n;
-      if (bulk_) {
-        n = read(sfd_nb_.get(), batch_.data(), batch_.size() * sizeof batch_[0]);
-      } else {
-        siginfo_t si;
-        const timespec zero{0, 0};
-        n = sigtimedwait(&set_, &si, &zero);
-      }
-      Stats::add(stats_->sys.wait, 1);
-      if (n < 0 && errno != EINTR) return;
-    }
   }
 
   // What the lost signals would have said: one poll() over every watched fd.
@@ -308,7 +190,7 @@ class SigioModel final : public EventModel {
     ready->clear();
     round_++;
     for (const pollfd& p : pfds_) {
-      if (p.revents != 0) Add(ready, p.fd, FromPoll(p.revents) | ((p.revents & POLLNVAL) ? kError : 0));
+      if (p.revents != 0) Add(ready, p.fd, FromPoll(p.revents));
     }
     return 0;
   }
@@ -318,19 +200,12 @@ class SigioModel final : public EventModel {
   const char* WatchSyscall() const override { return "fcntl"; }
 
   const bool bulk_;  // dequeue: 'signalfd'
-  int sig_ = 0;
-  sigset_t set_;          // sig_ and SIGIO
-  sigset_t saved_mask_;   // the thread's mask before BackendEnter
-  pid_t pid_ = 0;
-  std::mutex kick_mu_;
-  pid_t tid_ = 0;  // the loop's thread while it runs; guarded by kick_mu_ (written by the loop only)
-  Fd sfd_, sfd_nb_;  // signalfd: blocking, and non-blocking for timed waits and drains
-  std::vector<signalfd_siginfo> batch_;
+  SignalQueue queue_;
+  std::vector<SignalQueue::Signal> signals_;
   std::vector<Watch> watch_;  // by fd
   std::vector<Ready> recheck_;
   std::vector<pollfd> pfds_;
   uint64_t round_ = 0;
-  bool overflow_ = false;
   std::atomic<uint64_t> overflows_{0};
   int listener_flags_ = 0;
   int listener_sig_ = 0;
