@@ -20,6 +20,7 @@ export { PollServer, type PollServerOptions } from './models/poll';
 export { ThreadServer, type ThreadServerOptions } from './models/thread';
 export { ThreadPoolServer, type ThreadPoolServerOptions } from './models/threadpool';
 export { UringServer, type UringServerOptions } from './models/uring';
+export { SigioServer, type SigioServerOptions } from './models/sigio';
 export { UdpServer, type UdpServerOptions, type UdpServerStats, type DatagramHandler, type RemoteInfo, type Reply } from './models/udp';
 export * as sys from './sys';
 export { loadgen } from './loadgen';

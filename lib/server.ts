@@ -81,7 +81,7 @@ export interface ServerOptions {
   highWaterMark?: number;
 }
 
-/** Options of the event-loop models (select, poll, epoll, uring). */
+/** Options of the event-loop models (select, poll, epoll, uring, sigio). */
 export interface EventLoopOptions {
   /**
    * Independent loops of this model, each on its own thread, behind one
@@ -147,6 +147,11 @@ export interface ServerStats {
   diedYoung?: number;
   /** How long forks wait now after children died young: 10 ms doubling to 1000; 0 once they live on (prefork only). */
   respawnDelayMs?: number;
+  /**
+   * Times the real-time signal queue overflowed and the loop rescanned
+   * every connection with one poll() (sigio only).
+   */
+  overflows?: number;
   /** Unexpected syscall failures survived. */
   errors: number;
   /** System calls the server made, by kind: see {@link SyscallStats}. */
@@ -183,7 +188,10 @@ export interface SyscallStats {
   send: number;
   /**
    * Calls of the wait syscall: `select()`, `poll()`, `epoll_wait()`, or for
-   * `uring` each `io_uring_submit*` call (`io_uring_enter`). Blocking
+   * `uring` each `io_uring_submit*` call (`io_uring_enter`); for `sigio`
+   * each dequeue call (`sigwaitinfo()`/`sigtimedwait()`, or a signalfd
+   * `read()` and the `poll()` before a timed one), and on a queue overflow
+   * each call that drains it and the one `poll()` rescan. Blocking
    * models wait in `accept()` and `recv()` instead, so 0, except a `poll()`
    * per wait on an inherited (`fd`) listener or for a JS handler's
    * connection, and the `poll()` of a `handoff` composite's acceptor.
@@ -195,7 +203,9 @@ export interface SyscallStats {
    * the updates of its master fd_sets, for `poll` the pollfd entries added,
    * changed and removed (these two hand the whole set to every wait
    * instead); for `uring` every request queued except sends (a multishot
-   * accept or receive armed, the inbox read, a cancel). 0 in blocking models.
+   * accept or receive armed, the inbox read, a cancel); for `sigio` its
+   * `fcntl()` calls (owner, signal and `O_ASYNC`: three per connection).
+   * 0 in blocking models.
    */
   ctl: number;
   /** `accept4()`, `recv()` and `send()` calls (for `uring`, completions) that failed with EAGAIN. */

@@ -195,7 +195,7 @@ describe('netmodels CLI', () => {
   it('serve rejects a bad model as a usage error and a port in use as a failure', async () => {
     const bad = await run(['serve', '--model', 'nope']);
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toMatch(/^netmodels serve: unknown model 'nope' \(models: iterative, fork, prefork, thread, threadpool, select, poll, epoll, uring, udp\)\n\nUsage: netmodels serve/);
+    expect(bad.stderr).toMatch(/^netmodels serve: unknown model 'nope' \(models: iterative, fork, prefork, thread, threadpool, select, poll, epoll, uring, sigio, udp\)\n\nUsage: netmodels serve/);
     const taken = trackServer(new EpollServer());
     const { port } = await taken.start();
     const busy = await run(['serve', '--model', 'poll', '--port', String(port)]);
@@ -346,8 +346,8 @@ describe('netmodels CLI: help, version and usage errors', () => {
       [['bench', '--frob'], /^netmodels bench: unknown option '--frob'\n/, 'Usage: netmodels bench'],
       [['bench', '--svg'], /^netmodels bench: option '--svg <value>' needs a value\n/, 'Usage: netmodels bench'],
       [['bench', 'poll'], /^netmodels bench: unexpected argument 'poll'\n/, 'Usage: netmodels bench'],
-      [['bench', '--models', 'nope'], /^netmodels bench: unknown model 'nope' \(known: iterative, fork, .*epoll-edge, epoll\+js, uring\)\n/, 'Usage: netmodels bench'],
-      [['bench', '--experiment', 'nope'], /^netmodels bench: --experiment must be one of idle, cores, blocking, churn, busy, select-vs-fork, trigger, claims, got 'nope'\n/, 'Usage: netmodels bench'],
+      [['bench', '--models', 'nope'], /^netmodels bench: unknown model 'nope' \(known: iterative, fork, .*epoll-edge, epoll\+js, uring, sigio, sigio-signalfd(, udp.*)?\)\n/, 'Usage: netmodels bench'],
+      [['bench', '--experiment', 'nope'], /^netmodels bench: --experiment must be one of idle, cores, blocking, churn, busy, select-vs-fork, trigger, sigio, claims, got 'nope'\n/, 'Usage: netmodels bench'],
       [['bench', '--quick'], /^netmodels bench: --quick does not apply to the rr table\n/, 'Usage: netmodels bench'],
       [['bench', '--experiment', 'idle', '--quick', '--idle-counts', '5'], /^netmodels bench: --quick picks the idle counts: it does not go with --idle-counts\n/, 'Usage: netmodels bench'],
       [['bench', '--format', 'xml'], /^netmodels bench: --format must be one of table, md, csv, json, got 'xml'\n/, 'Usage: netmodels bench'],

@@ -61,6 +61,12 @@ const ALL: ConformanceConfig[] = [
         (balance): ConformanceConfig => ({ label: `uring x3 ${balance}`, model: 'uring', options: { loops: 3, balance } }),
       )
     : []),
+  { label: 'sigio', model: 'sigio' },
+  { label: 'sigio signalfd', model: 'sigio', options: { dequeue: 'signalfd' } },
+  { label: 'sigio x3', model: 'sigio', options: { loops: 3 } },
+  { label: 'sigio signalfd x3 handoff', model: 'sigio', options: { loops: 3, balance: 'handoff', dequeue: 'signalfd' } },
+  { label: 'sigio js', model: 'sigio', options: { handler: jsUppercase } },
+  { label: 'sigio signalfd js', model: 'sigio', options: { handler: jsUppercase, dequeue: 'signalfd' } },
   ...(URING ? [{ label: 'uring js', model: 'uring' as const, options: { handler: jsUppercase } }] : []),
   // Without receive bundles, as on kernels before 6.14: one completion per buffer.
   ...(URING ? [{ label: 'uring recv single', model: 'uring' as const, options: { recv: 'single' } }] : []),
@@ -79,6 +85,7 @@ const SANITIZE = new Set([
   'iterative', 'epoll edge', 'thread', 'threadpool', 'fork pidfd',
   'fork sigchld', 'prefork', 'select x3 shared', 'poll x3 reuseport', 'epoll edge x3 handoff',
   'epoll level js', 'thread js', 'uring', 'uring tiny ring', 'uring js', 'uring x3 handoff',
+  'sigio', 'sigio signalfd x3 handoff',
 ]);
 
 export const CONFIGS: ConformanceConfig[] =

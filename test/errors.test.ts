@@ -35,7 +35,7 @@ function createServerTakes(model: (typeof MODELS)[number], key: string): boolean
 
 describe('MODELS and createServer', () => {
   it('MODELS lists the models in order', () => {
-    expect([...MODELS]).toEqual(['iterative', 'fork', 'prefork', 'thread', 'threadpool', 'select', 'poll', 'epoll', 'uring', 'udp']);
+    expect([...MODELS]).toEqual(['iterative', 'fork', 'prefork', 'thread', 'threadpool', 'select', 'poll', 'epoll', 'uring', 'sigio', 'udp']);
   });
 
   it('createServer returns the matching class for iterative and epoll', () => {

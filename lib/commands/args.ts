@@ -95,6 +95,7 @@ ${flagLines([
   ['busy', '16 ... 1000 connections, all active: req/s and CPU per request for select, poll, epoll'],
   ['select-vs-fork', 'one active client beside 0 ... 1000 idle ones: select against fork and thread'],
   ['trigger', 'epoll level vs edge at 1/64/1000 connections, 64 B and 64 KiB: syscalls per request'],
+  ['sigio', 'signal-driven I/O (sigwait, signalfd) against epoll and poll, busy and beside idle; queue overflows at a lowered RLIMIT_SIGPENDING (--rounds N)'],
   ['claims', 'all of them, short, and a Markdown report of the classic claims (--out FILE)'],
 ])}
 

@@ -5,6 +5,7 @@ import { busy } from './busy';
 import { churn } from './churn';
 import type { Experiment } from './runner';
 import { selectVsFork } from './select-vs-fork';
+import { sigio } from './sigio';
 import { trigger } from './trigger';
 
 export const EXPERIMENTS: Record<string, Experiment<any>> = {
@@ -13,6 +14,7 @@ export const EXPERIMENTS: Record<string, Experiment<any>> = {
   busy,
   'select-vs-fork': selectVsFork,
   trigger,
+  sigio,
 };
 
 export type { Experiment, ExperimentOptions } from './runner';

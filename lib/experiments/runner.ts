@@ -53,6 +53,8 @@ export interface Counters {
   writes: number;
   wakeups: number;
   syscalls: SyscallStats;
+  /** sigio: real-time signal queue overflows. */
+  overflows?: number;
 }
 
 
@@ -68,6 +70,7 @@ export function countersBetween(a: ServerStats, b: ServerStats): Counters {
     wakeups: b.wakeups - a.wakeups,
     syscalls: Object.fromEntries(SYSCALL_NAMES.map((k) => [k, b.syscalls[k] - a.syscalls[k]])) as unknown as SyscallStats,
   };
+  if (b.overflows !== undefined) out.overflows = b.overflows - (a.overflows ?? 0);
   return out;
 }
 
@@ -242,6 +245,17 @@ export interface LoadPoint {
   spread?: { rps?: Figure; cpuUsPerReq?: Figure };
 }
 
+/** What a point takes from a measured run. */
+export function measuredPoint(m: Measured): Omit<LoadPoint, 'model' | 'x'> {
+  return {
+    report: m.report,
+    cpuUsPerReq: per(m.cpuUs, m.report.requests),
+    cpuTicks: m.cpuTicks,
+    counters: m.counters,
+    ...(m.note ? { note: m.note } : {}),
+  };
+}
+
 export interface SweepCase {
   name: string;
   x: number;
@@ -293,14 +307,7 @@ export async function sweep(
     progress.begin(label, ++step, runnable, round, rounds);
     try {
       const m = await measureLoad(t, { ...l, onProgress: progress.update }, options);
-      return {
-        ...base,
-        report: m.report,
-        cpuUsPerReq: per(m.cpuUs, m.report.requests),
-        cpuTicks: m.cpuTicks,
-        counters: m.counters,
-        ...(m.note ? { note: m.note } : {}),
-      };
+      return { ...base, ...measuredPoint(m) };
     } catch (err) {
       return { ...base, report: null, skipped: (err as Error).message };
     } finally {

@@ -25,7 +25,7 @@ export async function udpClaim(o: { durationMs: number; warmupMs: number; messag
   const oneThread = stats !== null && stats.syscalls.clone === 1 && stats.syscalls.fork === 0;
   const holds = oneThread && report.requests > 0 && report.mismatches === 0 && report.errors === 0;
   return {
-    n: 11,
+    n: 12,
     claim:
       'Some concurrency models need no multithreading or multiprocessing: the basic UDP model serves one-to-many in a single process.',
     command: '`netmodels bench --udp` (this section: `udp`, batch 1: one recvfrom() and one sendto() per datagram)',

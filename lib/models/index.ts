@@ -9,6 +9,7 @@ import { IterativeServer } from './iterative';
 import { PollServer } from './poll';
 import { PreforkServer } from './prefork';
 import { SelectServer } from './select';
+import { SigioServer } from './sigio';
 import { ThreadServer } from './thread';
 import { ThreadPoolServer } from './threadpool';
 import { UringServer } from './uring';
@@ -24,6 +25,7 @@ export const MODEL_TABLE = {
   poll: PollServer,
   epoll: EpollServer,
   uring: UringServer,
+  sigio: SigioServer,
   udp: UdpServer,
 } as const;
 

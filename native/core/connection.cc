@@ -112,7 +112,13 @@ bool Connection::OnReadable(char* scratch, size_t cap, int max_reads, bool stop_
       more_to_read_ = true;
       break;
     }
-    if (!WantsRead()) break;
+    if (!WantsRead()) {
+      // Stopped by backpressure, not by the socket: more may be queued, and
+      // if the same round's write lets reading resume, no interest change
+      // and no new edge will say so (MoreToRead() asks WantsRead() again).
+      more_to_read_ = true;
+      break;
+    }
     int queued = -1;
     ssize_t n = stop_when_empty && fills_buffer_
                     ? NM_RETRY(RecvCounted(fd_.get(), scratch, cap, &queued))

@@ -152,7 +152,7 @@ class Connection final : public ConnectionBase {
 
   std::vector<char> out_;
   size_t out_off_ = 0;
-  bool more_to_read_ = false;  // the last OnReadable() stopped on its budget
+  bool more_to_read_ = false;  // the last OnReadable() stopped on its budget or on backpressure
   bool fills_buffer_ = false;  // a read has filled the loop's buffer: ask for the count of bytes left
 };
 

@@ -20,6 +20,10 @@ class Inbox {
  public:
   int open() { return wakeup_.open(); }  // 0 or -errno
   int fd() const { return wakeup_.fd(); }
+  // A loop that waits on something other than the eventfd (sigio: its
+  // thread's signal queue) is also told by `notify`, on the posting thread,
+  // whenever the eventfd is written. Set before anything is posted.
+  void Notify(std::function<void()> notify) { notify_ = std::move(notify); }
 
   // Thread-safe. Only the first Post() after a drain writes the eventfd:
   // a burst of posts costs one wakeup.
@@ -30,7 +34,10 @@ class Inbox {
       first = queue_.empty();
       queue_.push_back(std::move(fn));
     }
-    if (first) wakeup_.signal();
+    if (first) {
+      wakeup_.signal();
+      if (notify_) notify_();
+    }
   }
 
   // On the loop's thread: runs everything posted so far. A function may post
@@ -47,6 +54,7 @@ class Inbox {
 
  private:
   Wakeup wakeup_;
+  std::function<void()> notify_;
   std::mutex mu_;
   std::vector<std::function<void()>> queue_;    // guarded by mu_
   std::vector<std::function<void()>> running_;  // the loop's own

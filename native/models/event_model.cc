@@ -34,6 +34,11 @@ int EventModel::Prepare(SysError* error) {
 void EventModel::Run() {
   const int listen_fd = listener_.get();
   now_ms_ = CoarseMonotonicMs();
+  if (int r = BackendEnter(); r < 0) {
+    ReportError(r, WatchSyscall());
+    listener_.reset();
+    stopping_ = true;
+  }
   while (!stopping_) {
     int r = BackendWait(revisit_.empty() ? TimerTimeout() : 0, &ready_);
     // Before anything is handled: a deadline or timestamp set during this
@@ -67,6 +72,7 @@ void EventModel::Run() {
     EndRound();
   }
   CloseAll();
+  BackendLeave();
 }
 
 void EventModel::AcceptReady() {
@@ -102,12 +108,13 @@ void EventModel::Serve(Connection* c, uint32_t events) {
     const bool edge = EdgeTriggered();
     open = c->OnReadable(scratch_.get(), kReadBufferSize, edge ? kEdgeReadBudget : 1,
                          edge && !(events & kError));
-    // Only edge-triggered: a level-triggered backend reports the fd again
-    // while data is left, and a revisit there would cost every served
-    // connection one more recv() that finds nothing.
-    if (open && edge && c->MoreToRead()) revisit_.push_back(c->ref());
   }
   if (open && (events & (kWrite | kError))) open = c->OnWritable();
+  // Only edge-triggered: a level-triggered backend reports the fd again
+  // while data is left, and a revisit there would cost every served
+  // connection one more recv() that finds nothing. After the write: output
+  // it drained may have let a read stopped by backpressure resume.
+  if (open && (events & (kRead | kError)) && EdgeTriggered() && c->MoreToRead()) revisit_.push_back(c->ref());
   c->last_active_ms = now_ms_;
   Update(c);
 }

@@ -36,6 +36,12 @@ class EventModel : public LoopBase<Connection> {
   virtual void BackendForget(int fd, uint32_t old_mask) = 0;
   // Waits (timeout -1: forever) and fills `ready`; returns 0 or -errno.
   virtual int BackendWait(int timeout_ms, std::vector<Ready>* ready) = 0;
+  // On the loop's thread, before the first wait and after every connection
+  // is closed: a backend whose kernel state belongs to the waiting thread
+  // (sigio: signals routed to it) sets it up and takes it down there.
+  // Enter: 0 or -errno (the loop then serves nothing and ends).
+  virtual int BackendEnter() { return 0; }
+  virtual void BackendLeave() {}
   // Edge-triggered backends are drained until EAGAIN on every event.
   virtual bool EdgeTriggered() const { return false; }
   // The syscalls named in errors: waiting, and changing interest.

@@ -22,6 +22,8 @@
 // net.ipv4.tcp_migrate_req), so none is ever closed alone.
 #include <poll.h>
 
+#include <algorithm>
+#include <cstring>
 #include <system_error>
 #include <thread>
 
@@ -92,6 +94,22 @@ class LoopsModel final : public Model {
     StatsSnapshot total = own_stats_.snapshot();  // connections, from every part
     for (auto& block : stats_blocks_) total.AddTraffic(block.snapshot());
     return total;
+  }
+
+  // A model's own counters (sigio's overflows): the sums over the loops.
+  void Counters(std::vector<std::pair<const char*, uint64_t>>* out) override {
+    for (auto& part : parts_) {
+      std::vector<std::pair<const char*, uint64_t>> mine;
+      part->Counters(&mine);
+      for (const auto& [name, n] : mine) {
+        auto it = std::find_if(out->begin(), out->end(), [&](const auto& e) { return !strcmp(e.first, name); });
+        if (it == out->end()) {
+          out->push_back({name, n});
+        } else {
+          it->second += n;
+        }
+      }
+    }
   }
 
   void Workers(std::vector<WorkerStats>* out) override {
