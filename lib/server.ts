@@ -391,6 +391,14 @@ export abstract class Server<Events extends ServerEvents = ServerEvents> extends
           o.handler,
         );
       }
+      if (isHostable(o.handler) && spec.family === 'datagram') {
+        throw invalidArgType(
+          'options.handler',
+          `a function (msg, rinfo, reply) or one of ${HANDLERS.filter((h) => h !== 'http').map((h) => `'${h}'`).join(', ')} for ${owner}: ` +
+            'a server that takes connections needs a stream model',
+          o.handler,
+        );
+      }
       if (isHostable(o.handler)) {
         this.#hosting = new Hosting(o.handler, this);
         this.#handler = this.#hosting.handler;

@@ -31,7 +31,9 @@ interface HostConfig {
   serial?: boolean;
 }
 
-const IN_PROCESS = nativeModels().filter((m) => MODEL_TABLE[m].spec.family !== 'process');
+// The models that take a stream connection in this process: not the forking
+// ones, not the datagram ones.
+const IN_PROCESS = nativeModels().filter((m) => MODEL_TABLE[m].spec.family === 'blocking' || MODEL_TABLE[m].spec.family === 'event');
 const LOOPED = IN_PROCESS.find((m) => 'loops' in modelOptions(MODEL_TABLE[m].spec));
 const CONFIGS: HostConfig[] = [
   ...IN_PROCESS.map((model): HostConfig => ({ label: model, model, serial: model === 'iterative' })),
@@ -499,6 +501,12 @@ describe('hosting a node server', () => {
       await waitFor(() => got().endsWith('through the tunnel'), 'the echo through the tunnel');
       socket.destroy();
       await server.stop();
+    });
+
+    it('a datagram model refuses a server that takes connections', () => {
+      for (const m of nativeModels().filter((n) => MODEL_TABLE[n].spec.family === 'datagram')) {
+        expect(() => createServer(m, { handler: http.createServer() as never })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+      }
     });
 
     it('fork and prefork refuse a server as they refuse a function', () => {
