@@ -151,8 +151,20 @@ class SigioModel final : public EventModel {
       } else if (s.code >= POLL_IN && s.code <= POLL_HUP && s.fd >= 0 && static_cast<size_t>(s.fd) < watch_.size()) {
         // A signal for an fd closed since (and maybe reused) is served once
         // more at worst: its recv finds EAGAIN.
-        const uint32_t events = FromPoll(s.band) & (watch_[s.fd].mask | kError);
-        if (watch_[s.fd].mask != 0 && events != 0) Add(ready, s.fd, events);
+        const Watch& w = watch_[s.fd];
+        uint32_t events = FromPoll(s.band) & (w.mask | kError);
+        if (w.mask == 0 || events == 0) continue;
+        // The peer's FIN is signalled as POLL_IN, like data (POLL_HUP only
+        // once both directions are shut), so a read signal carries no
+        // hang-up as EPOLLRDHUP would. One read signal alone is safe: data
+        // signalled before it was read in an earlier round. Two in one
+        // batch (signalfd dequeues many) may be data and then that FIN;
+        // merged into one event without kError, the read stops once the
+        // data is taken (Serve's stop_when_empty) and leaves the FIN unread,
+        // while its only signal is already spent: the connection would
+        // never see the EOF. So a second read signal reads to EAGAIN.
+        if ((events & kRead) && w.round == round_ && ((*ready)[w.slot].events & kRead)) events |= kError;
+        Add(ready, s.fd, events);
       }
     }
     return 0;
