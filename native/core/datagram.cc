@@ -8,36 +8,26 @@
 
 namespace nm {
 
-namespace {
-
-int Fail(SysError* error, const char* syscall) {
-  error->err = -errno;
-  error->syscall = syscall;
-  return error->err;
-}
-
-}  // namespace
-
 int BindUdp(const std::string& host, int port, bool reuse_port, Fd* out, Endpoint* bound,
             SysError* error) {
   sockaddr_storage ss;
   socklen_t len;
   if (ParseIp(host, port, &ss, &len) < 0) {
     errno = EINVAL;
-    return Fail(error, "bind");
+    return error->fail("bind");
   }
   Fd fd(socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-  if (!fd.valid()) return Fail(error, "socket");
+  if (!fd.valid()) return error->fail("socket");
   int on = 1;
   // Every socket of a group must set it before bind().
   if (reuse_port && setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) < 0) {
-    return Fail(error, "setsockopt");
+    return error->fail("setsockopt");
   }
   if (ss.ss_family == AF_INET6 &&
       setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on) < 0) {
-    return Fail(error, "setsockopt");
+    return error->fail("setsockopt");
   }
-  if (bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) < 0) return Fail(error, "bind");
+  if (bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) < 0) return error->fail("bind");
   if (int r = BoundEndpoint(fd.get(), "bind", bound, error); r < 0) return r;
   *out = std::move(fd);
   return 0;
@@ -46,10 +36,10 @@ int BindUdp(const std::string& host, int port, bool reuse_port, Fd* out, Endpoin
 int AdoptUdp(int fd, Fd* out, Endpoint* bound, SysError* error) {
   int type = 0;
   socklen_t len = sizeof type;
-  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0) return Fail(error, "getsockopt");
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0) return error->fail("getsockopt");
   if (type != SOCK_DGRAM) {
     errno = EINVAL;
-    return Fail(error, "bind");
+    return error->fail("bind");
   }
   return DuplicateSocket(fd, true, "bind", out, bound, error);
 }

@@ -12,54 +12,44 @@
 
 namespace nm {
 
-namespace {
-
-int Fail(SysError* error, const char* syscall) {
-  error->err = -errno;
-  error->syscall = syscall;
-  return error->err;
-}
-
-}  // namespace
-
 int ListenTcp(const ListenOptions& o, Fd* out, Endpoint* bound, SysError* error) {
   sockaddr_storage ss;
   socklen_t len;
   if (ParseIp(o.host, o.port, &ss, &len) < 0) {
     errno = EINVAL;
-    return Fail(error, "bind");
+    return error->fail("bind");
   }
   int type = SOCK_STREAM | SOCK_CLOEXEC | (o.nonblocking ? SOCK_NONBLOCK : 0);
   Fd fd(socket(ss.ss_family, type, 0));
-  if (!fd.valid()) return Fail(error, "socket");
+  if (!fd.valid()) return error->fail("socket");
   int on = 1;
   if (setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) < 0) {
-    return Fail(error, "setsockopt");
+    return error->fail("setsockopt");
   }
   // Every socket of a group must set it before bind(); the kernel then
   // spreads new connections over the group by a hash of the 4-tuple.
   if (o.reuse_port && setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) < 0) {
-    return Fail(error, "setsockopt");
+    return error->fail("setsockopt");
   }
   // Replies are written whole; Nagle would only delay the last segment.
   // Set here, every accepted socket inherits it (AcceptedNoDelay).
   if (setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &on, sizeof on) < 0) {
-    return Fail(error, "setsockopt");
+    return error->fail("setsockopt");
   }
   const int v6only = o.ipv6_only ? 1 : 0;
   if (ss.ss_family == AF_INET6 &&
       setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only) < 0) {
-    return Fail(error, "setsockopt");
+    return error->fail("setsockopt");
   }
   if (bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) < 0) {
-    return Fail(error, "listen");
+    return error->fail("listen");
   }
-  if (listen(fd.get(), o.backlog) < 0) return Fail(error, "listen");
+  if (listen(fd.get(), o.backlog) < 0) return error->fail("listen");
 
   sockaddr_storage actual{};
   socklen_t actual_len = sizeof actual;
   if (getsockname(fd.get(), reinterpret_cast<sockaddr*>(&actual), &actual_len) < 0) {
-    return Fail(error, "getsockname");
+    return error->fail("getsockname");
   }
   FormatIp(reinterpret_cast<sockaddr*>(&actual), &bound->address, &bound->port, &bound->family);
   *out = std::move(fd);
@@ -86,12 +76,12 @@ int ReportQueuedBytes(int listen_fd) {
 int AdoptListener(int fd, bool nonblocking, Fd* out, Endpoint* bound, SysError* error) {
   int type = 0, listening = 0;
   socklen_t len = sizeof type;
-  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0) return Fail(error, "getsockopt");
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0) return error->fail("getsockopt");
   len = sizeof listening;
-  if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0) return Fail(error, "getsockopt");
+  if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0) return error->fail("getsockopt");
   if (type != SOCK_STREAM || !listening) {
     errno = EINVAL;
-    return Fail(error, "listen");
+    return error->fail("listen");
   }
   return DuplicateSocket(fd, nonblocking, "listen", out, bound, error);
 }
@@ -99,11 +89,11 @@ int AdoptListener(int fd, bool nonblocking, Fd* out, Endpoint* bound, SysError* 
 int DuplicateSocket(int fd, bool nonblocking, const char* syscall, Fd* out, Endpoint* bound,
                     SysError* error) {
   Fd dup(fcntl(fd, F_DUPFD_CLOEXEC, 3));
-  if (!dup.valid()) return Fail(error, "dup");
+  if (!dup.valid()) return error->fail("dup");
   const int flags = fcntl(dup.get(), F_GETFL);
-  if (flags < 0) return Fail(error, "fcntl");
+  if (flags < 0) return error->fail("fcntl");
   const int want = nonblocking ? (flags | O_NONBLOCK) : (flags & ~O_NONBLOCK);
-  if (want != flags && fcntl(dup.get(), F_SETFL, want) < 0) return Fail(error, "fcntl");
+  if (want != flags && fcntl(dup.get(), F_SETFL, want) < 0) return error->fail("fcntl");
   if (int r = BoundEndpoint(dup.get(), syscall, bound, error); r < 0) return r;
   *out = std::move(dup);
   return 0;
@@ -113,11 +103,11 @@ int BoundEndpoint(int fd, const char* syscall, Endpoint* bound, SysError* error)
   sockaddr_storage actual{};
   socklen_t actual_len = sizeof actual;
   if (getsockname(fd, reinterpret_cast<sockaddr*>(&actual), &actual_len) < 0) {
-    return Fail(error, "getsockname");
+    return error->fail("getsockname");
   }
   if (actual.ss_family != AF_INET && actual.ss_family != AF_INET6) {
     errno = EAFNOSUPPORT;
-    return Fail(error, syscall);
+    return error->fail(syscall);
   }
   FormatIp(reinterpret_cast<sockaddr*>(&actual), &bound->address, &bound->port, &bound->family);
   return 0;

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include <csignal>
+#include <cerrno>
 #include <string>
 
 #include "core/fd.h"
@@ -28,6 +29,8 @@ struct SysError {
     syscall = name;
     return r;
   }
+  // The call `name` just failed: records -errno; returns it.
+  int fail(const char* name) { return set(-errno, name); }
 };
 
 // How long a model stops accepting after an accept that could not take the
