@@ -419,11 +419,7 @@ class Parser {
         if (s_.step != kVersion || s_.pos != 8) return BadRequest();
         if (s_.number / 10 != 1) return Fail(k505, sizeof k505 - 1);
         s_.http10 = s_.number == 10;
-        s_.phase = kHeaders;
-        s_.step = kLineStart;
-        s_.fields = 0;
-        s_.section_len = 0;
-        return true;
+        return StartSection(kHeaders);
       case kHeaders:
       case kTrailers:
         if (s_.step == kLineStart) return s_.phase == kHeaders ? EndHeaders() : Complete();
@@ -445,13 +441,9 @@ class Parser {
         if (s_.number > 0) {
           s_.body_left = s_.number;
           s_.phase = kChunkData;
-        } else {
-          s_.phase = kTrailers;
-          s_.step = kLineStart;
-          s_.fields = 0;
-          s_.section_len = 0;
+          return true;
         }
-        return true;
+        return StartSection(kTrailers);  // the last chunk
       case kChunkEnd:
         StartChunk();
         return true;
@@ -475,6 +467,15 @@ class Parser {
       default:
         return true;
     }
+  }
+
+  // A header or trailer section starts: field lines up to an empty line.
+  bool StartSection(Phase phase) {
+    s_.phase = phase;
+    s_.step = kLineStart;
+    s_.fields = 0;
+    s_.section_len = 0;
+    return true;
   }
 
   void StartChunk() {
