@@ -2,19 +2,15 @@
 // native batch (one per loop round) into Connection objects and events, and
 // sends the connections' writes and flow control back once per JS turn.
 import { Connection, OpKind, type ConnectionLink } from './connection';
+import { EVENT_STRIDE, EventKind, OP_STRIDE } from './wire';
 
 /** What a model's native side offers the link. */
 export interface JsOpsSink {
   jsOps(meta: Float64Array, buffers: Buffer[]): void;
 }
 
-// Event kinds of a batch: five numbers per event (kind, fd, generation, a, b).
-const OPENED = 0;
-const DATA = 1;
-const ENDED = 2;
-const DRAINED = 4;
-const CLOSED = 5;
-const SHUT = 6;
+// Event kinds of a batch: EVENT_STRIDE numbers per event (kind, fd, generation, a, b).
+const { opened: OPENED, data: DATA, ended: ENDED, drained: DRAINED, closed: CLOSED, shut: SHUT } = EventKind;
 
 export class JsLink implements ConnectionLink {
   readonly #handler: (conn: Connection) => void;
@@ -25,7 +21,7 @@ export class JsLink implements ConnectionLink {
   readonly #conns: Map<number, Connection>[] = [];
   // Seven numbers per op, written in place: the native side copies what it
   // needs during jsOps(), so the array is reused from turn to turn.
-  #meta = new Float64Array(7 * 64);
+  #meta = new Float64Array(OP_STRIDE * 64);
   #metaLength = 0;
   #buffers: Buffer[] = [];
   #flushQueued = false;
@@ -47,7 +43,7 @@ export class JsLink implements ConnectionLink {
   readonly onBatch = (loop: number, meta: Float64Array, bytes: Buffer, peers: string[]): void => {
     const conns = (this.#conns[loop] ??= new Map());
     let thrown: { error: unknown } | null = null;
-    for (let i = 0; i + 5 <= meta.length; i += 5) {
+    for (let i = 0; i + EVENT_STRIDE <= meta.length; i += EVENT_STRIDE) {
       const kind = meta[i];
       const fd = meta[i + 1];
       const generation = meta[i + 2];
@@ -112,7 +108,7 @@ export class JsLink implements ConnectionLink {
       index = this.#buffers.length;
       this.#buffers.push(data);
     }
-    if (this.#metaLength + 7 > this.#meta.length) {
+    if (this.#metaLength + OP_STRIDE > this.#meta.length) {
       const grown = new Float64Array(this.#meta.length * 2);
       grown.set(this.#meta);
       this.#meta = grown;
@@ -126,7 +122,7 @@ export class JsLink implements ConnectionLink {
     m[at + 4] = conn.takeTaken();
     m[at + 5] = index;
     m[at + 6] = notify ? 1 : 0;
-    this.#metaLength = at + 7;
+    this.#metaLength = at + OP_STRIDE;
     this.#scheduleFlush();
   }
 

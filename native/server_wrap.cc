@@ -404,6 +404,7 @@ void InitServers(Napi::Env env, Napi::Object exports) {
   list("syscalls", {NM_SYSCALLS(NM_KEY)});
 #undef NM_KEY
   exports.Set("statsKeys", keys);
+  exports.Set("wire", JsBridge::Wire(env));
 }
 
 }  // namespace nm
