@@ -44,12 +44,6 @@ class ConnectionBase : public Output {
   // and input is being discarded until the peer closes.
   bool Lingering() const { return lingering_; }
 
-  // Owned by the loop: when the connection last made progress (idle
-  // timeout), and since when it lingers (valid once linger_counted is set).
-  uint64_t last_active_ms = 0;
-  uint64_t linger_since_ms = 0;
-  bool linger_counted = false;
-
  protected:
   ConnectionBase(int fd, uint64_t generation, HandlerKind kind, Stats* stats, size_t high_water)
       : fd_(fd), generation_(generation), stats_(stats), high_water_(high_water) {
@@ -133,9 +127,6 @@ class Connection final : public ConnectionBase {
   bool MoreToRead() const { return more_to_read_ && WantsRead(); }
 
   void emit(const char* data, size_t len) override;
-
-  // Owned by the event loop: the interest currently registered with its backend.
-  uint32_t registered = 0;
 
  private:
   size_t Pending() const { return out_.size() - out_off_; }

@@ -60,8 +60,8 @@ void EventModel::Run() {
         inbox_.Drain();
       } else if (ev.fd == listen_fd) {
         AcceptReady();
-      } else if (static_cast<size_t>(ev.fd) < conns_.size() && conns_[ev.fd]) {
-        Serve(conns_[ev.fd].get(), ev.events);
+      } else if (static_cast<size_t>(ev.fd) < slots_.size() && slots_[ev.fd].conn) {
+        Serve(slots_[ev.fd].conn.get(), ev.events);
       }
     }
     if (stopping_) break;
@@ -116,7 +116,7 @@ void EventModel::Serve(Connection* c, uint32_t events) {
   // connection one more recv() that finds nothing. After the write: output
   // it drained may have let a read stopped by backpressure resume.
   if (open && (events & (kRead | kError)) && EdgeTriggered() && c->MoreToRead()) revisit_.push_back(c->ref());
-  c->last_active_ms = now_ms_;
+  SlotOf(c).last_active_ms = now_ms_;
   Update(c);
 }
 
@@ -128,23 +128,24 @@ void EventModel::Update(Connection* c) {
   }
   NoteLinger(c);
   const uint32_t want = (c->WantsRead() ? kRead : 0) | (c->WantsWrite() ? kWrite : 0);
-  if (want == c->registered) return;
+  uint32_t& registered = SlotOf(c).registered;
+  if (want == registered) return;
   // Re-arming read interest after backpressure needs no extra read in edge
   // mode: EPOLL_CTL_MOD re-checks readiness and queues an event if data is
   // already waiting.
-  int r = want ? BackendSet(c->fd(), c->registered, want) : 0;
-  if (want == 0 && c->registered) BackendForget(c->fd(), c->registered);
+  int r = want ? BackendSet(c->fd(), registered, want) : 0;
+  if (want == 0 && registered) BackendForget(c->fd(), registered);
   if (r < 0) {
     ReportError(r, WatchSyscall());
     Close(c);
     return;
   }
-  c->registered = want;
+  registered = want;
 }
 
 void EventModel::Close(Connection* c) {
   if (js_ != nullptr) js_->Closed(c->ref(), c->Error());
-  if (c->registered) BackendForget(c->fd(), c->registered);
+  if (const uint32_t registered = SlotOf(c).registered) BackendForget(c->fd(), registered);
   Forget(c);
 }
 

@@ -68,7 +68,7 @@ class EventModel : public LoopBase<Connection> {
   void Update(Connection* c) final;
   void Close(Connection* c) final;
   void Touch(Connection* c) final {
-    c->last_active_ms = now_ms_;
+    SlotOf(c).last_active_ms = now_ms_;
     Update(c);
   }
   void ResumeAccepting() final;

@@ -36,11 +36,12 @@ void LoopBase<Conn>::AddConnection(int fd) {
     Reject(fd);
     return;
   }
-  if (conns_.size() <= static_cast<size_t>(fd)) conns_.resize(static_cast<size_t>(fd) + 1);
-  conns_[fd] = std::make_unique<Conn>(fd, next_generation_++, opt_.handler, stats_,
-                                      opt_.high_water);
-  Conn* c = conns_[fd].get();
-  c->last_active_ms = now_ms_;
+  if (slots_.size() <= static_cast<size_t>(fd)) slots_.resize(static_cast<size_t>(fd) + 1);
+  Slot& slot = slots_[fd];
+  slot = Slot();
+  slot.conn = std::make_unique<Conn>(fd, next_generation_++, opt_.handler, stats_, opt_.high_water);
+  slot.last_active_ms = now_ms_;
+  Conn* c = slot.conn.get();
   stats_->opened();
   if (js_ != nullptr) {
     c->AttachJs(js_);
@@ -80,18 +81,19 @@ template <class Conn>
 void LoopBase<Conn>::Forget(Conn* c) {
   AssertInLoop(__func__);
   const int fd = c->fd();
-  if (c->linger_counted) lingering_--;
+  Slot& slot = slots_[fd];
+  if (slot.linger_counted) lingering_--;
   sources_->Release(fd);  // before the fd is closed and its number reused
   stats_->finished();
-  conns_[fd].reset();
+  slot = Slot();
 }
 
 template <class Conn>
 void LoopBase<Conn>::CloseAll() {
   AssertInLoop(__func__);
   inbox_.Drain();
-  for (auto& c : conns_) {
-    if (c) Close(c.get());
+  for (Slot& slot : slots_) {
+    if (slot.conn) Close(slot.conn.get());
   }
   if (js_ != nullptr) js_->Flush();
 }
@@ -117,11 +119,12 @@ void LoopBase<Conn>::RunTimers() {
   uint64_t tick = kLingerSweepMs;
   if (opt_.idle_timeout_ms) tick = std::min<uint64_t>(tick, std::max<uint64_t>(opt_.idle_timeout_ms / 4, 10));
   next_sweep_ms_ = now_ms_ + tick;
-  for (auto& c : conns_) {
-    if (!c || Closing(c.get())) continue;
-    const bool idle = opt_.idle_timeout_ms && now_ms_ - c->last_active_ms >= opt_.idle_timeout_ms;
-    const bool lingered = c->linger_counted && now_ms_ - c->linger_since_ms >= kLingerMs;
-    if (idle || lingered) Close(c.get());
+  for (Slot& slot : slots_) {
+    Conn* c = slot.conn.get();
+    if (c == nullptr || Closing(c)) continue;
+    const bool idle = opt_.idle_timeout_ms && now_ms_ - slot.last_active_ms >= opt_.idle_timeout_ms;
+    const bool lingered = slot.linger_counted && now_ms_ - slot.linger_since_ms >= kLingerMs;
+    if (idle || lingered) Close(c);
   }
 }
 

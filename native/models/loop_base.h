@@ -54,16 +54,17 @@ class LoopBase : public Model {
   // (its fd may since have been reused by a newer connection).
   Conn* Find(ConnRef ref) const {
     AssertInLoop(__func__);
-    if (ref.fd < 0 || static_cast<size_t>(ref.fd) >= conns_.size()) return nullptr;
-    Conn* c = conns_[ref.fd].get();
+    if (ref.fd < 0 || static_cast<size_t>(ref.fd) >= slots_.size()) return nullptr;
+    Conn* c = slots_[ref.fd].conn.get();
     return c != nullptr && c->ref().generation == ref.generation ? c : nullptr;
   }
   // Counts `c` as lingering once it starts to.
   void NoteLinger(Conn* c) {
     AssertInLoop(__func__);
-    if (c->Lingering() && !c->linger_counted) {
-      c->linger_counted = true;
-      c->linger_since_ms = now_ms_;
+    Slot& slot = SlotOf(c);
+    if (c->Lingering() && !slot.linger_counted) {
+      slot.linger_counted = true;
+      slot.linger_since_ms = now_ms_;
       lingering_++;
     }
   }
@@ -97,7 +98,23 @@ class LoopBase : public Model {
   Inbox inbox_;
   JsSink* js_ = nullptr;  // handler kJs: this loop's outbox to JS
   bool stopping_ = false;
-  std::vector<std::unique_ptr<Conn>> conns_;  // indexed by fd
+
+  // A connection's place in the loop's table, with what only the loop
+  // keeps about it (the connection itself knows nothing of timers or of
+  // the backend). Empty (no conn) for an fd that is not a connection.
+  struct Slot {
+    std::unique_ptr<Conn> conn;
+    uint64_t last_active_ms = 0;   // when it last made progress (idle timeout)
+    uint64_t linger_since_ms = 0;  // since when it lingers, once linger_counted
+    bool linger_counted = false;   // counted in lingering_
+    uint32_t registered = 0;       // readiness loops: the interest the backend has
+  };
+  // The slot of a connection in the table.
+  Slot& SlotOf(const Conn* c) {
+    AssertInLoop(__func__);
+    return slots_[c->fd()];
+  }
+  std::vector<Slot> slots_;  // indexed by fd
   // The loop's clock (CoarseMonotonicMs), read once per round before any
   // event is handled: every deadline and timestamp of the loop uses it.
   uint64_t now_ms_ = 0;
@@ -111,7 +128,7 @@ class LoopBase : public Model {
 
   uint64_t next_generation_ = 1;
   uint64_t next_sweep_ms_ = 0;
-  size_t lingering_ = 0;  // connections with linger_counted set
+  size_t lingering_ = 0;  // slots with linger_counted set
 };
 
 }  // namespace nm

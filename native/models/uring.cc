@@ -54,8 +54,8 @@ class UringModel final : public LoopBase<RingConnection> {
   void ArmWake() { ring_.Read(inbox_.fd(), &wake_value_, sizeof wake_value_, MakeTag(kOpWake, 0, 0)); }
   // A completion's connection: its tag holds the generation's low 32 bits.
   RingConnection* FindTagged(int fd, uint32_t generation) const {
-    if (fd < 0 || static_cast<size_t>(fd) >= conns_.size()) return nullptr;
-    RingConnection* c = conns_[fd].get();
+    if (fd < 0 || static_cast<size_t>(fd) >= slots_.size()) return nullptr;
+    RingConnection* c = slots_[fd].conn.get();
     return c && static_cast<uint32_t>(c->ref().generation) == generation ? c : nullptr;
   }
 
@@ -108,8 +108,8 @@ void UringModel::Run() {
     ring_.Reap(&done_);
     for (const Completion& e : done_) Dispatch(e);
   }
-  for (auto& c : conns_) {
-    if (c) Forget(c.get());
+  for (Slot& slot : slots_) {
+    if (slot.conn) Forget(slot.conn.get());
   }
   ring_.Disable();
 }
@@ -143,7 +143,7 @@ void UringModel::Dispatch(const Completion& e) {
 }
 
 void UringModel::Touch(RingConnection* c) {
-  c->last_active_ms = now_ms_;
+  SlotOf(c).last_active_ms = now_ms_;
   if (c->dirty) return;
   c->dirty = true;
   dirty_.push_back(c->ref());
