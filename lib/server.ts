@@ -4,28 +4,17 @@ import { EventEmitter } from 'node:events';
 import { isIP } from 'node:net';
 
 import { binding } from './binding';
-import {
-  AbortError,
-  codedError,
-  codedTypeError,
-  invalidArgType,
-  invalidArgValue,
-  rejectUnknownOptions,
-  validateInteger,
-  validateOneOf,
-  validateOptionsObject,
-  validateSignal,
-} from './errors';
+import { AbortError, codedError, codedTypeError, validateOptionsObject } from './errors';
 import type { ModelName } from './models/index';
 import type { Connection } from './connection';
 import { JsLink, type JsOpsSink } from './js-link';
 import { Hosting, isHostable, type HostableServer } from './hosting';
-import { modelOptions, modelsTaking, type ModelSpec } from './spec';
+import { resolveOptions, type HandlerName } from './options';
+import type { ModelSpec } from './spec';
 
 export type { ModelName } from './models/index';
 
-export const HANDLERS = ['uppercase', 'echo', 'discard', 'http'] as const;
-export type HandlerName = (typeof HANDLERS)[number];
+export { HANDLERS, type HandlerName } from './options';
 
 /** Options every model accepts. */
 export interface ServerOptions {
@@ -284,8 +273,6 @@ interface NativeServer extends JsOpsSink {
   stats(): Omit<ServerStats, 'model' | 'address' | 'port'>;
 }
 
-const MAX_U32 = 2 ** 32 - 1;
-
 // Running servers are referenced from here so one the user dropped is not
 // collected while its native thread still serves (as a listening
 // net.Server is kept by its handle).
@@ -338,88 +325,15 @@ export abstract class Server<Events extends ServerEvents = ServerEvents> extends
     this.#model = model;
     const o = validateOptionsObject('options', options);
     const owner = `${this.constructor.name}`;
-    rejectUnknownOptions(
-      'options',
-      o,
-      [
-        'host',
-        'port',
-        'ipv6Only',
-        'fd',
-        'signal',
-        'backlog',
-        'handler',
-        'maxConnections',
-        'maxConnectionsPerSource',
-        'idleTimeoutMs',
-        'highWaterMark',
-        ...Object.keys(modelOptions(spec)),
-      ],
-      owner,
-      modelsTaking,
-    );
-    const host = o.host === undefined ? '127.0.0.1' : o.host;
-    if (typeof host !== 'string') throw invalidArgType('options.host', 'of type string', host);
-    if (isIP(host) === 0) throw invalidArgValue('options.host', host, 'must be an IPv4 or IPv6 address literal');
-    const fd = validateListenFd('options.fd', o.fd, spec.family === 'datagram');
-    if (fd >= 0) {
-      for (const key of ['host', 'port', 'backlog', 'ipv6Only'] as const) {
-        if (o[key] !== undefined) throw invalidArgValue(`options.${key}`, o[key], 'cannot be given with options.fd (that socket listens already)');
-      }
-    }
-    this.#signal = validateSignal('options.signal', o.signal);
-    const ipv6Only = o.ipv6Only ?? false;
-    if (typeof ipv6Only !== 'boolean') throw invalidArgType('options.ipv6Only', 'of type boolean', ipv6Only);
-    const native: Record<string, unknown> = {
-      host,
-      port: validateInteger('options.port', o.port, 0, 65535, 0),
-      ipv6Only,
-      fd,
-      backlog: validateInteger('options.backlog', o.backlog, 0, 65535, 511),
-      handler: typeof o.handler === 'function' || isHostable(o.handler) ? 'js' : validateOneOf('options.handler', o.handler, HANDLERS, 'uppercase'),
-      maxConnections: validateInteger('options.maxConnections', o.maxConnections, 0, MAX_U32, 0),
-      maxConnectionsPerSource: validateInteger('options.maxConnectionsPerSource', o.maxConnectionsPerSource, 0, MAX_U32, 0),
-      idleTimeoutMs: validateInteger('options.idleTimeoutMs', o.idleTimeoutMs, 0, MAX_U32, 0),
-      highWaterMark: validateInteger('options.highWaterMark', o.highWaterMark, 1, 2 ** 40, 1 << 20),
-    };
-    if (typeof o.handler === 'function' || isHostable(o.handler)) {
-      if (spec.family === 'process') {
-        throw invalidArgType(
-          'options.handler',
-          `one of ${HANDLERS.map((h) => `'${h}'`).join(', ')} for ${owner}: a forked child cannot run JavaScript ` +
-            "(use exec: [file, ...args] to run a program per connection)",
-          o.handler,
-        );
-      }
-      if (isHostable(o.handler) && spec.family === 'datagram') {
-        throw invalidArgType(
-          'options.handler',
-          `a function (msg, rinfo, reply) or one of ${HANDLERS.filter((h) => h !== 'http').map((h) => `'${h}'`).join(', ')} for ${owner}: ` +
-            'a server that takes connections needs a stream model',
-          o.handler,
-        );
-      }
-      if (isHostable(o.handler)) {
-        this.#hosting = new Hosting(o.handler, this);
-        this.#handler = this.#hosting.handler;
-      } else {
-        this.#handler = o.handler;
-      }
+    const { native, signal } = resolveOptions(spec, o, owner);
+    this.#signal = signal;
+    if (isHostable(o.handler)) {
+      this.#hosting = new Hosting(o.handler, this);
+      this.#handler = this.#hosting.handler;
+    } else if (typeof o.handler === 'function') {
+      this.#handler = o.handler;
     }
     this.#highWaterMark = native.highWaterMark as number;
-    // Every key is sent, defaults applied: the native side keeps no defaults.
-    for (const [key, option] of Object.entries(modelOptions(spec))) {
-      native[key] = option.check(`options.${key}`, o[key]);
-    }
-    // Several loops cannot each open a reuseport listener on an inherited
-    // socket: they share it, or one accepts for all.
-    if (fd >= 0 && typeof native.loops === 'number' && native.loops > 1 && native.balance === 'reuseport') {
-      if (o.balance !== undefined) {
-        throw invalidArgValue('options.balance', o.balance, "cannot be 'reuseport' with options.fd (use 'shared' or 'handoff')");
-      }
-      native.balance = 'shared';
-    }
-    spec.finish?.(native, o);
     this.#native = new binding.NativeServer(model, native) as NativeServer;
     // The model's own events are built natively only while someone listens.
     const events = spec.events ?? [];
@@ -575,27 +489,4 @@ export abstract class Server<Events extends ServerEvents = ServerEvents> extends
   address(): AddressInfo | null {
     return this.#address ? { ...this.#address } : null;
   }
-}
-
-/**
- * `options.fd`: -1 when absent, else an fd that is a listening TCP socket
- * (stream, listening, IPv4 or IPv6), or for a datagram model a UDP socket.
- * What it is not is said in the error.
- */
-function validateListenFd(name: string, value: unknown, datagram = false): number {
-  if (value === undefined) return -1;
-  const fd = validateInteger(name, value, 0, 2 ** 31 - 1, -1);
-  let why: string | null;
-  try {
-    const ops = binding.sys as { getsockopt(fd: number, option: string): number; getsockname(fd: number): { family: string } };
-    if (ops.getsockopt(fd, 'SO_TYPE') !== (datagram ? 2 : 1)) why = `it is not a ${datagram ? 'datagram' : 'stream'} socket`;
-    else if (!datagram && ops.getsockopt(fd, 'SO_ACCEPTCONN') !== 1) why = 'it is not listening';
-    else if (ops.getsockname(fd).family === 'unix') why = 'it is a Unix domain socket';
-    else why = null;
-  } catch (err) {
-    const code = (err as { code?: string }).code;
-    why = code === 'EBADF' ? 'it is not an open descriptor' : code === 'ENOTSOCK' ? 'it is not a socket' : `${(err as Error).message}`;
-  }
-  if (why !== null) throw invalidArgValue(name, value, `must be ${datagram ? 'a UDP socket' : 'a listening TCP socket'}: ${why}`);
-  return fd;
 }
