@@ -12,8 +12,8 @@
 
 const { parseArgs } = require('node:util');
 
-const { selectTargets } = require('../dist/bench');
-const { measureLoad } = require('../dist/experiments/runner');
+const { selectTargets } = require('../dist/bench/rr');
+const { measureLoad } = require('../dist/bench/experiments/runner');
 
 const { values } = parseArgs({
   options: {

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 
-import { cacheDir, noiseWarning, progressPrefix, type BenchRow } from '../lib/bench';
+import { cacheDir, noiseWarning, progressPrefix, type BenchRow } from '../lib/bench/rr';
 import { EpollServer, nativeModels } from '../lib/index';
 import { cleanup, trackServer, waitFor } from './helpers';
 import { childProcesses } from './proc';

@@ -30,11 +30,11 @@ import {
   targetNames,
   type RrConfig,
   type Target,
-} from '../bench';
-import { runUdp, udpTable, udpTargets, type UdpConfig } from '../bench-udp';
-import { runClaims } from '../experiments/claims';
-import { EXPERIMENTS } from '../experiments/index';
-import { runExperiment } from '../experiments/runner';
+} from '../bench/rr';
+import { runUdp, udpTable, udpTargets, type UdpConfig } from '../bench/udp';
+import { runClaims } from '../bench/experiments/claims';
+import { EXPERIMENTS } from '../bench/experiments/index';
+import { runExperiment } from '../bench/experiments/runner';
 import { fmt, FORMATS, type Format } from '../format';
 import { LOAD_EXPECTS, MAX_MESSAGE } from '../loadgen';
 import { choice, didYouMean, joinNegativeValues, num, parseFlags, UsageError } from './args';

@@ -3,13 +3,13 @@
 // nothing beyond accept and close (a pool, an event loop).
 import { availableParallelism } from 'node:os';
 
-import { Progress, START_STOP_MS, type Target } from '../bench';
-import { csv, fmt, grid, round, type Column, type GridRow } from '../format';
-import type { LoadReport } from '../loadgen';
+import { Progress, START_STOP_MS, type Target } from '../rr';
+import { csv, fmt, grid, round, type Column, type GridRow } from '../../format';
+import type { LoadReport } from '../../loadgen';
 import { lineChartSvg } from '../svg';
 import { COARSE_NOTE } from './busy';
-import { COARSE_TICKS } from './cpu';
-import { figure, figureText, interleaved, loadFailed, medianRound, type Figure } from './rounds';
+import { COARSE_TICKS } from '../proc';
+import { figure, figureText, interleaved, loadFailed, medianRound, type Figure } from '../rounds';
 import { cpuRangeFigure, errorText, errorsOf, measureLoad, roundsNote, roundsOf, spreadCsv, SPREAD_CSV, target, whisker, type Counters, type Experiment, type ExperimentOptions, type TableFormat } from './runner';
 
 export const CHURN_MODELS = ['fork', 'prefork', 'thread', 'threadpool', 'select', 'poll', 'epoll-level'];

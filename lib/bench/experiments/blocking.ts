@@ -2,10 +2,10 @@
 // answer the second, and how soon.
 import * as net from 'node:net';
 
-import { Progress, startTarget, START_STOP_MS, type RunningTarget } from '../bench';
-import { csv, fmt, grid, round, type Column } from '../format';
+import { Progress, startTarget, START_STOP_MS, type RunningTarget } from '../rr';
+import { csv, fmt, grid, round, type Column } from '../../format';
 import { barChartSvg } from '../svg';
-import { figure, interleaved, medianRound, rangeText, type Figure } from './rounds';
+import { figure, interleaved, medianRound, rangeText, type Figure } from '../rounds';
 import { roundsOf, sleep, target, type Experiment, type ExperimentOptions, type TableFormat } from './runner';
 
 export const BLOCKING_MODELS = ['iterative', 'fork', 'prefork', 'thread', 'threadpool', 'select', 'poll', 'epoll-level', 'uring'];

@@ -11,20 +11,22 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { csv, fmt, grid, round, type Column, type GridRow } from './format';
-import { LOAD_EXPECTS, loadgen, type LoadExpect, type LoadProgress, type LoadReport } from './loadgen';
-import { MODEL_TABLE, MODELS, nativeModels, type ModelName } from './models/index';
-import { benchVariants, flagName } from './spec';
-import { CLK_TCK, statTicks, treeTicks } from './experiments/cpu';
-import { figure, figureText, interleaved, loadFailed, medianRound, type WithRuns } from './experiments/rounds';
+import { csv, fmt, grid, round, type Column, type GridRow } from '../format';
+import { LOAD_EXPECTS, loadgen, type LoadExpect, type LoadProgress, type LoadReport } from '../loadgen';
+import { MODEL_TABLE, MODELS, nativeModels, type ModelName } from '../models/index';
+import { benchVariants, flagName } from '../spec';
+import { CLK_TCK, statTicks, treeTicks } from './proc';
+import { figure, figureText, interleaved, loadFailed, medianRound, type WithRuns } from './rounds';
 import { barChartSvg, lineChartSvg, type BarPanel } from './svg';
 
-const ROOT = path.join(__dirname, '..');
-const CLI = path.join(__dirname, 'cli.js');
-const NODE_SERVER = path.join(__dirname, 'node-server.js');
-const BENCH_HANDLER = path.join(__dirname, 'bench-handler.js');
-const BENCH_HTTP_APP = path.join(__dirname, 'bench-http-app.js');
-const NODE_HTTP_SERVER = path.join(__dirname, 'node-http-server.js');
+// dist/ (the compiled lib/) and the package root above it.
+const DIST = path.join(__dirname, '..');
+const ROOT = path.join(DIST, '..');
+const CLI = path.join(DIST, 'cli.js');
+const NODE_SERVER = path.join(DIST, 'node-server.js');
+const BENCH_HANDLER = path.join(DIST, 'bench-handler.js');
+const BENCH_HTTP_APP = path.join(DIST, 'bench-http-app.js');
+const NODE_HTTP_SERVER = path.join(DIST, 'node-http-server.js');
 const CEILING_SOURCE = path.join(ROOT, 'scripts', 'ceiling.c');
 
 export interface Target {
@@ -79,7 +81,7 @@ export interface BenchRow {
  * With `loops` > 1 the event models run that many loops ('epoll level x4').
  */
 export function modelTargets(loops = 1): Target[] {
-  // Datagram models have a bench of their own (lib/bench-udp.ts).
+  // Datagram models have a bench of their own (lib/bench/udp.ts).
   return MODELS.filter((model) => MODEL_TABLE[model].spec.family !== 'datagram').flatMap((model) => {
     const spec = MODEL_TABLE[model].spec;
     const multi = loops > 1 && spec.family === 'event';

@@ -11,17 +11,19 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { buildCeiling, ceilingBuildError, median, serverProcess, type RunningTarget } from './bench';
-import { CLK_TCK, treeTicks } from './experiments/cpu';
-import { fmt, grid, type Column } from './format';
-import { loadgen, type LoadProgress, type LoadReport } from './loadgen';
-import { MODEL_TABLE, MODELS, type ModelName } from './models/index';
-import { benchVariants, flagName } from './spec';
+import { buildCeiling, ceilingBuildError, median, serverProcess, type RunningTarget } from './rr';
+import { CLK_TCK, treeTicks } from './proc';
+import { fmt, grid, type Column } from '../format';
+import { loadgen, type LoadProgress, type LoadReport } from '../loadgen';
+import { MODEL_TABLE, MODELS, type ModelName } from '../models/index';
+import { benchVariants, flagName } from '../spec';
 
-const ROOT = path.join(__dirname, '..');
-const CLI = path.join(__dirname, 'cli.js');
-const DGRAM_SERVER = path.join(__dirname, 'dgram-server.js');
-const UDP_HANDLER = path.join(__dirname, 'bench-udp-handler.js');
+// dist/ (the compiled lib/) and the package root above it.
+const DIST = path.join(__dirname, '..');
+const ROOT = path.join(DIST, '..');
+const CLI = path.join(DIST, 'cli.js');
+const DGRAM_SERVER = path.join(DIST, 'dgram-server.js');
+const UDP_HANDLER = path.join(DIST, 'bench-udp-handler.js');
 const YARDSTICK_SOURCE = path.join(ROOT, 'scripts', 'udp-ceiling.c');
 
 export interface UdpTarget {

@@ -3,15 +3,15 @@
 // thread model's clones, one epoll loop holding 10,000 connections), written
 // as a Markdown report: per claim its statement, the command, this machine's
 // figures, a verdict computed from them, and why.
-import { loadgen } from '../loadgen';
-import { startTarget } from '../bench';
-import { fmt } from '../format';
+import { loadgen } from '../../loadgen';
+import { startTarget } from '../rr';
+import { fmt } from '../../format';
 import { blocking, firstReplyOf, type BlockingPoint } from './blocking';
 import { busy, wakeupsPerReq } from './busy';
 import { churn, connsOf, cpuOf as connCpuOf, type ChurnPoint } from './churn';
-import { threadCount, zombiesOf } from './cpu';
-import { COARSE_TICKS } from './cpu';
-import { compare, figure, figureText, MARGIN, type Figure } from './rounds';
+import { threadCount, zombiesOf } from '../proc';
+import { COARSE_TICKS } from '../proc';
+import { compare, figure, figureText, MARGIN, type Figure } from '../rounds';
 import { countersBetween, cpuOf, cpuRangeFigure, rpsOf, serverStats, sleep, sweep, sweepFailures, target, withRounds, type LoadPoint } from './runner';
 import { runSvf, selectVsFork } from './select-vs-fork';
 import { sigio, type SigioPoint } from './sigio';

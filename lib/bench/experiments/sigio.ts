@@ -4,11 +4,11 @@
 // overflow costs a drain and a poll() rescan.
 import { execFileSync } from 'node:child_process';
 
-import { startTarget, Progress, START_STOP_MS } from '../bench';
-import { csv, fmt, grid, round, type Column } from '../format';
+import { startTarget, Progress, START_STOP_MS } from '../rr';
+import { csv, fmt, grid, round, type Column } from '../../format';
 import { barChartSvg, type BarPanel } from '../svg';
 import { COARSE_NOTE, wakeupsPerReq } from './busy';
-import { COARSE_TICKS } from './cpu';
+import { COARSE_TICKS } from '../proc';
 import { cpuFigure, errorsOf, measuredPoint, measureLoad, per, sweepFailures, target, type Experiment, type ExperimentOptions, type LoadPoint, type TableFormat } from './runner';
 
 export const SIGIO_MODELS = ['sigio', 'sigio-signalfd', 'epoll-level', 'poll'];

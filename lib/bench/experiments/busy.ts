@@ -1,13 +1,13 @@
 // Claim 8's first half: with every connection active, does epoll process
 // data faster than select and poll? req/s and CPU per request at 16 ... 1000
 // busy connections.
-import { csv, grid, round, type Column, type GridRow } from '../format';
+import { csv, grid, round, type Column, type GridRow } from '../../format';
 import { lineChartSvg } from '../svg';
-import { COARSE_TICKS } from './cpu';
+import { COARSE_TICKS } from '../proc';
 
 /** Under a table with a coarse CPU figure. */
 export const COARSE_NOTE = `~: less than ${COARSE_TICKS * 10} ms of server CPU in the window: coarse.`;
-import { figureText, type Figure } from './rounds';
+import { figureText, type Figure } from '../rounds';
 import { cpuOf, cpuRangeFigure, errorsOf, per, roundsNote, rpsOf, spreadCsv, SPREAD_CSV, sweep, sweepFailures, whisker, type Experiment, type ExperimentOptions, type LoadPoint, type TableFormat } from './runner';
 
 export const BUSY_MODELS = ['select', 'poll', 'epoll-level'];
