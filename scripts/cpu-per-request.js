@@ -14,7 +14,7 @@ const fs = require('node:fs');
 const { parseArgs } = require('node:util');
 
 const { loadgen } = require('../dist');
-const { ceilingTarget, selectTargets, startTarget } = require('../dist/bench/rr');
+const { ceilingTarget, selectTargets, startTarget } = require('../dist/bench/targets');
 
 const { values } = parseArgs({
   options: {

@@ -12,7 +12,7 @@
 
 const { parseArgs } = require('node:util');
 
-const { selectTargets } = require('../dist/bench/rr');
+const { selectTargets } = require('../dist/bench/targets');
 const { measureLoad } = require('../dist/bench/experiments/runner');
 
 const { values } = parseArgs({

@@ -11,7 +11,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { buildCeiling, ceilingBuildError, median, serverProcess, type RunningTarget } from './rr';
+import { median } from './rr';
+import { buildCeiling, ceilingBuildError, serverProcess, type RunningTarget } from './targets';
 import { CLK_TCK, treeTicks } from './proc';
 import { fmt, grid, type Column } from '../format';
 import { loadgen, type LoadProgress, type LoadReport } from '../loadgen';

@@ -7,30 +7,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 
-import {
-  IDLE_COUNTS,
-  ceilingTarget,
-  coresChartSvg,
-  httpTargets,
-  coresTable,
-  defaultLoadThreads,
-  externalTarget,
-  idleChartSvg,
-  idleTable,
-  loopCounts,
-  noiseWarning,
-  runCores,
-  runIdle,
-  runRr,
-  rrChartSvg,
-  rrTable,
-  rowFailure,
-  rowNote,
-  selectTargets,
-  targetNames,
-  type RrConfig,
-  type Target,
-} from '../bench/rr';
+import { coresChartSvg, idleChartSvg, rrChartSvg } from '../bench/charts';
+import { coresTable, loopCounts, runCores } from '../bench/cores';
+import { IDLE_COUNTS, idleTable, runIdle } from '../bench/idle';
+import { noiseWarning, rowFailure, rowNote, type RrConfig, rrTable, runRr } from '../bench/rr';
+import { ceilingTarget, defaultLoadThreads, externalTarget, httpTargets, selectTargets, type Target, targetNames } from '../bench/targets';
 import { runUdp, udpTable, udpTargets, type UdpConfig } from '../bench/udp';
 import { runClaims } from '../bench/experiments/claims';
 import { EXPERIMENTS } from '../bench/experiments/index';

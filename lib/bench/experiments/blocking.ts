@@ -2,7 +2,8 @@
 // answer the second, and how soon.
 import * as net from 'node:net';
 
-import { Progress, startTarget, START_STOP_MS, type RunningTarget } from '../rr';
+import { Progress, START_STOP_MS } from '../progress';
+import { startTarget, type RunningTarget } from '../targets';
 import { csv, fmt, grid, round, type Column } from '../../format';
 import { barChartSvg } from '../svg';
 import { figure, interleaved, medianRound, rangeText, type Figure } from '../rounds';

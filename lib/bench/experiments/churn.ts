@@ -3,7 +3,8 @@
 // nothing beyond accept and close (a pool, an event loop).
 import { availableParallelism } from 'node:os';
 
-import { Progress, START_STOP_MS, type Target } from '../rr';
+import { Progress, START_STOP_MS } from '../progress';
+import type { Target } from '../targets';
 import { csv, fmt, grid, round, type Column, type GridRow } from '../../format';
 import type { LoadReport } from '../../loadgen';
 import { lineChartSvg } from '../svg';

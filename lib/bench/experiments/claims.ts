@@ -4,7 +4,7 @@
 // as a Markdown report: per claim its statement, the command, this machine's
 // figures, a verdict computed from them, and why.
 import { loadgen } from '../../loadgen';
-import { startTarget } from '../rr';
+import { startTarget } from '../targets';
 import { fmt } from '../../format';
 import { blocking, firstReplyOf, type BlockingPoint } from './blocking';
 import { busy, wakeupsPerReq } from './busy';

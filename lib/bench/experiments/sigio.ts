@@ -4,7 +4,8 @@
 // overflow costs a drain and a poll() rescan.
 import { execFileSync } from 'node:child_process';
 
-import { startTarget, Progress, START_STOP_MS } from '../rr';
+import { Progress, START_STOP_MS } from '../progress';
+import { startTarget } from '../targets';
 import { csv, fmt, grid, round, type Column } from '../../format';
 import { barChartSvg, type BarPanel } from '../svg';
 import { COARSE_NOTE, wakeupsPerReq } from './busy';
