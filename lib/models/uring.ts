@@ -23,6 +23,7 @@ export class UringServer extends Server {
   static readonly spec: ModelSpec = {
     name: 'uring',
     family: 'event',
+    serial: false, jsHandler: 'connection', childPerConnection: false, waits: 'completion', idleTimeout: true, linger: 'loop', emfile: 'armed',
     summary: 'one thread, io_uring completions: multishot accept/recv into provided buffers',
     options: { entries: integer(1, 32768, 4096), recv: oneOf(['bundle', 'single'] as const, 'bundle') },
   };
