@@ -2,7 +2,7 @@
 // beside the thread model and node:net, which have no loops.
 import * as os from 'node:os';
 
-import { csv, fmt, grid, round, type Column, type GridRow } from '../format';
+import { csv, fmt, grid, pivot, round, type Column, type GridRow } from '../format';
 import type { LoadReport } from '../loadgen';
 import { Progress, START_STOP_MS } from './progress';
 import { figure, figureText, interleaved, loadFailed, medianRound, type WithRuns } from './rounds';
@@ -69,21 +69,25 @@ export function coresTable(points: CoresPoint[], format: 'table' | 'md' | 'csv' 
       ]),
     );
   }
-  const loops = [...new Set(points.filter((p) => p.loops > 0).map((p) => p.loops))].sort((a, b) => a - b);
-  const labels = [...new Set(points.filter((p) => p.loops > 0).map((p) => p.label))];
+  const t = pivot(
+    points.filter((p) => p.loops > 0),
+    (p) => p.loops,
+    (p) => p.label,
+    { rows: true },
+  );
   const columns: Column[] = [
     { title: 'loops', width: 6 },
-    ...labels.map((l) => ({ title: `${l} req/s`, width: 20 })),
+    ...t.cols.map((l) => ({ title: `${l} req/s`, width: 20 })),
     { title: 'x C', width: 6 },
   ];
-  const rows: GridRow[] = loops.map((n) => {
+  const rows: GridRow[] = t.rows.map((n) => {
     const model = points.find((x) => x.loops === n && x.label !== 'C ceiling');
-    const ceiling = points.find((x) => x.loops === n && x.label === 'C ceiling');
+    const ceiling = t.at(n, 'C ceiling');
     const ratio = model?.report && ceiling?.report ? model.report.rps / ceiling.report.rps : undefined;
     return [
       String(n),
-      ...labels.map((l) => {
-        const p = points.find((x) => x.label === l && x.loops === n);
+      ...t.cols.map((l) => {
+        const p = t.at(n, l);
         return p?.report ? figureText(figure(p as WithRuns<CoresPoint>, (q) => q.report?.rps)) : 'skipped';
       }),
       ratio === undefined ? '-' : `${fmt(ratio, 2)}x`,

@@ -1,11 +1,11 @@
 // The idle-connections experiment: the latency of one active connection
 // while N idle ones are open, per event model.
-import { csv, fmt, grid, round, type Column, type GridRow } from '../format';
+import { csv, fmt, grid, pivot, round, type Column, type GridRow } from '../format';
 import { loadgen, type LoadReport } from '../loadgen';
 import { nativeModels } from '../models/index';
 import { Progress, START_STOP_MS } from './progress';
 import { figure, figureText, interleaved, loadFailed, medianRound, type WithRuns } from './rounds';
-import { notBuilt, selectTargets, startTarget, type RunningTarget, type Target } from './targets';
+import { holdsIdle, modelRows, notBuilt, selectTargets, startTarget, type RunningTarget, type Target } from './targets';
 
 export const IDLE_COUNTS = [0, 250, 500, 1000, 5000];
 
@@ -20,11 +20,14 @@ export interface IdlePoint {
 
 /** Latency of one active connection while `idle` idle ones are open. */
 export async function runIdle(config: { durationMs: number; warmupMs: number; messageSize: number; counts: number[]; rounds?: number }): Promise<WithRuns<IdlePoint>[]> {
-  const targets = selectTargets(['select', 'poll', 'epoll-level', 'uring']);
+  // The models that wait for readiness or completion over every connection
+  // at once: what watching N idle ones costs them is the question (sigio,
+  // which waits for queued signals, has an experiment of its own).
+  const targets = selectTargets(modelRows((spec) => spec.waits === 'readiness' || spec.waits === 'completion'));
   const built = new Set(nativeModels());
   const rounds = config.rounds ?? 1;
-  // select cannot watch fds >= FD_SETSIZE, so it stops at 1000 idle.
-  const countsOf = (t: Target) => config.counts.filter((idle) => t.model !== 'select' || idle <= 1000);
+  // A model with a descriptor limit (select: FD_SETSIZE) stops below it.
+  const countsOf = (t: Target) => config.counts.filter((idle) => holdsIdle(t.label, idle));
   const cases = targets.filter((t) => built.has(t.model!)).flatMap((target) => countsOf(target).map((idle) => ({ target, idle })));
   const progress = new Progress(cases.length * rounds, config.warmupMs + config.durationMs + START_STOP_MS);
   const tries = await interleaved(cases, rounds, async ({ target, idle }, i, round): Promise<IdlePoint> => {
@@ -75,13 +78,12 @@ export function idleTable(points: IdlePoint[], format: 'table' | 'md' | 'csv' = 
       ]),
     );
   }
-  const models = [...new Set(points.map((p) => p.model))];
-  const counts = [...new Set(points.map((p) => p.idle))].sort((a, b) => a - b);
-  const columns: Column[] = [{ title: 'idle', width: 6 }, ...models.map((m) => ({ title: `${m} p50/p99 us (req/s)`, width: 34 }))];
-  const rows: GridRow[] = counts.map((idle) => [
+  const t = pivot(points, (p) => p.idle, (p) => p.model, { rows: true });
+  const columns: Column[] = [{ title: 'idle', width: 6 }, ...t.cols.map((m) => ({ title: `${m} p50/p99 us (req/s)`, width: 34 }))];
+  const rows: GridRow[] = t.rows.map((idle) => [
     String(idle),
-    ...models.map((m) => {
-      const p = points.find((x) => x.model === m && x.idle === idle);
+    ...t.cols.map((m) => {
+      const p = t.at(idle, m);
       if (!p) return '-';
       if (!p.report) return `skipped: ${p.skipped}`;
       const r = p.report;

@@ -7,7 +7,7 @@
 // within each round, and the server's CPU per request.
 import { csv, fmt, grid, round, type Column, type GridRow } from '../format';
 import { LOAD_EXPECTS, loadgen, type LoadProgress, type LoadReport } from '../loadgen';
-import { nativeModels } from '../models/index';
+import { nativeModels, type ModelName } from '../models/index';
 import { CLK_TCK, statTicks, treeTicks } from './proc';
 import { Progress, START_STOP_MS } from './progress';
 import { defaultLoadThreads, notBuilt, startTarget, type Target } from './targets';
@@ -15,6 +15,8 @@ import { defaultLoadThreads, notBuilt, startTarget, type Target } from './target
 export interface BenchRow {
   label: string;
   kind: Target['kind'];
+  /** The model a 'model' row runs. */
+  model?: ModelName;
   /** The median run (by req/s). */
   report: RrRun | null;
   /** Why there is no report (the target could not run). */
@@ -148,10 +150,10 @@ export async function runRr(targets: Target[], config: RrConfig): Promise<BenchR
     const reports = runs.get(target)!.filter((r): r is RrRun => r !== null);
     if (skipped.has(target) || reports.length === 0) {
       const unavailable = target.kind === 'model' && !built.has(target.model!);
-      return { label: target.label, kind: target.kind, report: null, skipped: skipped.get(target) ?? 'no run', ...(unavailable ? { unavailable } : {}) };
+      return { label: target.label, kind: target.kind, model: target.model, report: null, skipped: skipped.get(target) ?? 'no run', ...(unavailable ? { unavailable } : {}) };
     }
     const byRps = [...reports].sort((a, b) => a.rps - b.rps);
-    const row: BenchRow = { label: target.label, kind: target.kind, report: byRps[(byRps.length - 1) >> 1] };
+    const row: BenchRow = { label: target.label, kind: target.kind, model: target.model, report: byRps[(byRps.length - 1) >> 1] };
     if (rounds > 1) {
       row.runs = reports;
       row.rpsMin = byRps[0].rps;

@@ -14,7 +14,7 @@ import * as path from 'node:path';
 
 import type { LoadExpect } from '../loadgen';
 import { MODEL_TABLE, MODELS, type ModelName } from '../models/index';
-import { benchVariants, flagName } from '../spec';
+import { benchVariants, flagName, type ModelSpec } from '../spec';
 
 // dist/ (the compiled lib/) and the package root above it.
 export const DIST = path.join(__dirname, '..');
@@ -64,6 +64,33 @@ export function modelTargets(loops = 1): Target[] {
       ...(multi ? { loops } : {}),
     }));
   });
+}
+
+/**
+ * The `--models` name of the first bench row of every model whose spec
+ * passes `pick`, in the table's order ('epoll-level' for epoll): how an
+ * experiment picks its models by what they can do, never by name.
+ */
+export function modelRows(pick: (spec: ModelSpec) => boolean): string[] {
+  return MODELS.filter((model) => MODEL_TABLE[model].spec.family !== 'datagram' && pick(MODEL_TABLE[model].spec)).map((model) =>
+    rowName(benchVariants(MODEL_TABLE[model].spec)[0].label),
+  );
+}
+
+/** The spec of the model a row belongs to, by its label ('epoll level', 'prefork 64') or `--models` name. */
+export function specOfRow(row: string): ModelSpec {
+  const t = modelTargets().find((x) => x.label === row || rowName(x.label) === row);
+  if (!t) throw new RangeError(`no bench row '${row}'`);
+  return MODEL_TABLE[t.model!].spec;
+}
+
+/** Descriptors a server process holds beside its connections: stdio, the listener, the runtime's own. */
+const OWN_FDS = 24;
+
+/** Whether a model can watch `idle` connections and an active one (select: FD_SETSIZE). */
+export function holdsIdle(row: string, idle: number): boolean {
+  const max = specOfRow(row).maxFd;
+  return max === undefined || idle + OWN_FDS <= max;
 }
 
 /**

@@ -2,14 +2,12 @@
 // answer the second, and how soon.
 import * as net from 'node:net';
 
-import { Progress, START_STOP_MS } from '../progress';
-import { startTarget, type RunningTarget } from '../targets';
 import { csv, fmt, grid, round, type Column } from '../../format';
-import { barChartSvg } from '../svg';
+import { Progress, START_STOP_MS } from '../progress';
 import { figure, interleaved, medianRound, rangeText, type Figure } from '../rounds';
+import { barChartSvg } from '../svg';
+import { modelRows, startTarget, type RunningTarget } from '../targets';
 import { roundsOf, sleep, target, type Experiment, type ExperimentOptions, type TableFormat } from './runner';
-
-export const BLOCKING_MODELS = ['iterative', 'fork', 'prefork', 'thread', 'threadpool', 'select', 'poll', 'epoll-level', 'uring'];
 
 export interface BlockingPoint {
   model: string;
@@ -77,7 +75,8 @@ async function probe(server: RunningTarget, timeoutMs: number, size: number): Pr
 
 async function run(o: ExperimentOptions): Promise<BlockingPoint[]> {
   const timeoutMs = o.durationMs;
-  const rows = BLOCKING_MODELS.map((name) => target(name));
+  // Every model that takes connections, its first bench row each.
+  const rows = modelRows(() => true).map((name) => target(name));
   const rounds = roundsOf(o);
   const runnable = rows.filter((r) => r.built).length;
   const progress = new Progress(runnable * rounds, timeoutMs + START_STOP_MS);
@@ -151,6 +150,8 @@ function svg(points: BlockingPoint[]): string {
         return { label: p.model, value: p.firstReplyMs ?? p.timeoutMs, ...(f && f.n > 1 ? { min: f.min, max: f.max } : {}) };
       }),
       label: (v) => (v >= timeout ? `> ${timeout} ms (blocked)` : `${v.toFixed(2)} ms`),
+      // An answer in a tenth of a millisecond and a second of waiting, side by side.
+      log: true,
     },
   ]);
 }

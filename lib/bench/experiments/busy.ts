@@ -1,7 +1,7 @@
 // Claim 8's first half: with every connection active, does epoll process
 // data faster than select and poll? req/s and CPU per request at 16 ... 1000
 // busy connections.
-import { csv, grid, round, type Column, type GridRow } from '../../format';
+import { csv, grid, pivot, round, type Column, type GridRow } from '../../format';
 import { lineChartSvg } from '../svg';
 import { COARSE_TICKS } from '../proc';
 
@@ -50,14 +50,13 @@ export function connectionsTable(points: LoadPoint[], format: TableFormat, xTitl
       ]),
     );
   }
-  const models = [...new Set(points.map((p) => p.model))];
-  const xs = [...new Set(points.map((p) => p.x))].sort((a, b) => a - b);
+  const t = pivot(points, (p) => p.x, (p) => p.model, { rows: true });
   const spread = points.some((p) => p.runs);
-  const columns: Column[] = [{ title: xTitle, width: 8 }, ...models.map((m) => ({ title: `${m}: req/s (cpu us/req)${spread ? ' [range]' : ''}`, width: spread ? 44 : 30 }))];
-  const rows: GridRow[] = xs.map((x) => [
+  const columns: Column[] = [{ title: xTitle, width: 8 }, ...t.cols.map((m) => ({ title: `${m}: req/s (cpu us/req)${spread ? ' [range]' : ''}`, width: spread ? 44 : 30 }))];
+  const rows: GridRow[] = t.rows.map((x) => [
     String(x),
-    ...models.map((m) => {
-      const p = points.find((q) => q.model === m && q.x === x);
+    ...t.cols.map((m) => {
+      const p = t.at(x, m);
       if (!p) return '-';
       if (!p.report) return `skipped: ${p.skipped}`;
       const errors = errorsOf(p.report);

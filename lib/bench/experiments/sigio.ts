@@ -4,12 +4,12 @@
 // overflow costs a drain and a poll() rescan.
 import { execFileSync } from 'node:child_process';
 
-import { Progress, START_STOP_MS } from '../progress';
-import { startTarget } from '../targets';
 import { csv, fmt, grid, round, type Column } from '../../format';
-import { barChartSvg, type BarPanel } from '../svg';
-import { COARSE_NOTE, wakeupsPerReq } from './busy';
 import { COARSE_TICKS } from '../proc';
+import { Progress, START_STOP_MS } from '../progress';
+import { barChartSvg, type BarPanel } from '../svg';
+import { startTarget } from '../targets';
+import { COARSE_NOTE, wakeupsPerReq } from './busy';
 import { cpuFigure, errorsOf, measuredPoint, measureLoad, per, sweepFailures, target, type Experiment, type ExperimentOptions, type LoadPoint, type TableFormat } from './runner';
 
 export const SIGIO_MODELS = ['sigio', 'sigio-signalfd', 'epoll-level', 'poll'];
