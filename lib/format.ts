@@ -12,6 +12,11 @@ export interface Column {
   left?: boolean;
 }
 
+/** Columns by title, each as wide as its widest cell; the first `labels` are left-aligned labels. */
+export function columns(titles: string[], labels = 1): Column[] {
+  return titles.map((title, i) => ({ title, width: 0, left: i < labels }));
+}
+
 /** A row of display cells, or a label with a note that spans the rest (a skipped target). */
 export type GridRow = string[] | { label: string; note: string };
 
@@ -69,14 +74,26 @@ export function pivot<P, R, C>(
   rowOf: (p: P) => R,
   colOf: (p: P) => C,
   sorted: { rows?: boolean; cols?: boolean } = {},
-): { rows: R[]; cols: C[]; at(row: R, col: C): P | undefined } {
+): { rows: R[]; cols: C[]; at(row: R, col: C): P | undefined; cells(rowText: (row: R) => string, cell: (p: P, row: R) => string): string[][] } {
   const keys = <K>(of: (p: P) => K, sort?: boolean) => {
     const out = [...new Set(points.map(of))];
     return sort ? out.sort((a, b) => Number(a) - Number(b)) : out;
   };
+  const rows = keys(rowOf, sorted.rows);
+  const cols = keys(colOf, sorted.cols);
+  const at = (row: R, col: C) => points.find((p) => rowOf(p) === row && colOf(p) === col);
   return {
-    rows: keys(rowOf, sorted.rows),
-    cols: keys(colOf, sorted.cols),
-    at: (row, col) => points.find((p) => rowOf(p) === row && colOf(p) === col),
+    rows,
+    cols,
+    at,
+    /** One grid row per row key: its text, then a cell per column ('-' where there is no point). */
+    cells: (rowText, cell) =>
+      rows.map((row) => [
+        rowText(row),
+        ...cols.map((col) => {
+          const p = at(row, col);
+          return p === undefined ? '-' : cell(p, row);
+        }),
+      ]),
   };
 }

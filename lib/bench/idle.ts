@@ -80,16 +80,11 @@ export function idleTable(points: IdlePoint[], format: 'table' | 'md' | 'csv' = 
   }
   const t = pivot(points, (p) => p.idle, (p) => p.model, { rows: true });
   const columns: Column[] = [{ title: 'idle', width: 6 }, ...t.cols.map((m) => ({ title: `${m} p50/p99 us (req/s)`, width: 34 }))];
-  const rows: GridRow[] = t.rows.map((idle) => [
-    String(idle),
-    ...t.cols.map((m) => {
-      const p = t.at(idle, m);
-      if (!p) return '-';
-      if (!p.report) return `skipped: ${p.skipped}`;
-      const r = p.report;
-      const held = r.connected < idle + 1 ? ` held ${r.connected}` : '';
-      return `${fmt(r.latencyUs.p50)}/${fmt(r.latencyUs.p99)} (${figureText(figure(p, (q) => q.report?.rps))})${held}`;
-    }),
-  ]);
+  const rows: GridRow[] = t.cells(String, (p, idle) => {
+    const r = p.report;
+    if (!r) return `skipped: ${p.skipped}`;
+    const held = r.connected < idle + 1 ? ` held ${r.connected}` : '';
+    return `${fmt(r.latencyUs.p50)}/${fmt(r.latencyUs.p99)} (${figureText(figure(p, (q) => q.report?.rps))})${held}`;
+  });
   return grid(format, columns, rows);
 }

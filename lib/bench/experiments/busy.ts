@@ -53,16 +53,11 @@ export function connectionsTable(points: LoadPoint[], format: TableFormat, xTitl
   const t = pivot(points, (p) => p.x, (p) => p.model, { rows: true });
   const spread = points.some((p) => p.runs);
   const columns: Column[] = [{ title: xTitle, width: 8 }, ...t.cols.map((m) => ({ title: `${m}: req/s (cpu us/req)${spread ? ' [range]' : ''}`, width: spread ? 44 : 30 }))];
-  const rows: GridRow[] = t.rows.map((x) => [
-    String(x),
-    ...t.cols.map((m) => {
-      const p = t.at(x, m);
-      if (!p) return '-';
-      if (!p.report) return `skipped: ${p.skipped}`;
-      const errors = errorsOf(p.report);
-      return `${figureText(rpsOf(p))} (${cpuRangeFigure(cpuOf(p), p.cpuTicks, 2)})${extra ? extra(p) : ''}${errors ? ` ${errors} errors` : ''}`;
-    }),
-  ]);
+  const rows: GridRow[] = t.cells(String, (p) => {
+    if (!p.report) return `skipped: ${p.skipped}`;
+    const errors = errorsOf(p.report);
+    return `${figureText(rpsOf(p))} (${cpuRangeFigure(cpuOf(p), p.cpuTicks, 2)})${extra ? extra(p) : ''}${errors ? ` ${errors} errors` : ''}`;
+  });
   const notes = [spread ? roundsNote(points) : '', points.some((p) => p.report && p.cpuTicks !== undefined && p.cpuTicks < COARSE_TICKS) ? COARSE_NOTE : ''];
   return `${grid(format, columns, rows)}${notes.filter(Boolean).map((n) => `\n${n}`).join('')}`;
 }
