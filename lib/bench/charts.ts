@@ -16,9 +16,14 @@ const FAMILY_COLORS: Record<ModelFamily, string> = {
 };
 const BASELINE_COLORS: Record<string, string> = { 'node:net': '#9c755f', 'node:http': '#ff9da7', 'C ceiling': '#555555' };
 
+/** The colour of a family of models, the same in every chart. */
+export function familyColor(family: ModelFamily): string {
+  return FAMILY_COLORS[family];
+}
+
 /** A row's colour: its model's family's, or its baseline's. */
 function rowColor(row: BenchRow): string {
-  if (row.kind === 'model' && row.model) return FAMILY_COLORS[MODEL_TABLE[row.model].spec.family];
+  if (row.kind === 'model' && row.model) return familyColor(MODEL_TABLE[row.model].spec.family);
   if (row.kind === 'ceiling') return BASELINE_COLORS['C ceiling'];
   return BASELINE_COLORS[row.label] ?? '#bab0ac';
 }

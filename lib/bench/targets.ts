@@ -77,9 +77,9 @@ export function modelRows(pick: (spec: ModelSpec) => boolean): string[] {
   );
 }
 
-/** The spec of the model a row belongs to, by its label ('epoll level', 'prefork 64') or `--models` name. */
+/** The spec of the model a row belongs to, by its label ('epoll level', 'prefork 64'), its `--models` name or its model's. */
 export function specOfRow(row: string): ModelSpec {
-  const t = modelTargets().find((x) => x.label === row || rowName(x.label) === row);
+  const t = modelTargets().find((x) => x.label === row || rowName(x.label) === row || x.model === row);
   if (!t) throw new RangeError(`no bench row '${row}'`);
   return MODEL_TABLE[t.model!].spec;
 }

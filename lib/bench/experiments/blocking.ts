@@ -3,10 +3,11 @@
 import * as net from 'node:net';
 
 import { csv, fmt, grid, round, type Column } from '../../format';
+import { familyColor } from '../charts';
 import { Progress, START_STOP_MS } from '../progress';
 import { figure, interleaved, medianRound, rangeText, type Figure } from '../rounds';
 import { barChartSvg } from '../svg';
-import { modelRows, startTarget, type RunningTarget } from '../targets';
+import { modelRows, specOfRow, startTarget, type RunningTarget } from '../targets';
 import { roundsOf, sleep, target, type Experiment, type ExperimentOptions, type TableFormat } from './runner';
 
 export interface BlockingPoint {
@@ -142,18 +143,20 @@ function table(points: BlockingPoint[], format: TableFormat): string {
 function svg(points: BlockingPoint[]): string {
   const ran = points.filter((p) => !p.skipped);
   const timeout = ran[0]?.timeoutMs ?? 1000;
+  const families = [...new Set(ran.map((p) => specOfRow(p.model).family))];
   return barChartSvg('A second client while the first is connected and idle', [
     {
       axis: `the second client's first reply, ms (blocked: cut at ${timeout} ms)`,
       bars: ran.map((p) => {
         const f = p.firstReplyMs !== null ? firstReplyOf(p) : undefined;
-        return { label: p.model, value: p.firstReplyMs ?? p.timeoutMs, ...(f && f.n > 1 ? { min: f.min, max: f.max } : {}) };
+        const color = familyColor(specOfRow(p.model).family);
+        return { label: p.model, value: p.firstReplyMs ?? p.timeoutMs, color, ...(f && f.n > 1 ? { min: f.min, max: f.max } : {}) };
       }),
       label: (v) => (v >= timeout ? `> ${timeout} ms (blocked)` : `${v.toFixed(2)} ms`),
       // An answer in a tenth of a millisecond and a second of waiting, side by side.
       log: true,
     },
-  ]);
+  ], { legend: families.map((family) => ({ label: `${family} models`, color: familyColor(family) })) });
 }
 
 export const blocking: Experiment<BlockingPoint> = {
