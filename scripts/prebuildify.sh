@@ -43,8 +43,9 @@ check() { # FILE PATTERN
   esac
 }
 
-# CC, CXX and LINK for the sysroot of ARCH (in a subshell: a failure in the
-# command substitution would go unnoticed in an eval).
+# Exports CC, CXX and LINK for the sysroot of ARCH (callers run it in a
+# subshell). The output is kept first: set -e stops on a failure there,
+# which an eval of the command substitution itself would hide.
 sysroot_env() { # ARCH
   env_lines=$(sh scripts/sysroot.sh --env "$1")
   eval "$env_lines"
