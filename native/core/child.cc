@@ -16,10 +16,12 @@ namespace {
 constexpr int kGraceMs = 500;
 constexpr int kGraceStepMs = 10;
 
-// close_range over [first, last]; an empty range is nothing to do.
+// close_range over [first, last]; an empty range is nothing to do. By the
+// kernel header's number: glibc's SYS_ names lag the kernel's (glibc 2.31,
+// the prebuilds' floor, has no SYS_close_range).
 int CloseRange(int first, unsigned last) {
   if (first < 0 || static_cast<unsigned>(first) > last) return 0;
-  return syscall(SYS_close_range, static_cast<unsigned>(first), last, 0u) < 0 ? -errno : 0;
+  return syscall(__NR_close_range, static_cast<unsigned>(first), last, 0u) < 0 ? -errno : 0;
 }
 
 }  // namespace
