@@ -98,8 +98,12 @@ class ForkModel final : public BlockingModel {
   }
 
   void Dispatch(int fd) override {
-    if (stats_->active.load(std::memory_order_relaxed) >= max_children_ || AtCapacity()) {
+    if (stats_->active.load(std::memory_order_relaxed) >= max_children_) {
       Reject(fd);
+      return;
+    }
+    if (AtCapacity()) {
+      Drop(fd);
       return;
     }
     ApplyIdleTimeout(fd);

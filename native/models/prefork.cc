@@ -25,6 +25,7 @@
 // when accept() is interrupted or its client is done. Sent just before the
 // child blocks in accept(), it is repeated on the next round.
 #include <signal.h>
+#include <sys/mman.h>
 
 #include <algorithm>
 #include <atomic>
@@ -32,6 +33,7 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <vector>
 
 #include "core/child.h"
@@ -132,6 +134,16 @@ class PreforkModel final : public Model {
       error->syscall = "mmap";
       return error->err;
     }
+    // maxConnections where the children read it, so that a change while
+    // running reaches the children already forked.
+    void* limit = mmap(nullptr, sizeof(Stats::Counter), PROT_READ | PROT_WRITE,
+                       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (limit == MAP_FAILED) {
+      error->syscall = "mmap";
+      return error->err = -errno;
+    }
+    shared_limit_.reset(new (limit) Stats::Counter(opt_.max_connections));
+    UseLimit(shared_limit_.get());
     return 0;
   }
 
@@ -270,7 +282,7 @@ class PreforkModel final : public Model {
         }
       } else if (per_source && !source_slots_.Admit(slot, peer, opt_.max_per_source)) {
         Refuse(fd, own);
-      } else if (!stats_->open_below(opt_.max_connections)) {
+      } else if (const uint64_t max = MaxConnections(); max == kRefuseAll || !stats_->open_below(max)) {
         if (per_source) source_slots_.Release(slot);
         Refuse(fd, own);
       } else {
@@ -307,6 +319,10 @@ class PreforkModel final : public Model {
   Stats::Counter delay_ms_{0};   // the last delay; 0 once children live on
   Stats::Counter died_young_{0};
   SourceSlots source_slots_;     // maxConnectionsPerSource across the children
+  struct Unmap {
+    void operator()(Stats::Counter* p) const { munmap(p, sizeof *p); }
+  };
+  std::unique_ptr<Stats::Counter, Unmap> shared_limit_;  // maxConnections, MAP_SHARED
   std::unique_ptr<Slot[]> slots_;
   std::mutex mu_;
   std::condition_variable wake_;
