@@ -35,7 +35,7 @@ export interface CommonOption {
   readonly flag?: { name?: string; type: 'string' | 'integer' | 'boolean'; hint?: string; help: string };
 }
 
-const MAX_U32 = 2 ** 32 - 1;
+export const MAX_U32 = 2 ** 32 - 1;
 const DEFAULT_HOST = '127.0.0.1';
 const DEFAULT_BACKLOG = 511;
 const DEFAULT_HIGH_WATER_MARK = 1 << 20;

@@ -1,15 +1,14 @@
 // The abstract Server every model class extends: option checks, lifecycle,
 // events. A model's own class only names its model and its extra options.
 import { EventEmitter } from 'node:events';
-import { isIP } from 'node:net';
 
 import { binding } from './binding';
-import { AbortError, codedError, codedTypeError, validateOptionsObject } from './errors';
+import { AbortError, codedError, codedTypeError, invalidArgType, validateInteger, validateOptionsObject } from './errors';
 import type { ModelName } from './models/index';
 import type { Connection } from './connection';
 import { JsLink, type JsOpsSink } from './js-link';
 import { Hosting, isHostable, type HostableServer } from './hosting';
-import { resolveOptions, type HandlerName } from './options';
+import { MAX_U32, resolveOptions, type HandlerName } from './options';
 import type { ModelSpec } from './spec';
 
 export type { ModelName } from './models/index';
@@ -225,11 +224,33 @@ export interface ServerEvents {
   error: [err: Error];
   /** A connection for the JS handler (`handler` a function). */
   connection: [conn: Connection];
+  /** A connection refused for `maxConnections` (or during `stop({ drainMs })`), as net.Server's `'drop'`. Not from prefork, whose children accept. */
+  drop: [data: DropInfo];
   newListener: [event: string | symbol, listener: (...args: any[]) => void];
   removeListener: [event: string | symbol, listener: (...args: any[]) => void];
 }
 
 type Args<T> = T extends unknown[] ? T : never;
+
+/** What `'drop'` tells of a refused connection, as node's net.Server. */
+export interface DropInfo {
+  localAddress: string;
+  localPort: number;
+  remoteAddress: string;
+  remotePort: number;
+  remoteFamily: 'IPv4' | 'IPv6';
+}
+
+/** `stop()`'s options. */
+export interface StopOptions {
+  /**
+   * Stop accepting at once (a new connection is refused: closed, counted in
+   * `rejected`, `'drop'`), let the open connections finish for up to this
+   * long, then close the rest as `stop()` does. net.Server's `close()`.
+   * Default 0: close them at once.
+   */
+  drainMs?: number;
+}
 
 /** One part of a model in `stats().workers`: a loop, a pool thread, a prefork child. */
 export interface WorkerStats {
@@ -269,6 +290,7 @@ interface NativeServer extends JsOpsSink {
   ): AddressInfo;
   stop(): Promise<void>;
   wantEvents(on: boolean): void;
+  setMaxConnections(max: number): void;
   ref(on: boolean): void;
   stats(): Omit<ServerStats, 'model' | 'address' | 'port'>;
 }
@@ -312,6 +334,8 @@ export abstract class Server<Events extends ServerEvents = ServerEvents> extends
   readonly #hosting: Hosting | null = null;
   readonly #signal: AbortSignal | undefined;
   #onAbort: (() => void) | null = null;
+  #maxConnections: number;
+  #draining = false;
 
   protected constructor(spec: ModelSpec, options: unknown) {
     super();
@@ -334,9 +358,10 @@ export abstract class Server<Events extends ServerEvents = ServerEvents> extends
       this.#handler = o.handler;
     }
     this.#highWaterMark = native.highWaterMark as number;
+    this.#maxConnections = native.maxConnections as number;
     this.#native = new binding.NativeServer(model, native) as NativeServer;
     // The model's own events are built natively only while someone listens.
-    const events = spec.events ?? [];
+    const events = [...(spec.events ?? []), ...(spec.family === 'datagram' ? [] : ['drop'])];
     if (events.length > 0) {
       const listened = () => events.some((name) => this.listenerCount(name) > 0);
       const emitter = this as EventEmitter; // `Events` is open here: the untyped methods
@@ -386,6 +411,7 @@ export abstract class Server<Events extends ServerEvents = ServerEvents> extends
     this.#state = 'starting';
     const link = this.#handler ? this.handlerLink(this.#handler, this.#highWaterMark) : null;
     try {
+      this.#native.setMaxConnections(this.#maxConnections);
       const address = this.#native.start((err) => {
         // A loop error is always counted in stats().errors; it is emitted when
         // someone listens, rather than crash the process as an unhandled
@@ -425,8 +451,29 @@ export abstract class Server<Events extends ServerEvents = ServerEvents> extends
     return { ...this.#address };
   }
 
-  /** Stops accepting, closes every connection, joins every thread, reaps every child. */
-  async stop(): Promise<void> {
+  /**
+   * The most connections served at once (0: no limit), as net.Server's
+   * `maxConnections`: settable while running, for every model (prefork's
+   * children read it from shared memory); it applies from the next accept,
+   * and connections already open stay. Kept for later `start()`s.
+   */
+  get maxConnections(): number {
+    return this.#maxConnections;
+  }
+
+  set maxConnections(value: number) {
+    if (value === undefined) throw invalidArgType('maxConnections', 'of type number', value);
+    this.#maxConnections = validateInteger('maxConnections', value, 0, MAX_U32, 0);
+    if (!this.#draining) this.#native.setMaxConnections(this.#maxConnections);
+  }
+
+  /**
+   * Stops accepting, closes every connection, joins every thread, reaps every
+   * child. With `drainMs`, the open connections first get up to that long
+   * to finish (see StopOptions).
+   */
+  async stop(options?: StopOptions): Promise<void> {
+    const drainMs = validateInteger('options.drainMs', validateOptionsObject('options', options).drainMs, 0, MAX_U32, 0);
     if (this.#state === 'stopping' && this.#stopping) return this.#stopping;
     if (this.#state !== 'running') {
       throw codedError('ERR_SERVER_NOT_RUNNING', 'Server is not running.');
@@ -436,8 +483,10 @@ export abstract class Server<Events extends ServerEvents = ServerEvents> extends
     this.#onAbort = null;
     this.#stopping = (async () => {
       try {
+        if (drainMs > 0) await this.#drain(drainMs);
         await this.#native.stop();
       } finally {
+        this.#draining = false;
         this.#link?.closeAll();
         this.#link = null;
         this.#hosting?.stopped();
@@ -449,6 +498,18 @@ export abstract class Server<Events extends ServerEvents = ServerEvents> extends
       this.emit('close');
     })();
     return this.#stopping;
+  }
+
+  // Refuses every new connection, then waits until none is open or
+  // `drainMs` has passed. Polled: the end of the last connection has no
+  // event of its own for every model.
+  async #drain(drainMs: number): Promise<void> {
+    this.#draining = true;
+    this.#native.setMaxConnections(-1);
+    const deadline = Date.now() + drainMs;
+    while (this.#native.stats().active > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, Math.min(10, Math.max(1, deadline - Date.now()))));
+    }
   }
 
   /** A synchronous snapshot of the counters. */

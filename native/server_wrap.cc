@@ -44,6 +44,7 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
                        {InstanceMethod<&ServerWrap::Start>("start"),
                         InstanceMethod<&ServerWrap::Stop>("stop"),
                         InstanceMethod<&ServerWrap::WantEvents>("wantEvents"),
+                        InstanceMethod<&ServerWrap::SetMaxConnections>("setMaxConnections"),
                         InstanceMethod<&ServerWrap::JsOps>("jsOps"),
                         InstanceMethod<&ServerWrap::SetRef>("ref"),
                         InstanceMethod<&ServerWrap::GetStats>("stats")});
@@ -182,6 +183,16 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
   void WantEvents(const Napi::CallbackInfo& info) {
     events_wanted_ = info[0].ToBoolean().Value();
     if (model_) model_->events_wanted = events_wanted_;
+  }
+
+  // setMaxConnections(n): maxConnections from the next accept on, for the
+  // running model and the next start(); -1 refuses every new connection
+  // (a drain), for this run only. Validated in JS.
+  void SetMaxConnections(const Napi::CallbackInfo& info) {
+    const double n = info[0].As<Napi::Number>().DoubleValue();
+    const uint64_t max = n < 0 ? Model::kRefuseAll : static_cast<uint64_t>(n);
+    if (n >= 0) options_.max_connections = max;
+    if (model_) model_->SetMaxConnections(max);
   }
 
   // ref(on): whether a running server keeps the event loop alive, as

@@ -3,7 +3,7 @@
 // the manner of Python's BaseSelectorTestCase (one class, one SELECTOR per
 // backend). Model-specific behaviour belongs in that model's own test file.
 import { afterEach, describe, expect, it } from 'vitest';
-import { MODEL_TABLE, createServer, type Connection, type ModelName } from '../lib/index';
+import { MODEL_TABLE, createServer, type Connection, type DropInfo, type ModelName, type StopOptions } from '../lib/index';
 import { Client, connectError } from './client';
 import { parseHttpResponses } from './http-replies';
 import {
@@ -46,6 +46,9 @@ export interface ConformanceConfig {
    */
   serial?: boolean;
 }
+
+/** What a user does to a running server beyond ServerLike: net.Server's maxConnections and a draining close. */
+type Tunable = ServerLike & { maxConnections: number; stop(options?: StopOptions): Promise<void> };
 
 const LOCALHOST = '127.0.0.1';
 const identity = (b: Buffer) => b;
@@ -778,6 +781,76 @@ export function conformance(config: ConformanceConfig): void {
         const s = await waitDone(server, 3);
         expect(s).toMatchObject({ accepted: 4, active: 0, closed: 3, rejected: 1 });
         expect(s.accepted).toBe(s.active + s.closed + s.rejected);
+      });
+
+      if (!serial) it("maxConnections set while running applies from the next accept, and 'drop' names the refused connection", async () => {
+        const { server: started, port } = await startServer();
+        const server = started as Tunable;
+        const drops: DropInfo[] = [];
+        server.on('drop', (d) => drops.push(d as DropInfo));
+        const a = await Client.connect(port);
+        const b = await Client.connect(port);
+        await waitForStats(server, (s) => s.active === 2, 'two clients accepted');
+        await roundTrip(a, 'a');
+        await roundTrip(b, 'b');
+        server.maxConnections = 2;
+        expect(server.maxConnections).toBe(2);
+
+        const over = await Client.connect(port);
+        const overPort = over.socket.localPort;
+        over.write('ignored');
+        await over.readToEnd(10_000);
+        expect(over.received).toBe(0);
+        await waitForStats(server, (s) => s.rejected === 1, 'one rejected');
+        // prefork's children accept and refuse for themselves: counted, not reported.
+        if (config.model !== 'prefork') {
+          await waitFor(() => drops.length === 1, "'drop'");
+          expect(drops[0]).toEqual({ localAddress: LOCALHOST, localPort: port, remoteAddress: LOCALHOST, remotePort: overPort, remoteFamily: 'IPv4' });
+        }
+
+        // Lifted again: a third client gets in beside the two.
+        server.maxConnections = 0;
+        const c = await Client.connect(port);
+        await roundTrip(c, 'c gets in');
+        for (const client of [a, b, c]) await finish(client);
+        const s = await waitDone(server, 3);
+        expect(s).toMatchObject({ accepted: 4, active: 0, closed: 3, rejected: 1 });
+      });
+
+      it('stop({ drainMs }) refuses new connections and lets an open one finish before it resolves', async () => {
+        const { server: started, port } = await startServer();
+        const server = started as Tunable;
+        const a = await Client.connect(port);
+        await roundTrip(a, 'before the drain');
+        let stopped = false;
+        const stopping = server.stop({ drainMs: 20_000 }).then(() => {
+          stopped = true;
+        });
+        // A serial model would keep a newcomer in the backlog until `a` leaves.
+        if (!serial) {
+          const late = await Client.connect(port);
+          late.write('refused');
+          await late.readToEnd(10_000);
+          expect(late.received).toBe(0);
+          await waitForStats(server, (s) => s.rejected === 1, 'the newcomer refused');
+        }
+        await roundTrip(a, 'still served while draining');
+        expect(stopped).toBe(false);
+        await finish(a);
+        await withTimeout(stopping, 10_000, 'stop() once the last connection finished');
+        expect(server.stats()).toMatchObject({ running: false, active: 0, closed: 1, rejected: serial ? 0 : 1 });
+      });
+
+      it('stop({ drainMs }) closes what is still open at the bound', async () => {
+        const { server: started, port } = await startServer();
+        const server = started as Tunable;
+        const a = await Client.connect(port);
+        await roundTrip(a, 'stays open');
+        const since = Date.now();
+        await server.stop({ drainMs: 300 });
+        expect(Date.now() - since).toBeGreaterThanOrEqual(290);
+        await a.readToEnd(10_000);
+        expect(server.stats()).toMatchObject({ running: false, active: 0, closed: 1 });
       });
     });
 

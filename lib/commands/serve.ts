@@ -145,8 +145,9 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const address = await server.start();
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   process.stdout.write(`netmodels ${model} server listening on ${host}:${address.port}\n`);
-  // A line a second, only when something changed: an idle server is quiet.
-  let last = '';
+  // A line a second, only when something changed: an idle server is quiet,
+  // from the start too.
+  let last = formatStats(server.stats());
   const timer = values.quiet
     ? undefined
     : setInterval(() => {

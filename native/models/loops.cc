@@ -160,6 +160,8 @@ class LoopsModel final : public Model {
       stats_blocks_[i].group = &own_stats_;
       part->UseStats(&stats_blocks_[i]);
       part->UseSources(sources_);  // maxConnectionsPerSource is for the whole server
+      part->UseLimit(limit_);      // and so is maxConnections
+      part->UseEvents(this);
       part->UseJs(js_hub_);
       const int r = part->Open(error);
       if (r < 0) return r;
