@@ -142,6 +142,12 @@ export async function serveCommand(argv: string[]): Promise<number> {
   // before the port is printed, since SIGUSR2's default action is to exit.
   const dumpStats = () => process.stdout.write(`STATS ${JSON.stringify(server.stats())}\n`);
   process.on('SIGUSR2', dumpStats);
+  // Handled from before the port is printed: whoever reads the port may
+  // signal at once, and the default action would skip stop().
+  const stopSignal = new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
   const address = await server.start();
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   process.stdout.write(`netmodels ${model} server listening on ${host}:${address.port}\n`);
@@ -155,14 +161,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
         if (line !== last) process.stdout.write(`${line}\n`);
         last = line;
       }, 1000);
-  await new Promise<void>((resolve) => {
-    const stop = (signal: NodeJS.Signals) => {
-      process.stdout.write(`\n${signal}: stopping\n`);
-      resolve();
-    };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-  });
+  process.stdout.write(`\n${await stopSignal}: stopping\n`);
   clearInterval(timer);
   process.off('SIGUSR2', dumpStats);
   await server.stop();
