@@ -8,8 +8,10 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     teardownTimeout: 30_000,
-    // Suites that open thousands of sockets or fork hundreds of children fight
-    // for the same two cores; running files one after another keeps them honest.
-    fileParallelism: false,
+    // Two files at a time: most of a file's time is spent waiting (plateaus,
+    // timeouts, round trips), and every check a test makes (fds, threads,
+    // children, RSS) is of its own worker process, so two workers do not see
+    // each other's servers.
+    maxWorkers: 2,
   },
 });

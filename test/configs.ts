@@ -90,3 +90,8 @@ const SANITIZE = new Set([
 
 export const CONFIGS: ConformanceConfig[] =
   process.env.NETMODELS_CONFIGS === 'sanitize' ? ALL.filter((c) => SANITIZE.has(c.label)) : ALL;
+
+/** The k-th of n interleaved parts of a config list (k from 1): every config lands in exactly one. */
+export function shard<T>(configs: readonly T[], k: number, n: number): T[] {
+  return configs.filter((_, i) => i % n === k - 1);
+}
