@@ -138,7 +138,7 @@ export class JsLink implements ConnectionLink {
 
   // One native call per JS turn for every op of every connection.
   readonly #flush = (): void => {
-    this.#flushQueued = false;
+    // Still queued while the owed acknowledgements are added: they go in this flush.
     for (const conn of this.#owing) {
       if (conn.owesMuch()) this.op(conn, OpKind.Consumed);
     }

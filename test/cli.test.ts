@@ -194,6 +194,36 @@ describe('netmodels CLI', () => {
     expect(await exited).toBe(0);
   });
 
+  it('serve prints its stats line only when something changed, in human units', { timeout: 30_000 }, async () => {
+    const child = spawn(process.execPath, [CLI, 'serve', '--model', 'epoll', '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      const port = Number((await waitFor(() => /listening on 127\.0\.0\.1:(\d+)/.exec(out), 'serve to listen', 15_000))![1]);
+      const lines = () => out.split('\n').filter((line) => line.startsWith('active '));
+      // Idle from the start: nothing to say.
+      await new Promise((r) => setTimeout(r, 2500));
+      expect(lines()).toEqual([]);
+      const socket = net.connect(port, '127.0.0.1');
+      let got = 0;
+      socket.on('data', (d: Buffer) => {
+        got += d.length;
+        if (got === 2048) socket.end();
+      });
+      socket.write(Buffer.alloc(2048, 'a'));
+      await new Promise((resolve) => socket.once('close', resolve));
+      await waitFor(() => lines().some((line) => line.includes('closed 1')), 'a stats line with the connection closed', 5000);
+      expect(lines().at(-1)).toMatch(/ {2}in 2\.0 KiB {2}out 2\.0 KiB {2}/);
+      const seen = lines().length;
+      await new Promise((r) => setTimeout(r, 2500));
+      expect(lines()).toHaveLength(seen);
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await exited).toBe(0);
+  });
+
   it('serve rejects a bad model as a usage error and a port in use as a failure', async () => {
     const bad = await run(['serve', '--model', 'nope']);
     expect(bad.code).toBe(2);

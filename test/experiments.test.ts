@@ -96,7 +96,7 @@ describe('netmodels bench experiments', () => {
     }
   });
 
-  it('busy and select-vs-fork: every point measured', async () => {
+  it('smoke: busy and select-vs-fork run, and every point served requests', async () => {
     for (const name of ['busy', 'select-vs-fork']) {
       const { points } = await experiment(name);
       for (const p of points) expect(p.report.requests, `${name} ${p.model} ${p.x}`).toBeGreaterThan(0);

@@ -93,7 +93,7 @@ export interface ServerLike {
   on(event: string, listener: (...args: unknown[]) => void): unknown;
 }
 
-/** The stats shape the library promises (DESIGN section 1). */
+/** The stats shape the library promises: the same for every model. */
 export type StatsLike = ServerStats;
 
 const liveServers = new Set<ServerLike>();

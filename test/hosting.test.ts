@@ -33,10 +33,10 @@ interface HostConfig {
 
 // The models that take a stream connection in this process: not the forking
 // ones, not the datagram ones.
-const IN_PROCESS = nativeModels().filter((m) => MODEL_TABLE[m].spec.family === 'blocking' || MODEL_TABLE[m].spec.family === 'event');
+const IN_PROCESS = nativeModels().filter((m) => MODEL_TABLE[m].spec.jsHandler === 'connection');
 const LOOPED = IN_PROCESS.find((m) => 'loops' in modelOptions(MODEL_TABLE[m].spec));
 const CONFIGS: HostConfig[] = [
-  ...IN_PROCESS.map((model): HostConfig => ({ label: model, model, serial: model === 'iterative' })),
+  ...IN_PROCESS.map((model): HostConfig => ({ label: model, model, serial: MODEL_TABLE[model].spec.serial })),
   ...(LOOPED ? [{ label: `${LOOPED} x3`, model: LOOPED, options: { loops: 3 } }] : []),
 ];
 

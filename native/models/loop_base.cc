@@ -31,8 +31,12 @@ int LoopBase<Conn>::OpenLoop(SysError* error) {
 
 template <class Conn>
 void LoopBase<Conn>::AddConnection(int fd) {
-  if (!CanWatch(fd) || AtCapacity()) {
+  if (!CanWatch(fd)) {
     Reject(fd);
+    return;
+  }
+  if (AtCapacity()) {
+    Drop(fd);
     return;
   }
   if (conns_.size() <= static_cast<size_t>(fd)) conns_.resize(static_cast<size_t>(fd) + 1);

@@ -312,7 +312,7 @@ class UdpLoop {
       }
       slot.open = false;
       DatagramCounts::add(counts_->pending, -1);
-      const std::string& data = ops.bytes[op.index];
+      const JsBytes& data = ops.bytes[op.index];
       Queue(&slot.peer.sa, slot.len, data.data(), data.size());
       if (queued_ == out_.size()) Flush();
     }
