@@ -39,11 +39,9 @@ function extent(t: Text): [number, number] {
   return [t.x, t.x + w];
 }
 
-/** The bars: the rects as tall as a row's bar (the legend's swatches are smaller). */
+/** The bars (the background has no x, the legend's swatches are circles). */
 function bars(svg: string): { width: number; fill: string }[] {
-  const all = [...svg.matchAll(/<rect x="[\d.]+" y="[\d.]+" width="([\d.]+)" height="(\d+)" fill="([^"]+)"\/>/g)];
-  const tallest = Math.max(...all.map((m) => Number(m[2])));
-  return all.filter((m) => Number(m[2]) === tallest).map((m) => ({ width: Number(m[1]), fill: m[3] }));
+  return [...svg.matchAll(/<rect x="[\d.]+" y="[\d.]+" width="([\d.]+)" height="\d+" fill="([^"]+)"\/>/g)].map((m) => ({ width: Number(m[1]), fill: m[2] }));
 }
 
 const blocked = (model: string): BlockingPoint => ({ model, firstReplyMs: null, timeoutMs: 1000, afterFirstLeftMs: 12.5 });

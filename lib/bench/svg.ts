@@ -107,7 +107,7 @@ export function barChartSvg(title: string, panels: BarPanel[], notes: ChartNotes
   if (notes.legend?.length) {
     let lx = left;
     for (const item of notes.legend) {
-      out.push(`<rect x="${lx}" y="38" width="12" height="12" fill="${item.color}"/>`);
+      out.push(`<circle cx="${lx + 6}" cy="44" r="6" fill="${item.color}"/>`);
       out.push(`<text x="${lx + 16}" y="49" fill="#333">${esc(item.label)}</text>`);
       lx += 16 + textWidth(item.label) + 14;
     }
