@@ -19,7 +19,7 @@
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=gnu++20"],
       "cflags": ["-Wall", "-Wextra", "-pthread", "-fvisibility=hidden"],
       "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-fexceptions", "-pthread"],
-      "ldflags": ["-pthread", "-Wl,--version-script=<(module_root_dir)/native/exports.map"]
+      "ldflags": ["-pthread", "-Wl,--version-script=<(module_root_dir)/native/exports.ver"]
     }
   ]
 }

@@ -14,7 +14,7 @@
 # TARGET from-build makes the x64 one from the addon `npm ci` / `npm run
 # build:native` left in build/Release instead of building it again (CI):
 # prebuildify runs the same `node-gyp rebuild`, so stripping that addon gives
-# the same file, byte for byte, when it was built against the sysroot too:
+# the file it would build, when that addon was built against the sysroot too:
 #   ( eval "$(sh scripts/sysroot.sh --env x64)"; npm ci )
 # The check refuses one built with the system's toolchain.
 #

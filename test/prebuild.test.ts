@@ -103,7 +103,8 @@ describe.runIf((fs.existsSync(PREBUILD) && fs.existsSync(SYSROOT)) || IN_CI)(`th
       execFile(
         loader,
         ['--library-path', libs, process.execPath, '-e', script],
-        { env: { ...process.env, NETMODELS_BINDING_DIR: tmp }, timeout: 30_000 },
+        // No LD_PRELOAD: a library built for this machine's glibc would not load there.
+        { env: { ...process.env, NETMODELS_BINDING_DIR: tmp, LD_PRELOAD: undefined }, timeout: 30_000 },
         (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
       );
     });
