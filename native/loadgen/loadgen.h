@@ -107,8 +107,7 @@ struct Report {
   uint64_t timeouts = 0;
 };
 
-class Worker;
-class UdpWorker;
+class Loop;
 
 // State every worker of one run reads; immutable once the threads start,
 // except the atomics.
@@ -142,8 +141,7 @@ struct Shared {
   // Written once before setup_done is released; read after acquiring it.
   std::atomic<int64_t> measure_ns{0};  // start of the measured window
   std::atomic<int64_t> deadline_ns{0};
-  std::vector<std::unique_ptr<Worker>> workers;
-  std::vector<std::unique_ptr<UdpWorker>> udp_workers;  // udp mode, instead of workers
+  std::vector<std::unique_ptr<Loop>> loops;  // one per thread: Worker, or UdpWorker in udp mode
 };
 
 // Ends set-up at `now`: sets measure_ns and deadline_ns, releases setup_done
