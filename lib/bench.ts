@@ -12,7 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { csv, fmt, grid, round, type Column, type GridRow } from './format';
-import { LOAD_EXPECTS, loadgen, type LoadExpect, type LoadProgress, type LoadReport } from './loadgen';
+import { errorCauses, LOAD_EXPECTS, loadgenReport as loadgen, type LoadExpect, type LoadProgress, type LoadReport } from './loadgen';
 import { MODEL_TABLE, MODELS, nativeModels, type ModelName } from './models/index';
 import { benchVariants, flagName } from './spec';
 import { CLK_TCK, statTicks, treeTicks } from './experiments/cpu';
@@ -516,21 +516,6 @@ export async function runRr(targets: Target[], config: RrConfig): Promise<BenchR
     row.jsUsPerReq = median(reports.map((r) => r.jsUsPerReq).filter((v): v is number => v !== undefined));
     return row;
   });
-}
-
-/** Errors of `reports` by cause, summed: their `errorCodes`, and their mismatches as 'mismatch'. */
-export function errorCauses(reports: readonly Pick<LoadReport, 'errorCodes' | 'mismatches' | 'non2xx' | 'timeouts'>[]): Record<string, number> {
-  const causes: Record<string, number> = {};
-  const add = (cause: string, n: number | undefined) => {
-    if (n) causes[cause] = (causes[cause] ?? 0) + n;
-  };
-  for (const r of reports) {
-    for (const [code, n] of Object.entries(r.errorCodes ?? {})) add(code, n);
-    add('mismatch', r.mismatches);
-    add('non-2xx', r.non2xx);
-    add('timeout', r.timeouts);
-  }
-  return causes;
 }
 
 /**

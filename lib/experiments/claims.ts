@@ -3,7 +3,7 @@
 // thread model's clones, one epoll loop holding 10,000 connections), written
 // as a Markdown report: per claim its statement, the command, this machine's
 // figures, a verdict computed from them, and why.
-import { loadgen } from '../loadgen';
+import { loadgenReport as loadgen } from '../loadgen';
 import { startTarget } from '../bench';
 import { fmt } from '../format';
 import { blocking, firstReplyOf, type BlockingPoint } from './blocking';

@@ -4,7 +4,7 @@
 // this process.
 import { AsyncLocalStorage } from 'node:async_hooks';
 
-import { loadgen, type LoadgenOptions, type LoadProgress, type LoadReport } from '../loadgen';
+import { loadgenReport as loadgen, type LoadgenOptions, type LoadProgress, type LoadReport } from '../loadgen';
 import { nativeModels } from '../models/index';
 import type { ServerStats, SyscallStats } from '../server';
 import { notBuilt, Progress, selectTargets, startTarget, START_STOP_MS, type RunningTarget, type Target } from '../bench';

@@ -3,7 +3,7 @@
 // process and one thread. Measured with the udp bench's pieces.
 import { readStats, startUdp, udpTargets, kernelDrops } from '../bench-udp';
 import { fmt } from '../format';
-import { loadgen } from '../loadgen';
+import { loadgenReport as loadgen } from '../loadgen';
 
 /** Clients the claim's run serves at once. */
 const CLIENTS = 64;
