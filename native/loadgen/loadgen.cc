@@ -175,17 +175,7 @@ void LoadRun::Finish() {
   for (const auto& w : shared_.loops) {
     merged.Merge(w->histogram);
     http_read_bytes += w->http_read_bytes;
-    r.connected += w->connected;
-    r.unstarted += w->unstarted;
-    r.requests += w->requests;
-    r.errors += w->errors;
-    r.mismatches += w->mismatches;
-    r.lost += w->lost;
-    r.late += w->late;
-    for (const auto& [err, count] : w->error_codes) r.error_codes[err] += count;
-    for (const auto& [status, count] : w->statuses) r.statuses[status] += count;
-    r.non2xx += w->non2xx;
-    r.timeouts += w->timeouts;
+    r.Add(*w);
     stopped = std::max(stopped, w->stopped_ns);
   }
   // A run stopped during set-up has no window: measure_ns is still 0 or far

@@ -6,14 +6,13 @@
 
 #include <atomic>
 #include <cstdint>
-#include <map>
 
 #include "loadgen/histogram.h"
 #include "loadgen/loadgen.h"
 
 namespace nm::loadgen {
 
-class Loop {
+class Loop : public Counts {
  public:
   explicit Loop(Shared& shared) : shared_(shared), options_(shared.options) {}
   virtual ~Loop() = default;
@@ -32,20 +31,9 @@ class Loop {
   std::atomic<uint64_t> published_requests{0};
   std::atomic<uint64_t> published_errors{0};
 
-  // Results, valid once Run() has returned: this loop's share of the
-  // Report's fields of the same names.
+  // Results, valid once Run() has returned: beside this loop's share of
+  // the counts, its latencies, and when it stopped.
   Histogram histogram;
-  uint64_t connected = 0;
-  uint64_t unstarted = 0;
-  uint64_t requests = 0;
-  uint64_t errors = 0;
-  uint64_t mismatches = 0;
-  uint64_t lost = 0;
-  uint64_t late = 0;
-  std::map<int, uint64_t> error_codes;
-  std::map<int, uint64_t> statuses;
-  uint64_t non2xx = 0;
-  uint64_t timeouts = 0;
   uint64_t http_read_bytes = 0;  // http: response bytes of the counted batches
   int64_t stopped_ns = 0;
 
