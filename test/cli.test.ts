@@ -604,7 +604,7 @@ describe('the package', () => {
     }
     // The addon's sources and what building them needs, for machines no prebuild fits.
     expect(files).toContain('native/addon.cc');
-    expect(files.filter((f) => f.startsWith('scripts/')).sort()).toEqual(['scripts/ceiling.c', 'scripts/install-failed.js']);
+    expect(files.filter((f) => f.startsWith('scripts/')).sort()).toEqual(['scripts/ceiling.c', 'scripts/install-failed.js', 'scripts/udp-ceiling.c']);
     const js = walk('dist').filter((f) => f.endsWith('.js'));
     expect(js.length).toBeGreaterThan(0);
     for (const f of js) {

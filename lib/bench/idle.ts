@@ -1,7 +1,7 @@
 // The idle-connections experiment: the latency of one active connection
 // while N idle ones are open, per event model.
 import { csv, fmt, grid, pivot, round, type Column, type GridRow } from '../format';
-import { loadgen, type LoadReport } from '../loadgen';
+import { loadgenReport as loadgen, type LoadReport } from '../loadgen';
 import { nativeModels } from '../models/index';
 import { Progress, START_STOP_MS } from './progress';
 import { figure, figureText, interleaved, loadFailed, medianRound, type WithRuns } from './rounds';

@@ -6,7 +6,7 @@
 // round, the rounds' spread, the ratios to node:net and the ceiling measured
 // within each round, and the server's CPU per request.
 import { csv, fmt, grid, round, type Column, type GridRow } from '../format';
-import { LOAD_EXPECTS, loadgen, type LoadProgress, type LoadReport } from '../loadgen';
+import { errorCauses, LOAD_EXPECTS, loadgenReport as loadgen, type LoadProgress, type LoadReport } from '../loadgen';
 import { nativeModels, type ModelName } from '../models/index';
 import { CLK_TCK, statTicks, treeTicks } from './proc';
 import { Progress, START_STOP_MS } from './progress';
@@ -172,21 +172,6 @@ export async function runRr(targets: Target[], config: RrConfig): Promise<BenchR
     row.jsUsPerReq = median(reports.map((r) => r.jsUsPerReq).filter((v): v is number => v !== undefined));
     return row;
   });
-}
-
-/** Errors of `reports` by cause, summed: their `errorCodes`, and their mismatches as 'mismatch'. */
-export function errorCauses(reports: readonly Pick<LoadReport, 'errorCodes' | 'mismatches' | 'non2xx' | 'timeouts'>[]): Record<string, number> {
-  const causes: Record<string, number> = {};
-  const add = (cause: string, n: number | undefined) => {
-    if (n) causes[cause] = (causes[cause] ?? 0) + n;
-  };
-  for (const r of reports) {
-    for (const [code, n] of Object.entries(r.errorCodes ?? {})) add(code, n);
-    add('mismatch', r.mismatches);
-    add('non-2xx', r.non2xx);
-    add('timeout', r.timeouts);
-  }
-  return causes;
 }
 
 /**

@@ -1,7 +1,9 @@
 // The UDP bench (`netmodels bench --udp`): the datagram models' rows from
 // the model table against node:dgram doing the same uppercase in JS and a C
 // recvmmsg/sendmmsg server (scripts/udp-ceiling.c, the yardstick), under the
-// load generator's udp mode: N clients, one datagram in flight each.
+// load generator's udp mode: N clients, `pipeline` datagrams in flight each
+// (each client reads its replies with one recvmmsg() and sends with one
+// sendmmsg(), so the client, on the same cores, costs less per datagram).
 //
 // Each server runs in a process of its own, as in the TCP bench; the
 // server's CPU (every thread and child) is sampled over the measured window,
@@ -12,7 +14,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { columns, fmt, grid } from '../format';
-import { loadgen, type LoadProgress, type LoadReport } from '../loadgen';
+import { loadgenReport as loadgen, type LoadProgress, type LoadReport } from '../loadgen';
 import { MODEL_TABLE, MODELS, type ModelName } from '../models/index';
 import { benchVariants, flagName } from '../spec';
 import { CLK_TCK, treeTicks } from './proc';
@@ -22,6 +24,9 @@ import { buildCeiling, ceilingBuildError, CLI, DIST, ROOT, serverProcess, type R
 const DGRAM_SERVER = path.join(DIST, 'dgram-server.js');
 const UDP_HANDLER = path.join(DIST, 'bench-udp-handler.js');
 const YARDSTICK_SOURCE = path.join(ROOT, 'scripts', 'udp-ceiling.c');
+
+/** The bench's datagrams in flight per client (--pipeline). */
+export const UDP_PIPELINE = 4;
 
 export interface UdpTarget {
   label: string;
@@ -104,6 +109,8 @@ export interface UdpConfig {
   rounds: number;
   /** Load-generator threads. */
   threads: number;
+  /** Datagrams each client keeps in flight. */
+  pipeline: number;
   /** The loops row's loops (and yardstick processes). */
   loops: number;
 }
@@ -157,6 +164,7 @@ export async function measureUdp(target: UdpTarget, config: UdpConfig, onProgres
       durationMs: config.durationMs,
       warmupMs: config.warmupMs,
       threads: config.threads,
+      pipeline: config.pipeline,
       onProgress: onWindow,
     });
     const ticks = treeTicks(pid);

@@ -92,6 +92,7 @@ ${flagLines([
   ['--out FILE', 'claims: write the Markdown report there (default: stdout)'],
   ['--quick', 'the experiments below: the fewest, smallest points (a smoke test; claims: not a report to publish)'],
   ['--udp', 'the UDP table instead: the udp rows, node:dgram and a C recvmmsg server (--loops: the loops row, default auto)'],
+  ['--pipeline N', 'with --udp: datagrams each client keeps in flight (default 4)'],
   ['-h, --help', 'this text'],
 ])}
 

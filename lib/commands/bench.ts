@@ -12,7 +12,7 @@ import { coresTable, loopCounts, runCores } from '../bench/cores';
 import { IDLE_COUNTS, idleTable, runIdle } from '../bench/idle';
 import { noiseWarning, rowFailure, rowNote, type RrConfig, rrTable, runRr } from '../bench/rr';
 import { ceilingTarget, defaultLoadThreads, externalTarget, httpTargets, selectTargets, type Target, targetNames } from '../bench/targets';
-import { runUdp, udpTable, udpTargets, type UdpConfig } from '../bench/udp';
+import { runUdp, UDP_PIPELINE, udpTable, udpTargets, type UdpConfig } from '../bench/udp';
 import { runClaims } from '../bench/experiments/claims';
 import { EXPERIMENTS } from '../bench/experiments/index';
 import { runExperiment } from '../bench/experiments/runner';
@@ -88,6 +88,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
         out: { type: 'string' },
         quick: { type: 'boolean', default: false },
         udp: { type: 'boolean', default: false },
+        pipeline: { type: 'string' },
         http: { type: 'boolean', default: false },
       },
     }),
@@ -106,6 +107,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
   if (!external && values.expect !== undefined) usage('--expect applies to the server at --port');
   if (values['idle-counts'] !== undefined && experiment !== 'idle') usage('--idle-counts applies to --experiment idle');
   if (values.out !== undefined && experiment !== 'claims') usage('--out applies to --experiment claims');
+  if (values.pipeline !== undefined && !values.udp) usage('--pipeline applies to --udp');
   const quick = values.quick === true;
   if (quick && values.experiment === undefined) usage('--quick does not apply to the rr table');
   if (quick && values['idle-counts'] !== undefined) usage('--quick picks the idle counts: it does not go with --idle-counts');
@@ -130,11 +132,13 @@ export async function benchCommand(argv: string[]): Promise<number> {
       warmupMs,
       rounds: values.rounds === undefined ? 3 : num('bench', 'rounds', values.rounds, 1, 1, true),
       threads: threads ?? defaultLoadThreads(),
+      pipeline: num('bench', 'pipeline', values.pipeline, UDP_PIPELINE, 1, true, 1024),
       loops: values.loops === undefined ? os.availableParallelism() : loops,
     };
     const rows = await runUdp(udpTargets(config.loops), config);
     const header =
-      `netmodels bench --udp: ${config.connections} clients x ${messageSize} B datagrams, one in flight each; ` +
+      `netmodels bench --udp: ${config.connections} clients x ${messageSize} B datagrams, ${config.pipeline} in flight each ` +
+        `(each client: one recvmmsg() for its replies, one sendmmsg() for its next datagrams); ` +
       `${durationMs / 1000} s after ${warmupMs / 1000} s warm-up, median of ${config.rounds} interleaved rounds; ${machineLine(m)}`;
     const result = { ...made, machine: m, config, rows };
     print(format, header, (f) => udpTable(rows, f === 'csv' ? 'table' : f), result);

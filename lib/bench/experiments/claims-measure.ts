@@ -1,7 +1,7 @@
 // The claims report's own measurements, beside the experiments it runs:
 // zombies and reaping, the thread model's clones, idle connections, and one
 // loop holding many connections.
-import { loadgen } from '../../loadgen';
+import { loadgenReport as loadgen } from '../../loadgen';
 import { threadCount, zombiesOf } from '../proc';
 import { holdsIdle, startTarget } from '../targets';
 import { countersBetween, serverStats, sleep, sweep, target, type LoadPoint } from './runner';

@@ -5,7 +5,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 
 import { fmt, round } from '../../format';
-import { loadgen, type LoadgenOptions, type LoadProgress, type LoadReport } from '../../loadgen';
+import { loadgenReport as loadgen, type LoadgenOptions, type LoadProgress, type LoadReport } from '../../loadgen';
 import { nativeModels } from '../../models/index';
 import type { ServerStats, SyscallStats } from '../../server';
 import { CLK_TCK, COARSE_TICKS, residentMiB, treeTicks } from '../proc';

@@ -2,7 +2,7 @@
 // (one socket, recvfrom/sendto, batch 1) serves many clients at once from one
 // process and one thread. Measured with the udp bench's pieces.
 import { fmt } from '../../format';
-import { loadgen } from '../../loadgen';
+import { loadgenReport as loadgen } from '../../loadgen';
 import { readStats, startUdp, udpTargets, kernelDrops } from '../udp';
 
 /** Clients the claim's run serves at once. */
