@@ -101,6 +101,13 @@ async function withDeafListener(body: (port: number) => Promise<void>): Promise<
   }
 }
 
+/** Requests made, every reply right, no error. */
+function expectClean(r: LoadReport): void {
+  expect(r.requests).toBeGreaterThan(0);
+  expect(r.mismatches).toBe(0);
+  expect(r.errors).toBe(0);
+}
+
 describe('loadgen rr', () => {
   it('drives an uppercase server with verified replies', async () => {
     const server = await uppercaseServer();
@@ -208,10 +215,7 @@ describe('loadgen rr', () => {
 
   it("verifies an echo server with expect: 'echo'", async () => {
     const server = await echoServer();
-    const r = await loadgen({ port: server.port, connections: 4, durationMs: 300, expect: 'echo' });
-    expect(r.requests).toBeGreaterThan(0);
-    expect(r.mismatches).toBe(0);
-    expect(r.errors).toBe(0);
+    expectClean(await loadgen({ port: server.port, connections: 4, durationMs: 300, expect: 'echo' }));
   });
 
   it("only counts bytes with expect: 'none'", async () => {
@@ -244,10 +248,7 @@ describe('loadgen rr', () => {
 
   it('verifies 64 KiB messages end to end', async () => {
     const server = await uppercaseServer();
-    const r = await loadgen({ port: server.port, connections: 4, messageSize: 65536, durationMs: 500 });
-    expect(r.requests).toBeGreaterThan(0);
-    expect(r.mismatches).toBe(0);
-    expect(r.errors).toBe(0);
+    expectClean(await loadgen({ port: server.port, connections: 4, messageSize: 65536, durationMs: 500 }));
   });
 
   // Connecting is set-up: the clock starts once every connection is open,
@@ -271,8 +272,7 @@ describe('loadgen rr', () => {
     const server = await uppercaseServer();
     const r = await loadgen({ port: server.port, connections: 6, threads: 3, durationMs: 300 });
     expect(r.connected).toBe(6);
-    expect(r.requests).toBeGreaterThan(0);
-    expect(r.mismatches).toBe(0);
+    expectClean(r);
   });
 });
 
