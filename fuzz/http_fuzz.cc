@@ -1,17 +1,17 @@
-// libFuzzer harness for the built-in HTTP handler (native/core/handler.cc),
-// run as plain C++ with no sockets. It checks what the handler promises, not
-// only that it does not crash:
+// libFuzzer harness for the HTTP/1.1 request framing (native/core/http.cc,
+// HandleHttp: the built-in "http" handler), run as plain C++ with no
+// sockets. It checks what http.h promises, not only that it does not crash:
 //
 //   - Output is a sequence of the handler's own replies, nothing else; a
 //     reply that closes (Connection: close, or an error) is the last one, and
-//     Handle() reports the close exactly when such a reply was sent.
+//     HandleHttp() reports the close exactly when such a reply was sent.
 //   - Responses never outnumber complete requests: every complete request
 //     holds a CRLFCRLF (its end), so after any prefix of the input the 200s
 //     sent are at most the CRLFCRLFs in that prefix. An error reply refuses
 //     a request that may be incomplete (a 414 mid-line), and is the last.
 //   - The same bytes split anywhere give the same replies and the same
 //     verdict: whole, one byte per call, and in pseudo-random pieces.
-//   - Memory is bounded: Handle() allocates nothing (malloc hooks), its
+//   - Memory is bounded: HandleHttp() allocates nothing (malloc hooks), its
 //     state is a fixed-size struct, and the output it makes is bounded by the
 //     input it was given.
 //
@@ -23,18 +23,18 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "core/handler.h"
+#include "core/http.h"
 
 namespace {
 
-static_assert(sizeof(nm::HandlerState) <= 128, "the handler's state is small and fixed-size");
+static_assert(sizeof(nm::HttpState) <= 128, "the parser's state is small and fixed-size");
 
 [[noreturn]] void Violated(const char* what, size_t at) {
   fprintf(stderr, "invariant violated: %s (at byte %zu)\n", what, at);
   abort();
 }
 
-// Allocations made while Handle() runs, by the thread that runs it: per
+// Allocations made while HandleHttp() runs, by the thread that runs it: per
 // thread, because libFuzzer's own threads (the -rss_limit_mb watcher) may
 // allocate at any moment, and counting theirs failed a clean seed in CI.
 thread_local bool in_handle = false;
@@ -71,7 +71,7 @@ const Reply kReplies[] = {
 #undef HEAD200
 #undef ERROR
 
-// Collects output in a buffer made before Handle() runs, so collecting
+// Collects output in a buffer made before HandleHttp() runs, so collecting
 // allocates nothing either.
 class Capture final : public nm::Output {
  public:
@@ -126,11 +126,7 @@ struct Run {
 // after every call.
 template <typename Next>
 Run Feed(Capture* cap, const uint8_t* data, size_t size, Next next, bool per_prefix) {
-  nm::HandlerState state;
-  state.kind = nm::HandlerKind::kHttp;
-  // Handle() may rewrite its input in place; work on a copy.
-  static char input[1 << 20];
-  memcpy(input, data, size);
+  nm::HttpState state;
   size_t off = 0;
   size_t ends = 0;  // CRLFCRLFs in data[0, off)
   size_t answers = 0;
@@ -140,23 +136,22 @@ Run Feed(Capture* cap, const uint8_t* data, size_t size, Next next, bool per_pre
     size_t n = next(size - off);
     const size_t before = cap->size();
     in_handle = true;
-    closed = nm::Handle(state, input + off, n, *cap) == nm::Verdict::kClose;
+    closed = !nm::HandleHttp(state, reinterpret_cast<const char*>(data) + off, n, *cap);
     in_handle = false;
-    if (handle_allocations != 0) Violated("Handle() allocated", off);
+    if (handle_allocations != 0) Violated("HandleHttp() allocated", off);
     for (size_t i = off; i < off + n; i++) {
       if (i >= 3 && memcmp(data + i - 3, "\r\n\r\n", 4) == 0) ends++;
     }
     off += n;
     answers += CheckReplies(cap->data(), before, cap->size(), &closed_reply, off);
     if (per_prefix && answers > ends) Violated("more responses than complete requests", off);
-    if (closed != closed_reply) Violated("Handle() said close without a closing reply, or the reverse", off);
+    if (closed != closed_reply) Violated("HandleHttp() said close without a closing reply, or the reverse", off);
   }
   if (closed) {
     // A closed handler stays closed and silent.
     const size_t before = cap->size();
-    char byte[] = "G";
     in_handle = true;
-    const bool more = nm::Handle(state, byte, 1, *cap) != nm::Verdict::kClose;
+    const bool more = nm::HandleHttp(state, "G", 1, *cap);
     in_handle = false;
     if (more || cap->size() != before) Violated("a closed handler answered again", off);
   }

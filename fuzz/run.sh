@@ -1,6 +1,7 @@
 #!/bin/sh
-# Builds the HTTP handler's libFuzzer harness with clang and runs it on the
-# seed corpus; arguments go to libFuzzer (e.g. -max_total_time=60).
+# Builds the libFuzzer harness of the HTTP/1.1 framing (native/core/http.cc)
+# with clang and runs it on the seed corpus; arguments go to libFuzzer
+# (e.g. -max_total_time=60).
 # New inputs the fuzzer finds land in fuzz/out/corpus, never in the seeds.
 set -eu
 cd "$(dirname "$0")/.."
@@ -28,6 +29,6 @@ echo 'extern "C" int LLVMFuzzerTestOneInput(const unsigned char*, unsigned long)
 rm -f fuzz/out/probe
 "$CXX" -std=c++17 -g -O1 -Wall -Wextra -Inative \
   -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-  fuzz/http_fuzz.cc native/core/handler.cc -o fuzz/out/http_fuzz
+  fuzz/http_fuzz.cc native/core/http.cc -o fuzz/out/http_fuzz
 exec fuzz/out/http_fuzz -dict=fuzz/http.dict -max_len=4096 -rss_limit_mb=512 \
   -artifact_prefix=fuzz/out/ fuzz/out/corpus fuzz/corpus "$@"

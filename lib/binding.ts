@@ -19,7 +19,7 @@ function loadAddon(): unknown {
     e.message +=
       `\nnetmodels: no addon for ${process.platform}-${process.arch} (Node ${process.version}) in ${dir}: ` +
       'install a C++ compiler, make and Python 3 (Debian/Ubuntu: build-essential python3) and run ' +
-      '`npm rebuild netmodels` (the npm package carries prebuilds for Linux x64 and arm64, glibc).';
+      '`npm rebuild netmodels` (the npm package carries prebuilds for Linux x64 and arm64, glibc 2.28 or newer).';
     throw e;
   }
 }

@@ -1,16 +1,17 @@
-// A test-only window onto the built-in HTTP handler: `httpFrame(bytes,
-// splits?)` runs it on a buffer with no socket, cut at the given offsets
-// into one Handle() call per piece, and stops at the call that says close,
-// as a connection does. It returns { output, closed, ends, consumed }: the
-// replies, whether the handler closed, the output length after each call
-// made, and the input bytes handed over. The tests replay the fuzzer's
-// corpus through it, every split point included, on machines without clang.
+// A test-only window onto the HTTP/1.1 request framing (core/http.h, the
+// built-in "http" handler): `httpFrame(bytes, splits?)` runs HandleHttp() on
+// a buffer with no socket, cut at the given offsets into one call per piece,
+// and stops at the call that says close, as a connection does. It returns
+// { output, closed, ends, consumed }: the replies, whether the parser closed,
+// the output length after each call made, and the input bytes handed over.
+// The tests replay the fuzzer's corpus through it, every split point
+// included, on machines without clang.
 #include <napi.h>
 
 #include <vector>
 
 #include "addon.h"
-#include "core/handler.h"
+#include "core/http.h"
 
 namespace nm {
 
@@ -28,8 +29,8 @@ Napi::Value HttpFrame(const Napi::CallbackInfo& info) {
     throw Napi::TypeError::New(env, "httpFrame(bytes: Buffer, splits?: number[])");
   }
   auto buf = info[0].As<Napi::Buffer<char>>();
-  // Handle() may rewrite its input in place; the caller's buffer is kept.
-  std::vector<char> input(buf.Data(), buf.Data() + buf.Length());
+  const char* input = buf.Data();
+  const size_t size = buf.Length();
   std::vector<size_t> cuts;
   if (info.Length() > 1 && !info[1].IsUndefined()) {
     if (!info[1].IsArray()) throw Napi::TypeError::New(env, "splits must be an array of offsets");
@@ -38,7 +39,7 @@ Napi::Value HttpFrame(const Napi::CallbackInfo& info) {
     for (uint32_t i = 0; i < splits.Length(); i++) {
       Napi::Value v = splits.Get(i);
       const double at = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
-      if (!(at > static_cast<double>(last) && at < static_cast<double>(input.size())) ||
+      if (!(at > static_cast<double>(last) && at < static_cast<double>(size)) ||
           at != static_cast<double>(static_cast<size_t>(at))) {
         throw Napi::RangeError::New(env, "splits must be increasing offsets inside the buffer");
       }
@@ -46,17 +47,16 @@ Napi::Value HttpFrame(const Napi::CallbackInfo& info) {
       cuts.push_back(last);
     }
   }
-  cuts.push_back(input.size());
+  cuts.push_back(size);
 
-  HandlerState state;
-  state.kind = HandlerKind::kHttp;
+  HttpState state;
   Collect out;
   Napi::Array ends = Napi::Array::New(env);
   bool closed = false;
   size_t from = 0;
   for (size_t cut : cuts) {
     if (cut == from) continue;  // an empty buffer
-    closed = Handle(state, input.data() + from, cut - from, out) == Verdict::kClose;
+    closed = !HandleHttp(state, input + from, cut - from, out);
     ends.Set(ends.Length(), Napi::Number::New(env, static_cast<double>(out.bytes.size())));
     from = cut;
     if (closed) break;

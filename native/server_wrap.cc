@@ -248,6 +248,9 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
     thread_.join();
   }
 
+  // ObjectWrap's Finalize(Napi::Env), which ours would hide (clang warns).
+  using Napi::ObjectWrap<ServerWrap>::Finalize;
+
   // On the JS thread, after Join(): the model is only ever replaced or
   // destroyed here, so stats() on the JS thread never races with it.
   // Returns the sink of the event TSFN it released, whose finalizer runs

@@ -10,20 +10,11 @@
 //        [--duration 1] [--warmup 0.25] [--rounds 3]
 'use strict';
 
-const { parseArgs } = require('node:util');
+const { options } = require('./options');
+const { selectTargets } = require('../dist/bench/targets');
+const { measureLoad } = require('../dist/bench/experiments/runner');
 
-const { selectTargets } = require('../dist/bench');
-const { measureLoad } = require('../dist/experiments/runner');
-
-const { values } = parseArgs({
-  options: {
-    sizes: { type: 'string', default: '64,4096,65536' },
-    connections: { type: 'string', default: '64' },
-    duration: { type: 'string', default: '1' },
-    warmup: { type: 'string', default: '0.25' },
-    rounds: { type: 'string', default: '3' },
-  },
-});
+const values = options({ sizes: '64,4096,65536', connections: '64', duration: '1', warmup: '0.25', rounds: '3' });
 
 const [epoll, uring] = selectTargets(['epoll-level', 'uring']);
 const targets = [epoll, uring, { ...uring, label: 'uring single', args: [...(uring.args ?? []), '--recv', 'single'] }];

@@ -7,8 +7,8 @@ import * as path from 'node:path';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { compare, figureOf, figureText, interleaved, medianOf, medianRound, rangeText, type Figure } from '../lib/experiments/rounds';
-import type * as Runner from '../lib/experiments/runner';
+import { compare, figureOf, figureText, interleaved, medianOf, medianRound, rangeText, type Figure } from '../lib/bench/rounds';
+import type * as Runner from '../lib/bench/experiments/runner';
 
 const CLI = path.join(__dirname, '..', 'dist', 'cli.js');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'netmodels-exp-'));
@@ -220,7 +220,7 @@ describe('figures over rounds and the verdict helper (fixed figures)', () => {
 // connection at the window's edges (in flight when it opens, read but not
 // answered when it closes), which the bound allows for.
 describe('the experiments measure the server over the load generator window', () => {
-  const runner = () => import(path.join(__dirname, '..', 'dist', 'experiments', 'runner.js')) as Promise<typeof Runner>;
+  const runner = () => import(path.join(__dirname, '..', 'dist', 'bench', 'experiments', 'runner.js')) as Promise<typeof Runner>;
 
   it('hold with 2000 idle connections: one read per request', async () => {
     const { measureLoad, target } = await runner();

@@ -1,14 +1,12 @@
 #include "core/child.h"
 
 #include <signal.h>
-#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <new>
 
 namespace nm {
 
@@ -18,10 +16,12 @@ namespace {
 constexpr int kGraceMs = 500;
 constexpr int kGraceStepMs = 10;
 
-// close_range over [first, last]; an empty range is nothing to do.
+// close_range over [first, last]; an empty range is nothing to do. By the
+// kernel header's number: glibc's SYS_ names lag the kernel's (glibc 2.31,
+// the prebuilds' floor, has no SYS_close_range).
 int CloseRange(int first, unsigned last) {
   if (first < 0 || static_cast<unsigned>(first) > last) return 0;
-  return syscall(SYS_close_range, static_cast<unsigned>(first), last, 0u) < 0 ? -errno : 0;
+  return syscall(__NR_close_range, static_cast<unsigned>(first), last, 0u) < 0 ? -errno : 0;
 }
 
 }  // namespace
@@ -61,22 +61,6 @@ int CatchInChild(int sig, void (*handler)(int)) {
   sigaddset(&set, sig);
   const int r = pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
   return -r;
-}
-
-SharedStats::~SharedStats() {
-  if (blocks_ == nullptr) return;
-  for (size_t i = 0; i < count_; i++) blocks_[i].~Stats();
-  munmap(blocks_, count_ * sizeof(Stats));
-}
-
-int SharedStats::Map(size_t count) {
-  void* p = mmap(nullptr, count * sizeof(Stats), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-                 -1, 0);
-  if (p == MAP_FAILED) return -errno;
-  blocks_ = static_cast<Stats*>(p);
-  count_ = count;
-  for (size_t i = 0; i < count; i++) new (blocks_ + i) Stats();
-  return 0;
 }
 
 int ChildGroup::Open(size_t blocks, const std::string& mode, const char** syscall) {

@@ -19,6 +19,7 @@
 
 #include "core/clock.h"
 #include "core/reaper.h"
+#include "core/shared_array.h"
 #include "core/stats.h"
 
 namespace nm {
@@ -43,24 +44,6 @@ int PrepareChild(pid_t parent, int keep, int must_close, const sigset_t* keep_bl
 // it, without SA_RESTART so that it interrupts a blocking call, and unblocks
 // it. 0 or -errno; async-signal-safe.
 int CatchInChild(int sig, void (*handler)(int));
-
-// A Stats block in a MAP_SHARED anonymous mapping: children count into it
-// and the parent reads it at once. Created before any fork().
-class SharedStats {
- public:
-  SharedStats() = default;
-  ~SharedStats();
-  SharedStats(const SharedStats&) = delete;
-  SharedStats& operator=(const SharedStats&) = delete;
-
-  // `count` blocks, zeroed. 0 or -errno (mmap).
-  int Map(size_t count = 1);
-  Stats* get(size_t i = 0) const { return blocks_ + i; }
-
- private:
-  Stats* blocks_ = nullptr;
-  size_t count_ = 0;
-};
 
 // The children a process model (fork, prefork) forks: the counters they
 // share with it (block 0 the totals), the reaper that waits for exactly
@@ -115,7 +98,7 @@ class ChildGroup {
   static constexpr uint64_t kForkBackOffMs = 20;
   // Signals the outliving groups still there; true if any was.
   bool SignalOutlived(int sig);
-  SharedStats shared_;
+  SharedArray<Stats> shared_;
   Reaper reaper_;
   std::mutex outlived_mu_;
   // Groups whose leader was reaped. Pruned of empty ones as leaders exit:

@@ -33,7 +33,9 @@ void ReturnFreed(uint64_t bytes, bool last) {
   // One thread trims; the others go on.
   uint64_t expected = freed;
   if (!g_freed.compare_exchange_strong(expected, 0, std::memory_order_relaxed)) return;
-  malloc_trim(0);
+#ifdef __GLIBC__
+  malloc_trim(0);  // glibc's alone: musl's allocator unmaps freed memory itself
+#endif
 }
 
 }  // namespace

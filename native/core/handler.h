@@ -7,60 +7,15 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "core/http.h"
 #include "core/js_sink.h"
+#include "core/output.h"
 
 namespace nm {
 
 // kJs: the bytes go to a JavaScript handler through the connection's loop,
 // which fills in HandlerState::js.
 enum class HandlerKind : uint8_t { kUppercase, kEcho, kDiscard, kHttp, kJs };
-
-// Where a handler's replies go. emit() either sends now or queues; the
-// connection decides. Implementations must be async-signal-safe when used in
-// a forked child.
-class Output {
- public:
-  virtual void emit(const char* data, size_t len) = 0;
-
- protected:
-  ~Output() = default;
-};
-
-// Where an HTTP/1.1 request stream stands. The parser (handler.cc, RFC 9112)
-// reads one byte at a time and never buffers input, so this is all the
-// memory a connection's HTTP parsing ever takes, whatever the client sends.
-// Every field is handler.cc's to interpret.
-struct HttpState {
-  uint64_t body_left = 0;       // content or chunk-data bytes still to skip
-  uint64_t number = 0;          // the Content-Length or chunk size being read
-  uint64_t content_length = 0;  // the request's Content-Length, once seen
-  uint32_t line_len = 0;        // bytes of the request line or chunk-size line
-  uint32_t section_len = 0;     // bytes of the header or trailer section
-  uint16_t fields = 0;          // fields in the header or trailer section
-  uint8_t phase = 0;            // which part of the request is being read
-  uint8_t step = 0;             // where inside the current line
-  uint8_t value_step = 0;       // where inside a field value or list element
-  uint8_t pos = 0;              // bytes matched of a name, element or version (saturates)
-  uint8_t match = 0;            // bit set: known names or list elements still matching
-  uint8_t field = 0;            // which known header the current line is
-  uint8_t te_codings = 0;       // transfer codings listed (saturates)
-  bool cr = false;              // a CR was read: only LF may follow
-  bool http10 = false;          // the request line said HTTP/1.0
-  bool head = false;            // the method is HEAD: the reply has no body
-  bool close = false;           // a "close" connection option
-  bool keep_alive = false;      // a "keep-alive" connection option
-  bool cl_seen = false;         // a Content-Length field was read
-  bool te_seen = false;         // a Transfer-Encoding field was read
-  bool te_other = false;        // a transfer coding other than chunked was listed
-  bool expect_continue = false; // "Expect: 100-continue"
-};
-
-// The limits a request must keep (bytes exclude the line's CRLF). Beyond
-// them the reply is an error and the connection closes.
-constexpr uint32_t kHttpMaxRequestLine = 8192;       // 414 URI Too Long
-constexpr uint32_t kHttpMaxHeaderSection = 16384;    // 431, header fields with their CRLFs
-constexpr uint16_t kHttpMaxHeaderFields = 100;       // 431
-constexpr uint32_t kHttpMaxChunkLine = 4096;         // 400, chunk size with extensions
 
 // A connection served by a JavaScript handler: its input goes to the sink,
 // and reading stops once `unacked` (delivered, not yet taken by JS) reaches

@@ -2,11 +2,9 @@
 
 #include <netinet/in.h>
 #include <sched.h>
-#include <sys/mman.h>
 
 #include <cerrno>
 #include <cstring>
-#include <new>
 
 namespace nm {
 
@@ -66,23 +64,9 @@ void SourceLimit::Drop(const SourceKey& key) {
   if (it != open_.end() && --it->second == 0) open_.erase(it);
 }
 
-SourceSlots::~SourceSlots() {
-  if (owner_ == nullptr) return;
-  munmap(owner_, bytes_);
-}
-
 int SourceSlots::Map(size_t count) {
-  // The lock word in the mapping's first cache line, the slots after it.
-  constexpr size_t kHead = 64;
-  const size_t bytes = kHead + count * sizeof(Slot);
-  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED) return -errno;
-  owner_ = new (p) std::atomic<uint32_t>(0);
-  slots_ = reinterpret_cast<Slot*>(static_cast<char*>(p) + kHead);
-  for (size_t i = 0; i < count; i++) new (slots_ + i) Slot();
-  count_ = count;
-  bytes_ = bytes;
-  return 0;
+  const int r = owner_.Map(1);
+  return r < 0 ? r : slots_.Map(count);
 }
 
 bool SourceSlots::Admit(size_t i, const sockaddr_storage& peer, uint32_t max) {
@@ -90,27 +74,29 @@ bool SourceSlots::Admit(size_t i, const sockaddr_storage& peer, uint32_t max) {
   if (!SourceKeyOf(peer, &key)) return true;
   const uint32_t me = static_cast<uint32_t>(i) + 1;
   // Held for a scan of the slots: a yield, not a sleep, while another has it.
-  for (uint32_t free = 0; !owner_->compare_exchange_weak(free, me, std::memory_order_acquire);
+  std::atomic<uint32_t>* owner = owner_.get();
+  for (uint32_t free = 0; !owner->compare_exchange_weak(free, me, std::memory_order_acquire);
        free = 0) {
     sched_yield();
   }
   uint32_t open = 0;
-  for (size_t j = 0; j < count_; j++) {
-    if (slots_[j].held.load(std::memory_order_relaxed) && slots_[j].key == key) open++;
+  for (size_t j = 0; j < slots_.size(); j++) {
+    const Slot* slot = slots_.get(j);
+    if (slot->held.load(std::memory_order_relaxed) && slot->key == key) open++;
   }
   const bool admit = open < max;
   if (admit) {
-    slots_[i].key = key;
-    slots_[i].held.store(true, std::memory_order_relaxed);
+    slots_.get(i)->key = key;
+    slots_.get(i)->held.store(true, std::memory_order_relaxed);
   }
-  owner_->store(0, std::memory_order_release);
+  owner->store(0, std::memory_order_release);
   return admit;
 }
 
 void SourceSlots::Clear(size_t i) {
   Release(i);
   uint32_t dead = static_cast<uint32_t>(i) + 1;
-  owner_->compare_exchange_strong(dead, 0, std::memory_order_release);
+  owner_.get()->compare_exchange_strong(dead, 0, std::memory_order_release);
 }
 
 }  // namespace nm

@@ -18,6 +18,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/shared_array.h"
+
 namespace nm {
 
 // A remote IP: IPv6 bits, IPv4 as its v4-mapped form (::ffff:a.b.c.d).
@@ -83,11 +85,6 @@ class SourceLimit {
 // reaps it (Clear). O(slots) per admission, only with a limit set.
 class SourceSlots {
  public:
-  SourceSlots() = default;
-  ~SourceSlots();
-  SourceSlots(const SourceSlots&) = delete;
-  SourceSlots& operator=(const SourceSlots&) = delete;
-
   // Maps `count` free slots, before any fork(). 0 or -errno (mmap).
   int Map(size_t count);
   // Whether slot `i` may serve `peer` with at most `max` (> 0) open per IP
@@ -95,7 +92,7 @@ class SourceSlots {
   // Async-signal-safe.
   bool Admit(size_t i, const sockaddr_storage& peer, uint32_t max);
   // Slot `i` serves nobody now. Async-signal-safe.
-  void Release(size_t i) { slots_[i].held.store(false, std::memory_order_release); }
+  void Release(size_t i) { slots_.get(i)->held.store(false, std::memory_order_release); }
   // The process of slot `i` is gone: its count, and the lock if it died
   // holding it. From the parent, once it has reaped that process.
   void Clear(size_t i);
@@ -106,10 +103,8 @@ class SourceSlots {
     std::atomic<bool> held{false};
   };
   static_assert(std::atomic<uint32_t>::is_always_lock_free, "the lock must work in shared memory");
-  std::atomic<uint32_t>* owner_ = nullptr;  // 0: free, else 1 + the slot that holds the lock
-  Slot* slots_ = nullptr;
-  size_t count_ = 0;
-  size_t bytes_ = 0;
+  SharedArray<std::atomic<uint32_t>> owner_;  // 0: free, else 1 + the slot that holds the lock
+  SharedArray<Slot> slots_;
 };
 
 }  // namespace nm

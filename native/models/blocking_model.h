@@ -1,4 +1,5 @@
-// The accept loop shared by the blocking models (iterative, thread, fork):
+// The accept loop shared by the blocking models (iterative, thread,
+// threadpool, fork):
 // one thread blocks in accept() and hands each connection to Dispatch().
 //
 // Stop() wakes it without a flag-and-timeout: shutdown() on the listener makes
@@ -58,10 +59,6 @@ class BlockingModel : public Model {
 
   std::atomic<uint64_t> next_generation_{1};
   Wakeup stop_;  // inherited listener only: Stop() signals it
-
- protected:
-
- private:
   Acceptor acceptor_;
   sockaddr_storage peer_{};
 };
