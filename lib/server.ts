@@ -261,7 +261,7 @@ export interface HandlerLink {
 /** Your protocol in JavaScript: called once per accepted connection, on the JS thread. */
 export type ConnectionHandler = (conn: Connection) => void;
 
-interface NativeServer extends JsOpsSink {
+export interface NativeServer extends JsOpsSink {
   start(
     onError: (err: Error) => void,
     onEvent: (name: string, payload: Record<string, unknown>) => void,
@@ -333,7 +333,7 @@ export abstract class Server<Events extends ServerEvents = ServerEvents> extends
       this.#handler = o.handler;
     }
     this.#highWaterMark = native.highWaterMark as number;
-    this.#native = new binding.NativeServer(model, native) as NativeServer;
+    this.#native = new binding.NativeServer(model, native);
     // The model's own events are built natively only while someone listens.
     const events = spec.events ?? [];
     if (events.length > 0) {
