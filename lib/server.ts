@@ -1,7 +1,6 @@
 // The abstract Server every model class extends: option checks, lifecycle,
 // events. A model's own class only names its model and its extra options.
 import { EventEmitter } from 'node:events';
-import { isIP } from 'node:net';
 
 import { binding } from './binding';
 import { AbortError, codedError, codedTypeError, validateOptionsObject } from './errors';
