@@ -209,11 +209,6 @@ const MAX_CONNECTIONS = 1_000_000;
 export const MAX_MESSAGE = 16 * 1024 * 1024;
 const MAX_MS = 24 * 60 * 60 * 1000;
 
-interface NativeLoadgen {
-  /** The promise's stop() ends the run early; it still resolves, with what was measured. */
-  loadgenStart(options: object, onProgress?: (p: LoadProgress) => void): Promise<Omit<LoadReport, 'startedAt' | 'finishedAt'>> & { stop(): void };
-}
-
 /**
  * Drives a TCP server from native epoll loops and resolves with a report.
  *
@@ -359,9 +354,8 @@ export async function loadgenReport(options: LoadgenOptions): Promise<LoadReport
           }
         };
 
-  const native = binding as NativeLoadgen;
   const startedAt = new Date().toISOString();
-  const run = native.loadgenStart(
+  const run = binding.loadgenStart(
     { host, port, mode, expect, connections, idle, messageSize, durationMs, warmupMs, connectTimeoutMs, timeoutMs, threads, rate, path, pipeline, requestTimeoutMs },
     deliver,
   );

@@ -174,7 +174,7 @@ function validateListenFd(name: string, value: unknown, datagram: boolean): numb
   const fd = validateInteger(name, value, 0, 2 ** 31 - 1, -1);
   let why: string | null;
   try {
-    const ops = binding.sys as { getsockopt(fd: number, option: string): number; getsockname(fd: number): { family: string } };
+    const ops = binding.sys;
     if (ops.getsockopt(fd, 'SO_TYPE') !== (datagram ? 2 : 1)) why = `it is not a ${datagram ? 'datagram' : 'stream'} socket`;
     else if (!datagram && ops.getsockopt(fd, 'SO_ACCEPTCONN') !== 1) why = 'it is not listening';
     else if (ops.getsockname(fd).family === 'unix') why = 'it is a Unix domain socket';

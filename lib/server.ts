@@ -282,7 +282,7 @@ export interface HandlerLink {
 /** Your protocol in JavaScript: called once per accepted connection, on the JS thread. */
 export type ConnectionHandler = (conn: Connection) => void;
 
-interface NativeServer extends JsOpsSink {
+export interface NativeServer extends JsOpsSink {
   start(
     onError: (err: Error) => void,
     onEvent: (name: string, payload: Record<string, unknown>) => void,
@@ -302,22 +302,21 @@ const running = new Set<Server>();
 
 type State = 'stopped' | 'starting' | 'running' | 'stopping';
 
+/** A listener method typed by the server's events, and the untyped one for symbols. */
+type ListenerMethod<Events, This> = {
+  <E extends keyof Events>(event: E, listener: (...args: Args<Events[E]>) => void): This;
+  (event: symbol, listener: (...args: any[]) => void): This;
+};
+
 /** Listener methods typed by the server's events (`Events`): declared here, inherited from EventEmitter. */
 export interface Server<Events extends ServerEvents = ServerEvents> {
-  on<E extends keyof Events>(event: E, listener: (...args: Args<Events[E]>) => void): this;
-  on(event: symbol, listener: (...args: any[]) => void): this;
-  once<E extends keyof Events>(event: E, listener: (...args: Args<Events[E]>) => void): this;
-  once(event: symbol, listener: (...args: any[]) => void): this;
-  off<E extends keyof Events>(event: E, listener: (...args: Args<Events[E]>) => void): this;
-  off(event: symbol, listener: (...args: any[]) => void): this;
-  addListener<E extends keyof Events>(event: E, listener: (...args: Args<Events[E]>) => void): this;
-  addListener(event: symbol, listener: (...args: any[]) => void): this;
-  removeListener<E extends keyof Events>(event: E, listener: (...args: Args<Events[E]>) => void): this;
-  removeListener(event: symbol, listener: (...args: any[]) => void): this;
-  prependListener<E extends keyof Events>(event: E, listener: (...args: Args<Events[E]>) => void): this;
-  prependListener(event: symbol, listener: (...args: any[]) => void): this;
-  prependOnceListener<E extends keyof Events>(event: E, listener: (...args: Args<Events[E]>) => void): this;
-  prependOnceListener(event: symbol, listener: (...args: any[]) => void): this;
+  on: ListenerMethod<Events, this>;
+  once: ListenerMethod<Events, this>;
+  off: ListenerMethod<Events, this>;
+  addListener: ListenerMethod<Events, this>;
+  removeListener: ListenerMethod<Events, this>;
+  prependListener: ListenerMethod<Events, this>;
+  prependOnceListener: ListenerMethod<Events, this>;
 }
 
 // `Events` types the listener methods only (the interface above).
@@ -359,7 +358,7 @@ export abstract class Server<Events extends ServerEvents = ServerEvents> extends
     }
     this.#highWaterMark = native.highWaterMark as number;
     this.#maxConnections = native.maxConnections as number;
-    this.#native = new binding.NativeServer(model, native) as NativeServer;
+    this.#native = new binding.NativeServer(model, native);
     // The model's own events are built natively only while someone listens.
     const events = [...(spec.events ?? []), ...(spec.family === 'datagram' ? [] : ['drop'])];
     if (events.length > 0) {

@@ -101,6 +101,13 @@ async function withDeafListener(body: (port: number) => Promise<void>): Promise<
   }
 }
 
+/** Requests made, every reply right, no error. */
+function expectClean(r: LoadReport): void {
+  expect(r.requests).toBeGreaterThan(0);
+  expect(r.mismatches).toBe(0);
+  expect(r.errors).toBe(0);
+}
+
 describe('loadgen rr', () => {
   it('drives an uppercase server with verified replies', async () => {
     const server = await uppercaseServer();
@@ -208,10 +215,7 @@ describe('loadgen rr', () => {
 
   it("verifies an echo server with expect: 'echo'", async () => {
     const server = await echoServer();
-    const r = await loadgen({ port: server.port, connections: 4, durationMs: 300, expect: 'echo' });
-    expect(r.requests).toBeGreaterThan(0);
-    expect(r.mismatches).toBe(0);
-    expect(r.errors).toBe(0);
+    expectClean(await loadgen({ port: server.port, connections: 4, durationMs: 300, expect: 'echo' }));
   });
 
   it("only counts bytes with expect: 'none'", async () => {
@@ -273,10 +277,7 @@ describe('loadgen rr', () => {
 
   it('verifies 64 KiB messages end to end', async () => {
     const server = await uppercaseServer();
-    const r = await loadgen({ port: server.port, connections: 4, messageSize: 65536, durationMs: 500 });
-    expect(r.requests).toBeGreaterThan(0);
-    expect(r.mismatches).toBe(0);
-    expect(r.errors).toBe(0);
+    expectClean(await loadgen({ port: server.port, connections: 4, messageSize: 65536, durationMs: 500 }));
   });
 
   // Connecting is set-up: the clock starts once every connection is open,
@@ -306,8 +307,7 @@ describe('loadgen rr', () => {
     const server = await uppercaseServer();
     const r = await loadgen({ port: server.port, connections: 6, threads: 3, durationMs: 300 });
     expect(r.connected).toBe(6);
-    expect(r.requests).toBeGreaterThan(0);
-    expect(r.mismatches).toBe(0);
+    expectClean(r);
   });
 });
 
@@ -374,8 +374,7 @@ describe('loadgen failures', () => {
   // `unstarted` says how many were never tried, and there was no window.
   it('does not count the end of a run as an error', async () => {
     await withDeafListener(async (port) => {
-      const native = binding as { loadgenStart(o: object): Promise<LoadReport> & { stop(): void } };
-      const run = native.loadgenStart({ port, connections: 300, durationMs: 50, connectTimeoutMs: 60_000 });
+      const run = binding.loadgenStart({ port, connections: 300, durationMs: 50, connectTimeoutMs: 60_000 });
       await new Promise((resolve) => setTimeout(resolve, 200));
       run.stop();
       const r = await run;
