@@ -135,7 +135,7 @@ export interface ServerStats {
    * The io_uring each loop runs (uring): the kernel features in use (`bundle`:
    * receive bundles; `incremental`: incrementally consumed buffers;
    * `defer-taskrun`; `registered-fd`; `single-mmap`), then the provided buffers,
-   * e.g. `'bundle incremental defer-taskrun registered-fd single-mmap; 128 buffers of 65536 B'`.
+   * e.g. `'bundle incremental defer-taskrun registered-fd single-mmap; 32 buffers of 65536 B'`.
    */
   ring?: string;
   /** Children reaped (fork; 0 elsewhere). */

@@ -4,8 +4,9 @@ import { integer, oneOf, type ModelSpec } from '../spec';
 export interface UringServerOptions extends ServerOptions, EventLoopOptions {
   /**
    * Size of the io_uring submission queue; its receive buffers are that
-   * many times 2 KiB (rounded up to a power of two). Default 4096 (8 MiB of
-   * buffers); at most 32768.
+   * many times 2 KiB (rounded up to a power of two; a quarter of it with
+   * incremental `buffers`). Default 4096 (8 MiB of buffers, or 2 MiB); at
+   * most 32768.
    */
   entries?: number;
   /**
@@ -19,11 +20,11 @@ export interface UringServerOptions extends ServerOptions, EventLoopOptions {
   /**
    * How the provided receive buffers are consumed. `'incremental'`
    * (default): where the kernel has incrementally consumed buffer rings
-   * (6.12) and capped bundles are in use, the same memory as 64 KiB buffers
-   * that each completion takes only its bytes from, the next going on where
-   * it stopped: small messages share a buffer, a 64 KiB one fills one or
-   * two. Else as `'whole'`: 2 KiB buffers, one (or one per 2 KiB of a
-   * bundle) per completion. `stats().ring` says which one runs.
+   * (6.12) and capped bundles are in use, a quarter of that memory in 64 KiB
+   * buffers that each completion takes only its bytes from, the next going
+   * on where it stopped: small messages share a buffer, a 64 KiB one fills
+   * one or two. Else as `'whole'`: 2 KiB buffers, one (or one per 2 KiB of
+   * a bundle) per completion. `stats().ring` says which one runs.
    */
   buffers?: 'incremental' | 'whole';
 }

@@ -242,10 +242,16 @@ int Ring::ProbeOps() {
   return 0;
 }
 
-// `bytes` of buffers, in kBufferSize pieces or, where the kernel consumes
-// them incrementally, kBundleBytes ones. The kernel has no probe for that
-// but the registration itself: one that refuses the flag (EINVAL, before
-// 6.12) is asked again without it, over the same memory.
+// `bytes` of buffers in kBufferSize pieces or, where the kernel consumes
+// them incrementally, a quarter of it in kBundleBytes ones. A quarter: the
+// ring is used in FIFO order, so all of it passes through the cache, and
+// incremental buffers hold only the bytes that came where a whole one
+// holds 2 KiB for a 64 B message. At 64 x 64 KiB round trips 8 MiB cost
+// 38 us of CPU a request, 2 MiB 25 (epoll: 23); 1 MiB ran dry, 2.2 recv
+// completions a request (bench/RESULTS.md). The kernel has no probe for
+// incremental rings but the registration itself: one that refuses the
+// flag (EINVAL, before 6.12) is asked again without it, over the same
+// memory.
 int Ring::RegisterBuffers(unsigned bytes, bool incremental, SysError* error) {
   const unsigned most = bytes / kBufferSize;  // entries of the whole-buffer ring
   buf_ring_bytes_ = most * sizeof(ProvidedBuf);
@@ -262,8 +268,9 @@ int Ring::RegisterBuffers(unsigned bytes, bool incremental, SysError* error) {
   reg.bgid = 0;
   int r = -EINVAL;
   if (incremental) {
-    buf_size_ = std::min(bytes, kBundleBytes);
-    reg.ring_entries = bytes / buf_size_;
+    const unsigned used = std::max(bytes / 4, 1u);
+    buf_size_ = std::min(used, kBundleBytes);
+    reg.ring_entries = used / buf_size_;
     reg.flags = IOU_PBUF_RING_INC;
     r = Register(ring_fd_, kRegisterPbufRing, &reg, 1);
     features_.incremental = r == 0;

@@ -101,8 +101,8 @@ class Ring {
   // io_uring_setup with `entries` submission slots and entries x
   // kBufferSize bytes of receive buffers (entries rounded up to a power of
   // two), registered as buffer group 0: as many buffers of kBufferSize, or
-  // with `incremental` where the kernel has it, buffers of kBundleBytes
-  // (fewer, the same memory). On any thread: the ring starts disabled, and
+  // with `incremental` where the kernel has it, a quarter of that memory
+  // in buffers of kBundleBytes (see RegisterBuffers). On any thread: the ring starts disabled, and
   // the thread that calls Enable() becomes its only submitter. `bundles`:
   // use receive bundles where the kernel has them. 0 or -errno with *error
   // filled.
@@ -147,7 +147,7 @@ class Ring {
 
   const Features& features() const { return features_; }
   // stats().ring: the features in use and the provided buffers, e.g.
-  // "bundle incremental defer-taskrun registered-fd single-mmap; 128 buffers of 65536 B".
+  // "bundle incremental defer-taskrun registered-fd single-mmap; 32 buffers of 65536 B".
   // From any thread, while the loop runs.
   std::string Describe() const;
 
