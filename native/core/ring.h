@@ -30,9 +30,6 @@
 #ifndef IORING_CQE_F_MORE
 #define IORING_CQE_F_MORE (1U << 1)  // 5.13
 #endif
-#ifndef IORING_CQE_F_BUF_MORE
-#define IORING_CQE_F_BUF_MORE (1U << 4)  // 6.12
-#endif
 
 namespace nm {
 
@@ -62,9 +59,6 @@ struct Completion {
   int buffer() const {
     return (flags & IORING_CQE_F_BUFFER) ? static_cast<int>(flags >> IORING_CQE_BUFFER_SHIFT) : -1;
   }
-  // An incrementally consumed buffer (the last, in a bundle) that the
-  // kernel goes on filling: it is not the loop's to give back yet.
-  bool buffer_more() const { return (flags & IORING_CQE_F_BUF_MORE) != 0; }
 };
 
 class Ring {
@@ -102,10 +96,10 @@ class Ring {
   // kBufferSize bytes of receive buffers (entries rounded up to a power of
   // two), registered as buffer group 0: as many buffers of kBufferSize, or
   // with `incremental` where the kernel has it, a quarter of that memory
-  // in buffers of kBundleBytes (see RegisterBuffers). On any thread: the ring starts disabled, and
-  // the thread that calls Enable() becomes its only submitter. `bundles`:
-  // use receive bundles where the kernel has them. 0 or -errno with *error
-  // filled.
+  // in buffers of kBundleBytes (see RegisterBuffers). On any thread: the
+  // ring starts disabled, and the thread that calls Enable() becomes its
+  // only submitter. `bundles`: use receive bundles where the kernel has
+  // them. 0 or -errno with *error filled.
   // Counts into `stats` (syscalls): wait, each io_uring_enter; ctl, each
   // request queued but sends; accept, recv, send, each completion of such a
   // request; eagain, each of those completions with -EAGAIN.
@@ -139,8 +133,8 @@ class Ring {
   void TakeReceived(const Completion& e, Fn&& fn);
 
   // A recv completion with -EINVAL from a ring that armed bundles: the
-  // kernel has bundles (6.10) but not their per-recv cap (6.14), which
-  // Open() found it had. Bundles are turned off for this ring's later
+  // kernel has bundles (6.10) but not their per-recv cap (6.14), although
+  // Open()'s probe found it. Bundles are turned off for this ring's later
   // recvs, and the completion means only that its recv must be armed
   // again; true for such a completion.
   bool RefuseBundle(const Completion& e);
@@ -217,7 +211,11 @@ class Ring {
   // Incremental buffers: where the kernel's next write into buffer id
   // starts. The kernel keeps the same offset (it advances the entry's addr
   // as it consumes), and completions arrive in the order it consumed, so
-  // adding each completion's bytes in order keeps the two equal.
+  // adding each completion's bytes in order keeps the two equal. The one
+  // completion the kernel posts later than it consumed, a multishot recv's
+  // last (queued to the end of its batch), carries data only when its
+  // bundle emptied the ring: then no other recv can consume before the
+  // loop has handled it and given buffers back.
   std::vector<uint32_t> offset_;
   // Bundles name only their first buffer; the rest follow it in ring
   // order. at_[p] is the buffer added at ring position p (positions are the
@@ -242,7 +240,12 @@ void Ring::TakeReceived(const Completion& e, Fn&& fn) {
     // The data starts where the previous completion from this buffer
     // stopped; a bundle goes on into the next buffers in ring order, each
     // new (offset 0). Every buffer but the last was filled to its end; the
-    // last is given back unless the kernel goes on filling it.
+    // last is given back once filled to its end too, as the kernel moves
+    // past a buffer exactly then. Not by IORING_CQE_F_BUF_MORE (6.12), the
+    // kernel's word for the same: a bundle the kernel retried within one
+    // completion (more queued after a full transfer) carries the flag of
+    // its first pass, and giving back a buffer still in use lets two recvs
+    // fill it (a kernel bug, fixed later: liburing has a test for it).
     int id = first;
     uint16_t pos = at_.empty() ? 0 : where_[static_cast<size_t>(first)];
     for (int left = e.res; left > 0;) {
@@ -250,7 +253,7 @@ void Ring::TakeReceived(const Completion& e, Fn&& fn) {
       const int n = std::min(left, static_cast<int>(buf_size_ - off));
       fn(Buffer(id) + off, n);
       left -= n;
-      if (left == 0 && e.buffer_more()) {
+      if (left == 0 && off + static_cast<uint32_t>(n) < buf_size_) {
         offset_[static_cast<size_t>(id)] = off + static_cast<uint32_t>(n);
         break;
       }
