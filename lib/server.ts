@@ -121,8 +121,9 @@ export interface ServerStats {
   reaper?: 'pidfd' | 'sigchld';
   /**
    * The io_uring each loop runs (uring): the kernel features in use (`bundle`:
-   * receive bundles; `defer-taskrun`; `registered-fd`; `single-mmap`), then the
-   * provided buffers, e.g. `'bundle defer-taskrun registered-fd single-mmap; 4096 buffers of 2048 B'`.
+   * receive bundles; `incremental`: incrementally consumed buffers;
+   * `defer-taskrun`; `registered-fd`; `single-mmap`), then the provided buffers,
+   * e.g. `'bundle incremental defer-taskrun registered-fd single-mmap; 32 buffers of 65536 B'`.
    */
   ring?: string;
   /** Children reaped (fork; 0 elsewhere). */

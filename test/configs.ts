@@ -71,6 +71,11 @@ const ALL: ConformanceConfig[] = [
   // Without receive bundles, as on kernels before 6.14: one completion per buffer.
   ...(URING ? [{ label: 'uring recv single', model: 'uring' as const, options: { recv: 'single' } }] : []),
   ...(URING ? [{ label: 'uring tiny ring single', model: 'uring' as const, options: { entries: 8, recv: 'single' } }] : []),
+  // Without incrementally consumed buffers, as on kernels before 6.12: whole
+  // 2 KiB buffers under bundles (the default configs above consume large
+  // buffers incrementally where the kernel can; the tiny ring: one of 4 KiB).
+  ...(URING ? [{ label: 'uring whole buffers', model: 'uring' as const, options: { buffers: 'whole' } }] : []),
+  ...(URING ? [{ label: 'uring tiny ring whole', model: 'uring' as const, options: { entries: 8, buffers: 'whole' } }] : []),
   ...(URING ? [{ label: 'uring x3 js', model: 'uring' as const, options: { handler: jsUppercase, loops: 3 } }] : []),
 ];
 
