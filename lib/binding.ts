@@ -80,6 +80,10 @@ export interface Addon {
   readonly sys: SysAddon;
   /** The load generator; the promise's stop() ends the run early (it still resolves, with what was measured). */
   loadgenStart(options: object, onProgress?: (p: LoadProgress) => void): Promise<Omit<LoadReport, 'startedAt' | 'finishedAt'>> & { stop(): void };
+  /** The stats() keys the native side reports (native/core/stats.h's lists), held against ServerStats by a test. */
+  readonly statsKeys: { stats: string[]; syscalls: string[]; worker: string[] };
+  /** The JS <-> native wire format (lib/wire.ts), held against lib's by a test. */
+  readonly wire: { eventStride: number; opStride: number; events: Record<string, number>; ops: Record<string, number> };
   /** Test-only: the built-in HTTP handler run on `bytes`, cut at `splits` (native/http_probe_wrap.cc). */
   httpFrame(bytes: Buffer, splits?: number[]): { output: Buffer; closed: boolean; ends: number[]; consumed: number };
 }

@@ -3,16 +3,12 @@
 // sends the connections' writes and flow control back once per JS turn.
 import { Connection, OpKind, type ConnectionLink } from './connection';
 import { OpBatch, throwLater, type JsOpsSink } from './op-batch';
+import { EVENT_STRIDE, EventKind } from './wire';
 
 export type { JsOpsSink } from './op-batch';
 
-// Event kinds of a batch: five numbers per event (kind, fd, generation, a, b).
-const OPENED = 0;
-const DATA = 1;
-const ENDED = 2;
-const DRAINED = 4;
-const CLOSED = 5;
-const SHUT = 6;
+// Event kinds of a batch: EVENT_STRIDE numbers per event (kind, fd, generation, a, b).
+const { opened: OPENED, data: DATA, ended: ENDED, drained: DRAINED, closed: CLOSED, shut: SHUT } = EventKind;
 
 export class JsLink implements ConnectionLink {
   readonly #handler: (conn: Connection) => void;
@@ -44,7 +40,7 @@ export class JsLink implements ConnectionLink {
   readonly onBatch = (loop: number, meta: Float64Array, bytes: Buffer, peers: string[]): void => {
     const conns = (this.#conns[loop] ??= new Map());
     let thrown: { error: unknown } | null = null;
-    for (let i = 0; i + 5 <= meta.length; i += 5) {
+    for (let i = 0; i + EVENT_STRIDE <= meta.length; i += EVENT_STRIDE) {
       const kind = meta[i];
       const fd = meta[i + 1];
       const generation = meta[i + 2];

@@ -1,9 +1,10 @@
 // What both JS-handler links (js-link.ts: connections, udp-link.ts:
 // datagrams) send back to the native bridge (native/js/bridge_wrap.cc):
-// ops of seven numbers, as JsBridge::Dispatch reads them (loop, fd,
+// ops of OP_STRIDE numbers, as JsBridge::Dispatch reads them (loop, fd,
 // generation, kind, consumed, index, notify), and the buffers they index,
 // in one native call per JS turn.
 import type { OpKind } from './connection';
+import { OP_STRIDE } from './wire';
 
 /** What a model's native side offers the link. */
 export interface JsOpsSink {
@@ -13,7 +14,7 @@ export interface JsOpsSink {
 export class OpBatch {
   // Written in place: the native side copies what it needs during jsOps(),
   // so the array is reused from turn to turn.
-  #meta = new Float64Array(7 * 64);
+  #meta = new Float64Array(OP_STRIDE * 64);
   #length = 0;
   #buffers: Buffer[] = [];
   #queued = false;
@@ -33,7 +34,7 @@ export class OpBatch {
   /** Queues one op; with `data`, the op's index is that buffer's. */
   push(loop: number, fd: number, generation: number, kind: OpKind, consumed: number, index: number, notify: boolean, data?: Buffer): void {
     if (data) index = this.#buffers.push(data) - 1;
-    if (this.#length + 7 > this.#meta.length) {
+    if (this.#length + OP_STRIDE > this.#meta.length) {
       const grown = new Float64Array(this.#meta.length * 2);
       grown.set(this.#meta);
       this.#meta = grown;
@@ -47,7 +48,7 @@ export class OpBatch {
     m[at + 4] = consumed;
     m[at + 5] = index;
     m[at + 6] = notify ? 1 : 0;
-    this.#length = at + 7;
+    this.#length = at + OP_STRIDE;
     this.flushSoon();
   }
 

@@ -6,6 +6,7 @@
 import { OpKind } from './connection';
 import { invalidArgType } from './errors';
 import { OpBatch, throwLater, type JsOpsSink } from './op-batch';
+import { EVENT_STRIDE, EventKind } from './wire';
 
 /** The sender of a datagram, as node:dgram's `rinfo`. */
 export interface RemoteInfo {
@@ -27,9 +28,9 @@ export type Reply = (data: Buffer | Uint8Array | string) => void;
 /** Your UDP protocol in JavaScript: called once per datagram, on the JS thread. */
 export type DatagramHandler = (msg: Buffer, rinfo: RemoteInfo, reply: Reply) => void;
 
-// native/js/bridge_wrap.cc's event kind of a datagram: five numbers per
-// event (kind, sender index, seq, offset, length).
-const DATAGRAM = 7;
+// native/js/bridge_wrap.cc's event kind of a datagram: EVENT_STRIDE numbers
+// per event (kind, sender index, seq, offset, length).
+const DATAGRAM = EventKind.datagram;
 
 interface Sender {
   address: string;
@@ -57,7 +58,7 @@ export class UdpLink {
     let taken = 0;
     let takenBytes = 0;
     let thrown: { error: unknown } | null = null;
-    for (let i = 0; i + 5 <= meta.length; i += 5) {
+    for (let i = 0; i + EVENT_STRIDE <= meta.length; i += EVENT_STRIDE) {
       if (meta[i] !== DATAGRAM) continue;
       const sender = senders[meta[i + 1]];
       const size = meta[i + 4];

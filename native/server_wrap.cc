@@ -2,6 +2,7 @@
 // The only N-API code that touches servers; lib/server.ts owns option checks
 // and the lifecycle seen by users.
 #include <chrono>
+#include <initializer_list>
 #include <memory>
 #include <mutex>
 #include <system_error>
@@ -327,18 +328,9 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
     const auto until = running ? Clock::now() : stopped_;
     Napi::Object o = Napi::Object::New(env);
     auto set = [&](const char* key, uint64_t v) { o.Set(key, static_cast<double>(v)); };
-    set("accepted", s.accepted);
-    set("active", s.active);
-    set("peakActive", s.peak_active);
-    set("closed", s.closed);
-    set("rejected", s.rejected);
-    set("bytesIn", s.bytes_in);
-    set("bytesOut", s.bytes_out);
-    set("reads", s.reads);
-    set("writes", s.writes);
-    set("wakeups", s.wakeups);
-    set("reaped", s.reaped);
-    set("errors", s.errors);
+#define NM_SET(name, key) set(key, s.name);
+    NM_COUNTERS(NM_SET)
+#undef NM_SET
     o.Set("syscalls", SyscallsObject(env, s.syscalls));
     NamedCounters counters;
     if (running) model_->Counters(&counters);
@@ -374,12 +366,9 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
       Napi::Object o = Napi::Object::New(env);
       if (w.pid >= 0) o.Set("pid", static_cast<double>(w.pid));
       if (w.state != nullptr) o.Set("state", w.state);
-      o.Set("accepted", static_cast<double>(w.accepted));
-      o.Set("active", static_cast<double>(w.active));
-      o.Set("served", static_cast<double>(w.served));
-      o.Set("bytesIn", static_cast<double>(w.bytes_in));
-      o.Set("bytesOut", static_cast<double>(w.bytes_out));
-      o.Set("wakeups", static_cast<double>(w.wakeups));
+#define NM_SET(name, key) o.Set(key, static_cast<double>(w.name));
+      NM_WORKER_COUNTERS(NM_SET)
+#undef NM_SET
       o.Set("syscalls", SyscallsObject(env, w.syscalls));
       out.Set(i, o);
     }
@@ -412,6 +401,24 @@ void InitServers(Napi::Env env, Napi::Object exports) {
   uint32_t i = 0;
   for (const std::string& name : ModelNames()) names.Set(i++, name);
   exports.Set("nativeModels", names);
+  // The keys of stats() the counter lists make, for the tests to hold
+  // against lib's (lib/stats-keys.ts).
+  Napi::Object keys = Napi::Object::New(env);
+  auto list = [&](const char* what, std::initializer_list<const char*> of) {
+    Napi::Array a = Napi::Array::New(env, of.size());
+    uint32_t n = 0;
+    for (const char* key : of) a.Set(n++, key);
+    keys.Set(what, a);
+  };
+#define NM_KEY(name, key) key,
+  list("stats", {NM_COUNTERS(NM_KEY)});
+  list("worker", {NM_WORKER_COUNTERS(NM_KEY)});
+#undef NM_KEY
+#define NM_KEY(name) #name,
+  list("syscalls", {NM_SYSCALLS(NM_KEY)});
+#undef NM_KEY
+  exports.Set("statsKeys", keys);
+  exports.Set("wire", JsBridge::Wire(env));
 }
 
 }  // namespace nm

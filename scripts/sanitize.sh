@@ -56,7 +56,9 @@ JSON
 # created and the check reports valid objects ("member call on address ...
 # which does not point to an object of type 'BlockingModel' ... invalid
 # vptr ... <memory cannot be printed>").
-flags="-fsanitize=address,undefined -fno-sanitize=vptr -fno-sanitize-recover=all -fno-omit-frame-pointer -g -O1"
+# -DNM_CHECK_THREADS=1: loop-only methods assert they run on their loop's
+# thread (native/core/loop_thread.h); free in the release build.
+flags="-fsanitize=address,undefined -fno-sanitize=vptr -fno-sanitize-recover=all -fno-omit-frame-pointer -g -O1 -DNM_CHECK_THREADS=1"
 (cd "$out" && CFLAGS="$flags" CXXFLAGS="$flags" LDFLAGS="-fsanitize=address,undefined" npm run --silent build)
 # lifecycle.test.ts runs dist/ in child processes: keep it current with lib/.
 npm run --silent build:ts

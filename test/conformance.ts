@@ -4,6 +4,7 @@
 // backend). Model-specific behaviour belongs in that model's own test file.
 import { afterEach, describe, expect, it } from 'vitest';
 import { MODEL_TABLE, createServer, type Connection, type DropInfo, type ModelName, type StopOptions } from '../lib/index';
+import { STATS_COUNTERS } from '../lib/stats-keys';
 import { Client, connectError } from './client';
 import { parseHttpResponses } from './http-replies';
 import {
@@ -54,10 +55,7 @@ const LOCALHOST = '127.0.0.1';
 const identity = (b: Buffer) => b;
 const HTTP_GET = 'GET / HTTP/1.1\r\nHost: localhost\r\nUser-Agent: netmodels-test\r\n\r\n';
 
-const STATS_NUMBER_KEYS = [
-  'port', 'accepted', 'active', 'peakActive', 'closed', 'rejected', 'bytesIn', 'bytesOut',
-  'reads', 'writes', 'wakeups', 'reaped', 'errors', 'uptimeMs',
-] as const;
+const STATS_NUMBER_KEYS = ['port', ...STATS_COUNTERS, 'uptimeMs'] as const;
 
 /** Writes `data`, reads exactly as many bytes back and checks them. */
 async function roundTrip(client: Client, data: Buffer | string, transform = toUpperAscii, what = 'reply'): Promise<void> {

@@ -52,6 +52,7 @@ struct JsOps {
     kConsumed, // nothing but the flow control in `consumed`
     kNoDelay,  // TCP_NODELAY to `notify`
     kKeepAlive,  // SO_KEEPALIVE to `notify`; TCP_KEEPIDLE to `index` seconds when > 0
+    kLast = kKeepAlive,
   };
   struct Op {
     ConnRef ref;

@@ -7,9 +7,18 @@
 #include <cerrno>
 #include <atomic>
 #include <cstdint>
-#include <initializer_list>
 
 namespace nm {
+
+// The connection and traffic counters, each by its field here and its key
+// in stats() (ServerStats in lib/server.ts says what each counts;
+// STATS_COUNTERS in lib/stats-keys.ts lists them for the tests to hold the
+// binding's keys against): one list for the counters, their snapshot, reset
+// and the binding.
+#define NM_COUNTERS(X)                                                                                  \
+  X(accepted, "accepted") X(active, "active") X(peak_active, "peakActive") X(closed, "closed")          \
+  X(rejected, "rejected") X(bytes_in, "bytesIn") X(bytes_out, "bytesOut") X(reads, "reads")            \
+  X(writes, "writes") X(wakeups, "wakeups") X(reaped, "reaped") X(errors, "errors")
 
 // The system calls counted, by name (stats().syscalls; what each counts is
 // stated on SyscallStats in lib/server.ts and in the README): one list for
@@ -31,8 +40,9 @@ struct SyscallSnapshot {
 
 // A copy of every counter at one moment, in plain integers.
 struct StatsSnapshot {
-  uint64_t accepted = 0, active = 0, peak_active = 0, closed = 0, rejected = 0, bytes_in = 0,
-           bytes_out = 0, reads = 0, writes = 0, wakeups = 0, reaped = 0, errors = 0;
+#define NM_FIELD(name, key) uint64_t name = 0;
+  NM_COUNTERS(NM_FIELD)
+#undef NM_FIELD
   SyscallSnapshot syscalls;
   // Adds a part's traffic (a composite's loop): bytes, calls, wakeups and
   // errors; never connections, which the parts count into the whole's block.
@@ -62,18 +72,9 @@ struct alignas(128) Stats {
   // in shared memory (the pointer is process-local).
   Stats* group = nullptr;
 
-  Counter accepted{0};
-  Counter active{0};
-  Counter peak_active{0};
-  Counter closed{0};
-  Counter rejected{0};
-  Counter bytes_in{0};
-  Counter bytes_out{0};
-  Counter reads{0};
-  Counter writes{0};
-  Counter wakeups{0};
-  Counter reaped{0};
-  Counter errors{0};
+#define NM_COUNTER(name, key) Counter name{0};
+  NM_COUNTERS(NM_COUNTER)
+#undef NM_COUNTER
 
   // System calls made (see SyscallSnapshot). Counted where the call is made,
   // one relaxed increment each; never through `group`: a composite sums
@@ -89,10 +90,9 @@ struct alignas(128) Stats {
   // Zeroes every counter: a block handed to a new part (a prefork child
   // taking a dead one's slot). Only while nothing counts into it.
   void reset() {
-    for (Counter* c : {&accepted, &active, &peak_active, &closed, &rejected, &bytes_in, &bytes_out,
-                       &reads, &writes, &wakeups, &reaped, &errors}) {
-      c->store(0, std::memory_order_relaxed);
-    }
+#define NM_ZERO(name, ...) name.store(0, std::memory_order_relaxed);
+    NM_COUNTERS(NM_ZERO)
+#undef NM_ZERO
 #define NM_ZERO(name) sys.name.store(0, std::memory_order_relaxed);
     NM_SYSCALLS(NM_ZERO)
 #undef NM_ZERO
@@ -142,9 +142,10 @@ struct alignas(128) Stats {
 
   StatsSnapshot snapshot() const {
     auto get = [](const Counter& c) { return c.load(std::memory_order_relaxed); };
-    StatsSnapshot s{get(accepted), get(active), get(peak_active), get(closed), get(rejected),
-                    get(bytes_in), get(bytes_out), get(reads), get(writes), get(wakeups),
-                    get(reaped), get(errors), {}};
+    StatsSnapshot s;
+#define NM_GET(name, key) s.name = get(name);
+    NM_COUNTERS(NM_GET)
+#undef NM_GET
 #define NM_GET(name) s.syscalls.name = get(sys.name);
     NM_SYSCALLS(NM_GET)
 #undef NM_GET

@@ -4,18 +4,24 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <iterator>
 #include <memory>
 #include <string>
 
 #include "core/sockaddr.h"
+#include "errors.h"
 
 namespace nm {
 
 namespace {
 
-// The event kinds in a batch's meta array (five numbers per event:
-// kind, fd, generation, a, b).
+// The wire format, exported to lib (Wire()): a batch's meta array holds
+// five numbers per event (kind, fd, generation, a, b); jsOps()'s seven per
+// op (loop, fd, generation, kind, consumed, index, notify).
 enum Event : int { kOpened = 0, kData = 1, kEnded = 2, kDrained = 4, kClosed = 5, kShut = 6, kDatagram = 7 };
+constexpr size_t kEventStride = 5;
+constexpr size_t kOpStride = 7;
 
 struct Batch {
   int loop = 0;
@@ -120,9 +126,10 @@ class JsBridge::Outbox final : public JsSink {
 
  private:
   void Add(int kind, ConnRef ref, double a, double b) {
-    batch_.meta.insert(batch_.meta.end(),
-                       {static_cast<double>(kind), static_cast<double>(ref.fd),
-                        static_cast<double>(ref.generation), a, b});
+    const double event[] = {static_cast<double>(kind), static_cast<double>(ref.fd),
+                            static_cast<double>(ref.generation), a, b};
+    static_assert(sizeof event / sizeof event[0] == kEventStride, "one event is kEventStride numbers");
+    batch_.meta.insert(batch_.meta.end(), std::begin(event), std::end(event));
   }
 
   const int id_;
@@ -186,24 +193,59 @@ void JsBridge::Detach(JsSink* sink) {
   loops_.erase(static_cast<Outbox*>(sink)->id());
 }
 
+Napi::Object JsBridge::Wire(Napi::Env env) {
+  Napi::Object events = Napi::Object::New(env);
+  for (auto [name, kind] : {std::pair{"opened", kOpened}, {"data", kData}, {"ended", kEnded}, {"drained", kDrained},
+                            {"closed", kClosed}, {"shut", kShut}, {"datagram", kDatagram}}) {
+    events.Set(name, static_cast<int>(kind));
+  }
+  Napi::Object ops = Napi::Object::New(env);
+  using K = JsOps::Kind;
+  for (auto [name, kind] : {std::pair{"write", K::kWrite}, {"end", K::kEnd}, {"destroy", K::kDestroy},
+                            {"pause", K::kPause}, {"resume", K::kResume}, {"consumed", K::kConsumed},
+                            {"noDelay", K::kNoDelay}, {"keepAlive", K::kKeepAlive}}) {
+    ops.Set(name, static_cast<int>(kind));
+  }
+  Napi::Object wire = Napi::Object::New(env);
+  wire.Set("eventStride", static_cast<double>(kEventStride));
+  wire.Set("opStride", static_cast<double>(kOpStride));
+  wire.Set("events", events);
+  wire.Set("ops", ops);
+  return wire;
+}
+
 void JsBridge::Dispatch(const Napi::CallbackInfo& info) {
   if (closed_) return;
+  Napi::Env env = info.Env();
   Napi::Float64Array meta = info[0].As<Napi::Float64Array>();
   Napi::Array buffers = info[1].As<Napi::Array>();
+  // A turn's ops are checked whole before any is applied: a malformed one
+  // (lib and the addon disagreeing on the format) throws and applies none.
+  if (meta.ElementLength() % kOpStride != 0) {
+    throw CodedRangeError(env, "ERR_INVALID_ARG_VALUE", "jsOps: the ops are not whole (7 numbers each)");
+  }
   std::unordered_map<int, JsOps> per_loop;
   const double* m = meta.Data();
-  for (size_t i = 0; i + 7 <= meta.ElementLength(); i += 7) {
+  for (size_t i = 0; i + kOpStride <= meta.ElementLength(); i += kOpStride) {
+    const double kind = m[i + 3];
+    if (!(kind >= 0 && kind <= static_cast<int>(JsOps::Kind::kLast)) || kind != static_cast<int>(kind)) {
+      char what[64];
+      snprintf(what, sizeof what, "jsOps: unknown op kind %g", kind);
+      throw CodedRangeError(env, "ERR_INVALID_ARG_VALUE", what);
+    }
     JsOps& ops = per_loop[static_cast<int>(m[i])];
     JsOps::Op op;
     op.ref = {static_cast<int>(m[i + 1]), static_cast<uint64_t>(m[i + 2])};
-    op.kind = static_cast<JsOps::Kind>(static_cast<int>(m[i + 3]));
+    op.kind = static_cast<JsOps::Kind>(static_cast<int>(kind));
     op.consumed = static_cast<uint64_t>(m[i + 4]);
     // kWrite: an index into `buffers`, replaced below; kConsumed from a UDP
     // handler: the datagrams taken (0 from a connection's).
     op.index = static_cast<uint32_t>(m[i + 5]);
     op.notify = m[i + 6] != 0;
     if (op.kind == JsOps::Kind::kWrite) {
-      Napi::Value value = buffers.Get(static_cast<uint32_t>(m[i + 5]));
+      Napi::Value value = m[i + 5] >= 0 && m[i + 5] < buffers.Length() ? buffers.Get(static_cast<uint32_t>(m[i + 5]))
+                                                                        : env.Undefined();
+      if (!value.IsBuffer()) throw CodedTypeError(env, "ERR_INVALID_ARG_TYPE", "jsOps: a write names no buffer");
       Napi::Buffer<char> data = value.As<Napi::Buffer<char>>();
       op.index = static_cast<uint32_t>(ops.bytes.size());
       JsBytes bytes;

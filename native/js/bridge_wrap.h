@@ -31,7 +31,12 @@ class JsBridge final : public JsHub {
 
   // JS thread: ops(meta: Float64Array, bytes: Buffer[]), seven numbers per
   // op: loop, fd, generation, kind, consumed, index into bytes, notify.
+  // Throws, applying none of them, on an op it does not know.
   void Dispatch(const Napi::CallbackInfo& info);
+  // The wire format as lib reads and writes it (lib/wire.ts holds its own
+  // copy; test/wire.test.ts compares them): { eventStride, opStride,
+  // events: { name: kind }, ops: { name: kind } }.
+  static Napi::Object Wire(Napi::Env env);
   // JS thread, once every loop has stopped: batches still queued are
   // delivered, then the function is released; later ops are dropped.
   void Release();

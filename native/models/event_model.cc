@@ -32,6 +32,7 @@ int EventModel::Prepare(SysError* error) {
 }
 
 void EventModel::Run() {
+  loop_thread_.Enter();
   const int listen_fd = listener_.get();
   now_ms_ = CoarseMonotonicMs();
   if (int r = BackendEnter(); r < 0) {

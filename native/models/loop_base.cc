@@ -31,6 +31,7 @@ int LoopBase<Conn>::OpenLoop(SysError* error) {
 
 template <class Conn>
 void LoopBase<Conn>::AddConnection(int fd) {
+  AssertInLoop(__func__);
   if (!CanWatch(fd)) {
     Reject(fd);
     return;
@@ -69,6 +70,7 @@ bool LoopBase<Conn>::AcceptFailed(int err, bool shed) {
 
 template <class Conn>
 void LoopBase<Conn>::ApplyJs(const JsOps& ops) {
+  AssertInLoop(__func__);
   for (const JsOps::Op& op : ops.ops) {
     Conn* c = Find(op.ref);
     // Closed meanwhile: JS hears of it in this round's batch.
@@ -80,6 +82,7 @@ void LoopBase<Conn>::ApplyJs(const JsOps& ops) {
 
 template <class Conn>
 void LoopBase<Conn>::Forget(Conn* c) {
+  AssertInLoop(__func__);
   const int fd = c->fd();
   if (c->linger_counted) lingering_--;
   sources_->Release(fd);  // before the fd is closed and its number reused
@@ -89,6 +92,7 @@ void LoopBase<Conn>::Forget(Conn* c) {
 
 template <class Conn>
 void LoopBase<Conn>::CloseAll() {
+  AssertInLoop(__func__);
   inbox_.Drain();
   for (auto& c : conns_) {
     if (c) Close(c.get());
@@ -107,6 +111,7 @@ int LoopBase<Conn>::TimerTimeout() const {
 
 template <class Conn>
 void LoopBase<Conn>::RunTimers() {
+  AssertInLoop(__func__);
   if (accept_resume_ms_ && now_ms_ >= accept_resume_ms_) {
     accept_resume_ms_ = 0;
     ResumeAccepting();

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/inbox.h"
+#include "core/loop_thread.h"
 #include "models/model.h"
 
 namespace nm {
@@ -52,12 +53,14 @@ class LoopBase : public Model {
   // On the loop's thread: the connection `ref` names, or null if it is gone
   // (its fd may since have been reused by a newer connection).
   Conn* Find(ConnRef ref) const {
+    AssertInLoop(__func__);
     if (ref.fd < 0 || static_cast<size_t>(ref.fd) >= conns_.size()) return nullptr;
     Conn* c = conns_[ref.fd].get();
     return c != nullptr && c->ref().generation == ref.generation ? c : nullptr;
   }
   // Counts `c` as lingering once it starts to.
   void NoteLinger(Conn* c) {
+    AssertInLoop(__func__);
     if (c->Lingering() && !c->linger_counted) {
       c->linger_counted = true;
       c->linger_since_ms = now_ms_;
@@ -68,6 +71,7 @@ class LoopBase : public Model {
   void Forget(Conn* c);
   // The end of a round: due timers, then one call into JS.
   void EndRound() {
+    AssertInLoop(__func__);
     if (TimersActive()) RunTimers();
     if (js_ != nullptr) js_->Flush();
   }
@@ -83,6 +87,12 @@ class LoopBase : public Model {
   // be shed, or another error, which is reported).
   bool AcceptFailed(int err, bool shed);
 
+  // The loop's thread, once Run() entered it: methods only it may call
+  // (the table, timers, JS ops: everything "on the loop's thread") assert
+  // it in the sanitizer build.
+  void AssertInLoop(const char* what) const { loop_thread_.Assert(what); }
+
+  LoopThread loop_thread_;
   Acceptor acceptor_;
   Inbox inbox_;
   JsSink* js_ = nullptr;  // handler kJs: this loop's outbox to JS

@@ -73,11 +73,19 @@ struct ModelOptions {
   }
 };
 
+// A part's counters (stats().workers[i]; WorkerStats in lib/server.ts), by
+// field and key, as NM_COUNTERS: `served` is the part's `closed`.
+#define NM_WORKER_COUNTERS(X)                                                                     \
+  X(accepted, "accepted") X(active, "active") X(served, "served") X(bytes_in, "bytesIn")         \
+  X(bytes_out, "bytesOut") X(wakeups, "wakeups")
+
 // One part of a model as stats().workers reports it: a loop, a pool thread,
 // a prefork child. Fields a model does not have stay at their defaults and
 // are left out of the JS object (pid < 0, state null).
 struct WorkerStats {
-  uint64_t accepted = 0, active = 0, bytes_in = 0, bytes_out = 0, wakeups = 0, served = 0;
+#define NM_FIELD(name, key) uint64_t name = 0;
+  NM_WORKER_COUNTERS(NM_FIELD)
+#undef NM_FIELD
   SyscallSnapshot syscalls;
   int64_t pid = -1;
   const char* state = nullptr;  // "idle" | "busy"

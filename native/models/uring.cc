@@ -68,6 +68,7 @@ class UringModel final : public LoopBase<RingConnection> {
 };
 
 void UringModel::Run() {
+  loop_thread_.Enter();
   int r = ring_.Enable();
   if (r < 0) {
     ReportError(r, "io_uring_register");
