@@ -153,7 +153,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   process.stdout.write(`netmodels ${model} server listening on ${host}:${address.port}\n`);
   // A line a second, only when something changed: an idle server is quiet,
   // from the start too.
-  let last = formatStats(server.stats());
+  let last = values.quiet ? '' : formatStats(server.stats());
   const timer = values.quiet
     ? undefined
     : setInterval(() => {
