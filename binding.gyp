@@ -17,9 +17,9 @@
       ],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=gnu++20"],
-      "cflags": ["-Wall", "-Wextra", "-pthread"],
+      "cflags": ["-Wall", "-Wextra", "-pthread", "-fvisibility=hidden"],
       "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-fexceptions", "-pthread"],
-      "ldflags": ["-pthread"]
+      "ldflags": ["-pthread", "-Wl,--version-script=<(module_root_dir)/native/exports.ver"]
     }
   ]
 }

@@ -1,15 +1,30 @@
 import { defineConfig } from 'vitest/config';
 
+// Files that measure: they run benchmarks in windows of a fraction of a
+// second, or read the process's RSS, and want the machine to themselves.
+const MEASURING = ['test/experiments.test.ts', 'test/cli.test.ts', 'test/memory.test.ts'];
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     pool: 'forks',
     // Real sockets, threads and processes on a shared 2-core machine: be generous.
     testTimeout: 60_000,
     hookTimeout: 60_000,
     teardownTimeout: 30_000,
-    // Suites that open thousands of sockets or fork hundreds of children fight
-    // for the same two cores; running files one after another keeps them honest.
-    fileParallelism: false,
+    projects: [
+      {
+        extends: true,
+        // Two files at a time: most of a file's time is spent waiting
+        // (plateaus, timeouts, round trips), and every check a test makes
+        // (fds, threads, children) is of its own worker process, so two
+        // workers do not see each other's servers.
+        test: { name: 'suites', include: ['test/**/*.test.ts'], exclude: MEASURING, maxWorkers: 2, sequence: { groupOrder: 0 } },
+      },
+      {
+        extends: true,
+        // Then the measuring files, one at a time, alone.
+        test: { name: 'measuring', include: MEASURING, fileParallelism: false, sequence: { groupOrder: 1 } },
+      },
+    ],
   },
 });

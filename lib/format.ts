@@ -6,10 +6,15 @@ export const FORMATS: readonly Format[] = ['table', 'md', 'csv', 'json'];
 
 export interface Column {
   title: string;
-  /** Text width in the aligned table. */
+  /** Least text width in the aligned table; a wider title or cell widens the column. */
   width: number;
   /** Left-aligned (labels); numbers are right-aligned. */
   left?: boolean;
+}
+
+/** Columns by title, each as wide as its widest cell; the first `labels` are left-aligned labels. */
+export function columns(titles: string[], labels = 1): Column[] {
+  return titles.map((title, i) => ({ title, width: 0, left: i < labels }));
 }
 
 /** A row of display cells, or a label with a note that spans the rest (a skipped target). */
@@ -31,10 +36,14 @@ export function grid(format: 'table' | 'md', columns: Column[], rows: GridRow[])
     }
     return out.join('\n');
   }
-  const pad = (text: string, c: Column) => (c.left ? text.padEnd(c.width) : text.padStart(c.width));
-  const out = [columns.map((c) => pad(c.title, c)).join('  ').trimEnd()];
+  // Every column as wide as its widest cell, so the rows line up whatever they hold.
+  const widths = columns.map((c, i) =>
+    Math.max(c.width, c.title.length, ...rows.map((r) => (Array.isArray(r) ? (r[i] ?? '') : i === 0 ? r.label : '').length)),
+  );
+  const pad = (text: string, i: number) => (columns[i].left ? text.padEnd(widths[i]) : text.padStart(widths[i]));
+  const out = [columns.map((c, i) => pad(c.title, i)).join('  ').trimEnd()];
   for (const r of rows) {
-    out.push(Array.isArray(r) ? r.map((cell, i) => pad(cell, columns[i])).join('  ').trimEnd() : `${pad(r.label, columns[0])}  ${r.note}`);
+    out.push(Array.isArray(r) ? r.map((cell, i) => pad(cell, i)).join('  ').trimEnd() : `${pad(r.label, 0)}  ${r.note}`);
   }
   return out.join('\n');
 }
@@ -53,4 +62,38 @@ export function csv(header: string[], records: (string | number | undefined)[][]
 /** A number rounded to `digits` for CSV, undefined kept. */
 export function round(n: number | undefined, digits: number): number | undefined {
   return n === undefined || !Number.isFinite(n) ? undefined : Number(n.toFixed(digits));
+}
+
+/**
+ * Points laid out as a table of row keys by column keys (model by idle
+ * count, clients by model...): each key once, in the order first seen, or
+ * ascending where `sorted` says so (numbers); `at` finds the point of a cell.
+ */
+export function pivot<P, R, C>(
+  points: readonly P[],
+  rowOf: (p: P) => R,
+  colOf: (p: P) => C,
+  sorted: { rows?: boolean; cols?: boolean } = {},
+): { rows: R[]; cols: C[]; at(row: R, col: C): P | undefined; cells(rowText: (row: R) => string, cell: (p: P, row: R) => string): string[][] } {
+  const keys = <K>(of: (p: P) => K, sort?: boolean) => {
+    const out = [...new Set(points.map(of))];
+    return sort ? out.sort((a, b) => Number(a) - Number(b)) : out;
+  };
+  const rows = keys(rowOf, sorted.rows);
+  const cols = keys(colOf, sorted.cols);
+  const at = (row: R, col: C) => points.find((p) => rowOf(p) === row && colOf(p) === col);
+  return {
+    rows,
+    cols,
+    at,
+    /** One grid row per row key: its text, then a cell per column ('-' where there is no point). */
+    cells: (rowText, cell) =>
+      rows.map((row) => [
+        rowText(row),
+        ...cols.map((col) => {
+          const p = at(row, col);
+          return p === undefined ? '-' : cell(p, row);
+        }),
+      ]),
+  };
 }

@@ -6,7 +6,7 @@ import type { Server } from './server';
 export { Server, HANDLERS } from './server';
 export { Connection } from './connection';
 export type { ConnectionAddresses } from './connection';
-export type { AddressInfo, ConnectionHandler, EventLoopOptions, HandlerName, ServerEvents, ServerOptions, ServerStats, SyscallStats, WorkerStats } from './server';
+export type { AddressInfo, ConnectionHandler, DropInfo, EventLoopOptions, HandlerName, ServerEvents, ServerOptions, ServerStats, StopOptions, SyscallStats, WorkerStats } from './server';
 export { AbortError } from './errors';
 export { MODELS, MODEL_TABLE, nativeModels } from './models/index';
 export type { ModelName, ModelClass, ModelOptions } from './models/index';

@@ -2,12 +2,10 @@
 // native batch (one per loop round) into Connection objects and events, and
 // sends the connections' writes and flow control back once per JS turn.
 import { Connection, OpKind, type ConnectionLink } from './connection';
-import { EVENT_STRIDE, EventKind, OP_STRIDE } from './wire';
+import { OpBatch, throwLater, type JsOpsSink } from './op-batch';
+import { EVENT_STRIDE, EventKind } from './wire';
 
-/** What a model's native side offers the link. */
-export interface JsOpsSink {
-  jsOps(meta: Float64Array, buffers: Buffer[]): void;
-}
+export type { JsOpsSink } from './op-batch';
 
 // Event kinds of a batch: EVENT_STRIDE numbers per event (kind, fd, generation, a, b).
 const { opened: OPENED, data: DATA, ended: ENDED, drained: DRAINED, closed: CLOSED, shut: SHUT } = EventKind;
@@ -16,17 +14,16 @@ export class JsLink implements ConnectionLink {
   readonly #handler: (conn: Connection) => void;
   readonly #onConnection: (conn: Connection) => void;
   readonly #highWaterMark: number;
-  #native: JsOpsSink | null = null;
   // One map per loop, by fd; the generation tells a reused fd apart.
   readonly #conns: Map<number, Connection>[] = [];
-  // Seven numbers per op, written in place: the native side copies what it
-  // needs during jsOps(), so the array is reused from turn to turn.
-  #meta = new Float64Array(OP_STRIDE * 64);
-  #metaLength = 0;
-  #buffers: Buffer[] = [];
-  #flushQueued = false;
   // Connections with input taken and not reported yet (reported at flush).
   readonly #owing = new Set<Connection>();
+  readonly #ops = new OpBatch(() => {
+    for (const conn of this.#owing) {
+      if (conn.owesMuch()) this.op(conn, OpKind.Consumed);
+    }
+    this.#owing.clear();
+  });
 
   constructor(handler: (conn: Connection) => void, onConnection: (conn: Connection) => void, highWaterMark: number) {
     this.#handler = handler;
@@ -36,7 +33,7 @@ export class JsLink implements ConnectionLink {
 
   /** Binds the link to a started server's native side. */
   attach(native: JsOpsSink): void {
-    this.#native = native;
+    this.#ops.attach(native);
   }
 
   /** The batch callback handed to the native start(). */
@@ -90,69 +87,17 @@ export class JsLink implements ConnectionLink {
         thrown ??= { error };
       }
     }
-    this.#scheduleFlush();
-    // Thrown from a tick of its own, it is the process's uncaught exception,
-    // as from a net.Server 'connection' listener. (Thrown from this native
-    // callback, Node 20 would only print a deprecation warning.)
-    if (thrown) {
-      const { error } = thrown;
-      process.nextTick(() => {
-        throw error;
-      });
-    }
+    this.#ops.flushSoon();
+    throwLater(thrown);
   };
 
   op(conn: Connection, kind: OpKind, data?: Buffer, notify = false, value = 0): void {
-    let index = value;
-    if (data) {
-      index = this.#buffers.length;
-      this.#buffers.push(data);
-    }
-    if (this.#metaLength + OP_STRIDE > this.#meta.length) {
-      const grown = new Float64Array(this.#meta.length * 2);
-      grown.set(this.#meta);
-      this.#meta = grown;
-    }
-    const m = this.#meta;
-    const at = this.#metaLength;
-    m[at] = conn.loop;
-    m[at + 1] = conn.fd;
-    m[at + 2] = conn.generation;
-    m[at + 3] = kind;
-    m[at + 4] = conn.takeTaken();
-    m[at + 5] = index;
-    m[at + 6] = notify ? 1 : 0;
-    this.#metaLength = at + OP_STRIDE;
-    this.#scheduleFlush();
+    this.#ops.push(conn.loop, conn.fd, conn.generation, kind, conn.takeTaken(), value, notify, data);
   }
-
-  #scheduleFlush(): void {
-    if (this.#flushQueued) return;
-    this.#flushQueued = true;
-    process.nextTick(this.#flush);
-  }
-
-  // One native call per JS turn for every op of every connection.
-  readonly #flush = (): void => {
-    this.#flushQueued = false;
-    for (const conn of this.#owing) {
-      if (conn.owesMuch()) this.op(conn, OpKind.Consumed);
-    }
-    this.#owing.clear();
-    this.#flushQueued = false;
-    if (this.#metaLength === 0) return;
-    const meta = this.#meta.subarray(0, this.#metaLength);
-    const buffers = this.#buffers;
-    this.#metaLength = 0;
-    this.#buffers = [];
-    this.#native?.jsOps(meta, buffers);
-  };
 
   /** After stop(): every connection still open is closed ('close' fires on each). */
   closeAll(): void {
-    this.#native = null;
-    this.#metaLength = 0;
-    this.#buffers = [];
+    this.#ops.close();
     for (const conns of this.#conns.filter(Boolean)) {
       for (const conn of conns.values()) conn.onClosed();
       conns.clear();

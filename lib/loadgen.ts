@@ -5,6 +5,7 @@ import { isIP } from 'node:net';
 import { binding } from './binding';
 import {
   AbortError,
+  codedError,
   invalidArgType,
   invalidArgValue,
   rejectUnknownOptions,
@@ -12,6 +13,7 @@ import {
   validateOneOf,
   validateOptionsObject,
   validateSignal,
+  type NodeStyleError,
 } from './errors';
 
 export type LoadMode = 'rr' | 'hold' | 'churn' | 'udp' | 'http';
@@ -55,7 +57,8 @@ export interface LoadgenOptions {
   port: number;
   /**
    * Default 'rr'. 'udp': `connections` virtual clients, each its own UDP
-   * socket with one datagram in flight, answered byte for byte or lost.
+   * socket with `pipeline` datagrams in flight (default 1: send, wait for
+   * the reply, send the next), answered byte for byte or lost.
    */
   mode?: LoadMode;
   /** rr, churn and udp: concurrent connections (slots; udp: clients). Default 64. Ignored by hold. */
@@ -101,7 +104,14 @@ export interface LoadgenOptions {
   signal?: AbortSignal;
   /** http: the path every GET asks for. Default '/'. */
   path?: string;
-  /** http: GETs sent at once on a connection (pipelining depth); the next batch waits for every response. Default 1. */
+  /**
+   * http: GETs sent at once on a connection (pipelining depth); the next
+   * batch waits for every response. udp: datagrams each client keeps in
+   * flight; a reply (or a loss) lets the next one go, and a client reads
+   * its replies with one recvmmsg() and sends with one sendmmsg(), so the
+   * client's syscalls per datagram fall as this grows (a datagram of under
+   * 4 bytes numbers at most 10^messageSize). Default 1.
+   */
   pipeline?: number;
   /** http: a batch not wholly answered after this long is a timeout (counted in `timeouts`; the connection is closed and retried). Default 10000. */
   requestTimeoutMs?: number;
@@ -199,11 +209,6 @@ const MAX_CONNECTIONS = 1_000_000;
 export const MAX_MESSAGE = 16 * 1024 * 1024;
 const MAX_MS = 24 * 60 * 60 * 1000;
 
-interface NativeLoadgen {
-  /** The promise's stop() ends the run early; it still resolves, with what was measured. */
-  loadgenStart(options: object, onProgress?: (p: LoadProgress) => void): Promise<Omit<LoadReport, 'startedAt' | 'finishedAt'>> & { stop(): void };
-}
-
 /**
  * Drives a TCP server from native epoll loops and resolves with a report.
  *
@@ -241,6 +246,12 @@ interface NativeLoadgen {
  * An aborted `signal` stops the run at once (its threads are joined) and
  * rejects the promise with an `AbortError` (`cause`: the signal's reason).
  *
+ * A run that counted no request failed, whatever else it did: the promise
+ * rejects with an `Error` of code 'ERR_LOADGEN_NO_REQUESTS' that names why —
+ * its errors by cause, most first ('ECONNREFUSED 640, mismatch 28,471'),
+ * with a hint when replies came but did not match, or that the server never
+ * answered — and carries the whole report as `report`.
+ *
  * Invalid options never throw synchronously: the returned promise rejects
  * with a Node-style TypeError (ERR_INVALID_ARG_TYPE) or RangeError
  * (ERR_OUT_OF_RANGE, ERR_INVALID_ARG_VALUE). If `onProgress` throws, the run
@@ -248,6 +259,47 @@ interface NativeLoadgen {
  * that error at the end.
  */
 export async function loadgen(options: LoadgenOptions): Promise<LoadReport> {
+  const report = await loadgenReport(options);
+  if (report.requests === 0) throw noRequests(report, (options as { expect?: LoadExpect }).expect ?? 'uppercase');
+  return report;
+}
+
+/** Errors of `reports` by cause, summed: their `errorCodes`, mismatches, non-2xx responses, timeouts and lost datagrams. */
+export function errorCauses(reports: readonly Pick<LoadReport, 'errorCodes' | 'mismatches' | 'non2xx' | 'timeouts' | 'lost'>[]): Record<string, number> {
+  const causes: Record<string, number> = {};
+  const add = (cause: string, n: number | undefined) => {
+    if (n) causes[cause] = (causes[cause] ?? 0) + n;
+  };
+  for (const r of reports) {
+    for (const [code, n] of Object.entries(r.errorCodes ?? {})) add(code, n);
+    add('mismatch', r.mismatches);
+    add('non-2xx', r.non2xx);
+    add('timeout', r.timeouts);
+    add('lost', r.lost);
+  }
+  return causes;
+}
+
+/** What loadgen() rejects with when a run counted no request. */
+function noRequests(report: LoadReport, expect: LoadExpect): NodeStyleError & { report: LoadReport } {
+  const causes = Object.entries(errorCauses([report])).sort(([, a], [, b]) => b - a);
+  let why: string;
+  if (causes.length === 0) {
+    why = 'no error: the server never answered (is it a discard server? a request of this size too large for it?)';
+  } else {
+    const others = LOAD_EXPECTS.filter((e) => e !== expect).join('|');
+    why = causes.map(([cause, n]) => `${cause} ${n.toLocaleString('en-US')}`).join(', ');
+    if (report.mismatches > 0) why += `: does the server speak another protocol? (expect: ${others})`;
+  }
+  const err = codedError('ERR_LOADGEN_NO_REQUESTS', `loadgen: no request completed in ${Math.round(report.durationMs)} ms; ${why}`);
+  return Object.assign(err, { report });
+}
+
+/**
+ * loadgen()'s run, resolved with its report even when it counted no request:
+ * for the bench and the experiments, which judge a report themselves.
+ */
+export async function loadgenReport(options: LoadgenOptions): Promise<LoadReport> {
   const opts = validateOptionsObject('options', options);
   rejectUnknownOptions('options', opts, KNOWN, 'loadgen()');
   if (opts.port === undefined) throw invalidArgType('options.port', 'of type number', opts.port);
@@ -270,7 +322,7 @@ export async function loadgen(options: LoadgenOptions): Promise<LoadReport> {
   const threads = validateInteger('options.threads', opts.threads, 1, 256, 1);
   const rate = validateInteger('options.rate', opts.rate, 0, 100_000_000, 0);
   if (rate > 0 && mode !== 'rr') throw invalidArgValue('options.rate', rate, "applies to mode 'rr' only");
-  const pipeline = validateInteger('options.pipeline', opts.pipeline, 1, 1024, 1);
+  const pipeline = validateInteger('options.pipeline', opts.pipeline, 1, mode === 'udp' ? Math.min(1024, 10 ** messageSize) : 1024, 1);
   const requestTimeoutMs = validateInteger('options.requestTimeoutMs', opts.requestTimeoutMs, 1, MAX_MS, 10_000);
   let path = '/';
   if (opts.path !== undefined) {
@@ -302,9 +354,8 @@ export async function loadgen(options: LoadgenOptions): Promise<LoadReport> {
           }
         };
 
-  const native = binding as NativeLoadgen;
   const startedAt = new Date().toISOString();
-  const run = native.loadgenStart(
+  const run = binding.loadgenStart(
     { host, port, mode, expect, connections, idle, messageSize, durationMs, warmupMs, connectTimeoutMs, timeoutMs, threads, rate, path, pipeline, requestTimeoutMs },
     deliver,
   );

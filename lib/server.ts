@@ -1,31 +1,19 @@
 // The abstract Server every model class extends: option checks, lifecycle,
 // events. A model's own class only names its model and its extra options.
 import { EventEmitter } from 'node:events';
-import { isIP } from 'node:net';
 
 import { binding } from './binding';
-import {
-  AbortError,
-  codedError,
-  codedTypeError,
-  invalidArgType,
-  invalidArgValue,
-  rejectUnknownOptions,
-  validateInteger,
-  validateOneOf,
-  validateOptionsObject,
-  validateSignal,
-} from './errors';
+import { AbortError, codedError, codedTypeError, invalidArgType, validateInteger, validateOptionsObject } from './errors';
 import type { ModelName } from './models/index';
 import type { Connection } from './connection';
 import { JsLink, type JsOpsSink } from './js-link';
 import { Hosting, isHostable, type HostableServer } from './hosting';
-import { modelOptions, modelsTaking, type ModelSpec } from './spec';
+import { MAX_U32, resolveOptions, type HandlerName } from './options';
+import type { ModelSpec } from './spec';
 
 export type { ModelName } from './models/index';
 
-export const HANDLERS = ['uppercase', 'echo', 'discard', 'http'] as const;
-export type HandlerName = (typeof HANDLERS)[number];
+export { HANDLERS, type HandlerName } from './options';
 
 /** Options every model accepts. */
 export interface ServerOptions {
@@ -133,8 +121,9 @@ export interface ServerStats {
   reaper?: 'pidfd' | 'sigchld';
   /**
    * The io_uring each loop runs (uring): the kernel features in use (`bundle`:
-   * receive bundles; `defer-taskrun`; `registered-fd`; `single-mmap`), then the
-   * provided buffers, e.g. `'bundle defer-taskrun registered-fd single-mmap; 4096 buffers of 2048 B'`.
+   * receive bundles; `incremental`: incrementally consumed buffers;
+   * `defer-taskrun`; `registered-fd`; `single-mmap`), then the provided buffers,
+   * e.g. `'bundle incremental defer-taskrun registered-fd single-mmap; 32 buffers of 65536 B'`.
    */
   ring?: string;
   /** Children reaped (fork; 0 elsewhere). */
@@ -236,11 +225,33 @@ export interface ServerEvents {
   error: [err: Error];
   /** A connection for the JS handler (`handler` a function). */
   connection: [conn: Connection];
+  /** A connection refused for `maxConnections` (or during `stop({ drainMs })`), as net.Server's `'drop'`. Not from prefork, whose children accept. */
+  drop: [data: DropInfo];
   newListener: [event: string | symbol, listener: (...args: any[]) => void];
   removeListener: [event: string | symbol, listener: (...args: any[]) => void];
 }
 
 type Args<T> = T extends unknown[] ? T : never;
+
+/** What `'drop'` tells of a refused connection, as node's net.Server. */
+export interface DropInfo {
+  localAddress: string;
+  localPort: number;
+  remoteAddress: string;
+  remotePort: number;
+  remoteFamily: 'IPv4' | 'IPv6';
+}
+
+/** `stop()`'s options. */
+export interface StopOptions {
+  /**
+   * Stop accepting at once (a new connection is refused: closed, counted in
+   * `rejected`, `'drop'`), let the open connections finish for up to this
+   * long, then close the rest as `stop()` does. net.Server's `close()`.
+   * Default 0: close them at once.
+   */
+  drainMs?: number;
+}
 
 /** One part of a model in `stats().workers`: a loop, a pool thread, a prefork child. */
 export interface WorkerStats {
@@ -272,7 +283,7 @@ export interface HandlerLink {
 /** Your protocol in JavaScript: called once per accepted connection, on the JS thread. */
 export type ConnectionHandler = (conn: Connection) => void;
 
-interface NativeServer extends JsOpsSink {
+export interface NativeServer extends JsOpsSink {
   start(
     onError: (err: Error) => void,
     onEvent: (name: string, payload: Record<string, unknown>) => void,
@@ -280,11 +291,10 @@ interface NativeServer extends JsOpsSink {
   ): AddressInfo;
   stop(): Promise<void>;
   wantEvents(on: boolean): void;
+  setMaxConnections(max: number): void;
   ref(on: boolean): void;
   stats(): Omit<ServerStats, 'model' | 'address' | 'port'>;
 }
-
-const MAX_U32 = 2 ** 32 - 1;
 
 // Running servers are referenced from here so one the user dropped is not
 // collected while its native thread still serves (as a listening
@@ -293,22 +303,21 @@ const running = new Set<Server>();
 
 type State = 'stopped' | 'starting' | 'running' | 'stopping';
 
+/** A listener method typed by the server's events, and the untyped one for symbols. */
+type ListenerMethod<Events, This> = {
+  <E extends keyof Events>(event: E, listener: (...args: Args<Events[E]>) => void): This;
+  (event: symbol, listener: (...args: any[]) => void): This;
+};
+
 /** Listener methods typed by the server's events (`Events`): declared here, inherited from EventEmitter. */
 export interface Server<Events extends ServerEvents = ServerEvents> {
-  on<E extends keyof Events>(event: E, listener: (...args: Args<Events[E]>) => void): this;
-  on(event: symbol, listener: (...args: any[]) => void): this;
-  once<E extends keyof Events>(event: E, listener: (...args: Args<Events[E]>) => void): this;
-  once(event: symbol, listener: (...args: any[]) => void): this;
-  off<E extends keyof Events>(event: E, listener: (...args: Args<Events[E]>) => void): this;
-  off(event: symbol, listener: (...args: any[]) => void): this;
-  addListener<E extends keyof Events>(event: E, listener: (...args: Args<Events[E]>) => void): this;
-  addListener(event: symbol, listener: (...args: any[]) => void): this;
-  removeListener<E extends keyof Events>(event: E, listener: (...args: Args<Events[E]>) => void): this;
-  removeListener(event: symbol, listener: (...args: any[]) => void): this;
-  prependListener<E extends keyof Events>(event: E, listener: (...args: Args<Events[E]>) => void): this;
-  prependListener(event: symbol, listener: (...args: any[]) => void): this;
-  prependOnceListener<E extends keyof Events>(event: E, listener: (...args: Args<Events[E]>) => void): this;
-  prependOnceListener(event: symbol, listener: (...args: any[]) => void): this;
+  on: ListenerMethod<Events, this>;
+  once: ListenerMethod<Events, this>;
+  off: ListenerMethod<Events, this>;
+  addListener: ListenerMethod<Events, this>;
+  removeListener: ListenerMethod<Events, this>;
+  prependListener: ListenerMethod<Events, this>;
+  prependOnceListener: ListenerMethod<Events, this>;
 }
 
 // `Events` types the listener methods only (the interface above).
@@ -325,6 +334,8 @@ export abstract class Server<Events extends ServerEvents = ServerEvents> extends
   readonly #hosting: Hosting | null = null;
   readonly #signal: AbortSignal | undefined;
   #onAbort: (() => void) | null = null;
+  #maxConnections: number;
+  #draining = false;
 
   protected constructor(spec: ModelSpec, options: unknown) {
     super();
@@ -338,91 +349,19 @@ export abstract class Server<Events extends ServerEvents = ServerEvents> extends
     this.#model = model;
     const o = validateOptionsObject('options', options);
     const owner = `${this.constructor.name}`;
-    rejectUnknownOptions(
-      'options',
-      o,
-      [
-        'host',
-        'port',
-        'ipv6Only',
-        'fd',
-        'signal',
-        'backlog',
-        'handler',
-        'maxConnections',
-        'maxConnectionsPerSource',
-        'idleTimeoutMs',
-        'highWaterMark',
-        ...Object.keys(modelOptions(spec)),
-      ],
-      owner,
-      modelsTaking,
-    );
-    const host = o.host === undefined ? '127.0.0.1' : o.host;
-    if (typeof host !== 'string') throw invalidArgType('options.host', 'of type string', host);
-    if (isIP(host) === 0) throw invalidArgValue('options.host', host, 'must be an IPv4 or IPv6 address literal');
-    const fd = validateListenFd('options.fd', o.fd, spec.family === 'datagram');
-    if (fd >= 0) {
-      for (const key of ['host', 'port', 'backlog', 'ipv6Only'] as const) {
-        if (o[key] !== undefined) throw invalidArgValue(`options.${key}`, o[key], 'cannot be given with options.fd (that socket listens already)');
-      }
-    }
-    this.#signal = validateSignal('options.signal', o.signal);
-    const ipv6Only = o.ipv6Only ?? false;
-    if (typeof ipv6Only !== 'boolean') throw invalidArgType('options.ipv6Only', 'of type boolean', ipv6Only);
-    const native: Record<string, unknown> = {
-      host,
-      port: validateInteger('options.port', o.port, 0, 65535, 0),
-      ipv6Only,
-      fd,
-      backlog: validateInteger('options.backlog', o.backlog, 0, 65535, 511),
-      handler: typeof o.handler === 'function' || isHostable(o.handler) ? 'js' : validateOneOf('options.handler', o.handler, HANDLERS, 'uppercase'),
-      maxConnections: validateInteger('options.maxConnections', o.maxConnections, 0, MAX_U32, 0),
-      maxConnectionsPerSource: validateInteger('options.maxConnectionsPerSource', o.maxConnectionsPerSource, 0, MAX_U32, 0),
-      idleTimeoutMs: validateInteger('options.idleTimeoutMs', o.idleTimeoutMs, 0, MAX_U32, 0),
-      highWaterMark: validateInteger('options.highWaterMark', o.highWaterMark, 1, 2 ** 40, 1 << 20),
-    };
-    if (typeof o.handler === 'function' || isHostable(o.handler)) {
-      if (spec.family === 'process') {
-        throw invalidArgType(
-          'options.handler',
-          `one of ${HANDLERS.map((h) => `'${h}'`).join(', ')} for ${owner}: a forked child cannot run JavaScript ` +
-            "(use exec: [file, ...args] to run a program per connection)",
-          o.handler,
-        );
-      }
-      if (isHostable(o.handler) && spec.family === 'datagram') {
-        throw invalidArgType(
-          'options.handler',
-          `a function (msg, rinfo, reply) or one of ${HANDLERS.filter((h) => h !== 'http').map((h) => `'${h}'`).join(', ')} for ${owner}: ` +
-            'a server that takes connections needs a stream model',
-          o.handler,
-        );
-      }
-      if (isHostable(o.handler)) {
-        this.#hosting = new Hosting(o.handler, this);
-        this.#handler = this.#hosting.handler;
-      } else {
-        this.#handler = o.handler;
-      }
+    const { native, signal } = resolveOptions(spec, o, owner);
+    this.#signal = signal;
+    if (isHostable(o.handler)) {
+      this.#hosting = new Hosting(o.handler, this);
+      this.#handler = this.#hosting.handler;
+    } else if (typeof o.handler === 'function') {
+      this.#handler = o.handler;
     }
     this.#highWaterMark = native.highWaterMark as number;
-    // Every key is sent, defaults applied: the native side keeps no defaults.
-    for (const [key, option] of Object.entries(modelOptions(spec))) {
-      native[key] = option.check(`options.${key}`, o[key]);
-    }
-    // Several loops cannot each open a reuseport listener on an inherited
-    // socket: they share it, or one accepts for all.
-    if (fd >= 0 && typeof native.loops === 'number' && native.loops > 1 && native.balance === 'reuseport') {
-      if (o.balance !== undefined) {
-        throw invalidArgValue('options.balance', o.balance, "cannot be 'reuseport' with options.fd (use 'shared' or 'handoff')");
-      }
-      native.balance = 'shared';
-    }
-    spec.finish?.(native, o);
-    this.#native = new binding.NativeServer(model, native) as NativeServer;
+    this.#maxConnections = native.maxConnections as number;
+    this.#native = new binding.NativeServer(model, native);
     // The model's own events are built natively only while someone listens.
-    const events = spec.events ?? [];
+    const events = [...(spec.events ?? []), ...(spec.family === 'datagram' ? [] : ['drop'])];
     if (events.length > 0) {
       const listened = () => events.some((name) => this.listenerCount(name) > 0);
       const emitter = this as EventEmitter; // `Events` is open here: the untyped methods
@@ -472,6 +411,7 @@ export abstract class Server<Events extends ServerEvents = ServerEvents> extends
     this.#state = 'starting';
     const link = this.#handler ? this.handlerLink(this.#handler, this.#highWaterMark) : null;
     try {
+      this.#native.setMaxConnections(this.#maxConnections);
       const address = this.#native.start((err) => {
         // A loop error is always counted in stats().errors; it is emitted when
         // someone listens, rather than crash the process as an unhandled
@@ -511,8 +451,29 @@ export abstract class Server<Events extends ServerEvents = ServerEvents> extends
     return { ...this.#address };
   }
 
-  /** Stops accepting, closes every connection, joins every thread, reaps every child. */
-  async stop(): Promise<void> {
+  /**
+   * The most connections served at once (0: no limit), as net.Server's
+   * `maxConnections`: settable while running, for every model (prefork's
+   * children read it from shared memory); it applies from the next accept,
+   * and connections already open stay. Kept for later `start()`s.
+   */
+  get maxConnections(): number {
+    return this.#maxConnections;
+  }
+
+  set maxConnections(value: number) {
+    if (value === undefined) throw invalidArgType('maxConnections', 'of type number', value);
+    this.#maxConnections = validateInteger('maxConnections', value, 0, MAX_U32, 0);
+    if (!this.#draining) this.#native.setMaxConnections(this.#maxConnections);
+  }
+
+  /**
+   * Stops accepting, closes every connection, joins every thread, reaps every
+   * child. With `drainMs`, the open connections first get up to that long
+   * to finish (see StopOptions).
+   */
+  async stop(options?: StopOptions): Promise<void> {
+    const drainMs = validateInteger('options.drainMs', validateOptionsObject('options', options).drainMs, 0, MAX_U32, 0);
     if (this.#state === 'stopping' && this.#stopping) return this.#stopping;
     if (this.#state !== 'running') {
       throw codedError('ERR_SERVER_NOT_RUNNING', 'Server is not running.');
@@ -522,8 +483,10 @@ export abstract class Server<Events extends ServerEvents = ServerEvents> extends
     this.#onAbort = null;
     this.#stopping = (async () => {
       try {
+        if (drainMs > 0) await this.#drain(drainMs);
         await this.#native.stop();
       } finally {
+        this.#draining = false;
         this.#link?.closeAll();
         this.#link = null;
         this.#hosting?.stopped();
@@ -535,6 +498,18 @@ export abstract class Server<Events extends ServerEvents = ServerEvents> extends
       this.emit('close');
     })();
     return this.#stopping;
+  }
+
+  // Refuses every new connection, then waits until none is open or
+  // `drainMs` has passed. Polled: the end of the last connection has no
+  // event of its own for every model.
+  async #drain(drainMs: number): Promise<void> {
+    this.#draining = true;
+    this.#native.setMaxConnections(-1);
+    const deadline = Date.now() + drainMs;
+    while (this.#native.stats().active > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, Math.min(10, Math.max(1, deadline - Date.now()))));
+    }
   }
 
   /** A synchronous snapshot of the counters. */
@@ -575,27 +550,4 @@ export abstract class Server<Events extends ServerEvents = ServerEvents> extends
   address(): AddressInfo | null {
     return this.#address ? { ...this.#address } : null;
   }
-}
-
-/**
- * `options.fd`: -1 when absent, else an fd that is a listening TCP socket
- * (stream, listening, IPv4 or IPv6), or for a datagram model a UDP socket.
- * What it is not is said in the error.
- */
-function validateListenFd(name: string, value: unknown, datagram = false): number {
-  if (value === undefined) return -1;
-  const fd = validateInteger(name, value, 0, 2 ** 31 - 1, -1);
-  let why: string | null;
-  try {
-    const ops = binding.sys as { getsockopt(fd: number, option: string): number; getsockname(fd: number): { family: string } };
-    if (ops.getsockopt(fd, 'SO_TYPE') !== (datagram ? 2 : 1)) why = `it is not a ${datagram ? 'datagram' : 'stream'} socket`;
-    else if (!datagram && ops.getsockopt(fd, 'SO_ACCEPTCONN') !== 1) why = 'it is not listening';
-    else if (ops.getsockname(fd).family === 'unix') why = 'it is a Unix domain socket';
-    else why = null;
-  } catch (err) {
-    const code = (err as { code?: string }).code;
-    why = code === 'EBADF' ? 'it is not an open descriptor' : code === 'ENOTSOCK' ? 'it is not a socket' : `${(err as Error).message}`;
-  }
-  if (why !== null) throw invalidArgValue(name, value, `must be ${datagram ? 'a UDP socket' : 'a listening TCP socket'}: ${why}`);
-  return fd;
 }

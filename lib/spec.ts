@@ -35,7 +35,49 @@ export interface BenchVariant {
   js?: boolean;
 }
 
-export interface ModelSpec {
+/**
+ * What a model can do, stated by the model: tests, experiments and the CLI
+ * ask these (and `family`), never a model's name, so a new model is picked
+ * up everywhere, and one that does not say fails to compile.
+ */
+export interface ModelCapabilities {
+  /** Serves one client at a time; the others wait in the listen backlog. */
+  readonly serial: boolean;
+  /**
+   * What a function handler is called for: once per connection, once per
+   * datagram, or null: refused (the connections are served in forked
+   * children, which cannot run JavaScript).
+   */
+  readonly jsHandler: 'connection' | 'datagram' | null;
+  /** Each connection is served by a child forked for it, and reaped (`stats().reaped`, `syscalls.fork`). */
+  readonly childPerConnection: boolean;
+  /** How it waits for work: in blocking accept/recv calls, for readiness (select, poll, epoll), for completions (io_uring), for queued signals. */
+  readonly waits: 'blocking' | 'readiness' | 'completion' | 'signal';
+  /** Descriptors it can watch at most (select: FD_SETSIZE); beyond it a connection is rejected. Absent: no limit of its own. */
+  readonly maxFd?: number;
+  /** `idleTimeoutMs` closes a connection idle that long. */
+  readonly idleTimeout: boolean;
+  /**
+   * How an http reply that closes the connection ends: shut the write side,
+   * then discard input until EOF (nginx's lingering close), by the loop's
+   * timers (`'loop'`) or in the serving thread or child (`'blocking'`); null:
+   * no connections.
+   */
+  readonly linger: 'loop' | 'blocking' | null;
+  /**
+   * What its accept does when this process is out of descriptors (EMFILE),
+   * never spinning: `'reserve'`: sheds the connection with a reserve fd, and
+   * pauses accepting when that cannot be reopened; `'armed'`: the same, but
+   * an accept already armed (io_uring) is not reached by a lowered
+   * RLIMIT_NOFILE, only by a full table; `'blocking'`: a blocking accept
+   * takes its descriptor before it waits, so it fails only on the next
+   * accept, and pauses; null: it accepts in other processes (their own
+   * tables) or takes no connections.
+   */
+  readonly emfile: 'reserve' | 'armed' | 'blocking' | null;
+}
+
+export interface ModelSpec extends ModelCapabilities {
   readonly name: string;
   readonly family: ModelFamily;
   /** One line, for docs and the CLI's usage. */

@@ -6,7 +6,7 @@
 // ('EBADF'), negative `errno` and `syscall`, built by native/errors.cc.
 import { isIP } from 'node:net';
 
-import { binding } from './binding';
+import { binding, type NativeEpoll } from './binding';
 import {
   AbortError,
   invalidArgType,
@@ -18,8 +18,7 @@ import {
   validateOptionsObject,
 } from './errors';
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-const native: any = binding.sys;
+const native = binding.sys;
 const C: Record<string, number> = native.constants;
 
 /** Readable (epoll_ctl / epoll_wait event bit). */
@@ -471,8 +470,7 @@ export async function pollAsync(
  * EBADF, except `close()` itself, which may be called again.
  */
 export class Epoll {
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  readonly #native: any;
+  readonly #native: NativeEpoll;
 
   constructor() {
     this.#native = new native.Epoll();

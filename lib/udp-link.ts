@@ -5,7 +5,7 @@
 // (native/js/bridge_wrap.cc), datagrams instead of connections.
 import { OpKind } from './connection';
 import { invalidArgType } from './errors';
-import type { JsOpsSink } from './js-link';
+import { OpBatch, throwLater, type JsOpsSink } from './op-batch';
 import { EVENT_STRIDE, EventKind } from './wire';
 
 /** The sender of a datagram, as node:dgram's `rinfo`. */
@@ -40,17 +40,14 @@ interface Sender {
 
 export class UdpLink {
   readonly #handler: DatagramHandler;
-  #native: JsOpsSink | null = null;
-  #meta: number[] = [];
-  #buffers: Buffer[] = [];
-  #flushQueued = false;
+  readonly #ops = new OpBatch();
 
   constructor(handler: DatagramHandler) {
     this.#handler = handler;
   }
 
   attach(native: JsOpsSink): void {
-    this.#native = native;
+    this.#ops.attach(native);
   }
 
   readonly onBatch = (loop: number, meta: Float64Array, bytes: Buffer, peers: string[]): void => {
@@ -77,14 +74,7 @@ export class UdpLink {
       }
     }
     this.#op(loop, 0, OpKind.Consumed, takenBytes, taken);
-    // Thrown from a tick of its own: the process's uncaught exception, as
-    // from a dgram 'message' listener.
-    if (thrown) {
-      const { error } = thrown;
-      process.nextTick(() => {
-        throw error;
-      });
-    }
+    throwLater(thrown);
   };
 
   #reply(loop: number, seq: number): Reply {
@@ -99,34 +89,17 @@ export class UdpLink {
         throw Object.assign(new Error('The datagram was already answered'), { code: 'ERR_SOCKET_DGRAM_REPLIED' });
       }
       replied = true;
-      this.#op(loop, seq, OpKind.Write, 0, this.#buffers.push(buf) - 1);
+      this.#op(loop, seq, OpKind.Write, 0, 0, buf);
     };
   }
 
-  // Seven numbers per op, as JsBridge::Dispatch reads them: loop, fd (unused),
-  // generation (the datagram's seq), kind, consumed (bytes taken), index
-  // (kWrite: into the buffers; kConsumed: datagrams taken), notify (unused).
-  #op(loop: number, seq: number, kind: OpKind, consumed: number, index: number): void {
-    this.#meta.push(loop, 0, seq, kind, consumed, index, 0);
-    if (this.#flushQueued) return;
-    this.#flushQueued = true;
-    process.nextTick(this.#flush);
+  // An op as JsBridge::Dispatch reads it: the fd is unused, the generation
+  // is the datagram's seq, the index (kConsumed) the datagrams taken.
+  #op(loop: number, seq: number, kind: OpKind, consumed: number, index: number, data?: Buffer): void {
+    this.#ops.push(loop, 0, seq, kind, consumed, index, false, data);
   }
 
-  // One native call per JS turn for every reply of every loop.
-  readonly #flush = (): void => {
-    this.#flushQueued = false;
-    if (this.#meta.length === 0) return;
-    const meta = Float64Array.from(this.#meta);
-    const buffers = this.#buffers;
-    this.#meta = [];
-    this.#buffers = [];
-    this.#native?.jsOps(meta, buffers);
-  };
-
   closeAll(): void {
-    this.#native = null;
-    this.#meta = [];
-    this.#buffers = [];
+    this.#ops.close();
   }
 }

@@ -45,6 +45,7 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
                        {InstanceMethod<&ServerWrap::Start>("start"),
                         InstanceMethod<&ServerWrap::Stop>("stop"),
                         InstanceMethod<&ServerWrap::WantEvents>("wantEvents"),
+                        InstanceMethod<&ServerWrap::SetMaxConnections>("setMaxConnections"),
                         InstanceMethod<&ServerWrap::JsOps>("jsOps"),
                         InstanceMethod<&ServerWrap::SetRef>("ref"),
                         InstanceMethod<&ServerWrap::GetStats>("stats")});
@@ -185,6 +186,16 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
     if (model_) model_->events_wanted = events_wanted_;
   }
 
+  // setMaxConnections(n): maxConnections from the next accept on, for the
+  // running model and the next start(); -1 refuses every new connection
+  // (a drain), for this run only. Validated in JS.
+  void SetMaxConnections(const Napi::CallbackInfo& info) {
+    const double n = info[0].As<Napi::Number>().DoubleValue();
+    const uint64_t max = n < 0 ? Model::kRefuseAll : static_cast<uint64_t>(n);
+    if (n >= 0) options_.max_connections = max;
+    if (model_) model_->SetMaxConnections(max);
+  }
+
   // ref(on): whether a running server keeps the event loop alive, as
   // net.Server's ref()/unref(). Its thread-safe functions are what hold it;
   // kept for the next start() too.
@@ -248,6 +259,9 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
     model_->Stop();
     thread_.join();
   }
+
+  // ObjectWrap's Finalize(Napi::Env), which ours would hide (clang warns).
+  using Napi::ObjectWrap<ServerWrap>::Finalize;
 
   // On the JS thread, after Join(): the model is only ever replaced or
   // destroyed here, so stats() on the JS thread never races with it.

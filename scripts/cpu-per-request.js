@@ -10,30 +10,22 @@
 //        [--connections 64] [--size 64] [--duration 3] [--warmup 0.5] [--rounds 3]
 'use strict';
 
-const fs = require('node:fs');
-const { parseArgs } = require('node:util');
-
+const { options } = require('./options');
 const { loadgen } = require('../dist');
-const { ceilingTarget, selectTargets, startTarget } = require('../dist/bench');
+const { CLK_TCK, statTicks } = require('../dist/bench/proc');
+const { ceilingTarget, selectTargets, startTarget } = require('../dist/bench/targets');
 
-const { values } = parseArgs({
-  options: {
-    models: { type: 'string', default: 'epoll-level,uring' },
-    connections: { type: 'string', default: '64' },
-    size: { type: 'string', default: '64' },
-    duration: { type: 'string', default: '3' },
-    warmup: { type: 'string', default: '0.5' },
-    rounds: { type: 'string', default: '3' },
-  },
+const values = options({
+  models: 'epoll-level,uring',
+  connections: '64',
+  size: '64',
+  duration: '3',
+  warmup: '0.5',
+  rounds: '3',
 });
 
-// USER_HZ is 100 on every Linux ABI node runs on.
-const TICK_MS = 10;
-
 function cpuMs(pid) {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * TICK_MS; // utime, stime
+  return (statTicks(`/proc/${pid}/stat`, false) * 1000) / CLK_TCK;
 }
 
 async function measure(target) {

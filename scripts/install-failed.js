@@ -8,6 +8,7 @@ process.stderr.write(
     'and building it from source failed (the error above).\n' +
     '  - Install a C++ compiler, make and Python 3 (Debian/Ubuntu: apt-get install build-essential python3),\n' +
     '    then run: npm rebuild netmodels\n' +
-    '  - The npm package carries prebuilds for Linux x64 and arm64 (glibc 2.34 or newer) only.\n',
+    '  - The npm package carries prebuilds for Linux x64 and arm64 with glibc 2.28 or newer only (none for musl:\n' +
+    '    on Alpine, apk add build-base python3 linux-headers, then npm rebuild netmodels).\n',
 );
 process.exit(1);

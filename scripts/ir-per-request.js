@@ -22,16 +22,15 @@ const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 const readline = require('node:readline');
-const { parseArgs } = require('node:util');
 
-const { values } = parseArgs({
-  options: {
-    models: { type: 'string', default: 'ceiling,select,poll,epoll-level,epoll-edge' },
-    connections: { type: 'string', default: '64' },
-    rounds: { type: 'string', default: '200' },
-    size: { type: 'string', default: '64' },
-    top: { type: 'string', default: '0' },
-  },
+const { options } = require('./options');
+
+const values = options({
+  models: 'ceiling,select,poll,epoll-level,epoll-edge',
+  connections: '64',
+  rounds: '200',
+  size: '64',
+  top: '0',
 });
 const WARM_ROUNDS = 20;
 const SYSCALLS = ['recv', 'send', 'select', 'poll', 'epoll_wait', 'epoll_ctl'];

@@ -10,20 +10,11 @@
 const { execFileSync, spawn } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
-const { parseArgs } = require('node:util');
 
+const { options } = require('./options');
 const { loadgen } = require('../dist');
 
-const { values } = parseArgs({
-  options: {
-    connections: { type: 'string', default: '64' },
-    size: { type: 'string', default: '64' },
-    duration: { type: 'string', default: '3000' },
-    warmup: { type: 'string', default: '500' },
-    threads: { type: 'string', default: '1' },
-    runs: { type: 'string', default: '3' },
-  },
-});
+const values = options({ connections: '64', size: '64', duration: '3000', warmup: '500', threads: '1', runs: '3' });
 
 const here = __dirname;
 const source = path.join(here, 'ceiling.c');

@@ -64,7 +64,7 @@ flags="-fsanitize=address,undefined -fno-sanitize=vptr -fno-sanitize-recover=all
 npm run --silent build:ts
 
 if [ "$#" -eq 0 ]; then
-  set -- test/conformance.test.ts test/http.test.ts test/loadgen.test.ts \
+  set -- test/conformance-*.test.ts test/http.test.ts test/loadgen.test.ts \
     test/loadgen-models.test.ts test/lifecycle.test.ts test/uring.test.ts test/js-handler.test.ts
 fi
 

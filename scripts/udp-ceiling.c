@@ -2,9 +2,10 @@
  * The UDP yardstick: the smallest honest batched UDP server doing the
  * uppercase echo, as the C ceiling is for TCP. The UDP bench compares the
  * udp model's rows with it, so it does only what any such server must:
- *   - one non-blocking UDP socket, poll() when the queue is empty;
- *   - recvmmsg() of up to 64 datagrams into 64 buffers of 65,507 bytes,
- *     toupper in place, one sendmmsg() of the replies to their senders;
+ *   - one blocking UDP socket: recvmmsg() with MSG_WAITFORONE waits for
+ *     one datagram, then takes what else is queued, up to 64, into 64
+ *     buffers of 65,507 bytes; toupper in place, one sendmmsg() of the
+ *     replies to their senders (MSG_DONTWAIT: a full send buffer drops);
  *   - a datagram larger than a buffer (MSG_TRUNC) is not answered.
  *
  * Usage: udp-ceiling [port [host [loops]]]   (port 0 = the kernel picks one)
@@ -17,7 +18,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,7 +53,7 @@ static int bind_socket(const char *host, int port, int reuse, struct sockaddr_st
     fprintf(stderr, "udp-ceiling: bad host %s\n", host);
     return -1;
   }
-  int fd = socket(ss->ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int fd = socket(ss->ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
   int on = 1;
   if (reuse && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) < 0) return -1;
@@ -79,13 +79,9 @@ static void serve(int fd) {
       in[i].msg_hdr.msg_iov = &iov[i];
       in[i].msg_hdr.msg_iovlen = 1;
     }
-    int n = recvmmsg(fd, in, BATCH, 0, NULL);
+    int n = recvmmsg(fd, in, BATCH, MSG_WAITFORONE, NULL);
     if (n < 0) {
-      if (errno == EAGAIN || errno == EINTR) {
-        struct pollfd p = {fd, POLLIN, 0};
-        if (poll(&p, 1, -1) < 0 && errno != EINTR) return;
-        continue;
-      }
+      if (errno == EINTR) continue;
       perror("udp-ceiling: recvmmsg");
       return;
     }
@@ -104,7 +100,7 @@ static void serve(int fd) {
       queued++;
     }
     for (int done = 0; done < queued;) {
-      int r = sendmmsg(fd, out + done, (unsigned)(queued - done), 0);
+      int r = sendmmsg(fd, out + done, (unsigned)(queued - done), MSG_DONTWAIT);
       if (r < 0) {
         if (errno == EINTR) continue;
         done++; /* dropped: UDP may */
@@ -123,6 +119,7 @@ int main(int argc, char **argv) {
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_signal;
+  /* No SA_RESTART: recvmmsg() must return EINTR so the loop sees the flag. */
   sigaction(SIGTERM, &sa, NULL);
   sigaction(SIGINT, &sa, NULL);
   struct sockaddr_storage ss;

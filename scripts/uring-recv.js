@@ -2,31 +2,30 @@
 // uring's receive modes against epoll level, in one run: req/s, server CPU
 // per request and recv completions per request (stats().syscalls.recv over
 // the measured window), for each message size; targets interleaved round by
-// round, each row the median round. 'uring single' is uring with
-// recv: 'single' (one completion per 2 KiB buffer, as before receive
-// bundles). Needs a built package (npm run build).
+// round, each row the median round. 'uring' runs its defaults (bundles over
+// incrementally consumed 64 KiB buffers where the kernel has them);
+// 'uring whole' is uring with buffers: 'whole' (bundles over whole 2 KiB
+// buffers, as before incremental ones); 'uring single' with recv: 'single'
+// (one completion per 2 KiB buffer, as before receive bundles). Needs a
+// built package (npm run build).
 //
 //   node scripts/uring-recv.js [--sizes 64,4096,65536] [--connections 64]
 //        [--duration 1] [--warmup 0.25] [--rounds 3]
 'use strict';
 
-const { parseArgs } = require('node:util');
+const { options } = require('./options');
+const { selectTargets } = require('../dist/bench/targets');
+const { measureLoad } = require('../dist/bench/experiments/runner');
 
-const { selectTargets } = require('../dist/bench');
-const { measureLoad } = require('../dist/experiments/runner');
-
-const { values } = parseArgs({
-  options: {
-    sizes: { type: 'string', default: '64,4096,65536' },
-    connections: { type: 'string', default: '64' },
-    duration: { type: 'string', default: '1' },
-    warmup: { type: 'string', default: '0.25' },
-    rounds: { type: 'string', default: '3' },
-  },
-});
+const values = options({ sizes: '64,4096,65536', connections: '64', duration: '1', warmup: '0.25', rounds: '3' });
 
 const [epoll, uring] = selectTargets(['epoll-level', 'uring']);
-const targets = [epoll, uring, { ...uring, label: 'uring single', args: [...(uring.args ?? []), '--recv', 'single'] }];
+const targets = [
+  epoll,
+  uring,
+  { ...uring, label: 'uring whole', args: [...(uring.args ?? []), '--buffers', 'whole'] },
+  { ...uring, label: 'uring single', args: [...(uring.args ?? []), '--recv', 'single'] },
+];
 const connections = Number(values.connections);
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];

@@ -9,7 +9,9 @@ import * as path from 'node:path';
 
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 
-import { cacheDir, noiseWarning, progressPrefix, type BenchRow } from '../lib/bench';
+import { progressPrefix } from '../lib/bench/progress';
+import { noiseWarning, type BenchRow } from '../lib/bench/rr';
+import { cacheDir } from '../lib/bench/targets';
 import { EpollServer, nativeModels } from '../lib/index';
 import { cleanup, trackServer, waitFor } from './helpers';
 import { childProcesses } from './proc';
@@ -17,16 +19,19 @@ import { closeAll, openMany, roundTripAll } from './scale';
 
 const CLI = path.join(__dirname, '..', 'dist', 'cli.js');
 
-/** `netmodels serve --handler <module>` in a child, once it listens. */
-async function serveHandler(model: string, handler: string) {
-  const child = spawn(process.execPath, [CLI, 'serve', '--model', model, '--handler', handler, '--port', '0', '--quiet'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+/** `netmodels serve <args> --port 0` in a child, once it listens: its stdout so far (`out()`), its exit, its port. */
+async function serve(args: string[]) {
+  const child = spawn(process.execPath, [CLI, 'serve', ...args, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const port = Number((await waitFor(() => /listening on 127\.0\.0\.1:(\d+)/.exec(out), 'serve to listen', 15_000))![1]);
-  return { child, exited, port };
+  return { child, exited, port, out: () => out };
+}
+
+/** `netmodels serve --handler <module>` in a child, once it listens. */
+function serveHandler(model: string, handler: string) {
+  return serve(['--model', model, '--handler', handler, '--quiet']);
 }
 const PACKAGE = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')) as { version: string };
 
@@ -61,42 +66,30 @@ describe('netmodels CLI', () => {
   afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
   it('serve answers clients and exits cleanly on SIGTERM, leaving no process behind', async () => {
-    const child = spawn(process.execPath, [CLI, 'serve', '--model', 'epoll', '--trigger', 'edge', '--port', '0'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    const port = Number((await waitFor(() => /listening on 127\.0\.0\.1:(\d+)/.exec(out), 'serve to listen', 15_000))![1]);
+    const { child, exited, port, out } = await serve(['--model', 'epoll', '--trigger', 'edge']);
     const sockets = await openMany(port, 5);
     await roundTripAll(sockets, 'cli');
     // The per-second stats line shows the traffic.
-    await waitFor(() => /active 5 \(peak 5\)/.test(out), 'a stats line with 5 active', 5000);
-    expect(out).toMatch(/ in 160 B {2}out 160 B /);
+    await waitFor(() => /active 5 \(peak 5\)/.test(out()), 'a stats line with 5 active', 5000);
+    expect(out()).toMatch(/ in 160 B {2}out 160 B /);
     // Nothing changes now: no more stats lines (it prints only on change).
-    const lines = () => out.split('\n').filter((l) => l.startsWith('active ')).length;
+    const lines = () => out().split('\n').filter((l) => l.startsWith('active ')).length;
     const before = lines();
     await new Promise((resolve) => setTimeout(resolve, 2500));
     expect(lines()).toBe(before);
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
-    expect(out).toMatch(/SIGTERM: stopping/);
-    expect(out).toMatch(/stopped\n$/);
+    expect(out()).toMatch(/SIGTERM: stopping/);
+    expect(out()).toMatch(/stopped\n$/);
     await closeAll(sockets);
     expect(childProcesses()).toEqual([]);
   });
 
   it('serve --loops 3 --balance handoff runs three loops and shows them in its stats', async () => {
-    const child = spawn(process.execPath, [CLI, 'serve', '--model', 'poll', '--loops', '3', '--balance', 'handoff', '--port', '0'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    const port = Number((await waitFor(() => /listening on 127\.0\.0\.1:(\d+)/.exec(out), 'serve to listen', 15_000))![1]);
+    const { child, exited, port, out } = await serve(['--model', 'poll', '--loops', '3', '--balance', 'handoff']);
     const sockets = await openMany(port, 6);
     await roundTripAll(sockets, 'loops');
-    await waitFor(() => /active 6 \(peak 6\).*workers 2\/2\/2/.test(out), 'a stats line with 6 active over 3 loops', 5000);
+    await waitFor(() => /active 6 \(peak 6\).*workers 2\/2\/2/.test(out()), 'a stats line with 6 active over 3 loops', 5000);
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
     await closeAll(sockets);
@@ -189,6 +182,36 @@ describe('netmodels CLI', () => {
     await new Promise((resolve) => socket.once('close', resolve));
     expect(reply).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*hello from node:http on netmodels\n$/);
     child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+  });
+
+  it('serve prints its stats line only when something changed, in human units', { timeout: 30_000 }, async () => {
+    const child = spawn(process.execPath, [CLI, 'serve', '--model', 'epoll', '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      const port = Number((await waitFor(() => /listening on 127\.0\.0\.1:(\d+)/.exec(out), 'serve to listen', 15_000))![1]);
+      const lines = () => out.split('\n').filter((line) => line.startsWith('active '));
+      // Idle from the start: nothing to say.
+      await new Promise((r) => setTimeout(r, 2500));
+      expect(lines()).toEqual([]);
+      const socket = net.connect(port, '127.0.0.1');
+      let got = 0;
+      socket.on('data', (d: Buffer) => {
+        got += d.length;
+        if (got === 2048) socket.end();
+      });
+      socket.write(Buffer.alloc(2048, 'a'));
+      await new Promise((resolve) => socket.once('close', resolve));
+      await waitFor(() => lines().some((line) => line.includes('closed 1')), 'a stats line with the connection closed', 5000);
+      expect(lines().at(-1)).toMatch(/ {2}in 2\.0 KiB {2}out 2\.0 KiB {2}/);
+      const seen = lines().length;
+      await new Promise((r) => setTimeout(r, 2500));
+      expect(lines()).toHaveLength(seen);
+    } finally {
+      child.kill('SIGTERM');
+    }
     expect(await exited).toBe(0);
   });
 
@@ -572,7 +595,7 @@ describe('the package', () => {
     }
     // The addon's sources and what building them needs, for machines no prebuild fits.
     expect(files).toContain('native/addon.cc');
-    expect(files.filter((f) => f.startsWith('scripts/')).sort()).toEqual(['scripts/ceiling.c', 'scripts/install-failed.js']);
+    expect(files.filter((f) => f.startsWith('scripts/')).sort()).toEqual(['scripts/ceiling.c', 'scripts/install-failed.js', 'scripts/udp-ceiling.c']);
     const js = walk('dist').filter((f) => f.endsWith('.js'));
     expect(js.length).toBeGreaterThan(0);
     for (const f of js) {

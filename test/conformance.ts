@@ -3,7 +3,7 @@
 // the manner of Python's BaseSelectorTestCase (one class, one SELECTOR per
 // backend). Model-specific behaviour belongs in that model's own test file.
 import { afterEach, describe, expect, it } from 'vitest';
-import { createServer, type Connection, type ModelName } from '../lib/index';
+import { MODEL_TABLE, createServer, type Connection, type DropInfo, type ModelName, type StopOptions } from '../lib/index';
 import { STATS_COUNTERS } from '../lib/stats-keys';
 import { Client, connectError } from './client';
 import { parseHttpResponses } from './http-replies';
@@ -14,6 +14,7 @@ import {
   StatsLike,
   assertBytesEqual,
   cleanup,
+  delay,
   randomPayload,
   toUpperAscii,
   trackServer,
@@ -42,10 +43,13 @@ export interface ConformanceConfig {
   options?: Record<string, unknown>;
   /**
    * The model serves one client at a time, so a second client waits in the
-   * backlog until the first leaves. Defaults to true for 'iterative' only.
+   * backlog until the first leaves. Default: what the model's spec says.
    */
   serial?: boolean;
 }
+
+/** What a user does to a running server beyond ServerLike: net.Server's maxConnections and a draining close. */
+type Tunable = ServerLike & { maxConnections: number; stop(options?: StopOptions): Promise<void> };
 
 const LOCALHOST = '127.0.0.1';
 const identity = (b: Buffer) => b;
@@ -69,8 +73,9 @@ async function finish(client: Client): Promise<void> {
 }
 
 export function conformance(config: ConformanceConfig): void {
-  const serial = config.serial ?? config.model === 'iterative';
-  const isFork = config.model === 'fork';
+  const spec = MODEL_TABLE[config.model].spec;
+  const serial = config.serial ?? spec.serial;
+  const isFork = spec.childPerConnection;
 
   /** A server of this config, tracked so afterEach always stops it. */
   function make(extra: Record<string, unknown> = {}): ServerLike {
@@ -472,7 +477,7 @@ export function conformance(config: ConformanceConfig): void {
         expect(sys.accept).toBeGreaterThanOrEqual(s.accepted);
         expect(sys.eagain).toBeLessThanOrEqual(sys.accept + sys.recv + sys.send);
         expect(sys.clone).toBeGreaterThanOrEqual(1);
-        if (config.model === 'fork') expect(sys.fork).toBe(3);
+        if (isFork) expect(sys.fork).toBe(3);
       });
 
       it('uptimeMs grows while running and running follows start/stop', async () => {
@@ -714,21 +719,31 @@ export function conformance(config: ConformanceConfig): void {
     });
 
     describe('limits', () => {
-      it('idleTimeoutMs closes a connection that stays idle', async () => {
-        // Long enough that the client's first request, sent once its connect
-        // resolves, always beats it: under the sanitizers a pause of the JS
-        // thread past 200 ms let the timeout close the connection first.
-        const { server, port } = await startServer({ idleTimeoutMs: 600 });
+      // Open while traffic comes at well under the timeout, over more than
+      // one timeout in all (a timer never re-armed, or in a unit too short,
+      // closes it); closed once silent (a unit too long never does). The
+      // gaps leave 300 ms for a paused JS thread: under the sanitizers a
+      // pause past 200 ms was seen.
+      if (spec.idleTimeout) it('idleTimeoutMs keeps a connection with traffic open and closes it once idle', async () => {
+        const timeoutMs = 800;
+        const gapMs = 500;
+        const { server, port } = await startServer({ idleTimeoutMs: timeoutMs });
         const client = await Client.connect(port);
         await roundTrip(client, 'then silence');
+        await delay(gapMs);
+        await roundTrip(client, 'still open');
+        await delay(gapMs);
+        // 2 gaps since the first request: more than the timeout.
+        expect(client.state()).toBe(`received 22 bytes, 0 unconsumed, ended false, closed false`);
+        expect(server.stats().active).toBe(1);
         // The client never ends: only the idle timeout can close this.
         const rest = await client.readToEnd(10_000);
         expect(rest.length).toBe(0);
         const s = await waitDone(server, 1);
-        expect(s).toMatchObject({ accepted: 1, closed: 1, active: 0, bytesIn: 12, bytesOut: 12 });
+        expect(s).toMatchObject({ accepted: 1, closed: 1, active: 0, bytesIn: 22, bytesOut: 22 });
       });
 
-      it('idleTimeoutMs also closes a client that sends but never reads', async () => {
+      if (spec.idleTimeout) it('idleTimeoutMs also closes a client that sends but never reads', async () => {
         const { server, port } = await startServer({ idleTimeoutMs: 300 });
         const client = await Client.connect(port, '127.0.0.1', { reading: false });
         client.write(Buffer.alloc(16 * MiB, 'a'));
@@ -764,6 +779,76 @@ export function conformance(config: ConformanceConfig): void {
         const s = await waitDone(server, 3);
         expect(s).toMatchObject({ accepted: 4, active: 0, closed: 3, rejected: 1 });
         expect(s.accepted).toBe(s.active + s.closed + s.rejected);
+      });
+
+      if (!serial) it("maxConnections set while running applies from the next accept, and 'drop' names the refused connection", async () => {
+        const { server: started, port } = await startServer();
+        const server = started as Tunable;
+        const drops: DropInfo[] = [];
+        server.on('drop', (d) => drops.push(d as DropInfo));
+        const a = await Client.connect(port);
+        const b = await Client.connect(port);
+        await waitForStats(server, (s) => s.active === 2, 'two clients accepted');
+        await roundTrip(a, 'a');
+        await roundTrip(b, 'b');
+        server.maxConnections = 2;
+        expect(server.maxConnections).toBe(2);
+
+        const over = await Client.connect(port);
+        const overPort = over.socket.localPort;
+        over.write('ignored');
+        await over.readToEnd(10_000);
+        expect(over.received).toBe(0);
+        await waitForStats(server, (s) => s.rejected === 1, 'one rejected');
+        // prefork's children accept and refuse for themselves: counted, not reported.
+        if (config.model !== 'prefork') {
+          await waitFor(() => drops.length === 1, "'drop'");
+          expect(drops[0]).toEqual({ localAddress: LOCALHOST, localPort: port, remoteAddress: LOCALHOST, remotePort: overPort, remoteFamily: 'IPv4' });
+        }
+
+        // Lifted again: a third client gets in beside the two.
+        server.maxConnections = 0;
+        const c = await Client.connect(port);
+        await roundTrip(c, 'c gets in');
+        for (const client of [a, b, c]) await finish(client);
+        const s = await waitDone(server, 3);
+        expect(s).toMatchObject({ accepted: 4, active: 0, closed: 3, rejected: 1 });
+      });
+
+      it('stop({ drainMs }) refuses new connections and lets an open one finish before it resolves', async () => {
+        const { server: started, port } = await startServer();
+        const server = started as Tunable;
+        const a = await Client.connect(port);
+        await roundTrip(a, 'before the drain');
+        let stopped = false;
+        const stopping = server.stop({ drainMs: 20_000 }).then(() => {
+          stopped = true;
+        });
+        // A serial model would keep a newcomer in the backlog until `a` leaves.
+        if (!serial) {
+          const late = await Client.connect(port);
+          late.write('refused');
+          await late.readToEnd(10_000);
+          expect(late.received).toBe(0);
+          await waitForStats(server, (s) => s.rejected === 1, 'the newcomer refused');
+        }
+        await roundTrip(a, 'still served while draining');
+        expect(stopped).toBe(false);
+        await finish(a);
+        await withTimeout(stopping, 10_000, 'stop() once the last connection finished');
+        expect(server.stats()).toMatchObject({ running: false, active: 0, closed: 1, rejected: serial ? 0 : 1 });
+      });
+
+      it('stop({ drainMs }) closes what is still open at the bound', async () => {
+        const { server: started, port } = await startServer();
+        const server = started as Tunable;
+        const a = await Client.connect(port);
+        await roundTrip(a, 'stays open');
+        const since = Date.now();
+        await server.stop({ drainMs: 300 });
+        expect(Date.now() - since).toBeGreaterThanOrEqual(290);
+        await a.readToEnd(10_000);
+        expect(server.stats()).toMatchObject({ running: false, active: 0, closed: 1 });
       });
     });
 

@@ -278,10 +278,17 @@ describe('fd: an inherited listening socket', () => {
       expect(() => new EpollServer({ fd: node.fd, loops: 2, balance: 'reuseport' })).toThrow(
         expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE', message: expect.stringMatching(/cannot be 'reuseport' with options\.fd/) }),
       );
-      // One loop has nothing to balance: reuseport is accepted and means nothing.
-      expect(() => new EpollServer({ fd: node.fd, balance: 'reuseport' })).not.toThrow();
-    } finally {
+      // One loop has nothing to balance: reuseport is accepted, means nothing, and the server serves.
+      const one = trackServer(new EpollServer({ fd: node.fd, balance: 'reuseport' }));
+      expect(await one.start()).toEqual({ address: '127.0.0.1', family: 'IPv4', port: node.port });
       await closeNode(node.server);
+      const sockets = await openMany(node.port, 1);
+      await roundTripAll(sockets, 'reuseport-fd');
+      await closeAll(sockets);
+      await waitFor(() => one.stats().closed === 1, 'the connection served');
+      await one.stop();
+    } finally {
+      if (node.server.listening) await closeNode(node.server);
     }
   });
 });

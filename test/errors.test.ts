@@ -205,6 +205,30 @@ describe('model-specific options', () => {
 });
 
 describe('lifecycle errors', () => {
+  it('maxConnections and stop({ drainMs }) take integers in range, Node style; a refused value changes nothing', async () => {
+    const server = trackServer(new EpollServer({ maxConnections: 5 }));
+    const setTo = (value: unknown) => thrown(() => ((server as unknown as { maxConnections: unknown }).maxConnections = value));
+    for (const [value, code, type] of [
+      [-1, 'ERR_OUT_OF_RANGE', RangeError],
+      [1.5, 'ERR_OUT_OF_RANGE', RangeError],
+      [2 ** 32, 'ERR_OUT_OF_RANGE', RangeError],
+      ['3', 'ERR_INVALID_ARG_TYPE', TypeError],
+      [undefined, 'ERR_INVALID_ARG_TYPE', TypeError],
+    ] as const) {
+      const err = setTo(value);
+      expect(err).toBeInstanceOf(type);
+      expect(err.code).toBe(code);
+      expect(err.message).toContain('maxConnections');
+    }
+    expect(server.maxConnections).toBe(5);
+    await server.start();
+    await expect(server.stop({ drainMs: -1 })).rejects.toMatchObject({ name: 'RangeError', code: 'ERR_OUT_OF_RANGE' });
+    await expect(server.stop({ drainMs: '10' as unknown as number })).rejects.toMatchObject({ name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' });
+    await expect(server.stop(5 as never)).rejects.toMatchObject({ name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' });
+    expect(server.listening).toBe(true); // a refused stop() stops nothing
+    await server.stop({ drainMs: 0 });
+  });
+
   it('stop() on a server never started rejects ERR_SERVER_NOT_RUNNING (asynchronously)', async () => {
     const server = trackServer(new EpollServer());
     const p = server.stop();

@@ -217,6 +217,63 @@ describe.each(REAPERS)('ForkServer exec (reaper: %s)', (reaper) => {
     }
   });
 
+  it('idleTimeoutMs ends a quiet program and what it left in the background: the client gets EOF, no process of its group is left', async () => {
+    // Two programs that go quiet with a background process holding the
+    // client's socket and ignoring SIGTERM: one that stays (sleeping, never
+    // reading, so no socket timeout reaches it), one that exits at once.
+    const marker = `netmodels-idle-${reaper}`;
+    const sleeper = path.join(tmp, marker);
+    fs.symlinkSync(fs.realpathSync('/bin/sleep'), sleeper);
+    const staying = script('idle-staying.sh', `(trap '' TERM; exec ${sleeper} 60) &\necho started\nexec ${sleeper} 61`);
+    const leaving = script('idle-leaving.sh', `(trap '' TERM; exec ${sleeper} 62) &\necho started`);
+    const idleTimeoutMs = 300;
+    /** pid -> process group of every process whose command line starts with the marker. */
+    const sleepers = (): Map<number, number> => {
+      const found = new Map<number, number>();
+      for (const d of fs.readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
+        try {
+          if (!fs.readFileSync(`/proc/${d}/cmdline`, 'latin1').startsWith(sleeper)) continue;
+          const stat = fs.readFileSync(`/proc/${d}/stat`, 'latin1');
+          found.set(Number(d), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]));
+        } catch {
+          // gone meanwhile
+        }
+      }
+      return found;
+    };
+    try {
+      for (const program of [staying, leaving]) {
+        const server = trackServer(new ForkServer({ reaper, exec: [program], idleTimeoutMs }));
+        const { port } = await server.start();
+        const socket = trackSocket(net.connect(port, '127.0.0.1'));
+        socket.on('error', () => {});
+        let got = '';
+        let lastData = 0;
+        socket.on('data', (d: Buffer) => {
+          got += d.toString();
+          lastData = Date.now();
+        });
+        const ended = new Promise<number>((resolve) => socket.once('end', () => resolve(Date.now())));
+        await waitFor(() => got === 'started\n', 'the first reply');
+        await waitFor(() => sleepers().size >= (program === staying ? 2 : 1), 'the background sleep running');
+        const groups = new Set(sleepers().values());
+        expect(groups.size).toBe(1);
+        const endedAt = await withTimeout(ended, 5000, 'EOF for the idle client');
+        // Idle from its last byte, then found within the watch period.
+        expect(endedAt - lastData).toBeGreaterThanOrEqual(idleTimeoutMs - 50);
+        expect(endedAt - lastData).toBeLessThan(idleTimeoutMs + 2000);
+        const [group] = groups;
+        await waitFor(() => ![...sleepers().values()].includes(group), 'no process of the group left', 5000);
+        await waitForStats(server, (x) => x.reaped === 1 && x.active === 0, 'the program reaped');
+        expect(server.stats().closed).toBe(1);
+        await server.stop();
+      }
+    } finally {
+      // Those a failing run left behind: ours, by pid.
+      for (const pid of sleepers().keys()) process.kill(pid, 'SIGKILL');
+    }
+  });
+
   it('counts and reports exit status 3, a signal, and an execve that fails in the child', async () => {
     const exit3 = script('exit3.sh', 'exit 3');
     const killed = script('killed.sh', 'kill -KILL $$');

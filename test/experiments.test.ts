@@ -7,8 +7,9 @@ import * as path from 'node:path';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { compare, figureOf, figureText, interleaved, medianOf, medianRound, rangeText, type Figure } from '../lib/experiments/rounds';
-import type * as Runner from '../lib/experiments/runner';
+import { specOfRow } from '../lib/bench/targets';
+import { compare, figureOf, figureText, interleaved, medianOf, medianRound, rangeText, type Figure } from '../lib/bench/rounds';
+import type * as Runner from '../lib/bench/experiments/runner';
 
 const CLI = path.join(__dirname, '..', 'dist', 'cli.js');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'netmodels-exp-'));
@@ -46,13 +47,16 @@ async function experiment(name: string, duration = '0.05', extra: string[] = [])
 }
 
 describe('netmodels bench experiments', () => {
-  it('blocking: the iterative server leaves the second client waiting until the first leaves; the others answer', async () => {
+  it('blocking: a serial server leaves the second client waiting until the first leaves; the others answer', async () => {
     const { stdout, points } = await experiment('blocking');
-    const iterative = points.find((p) => p.model === 'iterative')!;
-    expect(iterative.firstReplyMs).toBeNull();
-    expect(iterative.afterFirstLeftMs).toBeGreaterThan(0);
-    expect(stdout).toMatch(/iterative\s+> 50 ms \(blocked\)/);
-    for (const p of points.filter((q) => q.model !== 'iterative' && !q.unavailable)) expect(p.firstReplyMs, p.model).toBeGreaterThan(0);
+    const serial = points.filter((p) => specOfRow(p.model).serial);
+    expect(serial.length).toBeGreaterThan(0);
+    for (const p of serial) {
+      expect(p.firstReplyMs, p.model).toBeNull();
+      expect(p.afterFirstLeftMs, p.model).toBeGreaterThan(0);
+      expect(stdout).toMatch(new RegExp(`${p.model}\\s+> 50 ms \\(blocked\\)`));
+    }
+    for (const p of points.filter((q) => !specOfRow(q.model).serial && !q.unavailable)) expect(p.firstReplyMs, p.model).toBeGreaterThan(0);
   });
 
   it('churn: connections/s and CPU per connection for every model, the pools at their defaults (--quick: 16 clients; --rounds 2)', async () => {
@@ -96,7 +100,7 @@ describe('netmodels bench experiments', () => {
     }
   });
 
-  it('busy and select-vs-fork: every point measured', async () => {
+  it('smoke: busy and select-vs-fork run, and every point served requests', async () => {
     for (const name of ['busy', 'select-vs-fork']) {
       const { points } = await experiment(name);
       for (const p of points) expect(p.report.requests, `${name} ${p.model} ${p.x}`).toBeGreaterThan(0);
@@ -220,7 +224,7 @@ describe('figures over rounds and the verdict helper (fixed figures)', () => {
 // connection at the window's edges (in flight when it opens, read but not
 // answered when it closes), which the bound allows for.
 describe('the experiments measure the server over the load generator window', () => {
-  const runner = () => import(path.join(__dirname, '..', 'dist', 'experiments', 'runner.js')) as Promise<typeof Runner>;
+  const runner = () => import(path.join(__dirname, '..', 'dist', 'bench', 'experiments', 'runner.js')) as Promise<typeof Runner>;
 
   it('hold with 2000 idle connections: one read per request', async () => {
     const { measureLoad, target } = await runner();

@@ -5,7 +5,7 @@
 import * as net from 'node:net';
 import * as crypto from 'node:crypto';
 
-import type { ServerStats } from '../lib/index';
+import type { LoadReport, ServerStats } from '../lib/index';
 
 export const KiB = 1024;
 export const MiB = 1024 * 1024;
@@ -93,7 +93,7 @@ export interface ServerLike {
   on(event: string, listener: (...args: unknown[]) => void): unknown;
 }
 
-/** The stats shape the library promises (DESIGN section 1). */
+/** The stats shape the library promises: the same for every model. */
 export type StatsLike = ServerStats;
 
 const liveServers = new Set<ServerLike>();
@@ -205,4 +205,18 @@ export function assertBytesEqual(actual: Buffer, expected: Buffer, what = 'bytes
     `${what} differ: got ${actual.length} bytes, expected ${expected.length}; ` +
       `first difference at offset ${i} (got ${window(actual)}, expected ${window(expected)})`,
   );
+}
+
+/**
+ * A loadgen() run expected to count no request: it must reject with
+ * ERR_LOADGEN_NO_REQUESTS; resolves with the report the error carries.
+ */
+export async function emptyRun(run: Promise<LoadReport>): Promise<LoadReport> {
+  const outcome = await run.then(
+    (report) => ({ resolved: report }),
+    (err: unknown) => ({ err: err as Error & { code?: string; report?: LoadReport } }),
+  );
+  if ('resolved' in outcome) throw new Error(`loadgen() resolved with ${outcome.resolved.requests} requests: expected none`);
+  if (outcome.err.code !== 'ERR_LOADGEN_NO_REQUESTS' || !outcome.err.report) throw outcome.err;
+  return outcome.err.report;
 }

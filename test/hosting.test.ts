@@ -33,10 +33,10 @@ interface HostConfig {
 
 // The models that take a stream connection in this process: not the forking
 // ones, not the datagram ones.
-const IN_PROCESS = nativeModels().filter((m) => MODEL_TABLE[m].spec.family === 'blocking' || MODEL_TABLE[m].spec.family === 'event');
+const IN_PROCESS = nativeModels().filter((m) => MODEL_TABLE[m].spec.jsHandler === 'connection');
 const LOOPED = IN_PROCESS.find((m) => 'loops' in modelOptions(MODEL_TABLE[m].spec));
 const CONFIGS: HostConfig[] = [
-  ...IN_PROCESS.map((model): HostConfig => ({ label: model, model, serial: model === 'iterative' })),
+  ...IN_PROCESS.map((model): HostConfig => ({ label: model, model, serial: MODEL_TABLE[model].spec.serial })),
   ...(LOOPED ? [{ label: `${LOOPED} x3`, model: LOOPED, options: { loops: 3 } }] : []),
 ];
 
@@ -81,12 +81,18 @@ function received(socket: net.Socket): () => string {
   return () => got;
 }
 
-/** Sends `raw` on a new socket and collects the reply until the server closes or `until` holds. */
-async function rawExchange(port: number, raw: string | Buffer, until: (got: string) => boolean): Promise<string> {
+/** Sends `raw` on a new socket and collects the reply until `until` holds; the socket stays open. */
+async function rawRequest(port: number, raw: string | Buffer, until: (got: string, socket: net.Socket) => boolean, what = 'the reply') {
   const socket = rawSocket(port);
   const got = received(socket);
   socket.write(raw);
-  await waitFor(() => until(got()) || socket.destroyed, 'the reply', 10_000, () => JSON.stringify(got().slice(-200)));
+  await waitFor(() => until(got(), socket), what, 10_000, () => JSON.stringify(got().slice(-200)));
+  return { socket, got };
+}
+
+/** Sends `raw` on a new socket and collects the reply until the server closes or `until` holds. */
+async function rawExchange(port: number, raw: string | Buffer, until: (got: string) => boolean): Promise<string> {
+  const { socket, got } = await rawRequest(port, raw, (g, s) => until(g) || s.destroyed);
   socket.destroy();
   return got();
 }
@@ -323,10 +329,7 @@ describe('hosting a node server', () => {
           });
           const server = host(config, app);
           const { port } = await server.start();
-          const idle = rawSocket(port);
-          const idleGot = received(idle);
-          idle.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
-          await waitFor(() => idleGot().includes('ok'), 'the idle connection answered');
+          const { socket: idle } = await rawRequest(port, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n', (g) => g.includes('ok'), 'the idle connection answered');
           const busy = rawSocket(port);
           const busyGot = received(busy);
           busy.write('GET /busy HTTP/1.1\r\nHost: x\r\n\r\n');
@@ -452,10 +455,7 @@ describe('hosting a node server', () => {
       app.on('drop', (d) => drops.push(d));
       const server = trackServer(createServer(model, { handler: app }));
       const { port } = await server.start();
-      const first = rawSocket(port);
-      const got = received(first);
-      first.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
-      await waitFor(() => got().includes('200 OK'), 'the first reply');
+      const { socket: first, got } = await rawRequest(port, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n', (g) => g.includes('200 OK'), 'the first reply');
       const second = rawSocket(port);
       await waitFor(() => second.destroyed || second.readableEnded, 'the second connection closed');
       expect(drops).toHaveLength(1);

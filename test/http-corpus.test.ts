@@ -40,7 +40,7 @@ describe('http handler: fuzz corpus replayed without sockets', () => {
   });
 
   it('httpFrame refuses bad arguments', () => {
-    expect(() => binding.httpFrame('GET')).toThrow(TypeError);
+    expect(() => binding.httpFrame('GET' as never)).toThrow(TypeError);
     expect(() => binding.httpFrame(Buffer.from('GET'), [2, 1])).toThrow(RangeError);
     expect(() => binding.httpFrame(Buffer.from('GET'), [3])).toThrow(RangeError);
     expect(() => binding.httpFrame(Buffer.from('GET'), [1.5])).toThrow(RangeError);

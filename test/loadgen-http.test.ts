@@ -7,7 +7,7 @@ import * as net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { EpollServer, loadgen } from '../lib/index';
-import { cleanup, trackServer } from './helpers';
+import { cleanup, emptyRun, trackServer } from './helpers';
 
 async function listen(server: net.Server): Promise<number> {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
@@ -56,7 +56,7 @@ describe('loadgen http mode', () => {
     const ok = await loadgen({ port, mode: 'http', path: '/chunked', pipeline: 3, connections: 4, durationMs: 300 });
     expect(ok.requests).toBeGreaterThan(0);
     expect(ok.errors + ok.mismatches + ok.non2xx + ok.timeouts).toBe(0);
-    const missing = await loadgen({ port, mode: 'http', path: '/missing', connections: 4, durationMs: 300 });
+    const missing = await emptyRun(loadgen({ port, mode: 'http', path: '/missing', connections: 4, durationMs: 300 }));
     expect(missing.requests).toBe(0);
     expect(missing.non2xx).toBeGreaterThan(0);
     expect(missing.statuses['404']).toBe(missing.non2xx);
@@ -99,7 +99,7 @@ describe('loadgen http mode', () => {
       socket.on('error', () => undefined);
     });
     const badPort = await listen(bad);
-    const b = await loadgen({ port: badPort, mode: 'http', connections: 1, durationMs: 200 });
+    const b = await emptyRun(loadgen({ port: badPort, mode: 'http', connections: 1, durationMs: 200 }));
     expect(b.requests).toBe(0);
     expect(b.mismatches).toBeGreaterThan(0);
     await close(bad);
@@ -108,7 +108,7 @@ describe('loadgen http mode', () => {
   it('a server that never answers costs timeouts, not errors', async () => {
     const mute = http.createServer(() => undefined);
     const port = await listen(mute);
-    const r = await loadgen({ port, mode: 'http', connections: 2, durationMs: 500, requestTimeoutMs: 100 });
+    const r = await emptyRun(loadgen({ port, mode: 'http', connections: 2, durationMs: 500, requestTimeoutMs: 100 }));
     expect(r.timeouts).toBeGreaterThanOrEqual(2);
     expect(r.requests).toBe(0);
     expect(r.errors).toBe(0);

@@ -2,7 +2,7 @@
 // counts agree with the server's own.
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { createServer, loadgen } from '../lib/index';
+import { MODEL_TABLE, createServer, loadgen } from '../lib/index';
 import { CONFIGS } from './configs';
 import { cleanup, trackServer, waitQuiescent } from './helpers';
 
@@ -12,7 +12,7 @@ describe.each(CONFIGS)('loadgen against $label', ({ model, options }) => {
   it('rr: every reply verified, and the server counted what the generator sent', async () => {
     const server = trackServer(createServer(model, options as never));
     const { port } = await server.start();
-    const connections = model === 'iterative' ? 1 : 8;
+    const connections = MODEL_TABLE[model].spec.serial ? 1 : 8;
     const messageSize = 100;
     const report = await loadgen({ port, connections, messageSize, durationMs: 500 });
     expect(report.mismatches).toBe(0);

@@ -8,7 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import { EpollServer, IterativeServer, loadgen, sys, type LoadProgress, type LoadReport } from '../lib';
 import { binding } from '../lib/binding';
-import { cleanup, trackServer } from './helpers';
+import { cleanup, emptyRun, trackServer } from './helpers';
 
 const ROOT = path.join(__dirname, '..');
 
@@ -99,6 +99,13 @@ async function withDeafListener(body: (port: number) => Promise<void>): Promise<
   } finally {
     sys.close(fd);
   }
+}
+
+/** Requests made, every reply right, no error. */
+function expectClean(r: LoadReport): void {
+  expect(r.requests).toBeGreaterThan(0);
+  expect(r.mismatches).toBe(0);
+  expect(r.errors).toBe(0);
 }
 
 describe('loadgen rr', () => {
@@ -208,10 +215,7 @@ describe('loadgen rr', () => {
 
   it("verifies an echo server with expect: 'echo'", async () => {
     const server = await echoServer();
-    const r = await loadgen({ port: server.port, connections: 4, durationMs: 300, expect: 'echo' });
-    expect(r.requests).toBeGreaterThan(0);
-    expect(r.mismatches).toBe(0);
-    expect(r.errors).toBe(0);
+    expectClean(await loadgen({ port: server.port, connections: 4, durationMs: 300, expect: 'echo' }));
   });
 
   it("only counts bytes with expect: 'none'", async () => {
@@ -223,10 +227,39 @@ describe('loadgen rr', () => {
 
   it('reports wrong replies as mismatches', async () => {
     const server = await echoServer(); // lowercase back where uppercase is expected
-    const r = await loadgen({ port: server.port, connections: 4, durationMs: 300 });
+    const r = await emptyRun(loadgen({ port: server.port, connections: 4, durationMs: 300 }));
     expect(r.mismatches).toBeGreaterThan(0);
     expect(r.requests).toBe(0);
     expect(r.errors).toBe(0);
+  });
+
+  it('a run that counted no request rejects, naming its causes', async () => {
+    const failure = async (options: Parameters<typeof loadgen>[0]) => {
+      const err = (await loadgen(options).then(
+        () => null,
+        (e: unknown) => e,
+      )) as (Error & { code: string; report: LoadReport }) | null;
+      expect(err, JSON.stringify(options)).toBeInstanceOf(Error);
+      expect(err!.code).toBe('ERR_LOADGEN_NO_REQUESTS');
+      expect(err!.report.requests).toBe(0);
+      return err!;
+    };
+    const echo = await echoServer();
+    const mismatched = await failure({ port: echo.port, connections: 4, durationMs: 200 });
+    expect(mismatched.message).toMatch(/^loadgen: no request completed in \d+ ms; mismatch [\d,]+: does the server speak another protocol\? \(expect: echo\|none\)$/);
+    expect(mismatched.report.mismatches).toBeGreaterThan(0);
+
+    const mute = await startServer(() => undefined);
+    const silent = await failure({ port: mute.port, connections: 2, durationMs: 200 });
+    expect(silent.message).toMatch(/no error: the server never answered/);
+
+    const probe = net.createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const closed = (probe.address() as net.AddressInfo).port;
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    const refused = await failure({ port: closed, connections: 2, durationMs: 200 });
+    expect(refused.message).toMatch(/; ECONNREFUSED [\d,]+$/);
+    expect(refused.report.errorCodes.ECONNREFUSED).toBeGreaterThan(0);
   });
 
   it('catches a stale reply (the previous request echoed again)', async () => {
@@ -244,10 +277,7 @@ describe('loadgen rr', () => {
 
   it('verifies 64 KiB messages end to end', async () => {
     const server = await uppercaseServer();
-    const r = await loadgen({ port: server.port, connections: 4, messageSize: 65536, durationMs: 500 });
-    expect(r.requests).toBeGreaterThan(0);
-    expect(r.mismatches).toBe(0);
-    expect(r.errors).toBe(0);
+    expectClean(await loadgen({ port: server.port, connections: 4, messageSize: 65536, durationMs: 500 }));
   });
 
   // Connecting is set-up: the clock starts once every connection is open,
@@ -258,7 +288,13 @@ describe('loadgen rr', () => {
     const server = trackServer(new EpollServer({ maxConnections: 4000 }));
     const { port } = await server.start();
     for (const threads of [1, 3]) {
-      const r = await loadgen({ port, connections: 1000, messageSize: 65536, durationMs: 1, threads });
+      // A 1 ms window may count no request: loadgen() then rejects, with the report.
+      const r = await loadgen({ port, connections: 1000, messageSize: 65536, durationMs: 1, threads }).catch(
+        (err: Error & { code?: string; report?: LoadReport }) => {
+          if (err.code !== 'ERR_LOADGEN_NO_REQUESTS') throw err;
+          return err.report!;
+        },
+      );
       expect(r.errorCodes).toEqual({});
       expect(r.errors).toBe(0);
       expect(r.unstarted).toBe(0);
@@ -271,8 +307,7 @@ describe('loadgen rr', () => {
     const server = await uppercaseServer();
     const r = await loadgen({ port: server.port, connections: 6, threads: 3, durationMs: 300 });
     expect(r.connected).toBe(6);
-    expect(r.requests).toBeGreaterThan(0);
-    expect(r.mismatches).toBe(0);
+    expectClean(r);
   });
 });
 
@@ -284,7 +319,7 @@ describe('loadgen failures', () => {
     await new Promise<void>((resolve) => probe.close(() => resolve()));
 
     const started = Date.now();
-    const r = await loadgen({ port, connections: 4, durationMs: 300 });
+    const r = await emptyRun(loadgen({ port, connections: 4, durationMs: 300 }));
     expect(Date.now() - started).toBeLessThan(2000);
     expect(r.errors).toBeGreaterThan(0);
     expect(r.errorCodes.ECONNREFUSED).toBe(r.errors);
@@ -307,7 +342,7 @@ describe('loadgen failures', () => {
       // has stopped accepting, so set-up's budget drops the connections not
       // yet tried (unstarted) instead of timing them out wave after wave;
       // then the window.
-      const rr = await loadgen({ port, connections: 300, durationMs: 50, connectTimeoutMs: 100 });
+      const rr = await emptyRun(loadgen({ port, connections: 300, durationMs: 50, connectTimeoutMs: 100 }));
       expect(rr.connected).toBeLessThan(10);
       expect(rr.setupCut).toBe(true);
       expect(rr.unstarted).toBeGreaterThan(0);
@@ -323,7 +358,7 @@ describe('loadgen failures', () => {
       // hold: the idle connects time out during set-up; the active one is
       // launched after it and still pending when the window (50 ms, shorter
       // than the timeout) ends: the end interrupts it, no error.
-      const hold = await loadgen({ port, mode: 'hold', idle: 20, durationMs: 50, connectTimeoutMs: 100 });
+      const hold = await emptyRun(loadgen({ port, mode: 'hold', idle: 20, durationMs: 50, connectTimeoutMs: 100 }));
       expect(hold.connected).toBeLessThan(10);
       // Twenty fit in one wave: none waited for a slot, nothing to cut.
       expect(hold.setupCut).toBe(false);
@@ -339,8 +374,7 @@ describe('loadgen failures', () => {
   // `unstarted` says how many were never tried, and there was no window.
   it('does not count the end of a run as an error', async () => {
     await withDeafListener(async (port) => {
-      const native = binding as { loadgenStart(o: object): Promise<LoadReport> & { stop(): void } };
-      const run = native.loadgenStart({ port, connections: 300, durationMs: 50, connectTimeoutMs: 60_000 });
+      const run = binding.loadgenStart({ port, connections: 300, durationMs: 50, connectTimeoutMs: 60_000 });
       await new Promise((resolve) => setTimeout(resolve, 200));
       run.stop();
       const r = await run;
@@ -358,7 +392,7 @@ describe('loadgen failures', () => {
   it('counts a server that closes mid-request as an error', async () => {
     const server = await startServer((s) => s.once('data', () => s.end()));
     const started = Date.now();
-    const r = await loadgen({ port: server.port, connections: 2, durationMs: 300 });
+    const r = await emptyRun(loadgen({ port: server.port, connections: 2, durationMs: 300 }));
     expect(Date.now() - started).toBeLessThan(2000);
     expect(r.errors).toBeGreaterThan(0);
     expect(r.errorCodes.EOF).toBeGreaterThan(0);
@@ -390,6 +424,8 @@ describe('loadgen failures', () => {
       [{ port: 80, threads: 0 }, 'ERR_OUT_OF_RANGE', RangeError],
       [{ port: 80, onProgress: 'x' }, 'ERR_INVALID_ARG_TYPE', TypeError],
       [{ port: 80, conections: 4 }, 'ERR_INVALID_ARG_VALUE', RangeError],
+      // A 1-byte datagram numbers 10 in flight at most.
+      [{ port: 80, mode: 'udp', messageSize: 1, pipeline: 11 }, 'ERR_OUT_OF_RANGE', RangeError],
     ];
     for (const [options, code, kind] of cases) {
       let promise: Promise<unknown> | undefined;
@@ -423,7 +459,7 @@ describe('loadgen hold and churn', () => {
       if (++accepted > 10) s.destroy();
       else s.on('data', (d: Buffer) => s.write(upper(d)));
     });
-    const r = await loadgen({ port: server.port, mode: 'hold', idle: 50, durationMs: 500 });
+    const r = await emptyRun(loadgen({ port: server.port, mode: 'hold', idle: 50, durationMs: 500 }));
     // The first 10 idle connections are kept; the other 40 are dropped and,
     // being idle, never retried. The active one (accepted 51st) keeps being
     // dropped and retried, so when the run ends it may be between a connect

@@ -6,13 +6,15 @@ import { availableParallelism } from 'node:os';
 
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { EpollServer, PollServer, SelectServer, ThreadServer, ForkServer, createServer } from '../lib/index';
+import { EpollServer, PollServer, SelectServer, ThreadServer, ForkServer, MODEL_TABLE, createServer, nativeModels } from '../lib/index';
+import { modelOptions } from '../lib/spec';
 import type { ServerStats, WorkerStats } from '../lib/index';
 import { cleanup, trackServer, waitForStats } from './helpers';
 import { threadCount } from './proc';
 import { closeAll, openMany, roundTripAll, serverClosed } from './scale';
 
-const EVENT_MODELS = ['select', 'poll', 'epoll'] as const;
+// The readiness loops that take a balance (select, poll, epoll): a new one is picked up here.
+const EVENT_MODELS = nativeModels().filter((m) => MODEL_TABLE[m].spec.waits === 'readiness' && 'balance' in modelOptions(MODEL_TABLE[m].spec));
 
 function sum(workers: WorkerStats[], key: keyof WorkerStats): number {
   return workers.reduce((n, w) => n + (w[key] as number), 0);
@@ -29,6 +31,8 @@ function expectTotalsAreSums(s: ServerStats): void {
 
 describe('loops: N', () => {
   afterEach(cleanup);
+
+  it('some readiness loop takes a balance', () => expect(EVENT_MODELS.length).toBeGreaterThan(0));
 
   for (const model of EVENT_MODELS) {
     it(`${model}: handoff spreads 300 connections round-robin (±1) over 3 loops; totals are the sums`, async () => {

@@ -7,6 +7,7 @@ import type * as net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { PreforkServer, createServer, type PreforkServerOptions, type WorkerStats } from '../lib/index';
+import { resolveOptions } from '../lib/options';
 import { cleanup, delay, trackServer, trackSocket, waitFor, waitForStats } from './helpers';
 import { childProcesses } from './proc';
 import { closeAll, openMany, roundTripAll } from './scale';
@@ -72,9 +73,15 @@ describe('PreforkServer options', () => {
     // A forked child cannot run JavaScript.
     expect(() => new PreforkServer({ handler: (() => {}) as never })).toThrow(TypeError);
     expect(() => new PreforkServer({ threads: 2 } as never)).toThrow(code('ERR_INVALID_ARG_VALUE'));
-    // Defaults that depend on another option are not out of range.
-    expect(() => new PreforkServer({ workers: 300 })).not.toThrow();
-    expect(() => new PreforkServer({ minSpareWorkers: 10, maxSpareWorkers: 10, maxWorkers: 1, workers: 1 })).not.toThrow();
+    // Defaults that depend on another option are not out of range: the
+    // values the native side gets.
+    const native = (given: Record<string, unknown>) => resolveOptions(PreforkServer.spec, given, 'PreforkServer').native;
+    expect(native({ workers: 300 })).toMatchObject({ workers: 300, maxWorkers: 300 });
+    expect(native({ workers: 2 })).toMatchObject({ workers: 2, maxWorkers: 256 });
+    const spares = { minSpareWorkers: 10, maxSpareWorkers: 10, maxWorkers: 1, workers: 1 };
+    expect(native(spares)).toMatchObject(spares);
+    expect(new PreforkServer({ workers: 300 })).toBeInstanceOf(PreforkServer);
+    expect(new PreforkServer(spares)).toBeInstanceOf(PreforkServer);
     expect(createServer('prefork', { workers: 2 })).toBeInstanceOf(PreforkServer);
   });
 

@@ -62,6 +62,26 @@ async function withPair<T>(body: (a: number, b: number) => Promise<T>): Promise<
 
 const x = Buffer.from('x');
 
+/** `body` with a socket pair and an Epoll, closed after. */
+async function withEpoll(body: (ep: sys.Epoll, a: number, b: number) => Promise<void>): Promise<void> {
+  await withPair(async (a, b) => {
+    const ep = new sys.Epoll();
+    try {
+      await body(ep, a, b);
+    } finally {
+      ep.close();
+    }
+  });
+}
+
+/** A wait on `ep` with no timeout resolves once `b` sends to `a`. */
+async function expectWokenBySend(ep: sys.Epoll, a: number, b: number): Promise<void> {
+  const pending = ep.waitAsync(8, -1);
+  await sleep(20);
+  sys.send(b, x);
+  await expect(pending).resolves.toEqual([{ fd: a, events: sys.EPOLLIN }]);
+}
+
 describe('async waits resolve on readiness without blocking the event loop', () => {
   it('selectAsync', async () => {
     await withPair(async (a, b) => {
@@ -90,39 +110,23 @@ describe('async waits resolve on readiness without blocking the event loop', () 
   });
 
   it('Epoll#waitAsync, and timeouts resolve empty', async () => {
-    await withPair(async (a, b) => {
-      const ep = new sys.Epoll();
-      try {
-        ep.add(a, sys.EPOLLIN);
-        await expect(ep.waitAsync(8, 20)).resolves.toEqual([]);
-        await expect(sys.selectAsync([a], [], [], 20)).resolves.toEqual({ readable: [], writable: [], exceptional: [] });
-        await expect(sys.pollAsync([{ fd: a, events: sys.POLLIN }], 20)).resolves.toEqual([]);
-        const pending = ep.waitAsync(8, -1);
-        await sleep(20);
-        sys.send(b, x);
-        await expect(pending).resolves.toEqual([{ fd: a, events: sys.EPOLLIN }]);
-      } finally {
-        ep.close();
-      }
+    await withEpoll(async (ep, a, b) => {
+      ep.add(a, sys.EPOLLIN);
+      await expect(ep.waitAsync(8, 20)).resolves.toEqual([]);
+      await expect(sys.selectAsync([a], [], [], 20)).resolves.toEqual({ readable: [], writable: [], exceptional: [] });
+      await expect(sys.pollAsync([{ fd: a, events: sys.POLLIN }], 20)).resolves.toEqual([]);
+      await expectWokenBySend(ep, a, b);
     });
   });
 
   it('edge-triggered: an async wait after the edge was reported waits for new data', async () => {
-    await withPair(async (a, b) => {
-      const ep = new sys.Epoll();
-      try {
-        ep.add(a, sys.EPOLLIN | sys.EPOLLET);
-        sys.send(b, Buffer.from('abc'));
-        await expect(ep.waitAsync(8, -1)).resolves.toEqual([{ fd: a, events: sys.EPOLLIN }]);
-        // Data remains unread, but there is no new edge.
-        await expect(ep.waitAsync(8, 50)).resolves.toEqual([]);
-        const pending = ep.waitAsync(8, -1);
-        await sleep(20);
-        sys.send(b, x);
-        await expect(pending).resolves.toEqual([{ fd: a, events: sys.EPOLLIN }]);
-      } finally {
-        ep.close();
-      }
+    await withEpoll(async (ep, a, b) => {
+      ep.add(a, sys.EPOLLIN | sys.EPOLLET);
+      sys.send(b, Buffer.from('abc'));
+      await expect(ep.waitAsync(8, -1)).resolves.toEqual([{ fd: a, events: sys.EPOLLIN }]);
+      // Data remains unread, but there is no new edge.
+      await expect(ep.waitAsync(8, 50)).resolves.toEqual([]);
+      await expectWokenBySend(ep, a, b);
     });
   });
 

@@ -5,6 +5,7 @@ import type * as net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { ThreadPoolServer, createServer, loadgen, type WorkerStats } from '../lib/index';
+import { resolveOptions } from '../lib/options';
 import { cleanup, delay, trackServer, waitFor, waitForStats } from './helpers';
 import { threadCount, warmUpThreadPool } from './proc';
 import { closeAll, openMany, roundTripAll } from './scale';
@@ -35,7 +36,12 @@ describe('ThreadPoolServer options', () => {
     );
     expect(() => new ThreadPoolServer({ handler: 'nope' as never })).toThrow(code('ERR_INVALID_ARG_VALUE'));
     expect(() => new ThreadPoolServer({ workers: 2 } as never)).toThrow(code('ERR_INVALID_ARG_VALUE'));
-    expect(() => new ThreadPoolServer({ threads: 300 })).not.toThrow();
+    // The ceiling the native side gets when none is given: 256, or threads if that is more.
+    const native = (given: Record<string, unknown>) => resolveOptions(ThreadPoolServer.spec, given, 'ThreadPoolServer').native;
+    expect(native({ threads: 300 }).maxThreads).toBe(300);
+    expect(native({ threads: 2 }).maxThreads).toBe(256);
+    expect(native({ threads: 8, maxThreads: 8 }).maxThreads).toBe(8);
+    expect(new ThreadPoolServer({ threads: 300 })).toBeInstanceOf(ThreadPoolServer);
     expect(createServer('threadpool', { threads: 2, queue: 0 })).toBeInstanceOf(ThreadPoolServer);
   });
 

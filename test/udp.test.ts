@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { UdpServer, loadgen, sys, type UdpServerOptions, type UdpServerStats } from '../lib/index';
-import { assertBytesEqual, cleanup, delay, toUpperAscii, trackServer, waitFor, withTimeout } from './helpers';
+import { assertBytesEqual, cleanup, delay, emptyRun, toUpperAscii, trackServer, waitFor, withTimeout } from './helpers';
 import { fdSnapshot, hasIPv6Loopback, newFds, threadCount } from './proc';
 
 const sockets = new Set<dgram.Socket>();
@@ -276,7 +276,7 @@ describe('loadgen udp mode', () => {
     expect(server.stats().datagramsIn).toBeGreaterThanOrEqual(r.requests);
   });
 
-  it('against a server that answers every second datagram, reports half lost and does not hang', async () => {
+  it.each([1, 4])('against a server that answers every second datagram, pipeline %i: half lost, replies matched to their datagrams, no hang', async (pipeline) => {
     const half = dgram.createSocket('udp4');
     sockets.add(half);
     let received = 0;
@@ -285,21 +285,83 @@ describe('loadgen udp mode', () => {
     });
     await new Promise<void>((resolve) => half.bind(0, '127.0.0.1', resolve));
     const r = await withTimeout(
-      loadgen({ mode: 'udp', port: half.address().port, connections: 8, durationMs: 800, timeoutMs: 20 }),
+      loadgen({ mode: 'udp', port: half.address().port, connections: 8, pipeline, durationMs: 800, timeoutMs: 20 }),
       10_000,
       'loadgen against a lossy server',
     );
     expect(r.lost).toBeGreaterThan(0);
     expect(r.mismatches).toBe(0);
-    // Each client alternates: one answered, one lost (in flight at the end: at most one per client).
-    expect(Math.abs(r.requests - r.lost)).toBeLessThanOrEqual(8);
+    // Half of what was sent is lost; those in flight at the end (at most `pipeline` per client) are neither.
+    expect(Math.abs(r.requests - r.lost)).toBeLessThanOrEqual(8 * pipeline);
+  });
+
+  it('keeps `pipeline` datagrams in flight per client, each reply verified', async () => {
+    // Answers nothing until all 4 clients x 8 datagrams have come: a client
+    // that waited for a reply before sending its next would stall here.
+    const gate = dgram.createSocket('udp4');
+    sockets.add(gate);
+    const held: [Buffer, dgram.RemoteInfo][] = [];
+    const perClient = new Map<number, number>();
+    let open = false;
+    gate.on('message', (msg, rinfo) => {
+      if (open) {
+        gate.send(toUpperAscii(msg), rinfo.port, rinfo.address);
+        return;
+      }
+      perClient.set(rinfo.port, (perClient.get(rinfo.port) ?? 0) + 1);
+      held.push([msg, rinfo]);
+      if (held.length < 32) return;
+      open = true;
+      for (const [m, r] of held) gate.send(toUpperAscii(m), r.port, r.address);
+    });
+    await new Promise<void>((resolve) => gate.bind(0, '127.0.0.1', resolve));
+    const r = await withTimeout(
+      loadgen({ mode: 'udp', port: gate.address().port, connections: 4, pipeline: 8, durationMs: 500, timeoutMs: 5000 }),
+      10_000,
+      'pipelined loadgen',
+    );
+    expect(open).toBe(true);
+    expect([...perClient.values()]).toEqual([8, 8, 8, 8]);
+    expect(r.requests).toBeGreaterThan(32);
+    expect(r.lost + r.late + r.mismatches + r.errors).toBe(0);
   });
 
   it('a wrong reply is a mismatch', async () => {
     const { port } = await start({ handler: 'echo' });
-    const r = await loadgen({ mode: 'udp', port, connections: 2, durationMs: 200, expect: 'uppercase' });
+    const r = await emptyRun(loadgen({ mode: 'udp', port, connections: 2, durationMs: 200, expect: 'uppercase' }));
     expect(r.requests).toBe(0);
     expect(r.mismatches).toBeGreaterThan(0);
+  });
+});
+
+describe('udp loop syscalls', () => {
+  /** Sends `n` datagrams one after the other from one client and waits for each reply. */
+  async function roundTrips(port: number, n: number): Promise<void> {
+    const c = await client();
+    for (let i = 0; i < n; i++) {
+      const payload = Buffer.from(`datagram ${i}`);
+      assertBytesEqual((await roundTrip(c, port, '127.0.0.1', payload))!, toUpperAscii(payload), `datagram ${i}`);
+    }
+  }
+
+  it('batch 1 is the classic loop: one recvfrom() and one sendto() per datagram, no wait call', async () => {
+    const { server, port } = await start({ batch: 1 });
+    await roundTrips(port, 200);
+    const s = await settled(server, 200);
+    expect(s.datagramsIn).toBe(200);
+    expect(s.syscalls.recv).toBe(200);
+    expect(s.syscalls.send).toBe(200);
+    expect(s.syscalls.wait).toBe(0);
+  });
+
+  it('batch 64 blocks in recvmmsg(): one recvmmsg() and one sendmmsg() per round, no wait call', async () => {
+    const { server, port } = await start({ batch: 64 });
+    await roundTrips(port, 200);
+    const s = await settled(server, 200);
+    expect(s.syscalls.wait).toBe(0);
+    expect(s.syscalls.recv).toBe(s.syscalls.send);
+    expect(s.syscalls.recv).toBeLessThanOrEqual(200);
+    expect(s.wakeups).toBe(s.syscalls.recv);
   });
 });
 

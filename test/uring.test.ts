@@ -1,7 +1,8 @@
 // What only UringServer does: a completion loop whose recv buffers come from
 // a shared ring that can run dry, whose sends keep their buffer in the
 // kernel until they complete, which uses the kernel features it finds
-// (receive bundles) or goes without, and which the kernel may refuse.
+// (receive bundles, incrementally consumed buffers) or goes without, and
+// which the kernel may refuse.
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -51,14 +52,20 @@ describe.runIf(BUILT)('UringServer', () => {
     expect(createServer('uring', { entries: 1 })).toBeInstanceOf(UringServer);
   });
 
-  it.each(['bundle', 'single'] as const)(
-    'loses nothing when its buffer ring is far smaller than the traffic: 8 x 2 KiB, 64 clients streaming (recv %s)',
-    async (recv) => {
+  it.each([
+    ['bundle', 'incremental'],
+    ['bundle', 'whole'],
+    ['single', 'whole'],
+  ] as const)(
+    'loses nothing when its buffer ring is far smaller than the traffic: 16 KiB of buffers or 4 KiB, 64 clients streaming (recv %s, buffers %s)',
+    async (recv, buffers) => {
       // 64 clients with up to 64 KiB in flight each against 16 KiB of receive
-      // buffers: the ring runs dry again and again (-ENOBUFS ends the multishot
-      // recv; the bytes wait in the socket until it is armed again), and the
-      // 8-slot submission queue fills in the middle of a round.
-      const server = trackServer(new UringServer({ entries: 8, recv }));
+      // buffers (8 of 2 KiB, or one of 4 KiB consumed incrementally, all
+      // clients' input side by side in it): the ring runs dry again and again
+      // (-ENOBUFS ends the multishot recv; the bytes wait in the socket until
+      // it is armed again), and the 8-slot submission queue fills in the
+      // middle of a round.
+      const server = trackServer(new UringServer({ entries: 8, recv, buffers }));
       const { port } = await server.start();
       const PER_CLIENT = 512 * KiB;
       await Promise.all(Array.from({ length: 64 }, () => stream(port, PER_CLIENT, 64 * KiB)));
@@ -69,10 +76,10 @@ describe.runIf(BUILT)('UringServer', () => {
     },
   );
 
-  it("stats().ring says what runs: bundles where the kernel has them, one buffer per completion with recv: 'single'", async () => {
+  it("stats().ring says what runs: bundles and incremental buffers where the kernel has them, recv: 'single' and buffers: 'whole' without", async () => {
     // 8 clients x 16 round trips of 64 KiB each.
-    const run = async (recv: 'bundle' | 'single') => {
-      const server = trackServer(new UringServer({ recv }));
+    const run = async (options: { recv?: 'bundle' | 'single'; buffers?: 'incremental' | 'whole' }) => {
+      const server = trackServer(new UringServer(options));
       const { port } = await server.start();
       await Promise.all(
         Array.from({ length: 8 }, async () => {
@@ -90,15 +97,52 @@ describe.runIf(BUILT)('UringServer', () => {
       await server.stop();
       return s as typeof s & { ring: string };
     };
-    const single = await run('single');
-    expect(single.ring).toMatch(/^(?!.*\bbundle\b).*; 4096 buffers of 2048 B$/);
+    // Incremental buffers go only with bundles: 'single' has whole 2 KiB ones.
+    const single = await run({ recv: 'single' });
+    expect(single.ring).toMatch(/^(?!.*\b(bundle|incremental)\b).*; 4096 buffers of 2048 B$/);
     expect(single.reads).toBeGreaterThanOrEqual((8 * 16 * 64 * KiB) / 2048);
-    const bundle = await run('bundle');
-    expect(bundle.ring).toMatch(/; 4096 buffers of 2048 B$/);
-    if (/\bbundle\b/.test(bundle.ring)) {
+    const whole = await run({ buffers: 'whole' });
+    expect(whole.ring).toMatch(/^(?!.*\bincremental\b).*; 4096 buffers of 2048 B$/);
+    if (/\bbundle\b/.test(whole.ring)) {
       // A bundle carries up to 64 KiB: far fewer completions than buffers.
-      expect(bundle.reads).toBeLessThan(single.reads / 4);
+      expect(whole.reads).toBeLessThan(single.reads / 4);
     }
+    // The default: a quarter of the 8 MiB as 32 buffers of 64 KiB where the
+    // kernel consumes them incrementally (6.12) under capped bundles (6.14).
+    const incremental = await run({});
+    if (/\bincremental\b/.test(incremental.ring)) {
+      expect(incremental.ring).toMatch(/\bbundle\b.*; 32 buffers of 65536 B$/);
+      expect(incremental.reads).toBeLessThan(single.reads / 4);
+    } else {
+      expect(incremental.ring).toBe(whole.ring);
+    }
+  });
+
+  it.each([
+    ['bundle', 'incremental', 4096],
+    ['bundle', 'whole', 4096],
+    ['single', 'whole', 4096],
+    ['bundle', 'incremental', 8],
+    ['bundle', 'whole', 8],
+  ] as const)('64 clients x 16 round trips of 64 KiB messages, byte-exact (recv %s, buffers %s, entries %i)', async (recv, buffers, entries) => {
+    // The bench's large-message load: a message spans whole buffers and, with
+    // incremental ones, starts where another connection's input stopped.
+    const server = trackServer(new UringServer({ recv, buffers, entries }));
+    const { port } = await server.start();
+    await Promise.all(
+      Array.from({ length: 64 }, async () => {
+        const client = await Client.connect(port);
+        for (let i = 0; i < 16; i++) {
+          const payload = randomPayload(64 * KiB);
+          client.write(payload);
+          assertBytesEqual(await client.read(payload.length, 30_000), toUpperAscii(payload), '64 KiB reply');
+        }
+        client.end();
+        await client.readToEnd();
+      }),
+    );
+    const s = await waitQuiescent(server, 64, 20_000);
+    expect(s).toMatchObject({ closed: 64, bytesIn: 64 * 16 * 64 * KiB, bytesOut: 64 * 16 * 64 * KiB, errors: 0 });
   });
 
   it('a ring of one entry (one buffer, one submission slot) still serves 8 clients byte-exact', async () => {
@@ -119,8 +163,9 @@ describe.runIf(BUILT)('UringServer', () => {
     const rss = process.memoryUsage().rss;
     const s = server.stats();
     expect(s.bytesIn).toBeLessThan(8 * 16 * MiB);
-    // Past the mark a multishot recv can deliver what it read before its
-    // cancel took effect: about 100 buffers of 2 KiB (see core/ring.h).
+    // Past the mark a multishot recv can deliver what one pass read before
+    // its cancel took effect: 64 KiB, a capped bundle or 32 single 2 KiB
+    // buffers, whatever the buffers' size (see core/ring.cc).
     expect(s.bytesIn - s.bytesOut).toBeLessThanOrEqual(8 * (HWM + 256 * KiB));
     // Nothing grows while they go on not reading.
     await new Promise((r) => setTimeout(r, 500));

@@ -2,9 +2,26 @@
 // (UsageError: the message and the command's usage on stderr, exit status 2),
 // and the parsers for flags.
 import { MODEL_TABLE, MODELS } from '../index';
+import { COMMON_OPTIONS, type CommonOption } from '../options';
 import { allModelOptions, flagName, modelOptions, type ModelSpec } from '../spec';
 
 export type CommandName = 'serve' | 'bench' | 'stress';
+
+/** `serve`'s model when none is given. */
+export const SERVE_MODEL = 'epoll';
+
+/** A common option's `serve` flag, its name filled in. */
+export type CommonFlag = Required<Pick<NonNullable<CommonOption['flag']>, 'name'>> & NonNullable<CommonOption['flag']>;
+
+/** The flags of the options every model takes, as `serve` takes them: [option, flag]. */
+export const COMMON_FLAGS: [string, CommonFlag][] = Object.entries(COMMON_OPTIONS).flatMap(([key, o]) =>
+  o.flag ? [[key, { ...o.flag, name: o.flag.name ?? flagName(key) }] as [string, CommonFlag]] : [],
+);
+
+/** `serve`'s flag of an option: `--max-per-source` for maxConnectionsPerSource. */
+export function serveFlag(option: string): string {
+  return `--${COMMON_FLAGS.find(([key]) => key === option)?.[1].name ?? flagName(option)}`;
+}
 
 /** The flags of every model's own options, as `serve` takes them. */
 export const MODEL_FLAGS = allModelOptions(Object.values(MODEL_TABLE).map((c) => c.spec));
@@ -39,16 +56,8 @@ stats() as JSON, to stdout (with --quiet too): how the bench reads a server's
 counters.
 
 ${flagLines([
-  ['--model M', `${MODELS.join('|')} (default epoll)`],
-  ['--host H', 'IPv4 or IPv6 address to listen on (default 127.0.0.1)'],
-  ['--port P', 'port to listen on (default 8000; 0: the kernel picks one)'],
-  ['--ipv6-only', "on an IPv6 --host, IPv6 clients only (default: '::' takes IPv4 clients too)"],
-  ['--fd N', 'listen on this inherited listening socket instead (systemd: --fd 3)'],
-  ['--handler H', 'uppercase|echo|discard|http, or ./module.js exporting a JS handler (default uppercase)'],
-  ['--max-connections N', 'close connections beyond N open ones (default 0: no limit)'],
-  ['--max-per-source N', 'close connections beyond N open ones from one IP (default 0: no limit)'],
-  ['--idle-timeout MS', 'close a connection idle this long (default 0: never)'],
-  ['--backlog N', 'listen() backlog (default 511)'],
+  ['--model M', `${MODELS.join('|')} (default ${SERVE_MODEL})`],
+  ...COMMON_FLAGS.map(([, f]): [string, string] => [`--${f.name}${f.hint ? ` ${f.hint}` : ''}`, f.help]),
   ['--quiet', 'no stats lines'],
   ['-h, --help', 'this text'],
 ])}
@@ -83,6 +92,7 @@ ${flagLines([
   ['--out FILE', 'claims: write the Markdown report there (default: stdout)'],
   ['--quick', 'the experiments below: the fewest, smallest points (a smoke test; claims: not a report to publish)'],
   ['--udp', 'the UDP table instead: the udp rows, node:dgram and a C recvmmsg server (--loops: the loops row, default auto)'],
+  ['--pipeline N', 'with --udp: datagrams each client keeps in flight (default 4)'],
   ['-h, --help', 'this text'],
 ])}
 

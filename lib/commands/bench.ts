@@ -7,34 +7,15 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 
-import {
-  IDLE_COUNTS,
-  ceilingTarget,
-  coresChartSvg,
-  httpTargets,
-  coresTable,
-  defaultLoadThreads,
-  externalTarget,
-  idleChartSvg,
-  idleTable,
-  loopCounts,
-  noiseWarning,
-  runCores,
-  runIdle,
-  runRr,
-  rrChartSvg,
-  rrTable,
-  rowFailure,
-  rowNote,
-  selectTargets,
-  targetNames,
-  type RrConfig,
-  type Target,
-} from '../bench';
-import { runUdp, udpTable, udpTargets, type UdpConfig } from '../bench-udp';
-import { runClaims } from '../experiments/claims';
-import { EXPERIMENTS } from '../experiments/index';
-import { runExperiment } from '../experiments/runner';
+import { coresChartSvg, idleChartSvg, rrChartSvg } from '../bench/charts';
+import { coresTable, loopCounts, runCores } from '../bench/cores';
+import { IDLE_COUNTS, idleTable, runIdle } from '../bench/idle';
+import { noiseWarning, rowFailure, rowNote, type RrConfig, rrTable, runRr } from '../bench/rr';
+import { ceilingTarget, defaultLoadThreads, externalTarget, httpTargets, selectTargets, type Target, targetNames } from '../bench/targets';
+import { runUdp, UDP_PIPELINE, udpTable, udpTargets, type UdpConfig } from '../bench/udp';
+import { runClaims } from '../bench/experiments/claims';
+import { EXPERIMENTS } from '../bench/experiments/index';
+import { runExperiment } from '../bench/experiments/runner';
 import { fmt, FORMATS, type Format } from '../format';
 import { LOAD_EXPECTS, MAX_MESSAGE } from '../loadgen';
 import { choice, didYouMean, joinNegativeValues, num, parseFlags, UsageError } from './args';
@@ -107,6 +88,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
         out: { type: 'string' },
         quick: { type: 'boolean', default: false },
         udp: { type: 'boolean', default: false },
+        pipeline: { type: 'string' },
         http: { type: 'boolean', default: false },
       },
     }),
@@ -125,6 +107,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
   if (!external && values.expect !== undefined) usage('--expect applies to the server at --port');
   if (values['idle-counts'] !== undefined && experiment !== 'idle') usage('--idle-counts applies to --experiment idle');
   if (values.out !== undefined && experiment !== 'claims') usage('--out applies to --experiment claims');
+  if (values.pipeline !== undefined && !values.udp) usage('--pipeline applies to --udp');
   const quick = values.quick === true;
   if (quick && values.experiment === undefined) usage('--quick does not apply to the rr table');
   if (quick && values['idle-counts'] !== undefined) usage('--quick picks the idle counts: it does not go with --idle-counts');
@@ -149,13 +132,15 @@ export async function benchCommand(argv: string[]): Promise<number> {
       warmupMs,
       rounds: values.rounds === undefined ? 3 : num('bench', 'rounds', values.rounds, 1, 1, true),
       threads: threads ?? defaultLoadThreads(),
+      pipeline: num('bench', 'pipeline', values.pipeline, UDP_PIPELINE, 1, true, 1024),
       loops: values.loops === undefined ? os.availableParallelism() : loops,
     };
     const rows = await runUdp(udpTargets(config.loops), config);
     const header =
-      `netmodels bench --udp: ${config.connections} clients x ${messageSize} B datagrams, one in flight each; ` +
+      `netmodels bench --udp: ${config.connections} clients x ${messageSize} B datagrams, ${config.pipeline} in flight each ` +
+        `(each client: one recvmmsg() for its replies, one sendmmsg() for its next datagrams); ` +
       `${durationMs / 1000} s after ${warmupMs / 1000} s warm-up, median of ${config.rounds} interleaved rounds; ${machineLine(m)}`;
-    const result = { machine: m, config, rows };
+    const result = { ...made, machine: m, config, rows };
     print(format, header, (f) => udpTable(rows, f === 'csv' ? 'table' : f), result);
     if (values.json) fs.writeFileSync(values.json, `${JSON.stringify(result, null, 2)}\n`);
     const failed = rows.filter((r) => !r.report || r.report.mismatches > 0 || r.report.requests === 0);
@@ -257,7 +242,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
       `${config.connections} connections, every response framed and its status checked, ${durationMs / 1000} s each after ${warmupMs / 1000} s warm-up, ` +
       `${config.rounds! > 1 ? `median of ${config.rounds} interleaved rounds` : 'one round'}; ${machineLine(m)}`;
     const rows = await runRr(targets, config);
-    const result = { machine: m, config: { ...config, http: true }, rows };
+    const result = { ...made, machine: m, config: { ...config, http: true }, rows };
     print(format, header, (f) => rrTable(rows, f, 'node:http'), result);
     if (values.json) fs.writeFileSync(values.json, `${JSON.stringify(result, null, 2)}\n`);
     const failed = rows.filter((r) => r.skipped || (r.errors ?? 0) > 0);
@@ -296,7 +281,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
   const warning = noiseWarning(rows, config.rounds!);
   if (warning) process.stderr.write(`${warning}\n`);
   if (values.json) fs.writeFileSync(values.json, `${JSON.stringify(result, null, 2)}\n`);
-  if (values.svg) fs.writeFileSync(values.svg, rrChartSvg(rows, config));
+  if (values.svg) fs.writeFileSync(values.svg, rrChartSvg(rows, config, { rounds: config.rounds!, machine: machineLine(m), date: made.generatedAt, warning }));
   // A model this build lacks is not a failure unless it was asked for by name.
   const expect = external ? (values.expect ?? 'uppercase') : undefined;
   const failures = rows

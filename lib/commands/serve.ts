@@ -6,7 +6,8 @@ import { isHandlerModule, loadHandlerModule } from '../handler-module';
 import { createServer, MODEL_TABLE, MODELS, nativeModels, type ModelName } from '../index';
 import type { ServerStats } from '../server';
 import { flagName, modelOptions, type ModelSpec } from '../spec';
-import { didYouMean, intArg, MODEL_FLAGS, joinNegativeValues, parseFlags, UsageError } from './args';
+import { COMMON_FLAGS, didYouMean, intArg, MODEL_FLAGS, joinNegativeValues, parseFlags, SERVE_MODEL, serveFlag, UsageError } from './args';
+import { COMMON_OPTIONS, SERVE_PORT } from '../options';
 
 /** `1,234`. */
 const count = (n: number) => n.toLocaleString('en-US');
@@ -29,7 +30,7 @@ function formatStats(s: ServerStats): string {
     `rejected ${count(s.rejected)}  in ${bytes(s.bytesIn)}  out ${bytes(s.bytesOut)}  reads ${count(s.reads)}  writes ${count(s.writes)}  ` +
     `wakeups ${count(s.wakeups)}` +
     (s.workers ? `  workers ${s.workers.map((w) => w.active).join('/')}` : '') +
-    (s.model === 'fork' ? `  reaped ${s.reaped} (exited ${s.exitedOk} ok, ${s.exitedFailed} failed)` : '') +
+    (MODEL_TABLE[s.model].spec.childPerConnection ? `  reaped ${s.reaped} (exited ${s.exitedOk} ok, ${s.exitedFailed} failed)` : '') +
     `  errors ${s.errors}`
   );
 }
@@ -44,7 +45,7 @@ function flagError(err: Error & { code?: string }, model: ModelName): Error {
   if (!err.code || !VALIDATION.has(err.code)) return err;
   const m = /options\.(\w+)/.exec(err.message);
   if (!m) return err;
-  const flag = `--${m[1] === 'maxConnectionsPerSource' ? 'max-per-source' : m[1] === 'idleTimeoutMs' ? 'idle-timeout' : flagName(m[1])}`;
+  const flag = serveFlag(m[1]);
   let message = err.message
     .replace(/^The (?:property|argument) 'options\.\w+' /, `${flag} `)
     .replace(/^The "options\.\w+" (?:property|argument) /, `${flag} `)
@@ -63,19 +64,13 @@ export async function serveCommand(argv: string[]): Promise<number> {
       args: joinNegativeValues(dashes < 0 ? argv : argv.slice(0, dashes)),
       strict: true,
       options: {
-        model: { type: 'string', default: 'epoll' },
+        model: { type: 'string', default: SERVE_MODEL },
         ...Object.fromEntries(
           MODEL_FLAGS.map(([key, o]) => [flagName(key), { type: o.cli.type === 'list' ? ('boolean' as const) : ('string' as const) }]),
         ),
-        host: { type: 'string' },
-        port: { type: 'string' },
-        'ipv6-only': { type: 'boolean' },
-        fd: { type: 'string' },
-        handler: { type: 'string' },
-        'max-connections': { type: 'string' },
-        'max-per-source': { type: 'string' },
-        'idle-timeout': { type: 'string' },
-        backlog: { type: 'string' },
+        ...Object.fromEntries(
+          COMMON_FLAGS.map(([, f]) => [f.name, { type: f.type === 'boolean' ? ('boolean' as const) : ('string' as const) }]),
+        ),
         quiet: { type: 'boolean', default: false },
       },
     }),
@@ -91,25 +86,23 @@ export async function serveCommand(argv: string[]): Promise<number> {
       `the ${model} model is not in this build${requires ? ` (${requires} was missing when netmodels was compiled; install it and run npm rebuild netmodels)` : ''}`,
     );
   }
-  const fd = intArg('serve', 'fd', values.fd);
-  if (fd !== undefined) {
-    const other = (['host', 'port', 'backlog', 'ipv6-only'] as const).find((flag) => values[flag] !== undefined);
-    if (other) throw new UsageError(`--${other} does not go with --fd (that socket listens already)`, 'serve');
+  const flags = values as Record<string, string | boolean | undefined>;
+  // The common flags (a handler module is loaded below); with --fd, none
+  // of those for a socket that listens already.
+  const options: Record<string, unknown> = {};
+  for (const [key, f] of COMMON_FLAGS) {
+    const value = flags[f.name];
+    if (key !== 'handler') options[key] = f.type === 'integer' ? intArg('serve', f.name, value as string | undefined) : value;
   }
-  const options: Record<string, unknown> = {
-    host: values.host,
-    port: fd === undefined ? intArg('serve', 'port', values.port ?? '8000') : undefined,
-    ipv6Only: values['ipv6-only'],
-    fd,
-    maxConnections: intArg('serve', 'max-connections', values['max-connections']),
-    maxConnectionsPerSource: intArg('serve', 'max-per-source', values['max-per-source']),
-    idleTimeoutMs: intArg('serve', 'idle-timeout', values['idle-timeout']),
-    backlog: intArg('serve', 'backlog', values.backlog),
-  };
+  if (options.fd !== undefined) {
+    const other = COMMON_FLAGS.find(([key, f]) => COMMON_OPTIONS[key].listens && flags[f.name] !== undefined);
+    if (other) throw new UsageError(`--${other[1].name} does not go with --fd (that socket listens already)`, 'serve');
+  } else {
+    options.port ??= SERVE_PORT;
+  }
   // A model's own flags go to it (a number where the option takes one); the
   // model's validation words any error, and one the model does not take is
   // rejected as an unknown option.
-  const flags = values as Record<string, string | boolean | undefined>;
   let listTaken = dashes < 0;
   for (const [key, option] of MODEL_FLAGS) {
     const value = flags[flagName(key)];
@@ -127,9 +120,9 @@ export async function serveCommand(argv: string[]): Promise<number> {
     options[key] = numeric ? intArg('serve', flagName(key), value) : value;
   }
   if (!listTaken) throw new UsageError(`unexpected arguments after --: ${list.join(' ')}`, 'serve');
-  const handler = values.handler;
+  const handler = flags.handler as string | undefined;
   if (handler !== undefined && !isHandlerModule(handler)) options.handler = handler;
-  if (handler !== undefined && isHandlerModule(handler) && MODEL_TABLE[model].spec.family === 'process') {
+  if (handler !== undefined && isHandlerModule(handler) && MODEL_TABLE[model].spec.jsHandler === null) {
     throw new UsageError(
       `--handler ${handler}: the ${model} model serves in forked children, which cannot run JavaScript ` +
         '(use a built-in handler, or --exec -- PROGRAM with the fork model)',
@@ -149,11 +142,18 @@ export async function serveCommand(argv: string[]): Promise<number> {
   // before the port is printed, since SIGUSR2's default action is to exit.
   const dumpStats = () => process.stdout.write(`STATS ${JSON.stringify(server.stats())}\n`);
   process.on('SIGUSR2', dumpStats);
+  // Handled from before the port is printed: whoever reads the port may
+  // signal at once, and the default action would skip stop().
+  const stopSignal = new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
   const address = await server.start();
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   process.stdout.write(`netmodels ${model} server listening on ${host}:${address.port}\n`);
-  // A line a second, only when something changed: an idle server is quiet.
-  let last = '';
+  // A line a second, only when something changed: an idle server is quiet,
+  // from the start too.
+  let last = values.quiet ? '' : formatStats(server.stats());
   const timer = values.quiet
     ? undefined
     : setInterval(() => {
@@ -161,14 +161,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
         if (line !== last) process.stdout.write(`${line}\n`);
         last = line;
       }, 1000);
-  await new Promise<void>((resolve) => {
-    const stop = (signal: NodeJS.Signals) => {
-      process.stdout.write(`\n${signal}: stopping\n`);
-      resolve();
-    };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-  });
+  process.stdout.write(`\n${await stopSignal}: stopping\n`);
   clearInterval(timer);
   process.off('SIGUSR2', dumpStats);
   await server.stop();

@@ -3,7 +3,7 @@
 import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 
-import { loadgen } from '../loadgen';
+import { loadgenReport as loadgen } from '../loadgen';
 import { stress, STRESS_EXPECTS } from '../stress';
 import { choice, num, joinNegativeValues, parseFlags, UsageError } from './args';
 

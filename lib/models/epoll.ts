@@ -11,6 +11,7 @@ export class EpollServer extends Server {
   static readonly spec: ModelSpec = {
     name: 'epoll',
     family: 'event',
+    serial: false, jsHandler: 'connection', childPerConnection: false, waits: 'readiness', idleTimeout: true, linger: 'loop', emfile: 'reserve',
     summary: 'one thread, epoll_wait(); level- or edge-triggered',
     options: { trigger: oneOf(['level', 'edge'] as const, 'level') },
     bench: [

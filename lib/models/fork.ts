@@ -60,6 +60,7 @@ export class ForkServer extends Server<ForkServerEvents> {
   static readonly spec: ModelSpec = {
     name: 'fork',
     family: 'process',
+    serial: false, jsHandler: null, childPerConnection: true, waits: 'blocking', idleTimeout: true, linger: 'blocking', emfile: 'blocking',
     summary: 'fork() per connection; the parent only accepts; children are reaped',
     options: {
       maxChildren: integer(1, 65535, 256),

@@ -43,5 +43,5 @@ export const MODELS = Object.freeze(Object.keys(MODEL_TABLE)) as readonly ModelN
 
 /** Models whose native part is compiled into this build. */
 export function nativeModels(): ModelName[] {
-  return MODELS.filter((m) => (binding.nativeModels as string[]).includes(m));
+  return MODELS.filter((m) => binding.nativeModels.includes(m));
 }

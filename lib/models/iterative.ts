@@ -8,6 +8,7 @@ export class IterativeServer extends Server {
   static readonly spec: ModelSpec = {
     name: 'iterative',
     family: 'blocking',
+    serial: true, jsHandler: 'connection', childPerConnection: false, waits: 'blocking', idleTimeout: true, linger: 'blocking', emfile: 'blocking',
     summary: 'one client at a time: accept, serve until EOF, accept the next',
     options: {},
   };

@@ -8,6 +8,7 @@ export class PollServer extends Server {
   static readonly spec: ModelSpec = {
     name: 'poll',
     family: 'event',
+    serial: false, jsHandler: 'connection', childPerConnection: false, waits: 'readiness', idleTimeout: true, linger: 'loop', emfile: 'reserve',
     summary: 'one thread, poll() over a pollfd array that grows with the connections',
     options: {},
   };

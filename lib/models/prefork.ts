@@ -30,6 +30,7 @@ export class PreforkServer extends Server {
   static readonly spec: ModelSpec = {
     name: 'prefork',
     family: 'process',
+    serial: false, jsHandler: null, childPerConnection: false, waits: 'blocking', idleTimeout: true, linger: 'blocking', emfile: null,
     summary: 'processes forked up front accept on the shared listener; spare-worker rules; respawned when they exit',
     options: {
       workers: integer(1, LIMIT, Math.min(LIMIT, availableParallelism())),

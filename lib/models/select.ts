@@ -8,6 +8,7 @@ export class SelectServer extends Server {
   static readonly spec: ModelSpec = {
     name: 'select',
     family: 'event',
+    serial: false, jsHandler: 'connection', childPerConnection: false, waits: 'readiness', maxFd: 1024, idleTimeout: true, linger: 'loop', emfile: 'reserve',
     summary: 'one thread, select() over fd_sets (FD_SETSIZE = 1024)',
     options: {},
   };

@@ -26,6 +26,7 @@ export class SigioServer extends Server {
   static readonly spec: ModelSpec = {
     name: 'sigio',
     family: 'event',
+    serial: false, jsHandler: 'connection', childPerConnection: false, waits: 'signal', idleTimeout: true, linger: 'loop', emfile: 'reserve',
     summary: 'one thread, a real-time signal per readiness change (O_ASYNC, F_SETSIG); poll() rescan on queue overflow',
     options: { dequeue: oneOf(['sigwait', 'signalfd'] as const, 'sigwait') },
     bench: [

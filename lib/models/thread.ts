@@ -11,6 +11,7 @@ export class ThreadServer extends Server {
   static readonly spec: ModelSpec = {
     name: 'thread',
     family: 'blocking',
+    serial: false, jsHandler: 'connection', childPerConnection: false, waits: 'blocking', idleTimeout: true, linger: 'blocking', emfile: 'blocking',
     summary: 'one thread per connection',
     options: { stackSize: integer(64 * 1024, 1024 * 1024 * 1024, 256 * 1024) },
   };

@@ -26,6 +26,7 @@ export class ThreadPoolServer extends Server {
   static readonly spec: ModelSpec = {
     name: 'threadpool',
     family: 'blocking',
+    serial: false, jsHandler: 'connection', childPerConnection: false, waits: 'blocking', idleTimeout: true, linger: 'blocking', emfile: 'blocking',
     summary: 'a pool of threads fed by a bounded queue; grows up to maxThreads when all are busy',
     options: {
       threads: integer(1, LIMIT, Math.min(LIMIT, 2 * availableParallelism())),

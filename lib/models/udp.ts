@@ -68,6 +68,7 @@ export class UdpServer extends Server {
   static readonly spec: ModelSpec = {
     name: 'udp',
     family: 'datagram',
+    serial: false, jsHandler: 'datagram', childPerConnection: false, waits: 'readiness', idleTimeout: false, linger: null, emfile: null,
     summary: 'UDP, one socket per loop, one-to-many: recvfrom/sendto (batch 1) or recvmmsg/sendmmsg batches',
     options: { batch: integer(1, 1024, 64), maxDatagram: integer(1, 65535, 65507) },
     bench: [

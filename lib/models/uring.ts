@@ -3,9 +3,10 @@ import { integer, oneOf, type ModelSpec } from '../spec';
 
 export interface UringServerOptions extends ServerOptions, EventLoopOptions {
   /**
-   * Size of the io_uring submission queue, and the number of 2 KiB receive
-   * buffers in its provided-buffer ring (rounded up to a power of two).
-   * Default 4096 (8 MiB of buffers); at most 32768.
+   * Size of the io_uring submission queue; its receive buffers are that
+   * many times 2 KiB (rounded up to a power of two; a quarter of it with
+   * incremental `buffers`). Default 4096 (8 MiB of buffers, or 2 MiB); at
+   * most 32768.
    */
   entries?: number;
   /**
@@ -16,6 +17,16 @@ export interface UringServerOptions extends ServerOptions, EventLoopOptions {
    * one runs.
    */
   recv?: 'bundle' | 'single';
+  /**
+   * How the provided receive buffers are consumed. `'incremental'`
+   * (default): where the kernel has incrementally consumed buffer rings
+   * (6.12) and capped bundles are in use, a quarter of that memory in 64 KiB
+   * buffers that each completion takes only its bytes from, the next going
+   * on where it stopped: small messages share a buffer, a 64 KiB one fills
+   * one or two. Else as `'whole'`: 2 KiB buffers, one (or one per 2 KiB of
+   * a bundle) per completion. `stats().ring` says which one runs.
+   */
+  buffers?: 'incremental' | 'whole';
 }
 
 /** One thread, a completion loop over io_uring: multishot accept and recv, provided buffers. */
@@ -23,8 +34,13 @@ export class UringServer extends Server {
   static readonly spec: ModelSpec = {
     name: 'uring',
     family: 'event',
+    serial: false, jsHandler: 'connection', childPerConnection: false, waits: 'completion', idleTimeout: true, linger: 'loop', emfile: 'armed',
     summary: 'one thread, io_uring completions: multishot accept/recv into provided buffers',
-    options: { entries: integer(1, 32768, 4096), recv: oneOf(['bundle', 'single'] as const, 'bundle') },
+    options: {
+      entries: integer(1, 32768, 4096),
+      recv: oneOf(['bundle', 'single'] as const, 'bundle'),
+      buffers: oneOf(['incremental', 'whole'] as const, 'incremental'),
+    },
   };
 
   constructor(options?: UringServerOptions) {

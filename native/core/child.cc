@@ -1,7 +1,12 @@
 #include "core/child.h"
 
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -16,10 +21,12 @@ namespace {
 constexpr int kGraceMs = 500;
 constexpr int kGraceStepMs = 10;
 
-// close_range over [first, last]; an empty range is nothing to do.
+// close_range over [first, last]; an empty range is nothing to do. By the
+// kernel header's number: glibc's SYS_ names lag the kernel's (glibc 2.31,
+// the prebuilds' floor, has no SYS_close_range).
 int CloseRange(int first, unsigned last) {
   if (first < 0 || static_cast<unsigned>(first) > last) return 0;
-  return syscall(SYS_close_range, static_cast<unsigned>(first), last, 0u) < 0 ? -errno : 0;
+  return syscall(__NR_close_range, static_cast<unsigned>(first), last, 0u) < 0 ? -errno : 0;
 }
 
 }  // namespace
@@ -83,14 +90,75 @@ void ChildGroup::StopAll(bool groups) {
   }
   SignalOutlived(SIGKILL);
   reaper_.Close();
+  ForgetIdle();
 }
 
 void ChildGroup::Outlived(pid_t pgid) {
-  std::lock_guard<std::mutex> lock(outlived_mu_);
-  outlived_.erase(std::remove_if(outlived_.begin(), outlived_.end(),
-                                 [](pid_t g) { return ::kill(-g, 0) < 0 && errno == ESRCH; }),
-                  outlived_.end());
-  if (::kill(-pgid, 0) == 0) outlived_.push_back(pgid);
+  {
+    std::lock_guard<std::mutex> lock(outlived_mu_);
+    outlived_.erase(std::remove_if(outlived_.begin(), outlived_.end(),
+                                   [](pid_t g) { return ::kill(-g, 0) < 0 && errno == ESRCH; }),
+                    outlived_.end());
+    if (::kill(-pgid, 0) == 0) outlived_.push_back(pgid);
+  }
+  std::lock_guard<std::mutex> lock(idle_mu_);
+  for (Watched& w : watched_) {
+    if (w.pgid == pgid) w.leader_gone = true;
+  }
+  if (!watched_.empty()) CheckIdle();  // an empty group's socket is closed at once
+}
+
+void ChildGroup::EndWhenIdle(uint32_t ms) {
+  idle_ms_ = ms;
+  if (ms == 0) return;
+  reaper_.Every(static_cast<int>(std::min<uint32_t>(std::max<uint32_t>(ms / 4, 10), 100)), [this] {
+    std::lock_guard<std::mutex> lock(idle_mu_);
+    CheckIdle();
+  });
+}
+
+int ChildGroup::WatchIdle(pid_t pgid, int fd) {
+  if (idle_ms_ == 0) return 0;
+  const int copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  if (copy < 0) return -errno;
+  std::lock_guard<std::mutex> lock(idle_mu_);
+  watched_.push_back({pgid, copy, 0, false});
+  return 0;
+}
+
+void ChildGroup::CheckIdle() {
+  const uint64_t now = MonotonicMs();
+  for (auto it = watched_.begin(); it != watched_.end();) {
+    Watched& w = *it;
+    // Its number is free for reuse from here on: forgotten before it can
+    // name another group.
+    if (w.leader_gone && ::kill(-w.pgid, 0) < 0 && errno == ESRCH) {
+      ::close(w.fd);
+      it = watched_.erase(it);
+      continue;
+    }
+    ++it;
+    if (w.ended_ms != 0) {
+      if (now - w.ended_ms >= static_cast<uint64_t>(kGraceMs)) ::kill(-w.pgid, SIGKILL);
+      continue;
+    }
+    tcp_info info{};
+    socklen_t len = sizeof info;
+    // Fails only for a socket that is not TCP (an inherited listener of
+    // another family): no idle time to read, so it is left alone.
+    if (getsockopt(w.fd, IPPROTO_TCP, TCP_INFO, &info, &len) < 0) continue;
+    if (std::min(info.tcpi_last_data_recv, info.tcpi_last_data_sent) < idle_ms_) continue;
+    // ENOTCONN: the peer is gone already, which the group will see too.
+    ::shutdown(w.fd, SHUT_RDWR);
+    ::kill(-w.pgid, SIGTERM);
+    w.ended_ms = now;
+  }
+}
+
+void ChildGroup::ForgetIdle() {
+  std::lock_guard<std::mutex> lock(idle_mu_);
+  for (const Watched& w : watched_) ::close(w.fd);
+  watched_.clear();
 }
 
 bool ChildGroup::SignalOutlived(int sig) {

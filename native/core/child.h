@@ -52,7 +52,10 @@ int CatchInChild(int sig, void (*handler)(int));
 class ChildGroup {
  public:
   explicit ChildGroup(Reaper::OnExit on_exit) : reaper_(std::move(on_exit)) {}
-  ~ChildGroup() { reaper_.Close(); }  // before the counters it reports into go away
+  ~ChildGroup() {
+    reaper_.Close();  // before the counters it reports into go away
+    ForgetIdle();
+  }
 
   // Maps `blocks` zeroed Stats blocks and starts the reaper (`mode`:
   // "sigchld", else pidfd). 0 or -errno, the failing syscall in *syscall.
@@ -94,10 +97,30 @@ class ChildGroup {
   // has members, for StopAll(). From the reaper thread.
   void Outlived(pid_t pgid);
 
+  // Before Open(): the connections of children that lead a group each
+  // (exec) are watched for `ms` without data either way (TCP_INFO's last
+  // data sent and received), and one found idle is ended: the socket shut
+  // both ways (the client gets EOF at once, whoever else holds it), the
+  // group sent SIGTERM, then SIGKILL after the stop grace. A program's own
+  // socket timeout cannot do it: what it left in the background holds the
+  // socket without reading it. The check runs on the reaper's thread every
+  // ms/4 (10 to 100 ms), so the bound is `ms` plus that period.
+  void EndWhenIdle(uint32_t ms);
+  // After fork(), for a child leading group `pgid` and serving `fd`: keeps
+  // a copy of the socket (close-on-exec) until the group is gone. While
+  // what the program left in the background outlives it, the client's EOF
+  // waits for the next check after the last of them exits. 0, or -errno
+  // from the dup (the connection is then not watched).
+  int WatchIdle(pid_t pgid, int fd);
+
  private:
   static constexpr uint64_t kForkBackOffMs = 20;
   // Signals the outliving groups still there; true if any was.
   bool SignalOutlived(int sig);
+  // The idle check (reaper thread, its lock held), and the copies of the
+  // sockets closed once nothing is left to watch.
+  void CheckIdle();
+  void ForgetIdle();
   SharedArray<Stats> shared_;
   Reaper reaper_;
   std::mutex outlived_mu_;
@@ -105,6 +128,16 @@ class ChildGroup {
   // a group's number is free for reuse once its last member is gone, and a
   // stale entry could then name someone else's group.
   std::vector<pid_t> outlived_;
+
+  struct Watched {
+    pid_t pgid;
+    int fd;             // the parent's copy of the client socket
+    uint64_t ended_ms;  // when it was found idle and ended; 0 while it is not
+    bool leader_gone;   // the child that leads the group was reaped
+  };
+  uint32_t idle_ms_ = 0;
+  std::mutex idle_mu_;  // WatchIdle on the model's thread, the rest on the reaper's
+  std::vector<Watched> watched_;
 };
 
 }  // namespace nm

@@ -33,7 +33,9 @@ void ReturnFreed(uint64_t bytes, bool last) {
   // One thread trims; the others go on.
   uint64_t expected = freed;
   if (!g_freed.compare_exchange_strong(expected, 0, std::memory_order_relaxed)) return;
-  malloc_trim(0);
+#ifdef __GLIBC__
+  malloc_trim(0);  // glibc's alone: musl's allocator unmaps freed memory itself
+#endif
 }
 
 }  // namespace
@@ -68,6 +70,13 @@ size_t Connection::SendSome(const char* data, size_t len) {
 
 void Connection::emit(const char* data, size_t len) {
   if (failed_) return;
+  if (!held_.empty()) {
+    JsBytes copy;
+    copy.own.assign(data, len);
+    held_bytes_ += len;
+    held_.push_back(std::move(copy));
+    return;
+  }
   if (Pending() == 0) {
     const size_t sent = SendSome(data, len);
     if (failed_) return;
@@ -77,6 +86,25 @@ void Connection::emit(const char* data, size_t len) {
     out_off_ = 0;
   }
   if (len > 0) out_.insert(out_.end(), data, data + len);
+}
+
+void Connection::Hold(const JsBytes& bytes) {
+  if (!bytes.keep) {
+    emit(bytes.data(), bytes.size());
+    return;
+  }
+  if (failed_) return;
+  size_t sent = 0;
+  if (Pending() == 0) {
+    sent = SendSome(bytes.data(), bytes.size());
+    if (failed_ || sent == bytes.size()) return;
+  }
+  JsBytes rest;
+  rest.held = bytes.data() + sent;
+  rest.held_size = bytes.size() - sent;
+  rest.keep = bytes.keep;
+  held_bytes_ += rest.held_size;
+  held_.push_back(std::move(rest));
 }
 
 namespace {
@@ -166,9 +194,10 @@ void Connection::Linger() {
 }
 
 bool Connection::OnWritable() {
-  if (Pending() > 0) {
-    out_off_ += SendSome(out_.data() + out_off_, Pending());
-    if (Pending() == 0) {
+  if (Pending() == 0) return !Finished();
+  if (Queued() > 0) {
+    out_off_ += SendSome(out_.data() + out_off_, Queued());
+    if (Queued() == 0) {
       out_.clear();
       out_off_ = 0;
       // A drained buffer that grew large is given back, so an idle
@@ -178,12 +207,22 @@ bool Connection::OnWritable() {
         std::vector<char>().swap(out_);
         ReturnFreed(bytes, false);
       }
-      Linger();
-      js_.ShutIfFlushed(fd_.get(), 0, &failed_);
     } else if (out_off_ >= out_.size() / 2) {
       out_.erase(out_.begin(), out_.begin() + static_cast<std::ptrdiff_t>(out_off_));
       out_off_ = 0;
     }
+  }
+  while (Queued() == 0 && !held_.empty() && !failed_) {
+    const JsBytes& front = held_.front();
+    held_off_ += SendSome(front.data() + held_off_, front.size() - held_off_);
+    if (held_off_ < front.size()) break;
+    held_bytes_ -= front.size();
+    held_off_ = 0;
+    held_.pop_front();  // a held Buffer goes back to JS from here
+  }
+  if (Pending() == 0) {
+    Linger();
+    js_.ShutIfFlushed(fd_.get(), 0, &failed_);
   }
   return !Finished();
 }

@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <vector>
 
 #include "core/fd.h"
@@ -30,7 +31,7 @@ inline bool PeerGone(int err) { return err == ECONNRESET || err == EPIPE || err 
 // What both kinds of loop connection (Connection, RingConnection) are: the
 // socket and its generation, the handler's state, the JS side, and the
 // protocol state whose rules they share.
-class ConnectionBase : public Output {
+class ConnectionBase : public JsOutput {
  public:
   ConnectionBase(const ConnectionBase&) = delete;
   ConnectionBase& operator=(const ConnectionBase&) = delete;
@@ -127,9 +128,13 @@ class Connection final : public ConnectionBase {
   bool MoreToRead() const { return more_to_read_ && WantsRead(); }
 
   void emit(const char* data, size_t len) override;
+  // A JS write JS still holds: what the kernel does not take at once is
+  // queued as it is (held_), not copied.
+  void Hold(const JsBytes& bytes) override;
 
  private:
-  size_t Pending() const { return out_.size() - out_off_; }
+  size_t Queued() const { return out_.size() - out_off_; }
+  size_t Pending() const { return Queued() + held_bytes_ - held_off_; }
   // What this connection holds that the peer has not read: pending output,
   // plus input a JS handler was given and has not taken yet (its replies
   // are still to come).
@@ -143,6 +148,12 @@ class Connection final : public ConnectionBase {
 
   std::vector<char> out_;
   size_t out_off_ = 0;
+  // Output after out_, in order: JS writes sent from JS's memory, and
+  // whatever was emitted after one of them (copied into `own`, after it).
+  // Empty unless a held write did not go out at once.
+  std::deque<JsBytes> held_;
+  size_t held_off_ = 0;    // bytes of held_.front() sent
+  size_t held_bytes_ = 0;  // bytes in held_
   bool more_to_read_ = false;  // the last OnReadable() stopped on its budget or on backpressure
   bool fills_buffer_ = false;  // a read has filled the loop's buffer: ask for the count of bytes left
 };

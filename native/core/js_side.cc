@@ -23,7 +23,7 @@ int SetOption(int fd, const JsOps::Op& op) {
 
 }  // namespace
 
-void JsSide::Apply(int fd, const JsOps::Op& op, const JsOps& ops, JsState* js, Output& out,
+void JsSide::Apply(int fd, const JsOps::Op& op, const JsOps& ops, JsState* js, JsOutput& out,
                    bool* waiting, bool* failed) {
   if (op.consumed) {
     js->unacked -= op.consumed < js->unacked ? op.consumed : js->unacked;
@@ -31,7 +31,7 @@ void JsSide::Apply(int fd, const JsOps::Op& op, const JsOps& ops, JsState* js, O
   }
   switch (op.kind) {
     case JsOps::Kind::kWrite:
-      out.emit(ops.bytes[op.index].data(), ops.bytes[op.index].size());
+      out.Hold(ops.bytes[op.index]);
       if (op.notify) drain_wanted_ = true;
       break;
     case JsOps::Kind::kEnd:

@@ -12,6 +12,18 @@
 
 namespace nm {
 
+// Where a JS connection's writes go. Bytes JS still holds (JsBytes::keep)
+// may be queued as they are rather than copied: a write of hundreds of MiB
+// to a slow reader is then in memory once, not twice. By default they are
+// copied.
+class JsOutput : public Output {
+ public:
+  virtual void Hold(const JsBytes& bytes) { emit(bytes.data(), bytes.size()); }
+
+ protected:
+  ~JsOutput() = default;
+};
+
 class JsSide {
  public:
   // Serves `state`'s input to `sink`; the output stays open until JS ends it.
@@ -27,7 +39,7 @@ class JsSide {
   // the high-water mark), writes to `out`, notes pause, resume and end;
   // kDestroy sets *failed; socket options are set on `fd`. The connection
   // then calls ShutIfFlushed().
-  void Apply(int fd, const JsOps::Op& op, const JsOps& ops, JsState* js, Output& out, bool* waiting,
+  void Apply(int fd, const JsOps::Op& op, const JsOps& ops, JsState* js, JsOutput& out, bool* waiting,
              bool* failed);
   // After JS's end(), once `pending` is 0: shuts the write side of `fd`.
   // Sets *failed when that fails.

@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,20 @@ namespace nm {
 struct ConnRef {
   int fd;
   uint64_t generation;
+};
+
+// The bytes of one JS write: a copy (`own`), or, for a large Buffer, JS's
+// own memory (`held`), kept alive by `keep` until its last holder lets go,
+// on whatever thread; the bridge then releases the Buffer on the JS thread.
+// A holder may keep `keep` (and so the bytes) past the JsOps it came in.
+struct JsBytes {
+  std::string own;
+  const char* held = nullptr;
+  size_t held_size = 0;
+  std::shared_ptr<const void> keep;
+
+  const char* data() const { return keep ? held : own.data(); }
+  size_t size() const { return keep ? held_size : own.size(); }
 };
 
 // Everything one JS turn asked of one loop's connections, in order.
@@ -47,7 +62,7 @@ struct JsOps {
     bool notify;        // kWrite: report Drained once the output is all sent; kNoDelay, kKeepAlive: on
   };
   std::vector<Op> ops;
-  std::vector<std::string> bytes;
+  std::vector<JsBytes> bytes;
 };
 
 // One loop's outbox to JS. Called only on that loop's thread.

@@ -228,12 +228,18 @@ void Reaper::Sweep() {
 
 void Reaper::Loop() {
   epoll_event events[64];
+  uint64_t next_tick = tick_ ? MonotonicMs() + static_cast<uint64_t>(tick_ms_) : 0;
   for (;;) {
     int timeout;
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (closing_) return;
       timeout = unwatched_ > 0 ? kSweepMs : -1;
+    }
+    if (tick_) {
+      const uint64_t now = MonotonicMs();
+      const int until = next_tick > now ? static_cast<int>(next_tick - now) : 0;
+      if (timeout < 0 || until < timeout) timeout = until;
     }
     const int n = epoll_wait(epoll_.get(), events, 64, timeout);
     if (n < 0 && errno != EINTR) {
@@ -253,6 +259,10 @@ void Reaper::Loop() {
     // In kSigchld mode every wakeup (signal or timeout) sweeps all our pids:
     // the signal says only that some child, maybe not ours, changed state.
     if (unwatched_ > 0) Sweep();
+    if (tick_ && MonotonicMs() >= next_tick) {
+      tick_();
+      next_tick = MonotonicMs() + static_cast<uint64_t>(tick_ms_);
+    }
     if (children_.empty()) none_left_.notify_all();
   }
 }

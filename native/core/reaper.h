@@ -82,6 +82,13 @@ class Reaper {
   int Signal(pid_t pid, int sig);
   // Waits until no child is left, or `ms` passes (-1: forever). True if none is left.
   bool WaitNone(int ms);
+  // Before Open(): the thread also runs `tick` every `ms` (about: at most
+  // once per wakeup), with the lock that reaping takes held, so no child is
+  // reaped while it runs. The same rules as OnExit.
+  void Every(int ms, std::function<void()> tick) {
+    tick_ms_ = ms;
+    tick_ = std::move(tick);
+  }
 
  private:
   void Loop();
@@ -91,6 +98,8 @@ class Reaper {
   void Forget(std::unordered_map<pid_t, int>::iterator it, const Exit& exit);  // lock held
 
   OnExit on_exit_;
+  std::function<void()> tick_;
+  int tick_ms_ = -1;
   Mode mode_ = Mode::kPidfd;
   Fd epoll_;
   Wakeup wakeup_;

@@ -39,6 +39,9 @@
 #ifndef IORING_FEAT_RECVSEND_BUNDLE
 #define IORING_FEAT_RECVSEND_BUNDLE (1U << 14)  // 6.10
 #endif
+#ifndef IOU_PBUF_RING_INC
+#define IOU_PBUF_RING_INC 2  // 6.12
+#endif
 #ifndef IORING_ENTER_REGISTERED_RING
 #define IORING_ENTER_REGISTERED_RING (1U << 4)  // 5.18
 #endif
@@ -163,7 +166,7 @@ int Ring::SetUp(unsigned entries, unsigned flags, io_uring_params* p) {
   return 0;
 }
 
-int Ring::Open(unsigned entries, bool bundles, Stats* stats, SysError* error) {
+int Ring::Open(unsigned entries, bool bundles, bool incremental, Stats* stats, SysError* error) {
   stats_ = stats;
   io_uring_params p;
   // Completions are reaped only by the loop's thread (DEFER_TASKRUN, 6.1):
@@ -186,10 +189,42 @@ int Ring::Open(unsigned entries, bool bundles, Stats* stats, SysError* error) {
     error->syscall = "io_uring_register";
     return r;
   }
-  features_.bundle = bundle_offered_ = bundles && (p.features & IORING_FEAT_RECVSEND_BUNDLE) != 0;
-  buf_count_ = RoundUpPow2(entries);
+  // Incremental buffers only under capped bundles (see RecvMultishot).
+  features_.bundle = bundle_offered_ = bundles && (p.features & IORING_FEAT_RECVSEND_BUNDLE) != 0 && CapsBundles();
+  r = RegisterBuffers(RoundUpPow2(entries) * kBufferSize, incremental && features_.bundle, error);
   Show();
-  return RegisterBuffers(error);
+  return r;
+}
+
+// Receive bundles came in 6.10, their per-recv cap (the recv's len) in
+// 6.14; 6.10 to 6.13 refuse a capped bundle with EINVAL. There is no probe
+// for it but trying: on a throwaway ring, a capped multishot bundle recv on
+// an empty socket either waits (the cap is known) or completes at once.
+bool Ring::CapsBundles() {
+  Stats scratch;
+  Ring probe;
+  probe.stats_ = &scratch;
+  io_uring_params p;
+  SysError error;
+  if (probe.SetUp(2, 0, &p) < 0) return false;
+  probe.features_.bundle = true;
+  if (probe.RegisterBuffers(kBufferSize, false, &error) < 0) return false;
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) return false;
+  probe.RecvMultishot(sv[0], MakeTag(kOpRecv, 0, 0));
+  std::vector<Completion> done;
+  int r = probe.SubmitAndWait(0);
+  probe.Reap(&done);
+  const bool capped = (r == 0 || r == -ETIME) && done.empty();
+  // The probe's buffer is freed with it: its recv is over first.
+  probe.CancelAll(MakeTag(kOpCancel, 0, 0));
+  for (int i = 0; i < 8 && probe.InFlight() > 0 && !probe.failed(); i++) {
+    if ((r = probe.SubmitAndWait(100)) < 0 && r != -ETIME && r != -EINTR) break;
+    probe.Reap(&done);
+  }
+  ::close(sv[0]);
+  ::close(sv[1]);
+  return capped;
 }
 
 // The operations the loop submits (IORING_REGISTER_PROBE, 5.6): a kernel
@@ -207,9 +242,20 @@ int Ring::ProbeOps() {
   return 0;
 }
 
-int Ring::RegisterBuffers(SysError* error) {
-  buf_ring_bytes_ = buf_count_ * sizeof(ProvidedBuf);
-  buffers_bytes_ = static_cast<size_t>(buf_count_) * kBufferSize;
+// `bytes` of buffers in kBufferSize pieces or, where the kernel consumes
+// them incrementally, a quarter of it in kBundleBytes ones. A quarter: the
+// ring is used in FIFO order, so all of it passes through the cache, and
+// incremental buffers hold only the bytes that came where a whole one
+// holds 2 KiB for a 64 B message. At 64 x 64 KiB round trips 8 MiB cost
+// 38 us of CPU a request, 2 MiB 25 (epoll: 23); 1 MiB ran dry, 2.2 recv
+// completions a request (bench/RESULTS.md). The kernel has no probe for
+// incremental rings but the registration itself: one that refuses the
+// flag (EINVAL, before 6.12) is asked again without it, over the same
+// memory.
+int Ring::RegisterBuffers(unsigned bytes, bool incremental, SysError* error) {
+  const unsigned most = bytes / kBufferSize;  // entries of the whole-buffer ring
+  buf_ring_bytes_ = most * sizeof(ProvidedBuf);
+  buffers_bytes_ = bytes;
   buf_ring_ = static_cast<ProvidedBuf*>(MapForKernel(buf_ring_bytes_));
   buffers_ = static_cast<char*>(MapForKernel(buffers_bytes_));
   if (!buf_ring_ || !buffers_) {
@@ -219,14 +265,29 @@ int Ring::RegisterBuffers(SysError* error) {
   }
   BufRingReg reg{};
   reg.ring_addr = reinterpret_cast<uint64_t>(buf_ring_);
-  reg.ring_entries = buf_count_;
   reg.bgid = 0;
-  const int r = Register(ring_fd_, kRegisterPbufRing, &reg, 1);
+  int r = -EINVAL;
+  if (incremental) {
+    const unsigned used = std::max(bytes / 4, 1u);
+    buf_size_ = std::min(used, kBundleBytes);
+    reg.ring_entries = used / buf_size_;
+    reg.flags = IOU_PBUF_RING_INC;
+    r = Register(ring_fd_, kRegisterPbufRing, &reg, 1);
+    features_.incremental = r == 0;
+  }
+  if (r == -EINVAL) {
+    buf_size_ = kBufferSize;
+    reg.ring_entries = most;
+    reg.flags = 0;
+    r = Register(ring_fd_, kRegisterPbufRing, &reg, 1);
+  }
   if (r < 0) {
     error->err = r;
     error->syscall = "io_uring_register";
     return r;
   }
+  buf_count_ = reg.ring_entries;
+  if (features_.incremental) offset_.assign(buf_count_, 0);
   if (features_.bundle) {
     at_.assign(1u << 16, 0);
     where_.assign(buf_count_, 0);
@@ -306,10 +367,16 @@ void Ring::RecvMultishot(int fd, uint64_t tag) {
   sqe->ioprio = IORING_RECV_MULTISHOT;
   sqe->flags = IOSQE_BUFFER_SELECT;
   sqe->buf_group = 0;
+  // The read-ahead past the high-water mark: the loop cancels a recv in the
+  // round after the completion that crossed the mark, so what one pass of
+  // the kernel over the socket reads is what comes in beyond it. Single
+  // buffers: the kernel retries inline while the socket has data, at most
+  // 32 times (MULTISHOT_MAX_RETRY), so 32 x 2 KiB. A bundle stops the pass
+  // at its cap, kBundleBytes, however large its buffers: that is why
+  // incremental 64 KiB buffers are used only under capped bundles (32 of
+  // them a pass would be 2 MiB).
   if (features_.bundle) {
     sqe->ioprio |= IORING_RECVSEND_BUNDLE;
-    // The cap keeps the read-ahead past the high-water mark as small as
-    // single buffers did: one pass over a socket stops at a full bundle.
     sqe->len = kBundleBytes;
   }
 }
@@ -402,28 +469,30 @@ bool Ring::RefuseBundle(const Completion& e) {
 }
 
 void Ring::Show() {
-  shown_.store((features_.bundle ? 1u : 0u) | (features_.defer_taskrun ? 2u : 0u) |
-                   (features_.registered_fd ? 4u : 0u) | (features_.single_mmap ? 8u : 0u),
+  shown_.store((features_.bundle ? 1u : 0u) | (features_.incremental ? 2u : 0u) |
+                   (features_.defer_taskrun ? 4u : 0u) | (features_.registered_fd ? 8u : 0u) |
+                   (features_.single_mmap ? 16u : 0u),
                std::memory_order_relaxed);
 }
 
 std::string Ring::Describe() const {
   const unsigned bits = shown_.load(std::memory_order_relaxed);
   std::string s;
-  const char* names[] = {"bundle", "defer-taskrun", "registered-fd", "single-mmap"};
-  for (unsigned i = 0; i < 4; i++) {
+  const char* names[] = {"bundle", "incremental", "defer-taskrun", "registered-fd", "single-mmap"};
+  for (unsigned i = 0; i < 5; i++) {
     if (!(bits & (1u << i))) continue;
     if (!s.empty()) s += ' ';
     s += names[i];
   }
-  return s + (s.empty() ? "" : "; ") + std::to_string(buf_count_) + " buffers of " + std::to_string(kBufferSize) + " B";
+  return s + (s.empty() ? "" : "; ") + std::to_string(buf_count_) + " buffers of " + std::to_string(buf_size_) + " B";
 }
 
 void Ring::Recycle(int id) {
   ProvidedBuf& b = buf_ring_[buf_tail_ & (buf_count_ - 1)];
   b.addr = reinterpret_cast<uint64_t>(Buffer(id));
-  b.len = kBufferSize;
+  b.len = buf_size_;
   b.bid = static_cast<uint16_t>(id);
+  if (!offset_.empty()) offset_[static_cast<size_t>(id)] = 0;
   if (!at_.empty()) {
     at_[buf_tail_] = static_cast<uint16_t>(id);
     where_[static_cast<size_t>(id)] = buf_tail_;

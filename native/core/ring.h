@@ -17,6 +17,7 @@
 
 #include <linux/io_uring.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -62,17 +63,25 @@ struct Completion {
 
 class Ring {
  public:
-  // Size of each provided receive buffer.
+  // Size of each provided receive buffer consumed whole: a completion
+  // takes one (or, in a bundle, several) however few bytes it carries.
   static constexpr unsigned kBufferSize = 2048;
   // With bundles, the most one recv completion carries (and so the most a
   // multishot recv reads in one pass over a socket before the loop sees it).
+  // Also the size of an incrementally consumed buffer: as large as a bundle,
+  // so that a completion spans at most two of them.
   static constexpr unsigned kBundleBytes = 64 * 1024;
 
   // What the kernel offered and Open() chose; shown in stats().ring.
   struct Features {
     // One recv completion for several provided buffers (6.10), capped at
-    // kBundleBytes per completion (the cap: 6.14).
+    // kBundleBytes per completion (the cap: 6.14; used only with it).
     bool bundle = false;
+    // Buffers consumed incrementally (IOU_PBUF_RING_INC, 6.12): a
+    // completion takes only the bytes it carries from a large buffer, the
+    // next one goes on where it stopped, so 64 B messages do not each hold
+    // a buffer and a 64 KiB one fills one or two.
+    bool incremental = false;
     bool defer_taskrun = false;  // SINGLE_ISSUER | DEFER_TASKRUN (6.1)
     bool registered_fd = false;  // IORING_REGISTER_RING_FDS (5.18)
     bool single_mmap = false;    // IORING_FEAT_SINGLE_MMAP (5.4)
@@ -83,15 +92,18 @@ class Ring {
   Ring(const Ring&) = delete;
   Ring& operator=(const Ring&) = delete;
 
-  // io_uring_setup with `entries` submission slots and as many receive
-  // buffers (rounded up to a power of two), registered as buffer group 0.
-  // On any thread: the ring starts disabled, and the thread that calls
-  // Enable() becomes its only submitter. `bundles`: use receive bundles
-  // where the kernel has them. 0 or -errno with *error filled.
+  // io_uring_setup with `entries` submission slots and entries x
+  // kBufferSize bytes of receive buffers (entries rounded up to a power of
+  // two), registered as buffer group 0: as many buffers of kBufferSize, or
+  // with `incremental` where the kernel has it, a quarter of that memory
+  // in buffers of kBundleBytes (see RegisterBuffers). On any thread: the
+  // ring starts disabled, and the thread that calls Enable() becomes its
+  // only submitter. `bundles`: use receive bundles where the kernel has
+  // them. 0 or -errno with *error filled.
   // Counts into `stats` (syscalls): wait, each io_uring_enter; ctl, each
   // request queued but sends; accept, recv, send, each completion of such a
   // request; eagain, each of those completions with -EAGAIN.
-  int Open(unsigned entries, bool bundles, Stats* stats, SysError* error);
+  int Open(unsigned entries, bool bundles, bool incremental, Stats* stats, SysError* error);
   // On the loop's thread, before anything is submitted; 0 or -errno.
   int Enable();
   // On the loop's thread, when it has reaped its last completion.
@@ -114,20 +126,22 @@ class Ring {
   void Reap(std::vector<Completion>* out);
 
   // Calls fn(data, len) for each provided buffer a recv completion filled,
-  // in order, then gives them back to the kernel. A completion that holds a
-  // buffer without data (an error, the peer's EOF) gives it back too.
+  // in order, then gives back to the kernel those it has finished with. A
+  // completion that holds a whole buffer without data (an error, the peer's
+  // EOF) gives it back too; an incremental one without data consumed none.
   template <class Fn>
   void TakeReceived(const Completion& e, Fn&& fn);
 
   // A recv completion with -EINVAL from a ring that armed bundles: the
-  // kernel has bundles (6.10) but not their per-recv cap (6.14). Bundles
-  // are turned off for this ring's later recvs, and the completion means
-  // only that its recv must be armed again; true for such a completion.
+  // kernel has bundles (6.10) but not their per-recv cap (6.14), although
+  // Open()'s probe found it. Bundles are turned off for this ring's later
+  // recvs, and the completion means only that its recv must be armed
+  // again; true for such a completion.
   bool RefuseBundle(const Completion& e);
 
   const Features& features() const { return features_; }
   // stats().ring: the features in use and the provided buffers, e.g.
-  // "bundle defer-taskrun registered-fd single-mmap; 4096 buffers of 2048 B".
+  // "bundle incremental defer-taskrun registered-fd single-mmap; 32 buffers of 65536 B".
   // From any thread, while the loop runs.
   std::string Describe() const;
 
@@ -138,14 +152,15 @@ class Ring {
   int failed() const { return failed_; }
 
  private:
-  char* Buffer(int id) const { return buffers_ + static_cast<size_t>(id) * kBufferSize; }
+  char* Buffer(int id) const { return buffers_ + static_cast<size_t>(id) * buf_size_; }
   void Recycle(int id);
   void Publish();  // makes the recycled buffers visible to the kernel
   io_uring_sqe* Sqe(uint64_t tag);
   int Enter(unsigned to_submit, unsigned min_complete, unsigned flags, const void* arg, size_t argsz);
   int SetUp(unsigned entries, unsigned flags, io_uring_params* p);
-  int RegisterBuffers(SysError* error);
+  int RegisterBuffers(unsigned bytes, bool incremental, SysError* error);
   int ProbeOps();
+  static bool CapsBundles();
   void Count(uint64_t tag, int32_t res);  // a completion, into stats_
   void Show();  // copies features_ where Describe() reads them
 
@@ -191,7 +206,17 @@ class Ring {
   char* buffers_ = nullptr;
   size_t buffers_bytes_ = 0;
   unsigned buf_count_ = 0;
+  unsigned buf_size_ = kBufferSize;
   uint16_t buf_tail_ = 0;     // entries added, published to the ring's tail
+  // Incremental buffers: where the kernel's next write into buffer id
+  // starts. The kernel keeps the same offset (it advances the entry's addr
+  // as it consumes), and completions arrive in the order it consumed, so
+  // adding each completion's bytes in order keeps the two equal. The one
+  // completion the kernel posts later than it consumed, a multishot recv's
+  // last (queued to the end of its batch), carries data only when its
+  // bundle emptied the ring: then no other recv can consume before the
+  // loop has handled it and given buffers back.
+  std::vector<uint32_t> offset_;
   // Bundles name only their first buffer; the rest follow it in ring
   // order. at_[p] is the buffer added at ring position p (positions are the
   // kernel's 16-bit head and tail), where_[id] the position of buffer id:
@@ -209,6 +234,36 @@ template <class Fn>
 void Ring::TakeReceived(const Completion& e, Fn&& fn) {
   const int first = e.buffer();
   if (first < 0) return;
+  if (features_.incremental) {
+    // No data, nothing consumed: the buffer is still at the ring's head.
+    if (e.res <= 0) return;
+    // The data starts where the previous completion from this buffer
+    // stopped; a bundle goes on into the next buffers in ring order, each
+    // new (offset 0). Every buffer but the last was filled to its end; the
+    // last is given back once filled to its end too, as the kernel moves
+    // past a buffer exactly then. Not by IORING_CQE_F_BUF_MORE (6.12), the
+    // kernel's word for the same: a bundle the kernel retried within one
+    // completion (more queued after a full transfer) carries the flag of
+    // its first pass, and giving back a buffer still in use lets two recvs
+    // fill it (a kernel bug, fixed later: liburing has a test for it).
+    int id = first;
+    uint16_t pos = at_.empty() ? 0 : where_[static_cast<size_t>(first)];
+    for (int left = e.res; left > 0;) {
+      const uint32_t off = offset_[static_cast<size_t>(id)];
+      const int n = std::min(left, static_cast<int>(buf_size_ - off));
+      fn(Buffer(id) + off, n);
+      left -= n;
+      if (left == 0 && off + static_cast<uint32_t>(n) < buf_size_) {
+        offset_[static_cast<size_t>(id)] = off + static_cast<uint32_t>(n);
+        break;
+      }
+      Recycle(id);
+      if (left == 0 || at_.empty()) break;  // without bundles one buffer holds it all
+      id = at_[++pos];
+    }
+    Publish();
+    return;
+  }
   if (!features_.bundle) {
     if (e.res > 0) fn(Buffer(first), e.res);
     Recycle(first);

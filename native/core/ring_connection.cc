@@ -5,7 +5,25 @@
 namespace nm {
 
 void RingConnection::emit(const char* data, size_t len) {
-  if (!failed_) next_.insert(next_.end(), data, data + len);
+  if (failed_) return;
+  if (queue_.empty()) {
+    next_.insert(next_.end(), data, data + len);
+    return;
+  }
+  JsBytes copy;
+  copy.own.assign(data, len);
+  queued_ += len;
+  queue_.push_back(std::move(copy));
+}
+
+void RingConnection::Hold(const JsBytes& bytes) {
+  if (!bytes.keep) {
+    emit(bytes.data(), bytes.size());
+    return;
+  }
+  if (failed_) return;
+  queued_ += bytes.size();
+  queue_.push_back(bytes);
 }
 
 void RingConnection::OnCompletion(Ring& ring, const Completion& e) {
@@ -51,13 +69,19 @@ void RingConnection::Submit(Ring& ring) {
     recv_cancelled_ = true;
   }
   if (sending_ || failed_) return;
-  if (out_off_ == out_.size()) {
-    if (next_.empty()) return;
+  if (out_off_ == out_.size() && !next_.empty()) {
     out_.clear();
     out_off_ = 0;
     out_.swap(next_);
   }
-  ring.Send(fd_.get(), out_.data() + out_off_, out_.size() - out_off_, Tag(kOpSend));
+  if (out_off_ < out_.size()) {
+    ring.Send(fd_.get(), out_.data() + out_off_, out_.size() - out_off_, Tag(kOpSend));
+  } else if (!queue_.empty()) {
+    const JsBytes& front = queue_.front();
+    ring.Send(fd_.get(), front.data() + queue_off_, front.size() - queue_off_, Tag(kOpSend));
+  } else {
+    return;
+  }
   sending_ = true;
   ops_++;
 }
@@ -125,7 +149,17 @@ void RingConnection::OnEnd(int res) {
 
 void RingConnection::OnSent(int res) {
   sending_ = false;
-  if (res > 0) {
+  if (res > 0 && out_off_ == out_.size()) {
+    // The send was from the front of queue_ (out_ was spent).
+    stats_->sent(static_cast<uint64_t>(res));
+    queue_off_ += static_cast<size_t>(res);
+    if (queue_off_ == queue_.front().size()) {
+      queued_ -= queue_.front().size();
+      queue_off_ = 0;
+      queue_.pop_front();  // a held Buffer goes back to JS from here
+    }
+    js_.ShutIfFlushed(fd_.get(), Pending(), &failed_);
+  } else if (res > 0) {
     stats_->sent(static_cast<uint64_t>(res));
     out_off_ += static_cast<size_t>(res);
     if (out_off_ == out_.size()) {

@@ -14,6 +14,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <vector>
 
 #include "core/connection.h"
@@ -61,13 +62,15 @@ class RingConnection final : public ConnectionBase {
   }
 
   void emit(const char* data, size_t len) override;
+  // A JS write JS still holds: queued as it is and sent from JS's memory.
+  void Hold(const JsBytes& bytes) override;
 
   // Owned by the loop: queued for its end-of-round Submit().
   bool dirty = false;
 
  private:
   bool WantsRead() const { return MayRead(Backlog()); }
-  size_t Pending() const { return next_.size() + (out_.size() - out_off_); }
+  size_t Pending() const { return next_.size() + (out_.size() - out_off_) + queued_ - queue_off_; }
   // As Connection's: pending output plus input JS has not taken yet.
   size_t Backlog() const { return Pending() + state_.js.unacked; }
   // The peer's EOF, once the input held back before it has been handled.
@@ -83,6 +86,13 @@ class RingConnection final : public ConnectionBase {
   std::vector<char> out_;   // in flight from out_off_ while sending_
   size_t out_off_ = 0;
   std::vector<char> next_;  // appended to by emit(); never in flight
+  // After next_, in order: JS writes sent from JS's memory, and what was
+  // emitted after one of them (copied into `own`). The front is in flight
+  // from queue_off_ while sending_ and out_ is spent; it stays alive until
+  // its completion arrives.
+  std::deque<JsBytes> queue_;
+  size_t queue_off_ = 0;
+  size_t queued_ = 0;  // bytes in queue_
   // Input that completed while the handler waits or JS paused reading: a
   // multishot recv delivers what it has read before its cancel takes effect.
   std::vector<char> held_;

@@ -49,6 +49,11 @@ void CallJs(Napi::Env env, Napi::Function on_batch, Batch* batch) {
   }
 }
 
+// A Buffer at least this large is handed to the loops as it is, not
+// copied: far above the size V8 may keep inside its heap (where a GC can
+// move it), and large enough that a copy costs more than the reference.
+constexpr size_t kHoldFrom = 64 * 1024;
+
 // "remoteAddress,remotePort,family,localAddress,localPort" of a connection.
 std::string Addresses(int fd) {
   sockaddr_storage peer{}, local{};
@@ -133,8 +138,44 @@ class JsBridge::Outbox final : public JsSink {
   std::unordered_map<std::string, size_t> peer_index_;  // this batch's datagram senders
 };
 
+// Takes the references that keep held Buffers (JsBytes::keep) alive back to
+// the JS thread, the only one that may delete them, by the bridge's
+// thread-safe function. Shared by the bridge and every keep: a keep may be
+// let go after the bridge has released its function (an op dropped when
+// the server stops); then nothing can reach the JS thread any more, and the
+// reference is left to the environment's teardown, which frees what is left.
+class JsBridge::Keeper {
+ public:
+  using Ref = Napi::Reference<Napi::Value>;
+  explicit Keeper(Napi::ThreadSafeFunction tsfn) : tsfn_(tsfn) {}
+
+  // Any thread: `ref` is no longer needed.
+  void Let(Ref* ref) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (open_ && tsfn_.NonBlockingCall(ref, &Delete) == napi_ok) return;
+    ref->SuppressDestruct();
+    delete ref;
+  }
+  // JS thread, before the bridge's function is released or aborted.
+  void Close() {
+    std::lock_guard<std::mutex> lock(mu_);
+    open_ = false;
+  }
+
+ private:
+  static void Delete(Napi::Env env, Napi::Function, Ref* ref) {
+    if (env == nullptr) ref->SuppressDestruct();  // the environment is going away
+    delete ref;
+  }
+
+  std::mutex mu_;
+  bool open_ = true;  // guarded by mu_
+  Napi::ThreadSafeFunction tsfn_;
+};
+
 JsBridge::JsBridge(Napi::Env env, Napi::Function on_batch)
-    : tsfn_(Napi::ThreadSafeFunction::New(env, on_batch, "netmodels:js-handler", 0, 1)) {}
+    : tsfn_(Napi::ThreadSafeFunction::New(env, on_batch, "netmodels:js-handler", 0, 1)),
+      keeper_(std::make_shared<Keeper>(tsfn_)) {}
 
 JsBridge::~JsBridge() { Release(); }
 
@@ -207,7 +248,17 @@ void JsBridge::Dispatch(const Napi::CallbackInfo& info) {
       if (!value.IsBuffer()) throw CodedTypeError(env, "ERR_INVALID_ARG_TYPE", "jsOps: a write names no buffer");
       Napi::Buffer<char> data = value.As<Napi::Buffer<char>>();
       op.index = static_cast<uint32_t>(ops.bytes.size());
-      ops.bytes.emplace_back(data.Data(), data.Length());
+      JsBytes bytes;
+      if (data.Length() < kHoldFrom) {
+        bytes.own.assign(data.Data(), data.Length());
+      } else {
+        bytes.held = data.Data();
+        bytes.held_size = data.Length();
+        std::shared_ptr<Keeper> keeper = keeper_;
+        bytes.keep = std::shared_ptr<const void>(new Keeper::Ref(Napi::Persistent(value)),
+                                                 [keeper](Keeper::Ref* ref) { keeper->Let(ref); });
+      }
+      ops.bytes.push_back(std::move(bytes));
     }
     ops.ops.push_back(op);
   }
@@ -222,6 +273,7 @@ void JsBridge::Dispatch(const Napi::CallbackInfo& info) {
 
 void JsBridge::Release() {
   closed_ = true;
+  if (keeper_) keeper_->Close();
   if (tsfn_) {
     tsfn_.Release();
     tsfn_ = Napi::ThreadSafeFunction();
@@ -230,6 +282,7 @@ void JsBridge::Release() {
 
 void JsBridge::Abort() {
   closed_ = true;
+  if (keeper_) keeper_->Close();
   if (tsfn_) {
     tsfn_.Abort();
     tsfn_ = Napi::ThreadSafeFunction();

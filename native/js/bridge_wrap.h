@@ -49,7 +49,9 @@ class JsBridge final : public JsHub {
 
  private:
   class Outbox;
+  class Keeper;
   Napi::ThreadSafeFunction tsfn_;
+  std::shared_ptr<Keeper> keeper_;
   // Attach/Detach come from loop threads, Dispatch from the JS thread.
   std::mutex mu_;
   std::unordered_map<int, std::unique_ptr<Outbox>> loops_;  // by id; guarded by mu_

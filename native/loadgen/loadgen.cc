@@ -105,15 +105,14 @@ int LoadRun::Prepare(const char** syscall) {
   shared_.unsettled.store(o.mode == Mode::kChurn || udp ? 0 : hold ? o.idle : o.connections);
   const uint64_t slots = hold ? o.idle : o.connections;
   *syscall = "epoll_create1";
-  for (uint32_t i = 0; udp && i < threads; ++i) {
+  for (uint32_t i = 0; i < threads; ++i) {
     const uint32_t share = static_cast<uint32_t>(slots / threads + (i < slots % threads ? 1 : 0));
-    shared_.udp_workers.push_back(std::make_unique<UdpWorker>(shared_, share));
-    if (int rc = shared_.udp_workers.back()->Init(); rc < 0) return rc;
-  }
-  for (uint32_t i = 0; !udp && i < threads; ++i) {
-    const uint32_t share = static_cast<uint32_t>(slots / threads + (i < slots % threads ? 1 : 0));
-    shared_.workers.push_back(std::make_unique<Worker>(shared_, share, hold && i == 0));
-    if (int rc = shared_.workers.back()->Init(); rc < 0) return rc;
+    if (udp) {
+      shared_.loops.push_back(std::make_unique<UdpWorker>(shared_, share));
+    } else {
+      shared_.loops.push_back(std::make_unique<Worker>(shared_, share, hold && i == 0));
+    }
+    if (int rc = shared_.loops.back()->Init(); rc < 0) return rc;
   }
   return 0;
 }
@@ -121,7 +120,7 @@ int LoadRun::Prepare(const char** syscall) {
 int LoadRun::Start(ProgressFn progress, DoneFn done) {
   progress_ = std::move(progress);
   done_ = std::move(done);
-  const size_t n = shared_.workers.size() + shared_.udp_workers.size();
+  const size_t n = shared_.loops.size();
   running_.store(n);
   // The workers start with every signal blocked (they inherit this mask):
   // process signals, SIGCHLD for the fork model's reaper among them, are
@@ -163,11 +162,7 @@ void LoadRun::ThreadMain(size_t index) {
     if (abort_start_) return;
   }
   const ProgressFn* progress = index == 0 && progress_ ? &progress_ : nullptr;
-  if (shared_.udp_workers.empty()) {
-    shared_.workers[index]->Run(progress);
-  } else {
-    shared_.udp_workers[index]->Run(progress);
-  }
+  shared_.loops[index]->Run(progress);
   // acq_rel: the last thread out reads every other loop's results.
   if (running_.fetch_sub(1, std::memory_order_acq_rel) == 1) Finish();
 }
@@ -177,29 +172,10 @@ void LoadRun::Finish() {
   Histogram merged;
   int64_t stopped = shared_.start_ns;
   uint64_t http_read_bytes = 0;
-  for (const auto& w : shared_.workers) {
+  for (const auto& w : shared_.loops) {
     merged.Merge(w->histogram);
     http_read_bytes += w->http_read_bytes;
-    r.connected += w->connected_at_end;
-    r.unstarted += w->unstarted;
-    r.requests += w->requests;
-    r.errors += w->errors;
-    r.mismatches += w->mismatches;
-    for (const auto& [err, count] : w->error_codes) r.error_codes[err] += count;
-    for (const auto& [status, count] : w->statuses) r.statuses[status] += count;
-    r.non2xx += w->non2xx;
-    r.timeouts += w->timeouts;
-    stopped = std::max(stopped, w->stopped_ns);
-  }
-  for (const auto& w : shared_.udp_workers) {
-    merged.Merge(w->histogram);
-    r.connected += w->clients_open;
-    r.requests += w->requests;
-    r.errors += w->errors;
-    r.mismatches += w->mismatches;
-    r.lost += w->lost;
-    r.late += w->late;
-    for (const auto& [err, count] : w->error_codes) r.error_codes[err] += count;
+    r.Add(*w);
     stopped = std::max(stopped, w->stopped_ns);
   }
   // A run stopped during set-up has no window: measure_ns is still 0 or far

@@ -78,7 +78,9 @@ struct LatencySummary {  // microseconds
   double p50 = 0, p75 = 0, p90 = 0, p975 = 0, p99 = 0, p999 = 0, p9999 = 0, max = 0;
 };
 
-struct Report {
+// What a run counts: the report's counters, and each loop's share of them
+// (a Loop is one; Finish() adds them up).
+struct Counts {
   uint64_t connected = 0;  // connections established and open at the end
   // Connections never attempted because the run ended first: churn slots
   // still waiting for a connect slot (kMaxConnecting in flight per loop), or
@@ -90,14 +92,7 @@ struct Report {
   uint64_t requests = 0;   // verified replies completed in the measured window
   uint64_t errors = 0;
   uint64_t mismatches = 0;
-  double rps = 0;
-  double bytes_per_sec = 0;  // payload sent + received by counted requests
-  double read_bytes_per_sec = 0;     // payload received (wrk's Transfer/sec)
-  double written_bytes_per_sec = 0;  // payload sent
-  double duration_ms = 0;    // the measured window actually run
-  LatencySummary latency_us;
   std::map<int, uint64_t> error_codes;  // errno (or kErrEof) -> count
-  bool setup_cut = false;  // see Shared::last_established_ns
   uint64_t lost = 0;  // udp: datagrams of the window unanswered within timeout_ms
   uint64_t late = 0;  // udp: replies that came after their datagram was lost
   // http: responses by status and those not 2xx (whole run, warm-up
@@ -105,10 +100,33 @@ struct Report {
   std::map<int, uint64_t> statuses;
   uint64_t non2xx = 0;
   uint64_t timeouts = 0;
+
+  void Add(const Counts& o) {
+    connected += o.connected;
+    unstarted += o.unstarted;
+    requests += o.requests;
+    errors += o.errors;
+    mismatches += o.mismatches;
+    for (const auto& [err, count] : o.error_codes) error_codes[err] += count;
+    lost += o.lost;
+    late += o.late;
+    for (const auto& [status, count] : o.statuses) statuses[status] += count;
+    non2xx += o.non2xx;
+    timeouts += o.timeouts;
+  }
 };
 
-class Worker;
-class UdpWorker;
+struct Report : Counts {
+  double rps = 0;
+  double bytes_per_sec = 0;  // payload sent + received by counted requests
+  double read_bytes_per_sec = 0;     // payload received (wrk's Transfer/sec)
+  double written_bytes_per_sec = 0;  // payload sent
+  double duration_ms = 0;    // the measured window actually run
+  LatencySummary latency_us;
+  bool setup_cut = false;  // see Shared::last_established_ns
+};
+
+class Loop;
 
 // State every worker of one run reads; immutable once the threads start,
 // except the atomics.
@@ -142,8 +160,7 @@ struct Shared {
   // Written once before setup_done is released; read after acquiring it.
   std::atomic<int64_t> measure_ns{0};  // start of the measured window
   std::atomic<int64_t> deadline_ns{0};
-  std::vector<std::unique_ptr<Worker>> workers;
-  std::vector<std::unique_ptr<UdpWorker>> udp_workers;  // udp mode, instead of workers
+  std::vector<std::unique_ptr<Loop>> loops;  // one per thread: Worker, or UdpWorker in udp mode
 };
 
 // Ends set-up at `now`: sets measure_ns and deadline_ns, releases setup_done

@@ -19,6 +19,7 @@
 //     order of registration) and no thread ever calls into a dead one.
 #include <napi.h>
 
+#include <cmath>
 #include <memory>
 #include <string>
 #include <utility>
@@ -217,6 +218,11 @@ Options ParseOptions(Napi::Object o) {
     throw CodedRangeError(env, "ERR_INVALID_ARG_VALUE", "options.rate applies to mode 'rr' only");
   }
   opt.timeout_ms = GetU32(o, "timeoutMs", 200);
+  // udp: a datagram's leading digits name its seq among the client's in
+  // flight, so a tiny datagram carries fewer of them.
+  if (opt.mode == Mode::kUdp && opt.message_size < 4 && opt.pipeline > std::pow(10.0, opt.message_size)) {
+    throw CodedRangeError(env, "ERR_OUT_OF_RANGE", "options.pipeline is more than a datagram of options.messageSize bytes can number");
+  }
   if (opt.port < 1 || opt.port > 65535 || opt.connections < 1 || opt.message_size < 1 ||
       opt.duration_ms < 1 || opt.connect_timeout_ms < 1 || opt.threads < 1 || opt.progress_interval_ms < 1 ||
       opt.timeout_ms < 1) {

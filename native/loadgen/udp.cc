@@ -1,7 +1,6 @@
 #include "loadgen/udp.h"
 
 #include <sys/epoll.h>
-#include <sys/socket.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -25,7 +24,7 @@ constexpr size_t kSeqDigits = 10;
 }  // namespace
 
 UdpWorker::UdpWorker(Shared& shared, uint32_t clients)
-    : shared_(shared), options_(shared.options), clients_(clients) {}
+    : Loop(shared), depth_(std::max<uint32_t>(1, shared.options.pipeline)), clients_(clients) {}
 
 int UdpWorker::Init() {
   int ep = epoll_create1(EPOLL_CLOEXEC);
@@ -42,15 +41,28 @@ int UdpWorker::Init() {
     if (connect(fd.get(), reinterpret_cast<const sockaddr*>(&shared_.addr), shared_.addr_len) < 0) {
       return -errno;
     }
+    // Level-triggered: replies beyond one recvmmsg() are reported again.
     ev.events = EPOLLIN;
     ev.data.u64 = i;
     if (epoll_ctl(ep, EPOLL_CTL_ADD, fd.get(), &ev) < 0) return -errno;
     clients_[i].fd = std::move(fd);
   }
+  slots_.resize(clients_.size() * size_t{depth_});
   const size_t size = options_.message_size;
-  out_.reset(new char[size]);
+  for (size_t i = 0; i < std::min<size_t>(size, kSeqDigits); ++i) modulus_ *= 10;
+  out_.reset(new char[depth_ * size]);
+  in_.reset(new char[depth_ * (size + 1)]);
   expect_.reset(new char[size]);
-  in_.reset(new char[size + 1]);  // one more: a longer reply is seen as one
+  out_iov_.resize(depth_);
+  in_iov_.resize(depth_);
+  out_msgs_.resize(depth_);
+  in_msgs_.resize(depth_);
+  for (size_t i = 0; i < depth_; ++i) {
+    out_iov_[i] = {out_.get() + i * size, size};
+    in_iov_[i] = {in_.get() + i * (size + 1), size + 1};
+    out_msgs_[i].msg_hdr = {nullptr, 0, &out_iov_[i], 1, nullptr, 0, 0};
+    in_msgs_[i].msg_hdr = {nullptr, 0, &in_iov_[i], 1, nullptr, 0, 0};
+  }
   return 0;
 }
 
@@ -61,55 +73,66 @@ void UdpWorker::Fill(const std::string& pattern, uint64_t seq, char* out) const 
   for (size_t i = std::min(size, kSeqDigits); i-- > 0; n /= 10) out[i] = static_cast<char>('0' + n % 10);
 }
 
-void UdpWorker::Send(uint32_t index, int64_t now) {
+void UdpWorker::Refill(uint32_t index, int64_t now) {
   Client& c = clients_[index];
-  c.seq++;
-  c.sent_ns = now;
-  c.waiting = true;
-  Fill(shared_.send_pattern, c.seq, out_.get());
-  // A datagram the kernel refuses is an error, and, never answered, lost.
-  if (NM_RETRY(send(c.fd.get(), out_.get(), options_.message_size, MSG_NOSIGNAL)) < 0) RecordError(errno);
-  due_.push_back({now + options_.timeout_ms * 1'000'000, index, c.seq});
+  const size_t size = options_.message_size;
+  unsigned n = 0;
+  while (n < depth_ && !SlotOf(index, c.seq + 1).waiting) {
+    c.seq++;
+    SlotOf(index, c.seq) = {c.seq, now, true};
+    Fill(shared_.send_pattern, c.seq, out_.get() + n * size);
+    due_.push_back({now + options_.timeout_ms * 1'000'000, index, c.seq});
+    n++;
+  }
+  for (unsigned done = 0; done < n;) {
+    const int sent = sendmmsg(c.fd.get(), out_msgs_.data() + done, n - done, MSG_NOSIGNAL);
+    if (sent >= 0) {
+      done += static_cast<unsigned>(sent);
+    } else if (errno != EINTR) {
+      // A datagram the kernel refuses is an error, and, never answered, lost.
+      RecordError(errno);
+      done++;
+    }
+  }
 }
 
 void UdpWorker::OnReadable(uint32_t index, int64_t now) {
-  Client& c = clients_[index];
+  const int n = NM_RETRY(recvmmsg(clients_[index].fd.get(), in_msgs_.data(), depth_, 0, nullptr));
+  if (n < 0) {
+    // ECONNREFUSED: nothing listens on the port (an ICMP answer to an
+    // earlier datagram). The datagrams in flight stay timed.
+    if (errno != EAGAIN) RecordError(errno);
+    return;
+  }
+  for (int i = 0; i < n; ++i) {
+    OnReply(index, static_cast<const char*>(in_iov_[i].iov_base), in_msgs_[i].msg_len, now);
+  }
+  Refill(index, now);
+}
+
+void UdpWorker::OnReply(uint32_t index, const char* data, size_t len, int64_t now) {
   const size_t size = options_.message_size;
-  for (;;) {
-    const ssize_t r = recv(c.fd.get(), in_.get(), size + 1, MSG_TRUNC);
-    if (r < 0) {
-      if (errno == EAGAIN || errno == EINTR) {
-        if (errno == EAGAIN) return;
-        continue;
-      }
-      // ECONNREFUSED: nothing listens on the port (an ICMP answer to an
-      // earlier datagram). The datagram in flight stays timed.
-      RecordError(errno);
-      return;
-    }
-    uint64_t seq = 0;
-    for (size_t i = 0; i < std::min({size, kSeqDigits, static_cast<size_t>(r)}); ++i) {
-      seq = seq * 10 + static_cast<uint64_t>(in_[i] - '0');
-    }
-    uint64_t modulus = 1;
-    for (size_t i = 0; i < std::min(size, kSeqDigits); ++i) modulus *= 10;
-    const bool current = c.waiting && seq == c.seq % modulus;
-    if (!current) {
-      late++;
-      continue;
-    }
-    Fill(options_.expect == Expect::kUppercase ? shared_.expect_pattern : shared_.send_pattern, c.seq,
-         expect_.get());
-    const bool ok = static_cast<size_t>(r) == size && std::memcmp(in_.get(), expect_.get(), size) == 0;
-    c.waiting = false;
-    completed_++;
-    if (!ok) {
-      mismatches++;
-    } else if (c.sent_ns >= measure_ns_) {
-      requests++;
-      histogram.Record(static_cast<uint64_t>(now - c.sent_ns));
-    }
-    Send(index, now);
+  uint64_t digits = 0;
+  for (size_t i = 0; i < std::min({size, kSeqDigits, len}); ++i) {
+    digits = digits * 10 + static_cast<uint64_t>(static_cast<unsigned char>(data[i]) - '0');
+  }
+  // The latest seq of this client that ends in these digits.
+  const uint64_t last = clients_[index].seq;
+  const uint64_t back = (last % modulus_ + modulus_ - digits % modulus_) % modulus_;
+  Slot& s = SlotOf(index, last - back);
+  if (back >= depth_ || back >= last || !s.waiting || s.seq != last - back) {
+    late++;
+    return;
+  }
+  Fill(options_.expect == Expect::kUppercase ? shared_.expect_pattern : shared_.send_pattern, s.seq, expect_.get());
+  const bool ok = len == size && std::memcmp(data, expect_.get(), size) == 0;
+  s.waiting = false;
+  completed_++;
+  if (!ok) {
+    mismatches++;
+  } else if (s.sent_ns >= measure_ns_) {
+    requests++;
+    histogram.Record(static_cast<uint64_t>(now - s.sent_ns));
   }
 }
 
@@ -117,11 +140,11 @@ void UdpWorker::Expire(int64_t now) {
   while (!due_.empty() && due_.front().due <= now) {
     const Due d = due_.front();
     due_.pop_front();
-    Client& c = clients_[d.index];
-    if (!c.waiting || c.seq != d.seq) continue;  // answered in time
-    c.waiting = false;
-    if (c.sent_ns >= measure_ns_) lost++;
-    Send(d.index, now);
+    Slot& s = SlotOf(d.index, d.seq);
+    if (!s.waiting || s.seq != d.seq) continue;  // answered in time
+    s.waiting = false;
+    if (s.sent_ns >= measure_ns_) lost++;
+    Refill(d.index, now);
   }
 }
 
@@ -135,7 +158,7 @@ void UdpWorker::Run(const LoadRun::ProgressFn* progress) {
   last_progress_ns_ = now;
   Phase reported = Phase::kSetup;
   int64_t next_progress = now;
-  for (uint32_t i = 0; i < clients_.size(); ++i) Send(i, now);
+  for (uint32_t i = 0; i < clients_.size(); ++i) Refill(i, now);
   epoll_event events[kMaxEvents];
   bool stop = false;
   while (!stop && now < deadline && !shared_.stop.load(std::memory_order_acquire)) {
@@ -165,37 +188,11 @@ void UdpWorker::Run(const LoadRun::ProgressFn* progress) {
       }
       OnReadable(static_cast<uint32_t>(events[i].data.u64), now);
     }
-    published_completed.store(completed_, std::memory_order_relaxed);
-    published_requests.store(requests, std::memory_order_relaxed);
-    published_errors.store(errors, std::memory_order_relaxed);
+    Publish();
   }
   stopped_ns = std::min(now, deadline);
-  clients_open = clients_.size();
+  connected = clients_.size();
   clients_.clear();
-}
-
-void UdpWorker::EmitProgress(const LoadRun::ProgressFn& progress, int64_t now, Phase phase) {
-  uint64_t completed = 0;
-  Progress p;
-  p.phase = phase;
-  for (const auto& w : shared_.udp_workers) {
-    completed += w->published_completed.load(std::memory_order_relaxed);
-    p.requests += w->published_requests.load(std::memory_order_relaxed);
-    p.errors += w->published_errors.load(std::memory_order_relaxed);
-  }
-  p.elapsed_ms = static_cast<double>(now - shared_.start_ns) / 1e6;
-  const int64_t span = now - last_progress_ns_;
-  if (span > 0) {
-    p.rps = static_cast<double>(completed - last_progress_completed_) * 1e9 / static_cast<double>(span);
-  }
-  last_progress_ns_ = now;
-  last_progress_completed_ = completed;
-  progress(p);
-}
-
-void UdpWorker::RecordError(int err) {
-  ++errors;
-  ++error_codes[err];
 }
 
 }  // namespace nm::loadgen

@@ -22,10 +22,6 @@ constexpr int kMaxEvents = 256;
 // server's accept queue; the dropped ones are retransmitted only after a
 // second or more, which would stall hold mode's set-up for no good reason.
 constexpr uint32_t kMaxConnecting = 128;
-// A failed rr/churn connection is retried after this pause, so a refused
-// port costs a few thousand attempts per second instead of a spinning core.
-constexpr int64_t kRetryDelayNs = 20'000'000;
-constexpr size_t kScratchSize = 64 * 1024;
 constexpr uint64_t kStopToken = std::numeric_limits<uint64_t>::max();
 constexpr uint64_t kSetupToken = kStopToken - 1;
 constexpr uint32_t kConnEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
@@ -33,7 +29,7 @@ constexpr uint32_t kConnEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
 }  // namespace
 
 Worker::Worker(Shared& shared, uint32_t slots, bool active)
-    : shared_(shared), options_(shared.options), conns_(slots + (active ? 1 : 0)) {
+    : Loop(shared), conns_(slots + (active ? 1 : 0)) {
   const bool hold = options_.mode == Mode::kHold;
   for (uint32_t i = 0; i < conns_.size(); ++i) {
     conns_[i].index = i;
@@ -137,7 +133,7 @@ void Worker::Run(const LoadRun::ProgressFn* progress) {
     if (options_.mode == Mode::kHttp && !setup_ && now >= next_expiry_ns_) ExpireRequests(now);
   }
   stopped_ns = std::min(now, deadline_ns_);
-  connected_at_end = open_;
+  connected = open_;
   CountUnestablished();
   Publish();
   conns_.clear();  // closes every socket; close() also drops it from the epoll set
@@ -312,51 +308,6 @@ void Worker::OnReadable(Conn& c) {
     // A short TCP read means the receive queue was empty; any byte that
     // arrives later raises a new edge.
     if (got < want) return;
-  }
-}
-
-void Worker::OnHttpReadable(Conn& c) {
-  for (;;) {
-    const ssize_t n = RecvSome(c, kScratchSize);
-    if (n <= 0) return;
-    c.reply_bytes += static_cast<uint64_t>(n);
-    bool unasked = false;  // a response beyond the batch: no request of ours
-    const ptrdiff_t used = c.reply.Feed(scratch_.get(), static_cast<size_t>(n), [&](int status) {
-      if (c.answered == options_.pipeline) {
-        unasked = true;
-        return;
-      }
-      ++c.answered;
-      ++statuses[status];
-      if (status >= 200 && status < 300) {
-        ++c.ok;
-      } else {
-        ++non2xx;
-      }
-    });
-    if (used < 0 || unasked || (c.answered == options_.pipeline && c.reply.Partial())) {
-      ++mismatches;
-      Fail(c, EPROTO);
-      return;
-    }
-    if (c.answered == options_.pipeline) {
-      Complete(c);
-      return;
-    }
-    if (static_cast<size_t>(n) < kScratchSize) return;
-  }
-}
-
-void Worker::ExpireRequests(int64_t now) {
-  const int64_t limit = options_.request_timeout_ms * 1'000'000;
-  // A scan of every connection, a few times per timeout: O(connections)
-  // at most 20 times a second, never per request.
-  next_expiry_ns_ = now + std::max<int64_t>(1'000'000, std::min<int64_t>(limit / 4, 50'000'000));
-  for (auto& c : conns_) {
-    if (c.state != State::kOpen || c.idle || now - c.started_ns < limit) continue;
-    ++timeouts;
-    Close(c);
-    retry_.emplace_back(now + kRetryDelayNs, c.index);
   }
 }
 
@@ -545,42 +496,9 @@ void Worker::BeginWindow() {
   }
 }
 
-void Worker::Publish() {
-  published_completed.store(completed_, std::memory_order_relaxed);
-  published_requests.store(requests, std::memory_order_relaxed);
-  published_errors.store(errors, std::memory_order_relaxed);
-}
-
 Phase Worker::PhaseAt(int64_t now) const {
   if (setup_) return Phase::kSetup;
   return now < measure_ns_ ? Phase::kWarmup : Phase::kMeasure;
-}
-
-void Worker::EmitProgress(const LoadRun::ProgressFn& progress, int64_t now, Phase phase) {
-  uint64_t completed = 0;
-  Progress p;
-  p.phase = phase;
-  for (const auto& w : shared_.workers) {
-    completed += w->published_completed.load(std::memory_order_relaxed);
-    p.requests += w->published_requests.load(std::memory_order_relaxed);
-    p.errors += w->published_errors.load(std::memory_order_relaxed);
-  }
-  // Requests count in the measured window only; a warm-up snapshot reported
-  // late must not carry the window's first ones.
-  if (phase != Phase::kMeasure) p.requests = 0;
-  p.elapsed_ms = static_cast<double>(now - shared_.start_ns) / 1e6;
-  const int64_t span = now - last_progress_ns_;
-  if (span > 0) {
-    p.rps = static_cast<double>(completed - last_progress_completed_) * 1e9 / static_cast<double>(span);
-  }
-  last_progress_ns_ = now;
-  last_progress_completed_ = completed;
-  progress(p);
-}
-
-void Worker::RecordError(int err) {
-  ++errors;
-  ++error_codes[err];
 }
 
 // The run's end is not an error: a connect() it interrupts has not timed

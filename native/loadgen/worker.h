@@ -13,47 +13,27 @@
 #include <utility>
 #include <vector>
 
-#include "loadgen/histogram.h"
 #include "loadgen/http_reply.h"
-#include "loadgen/loadgen.h"
+#include "loadgen/loop.h"
 #include "core/fd.h"
 
 namespace nm::loadgen {
 
-class Worker {
+class Worker final : public Loop {
  public:
   // `slots`: rr/churn connections, or hold-mode idle connections; `active`:
   // this loop also runs hold mode's one active connection.
   Worker(Shared& shared, uint32_t slots, bool active);
 
-  // Creates the epoll set. Returns 0 or -errno.
-  int Init();
-
-  // Runs until the deadline or Shared::stop. `progress` is non-null on the
-  // one loop that reports progress for the whole run.
-  void Run(const LoadRun::ProgressFn* progress);
-
-  // Published after every loop iteration for progress reports (relaxed: each
-  // is written by its own loop only, and a progress line may lag a little).
-  std::atomic<uint64_t> published_completed{0};
-  std::atomic<uint64_t> published_requests{0};
-  std::atomic<uint64_t> published_errors{0};
-
-  // Results, valid once Run() has returned.
-  Histogram histogram;
-  uint64_t requests = 0;
-  uint64_t errors = 0;
-  uint64_t mismatches = 0;
-  uint64_t connected_at_end = 0;
-  uint64_t unstarted = 0;
-  int64_t stopped_ns = 0;
-  std::map<int, uint64_t> error_codes;
-  uint64_t http_read_bytes = 0;  // http: response bytes of the counted batches
-  std::map<int, uint64_t> statuses;  // http
-  uint64_t non2xx = 0;
-  uint64_t timeouts = 0;
+  int Init() override;
+  void Run(const LoadRun::ProgressFn* progress) override;
 
  private:
+  // A failed rr/churn connection is retried after this pause, so a refused
+  // port costs a few thousand attempts per second instead of a spinning core.
+  static constexpr int64_t kRetryDelayNs = 20'000'000;
+  static constexpr size_t kScratchSize = 64 * 1024;
+
   enum class State : uint8_t { kClosed, kConnecting, kOpen };
 
   struct Conn {
@@ -108,16 +88,11 @@ class Worker {
   void ExpireRetries(int64_t now);
   void ExpireConnects(int64_t now);
   void BeginWindow();
-  void Publish();
   Phase PhaseAt(int64_t now) const;
-  void EmitProgress(const LoadRun::ProgressFn& progress, int64_t now, Phase phase);
-  void RecordError(int err);
   void CountUnestablished();
 
   static uint64_t Token(const Conn& c) { return (uint64_t{c.gen} << 32) | c.index; }
 
-  Shared& shared_;
-  const Options& options_;
   Fd epoll_;
   std::vector<Conn> conns_;
   std::unique_ptr<char[]> scratch_;
@@ -136,10 +111,7 @@ class Worker {
   int64_t next_expiry_ns_ = 0;  // http: when ExpireRequests runs next
   uint32_t connecting_ = 0;
   uint64_t open_ = 0;
-  uint64_t completed_ = 0;  // every reply, warm-up and mismatches included
   int64_t gated_ = -1;      // hold: index of the active slot until set-up ends
-  int64_t last_progress_ns_ = 0;
-  uint64_t last_progress_completed_ = 0;
   // Open loop: each connection's time between intended sends (0: closed
   // loop), and the requests waiting for their time, earliest first.
   int64_t interval_ns_ = 0;

@@ -16,8 +16,10 @@
 // count, its address for 'childExit') is kept by pid. Each program leads a
 // process group of its own, so stop() also reaches what it started in the
 // background (a grandchild holding the client's socket would keep the
-// client waiting for EOF): only a process that leaves that group (setsid,
-// setpgid) escapes it.
+// client waiting for EOF); so does idleTimeoutMs, which the parent watches
+// on a copy of each client socket (ChildGroup::EndWhenIdle): only a process
+// that leaves that group (setsid, setpgid) escapes the signals, though not
+// the idle timeout's shutdown of the socket.
 #include <sys/socket.h>
 
 #include <memory>
@@ -46,6 +48,7 @@ class ForkModel final : public BlockingModel {
     // child moves show up in the parent's stats() at once. Before the
     // acceptor is opened: it counts into this block.
     const char* syscall = "";
+    if (!opt_.String("execPath").empty()) children_.EndWhenIdle(opt_.idle_timeout_ms);
     int r = children_.Open(1, opt_.String("reaper"), &syscall);
     if (r < 0) return error->set(r, syscall);
     stats_ = children_.stats();
@@ -95,8 +98,12 @@ class ForkModel final : public BlockingModel {
   }
 
   void Dispatch(int fd) override {
-    if (stats_->active.load(std::memory_order_relaxed) >= max_children_ || AtCapacity()) {
+    if (stats_->active.load(std::memory_order_relaxed) >= max_children_) {
       Reject(fd);
+      return;
+    }
+    if (AtCapacity()) {
+      Drop(fd);
       return;
     }
     ApplyIdleTimeout(fd);
@@ -114,7 +121,10 @@ class ForkModel final : public BlockingModel {
     }
     // The child makes its group too; whichever runs first wins, so the
     // group exists before either goes on (EACCES once it has exec'd).
-    if (exec_.enabled()) setpgid(pid, pid);
+    if (exec_.enabled()) {
+      setpgid(pid, pid);
+      if (children_.WatchIdle(pid, fd) < 0) Stats::add(stats_->errors, 1);
+    }
     // Counted and recorded before the reaper knows the pid, so it can never
     // finish() a child that was not yet opened().
     stats_->opened();

@@ -15,7 +15,13 @@ class IterativeModel final : public BlockingModel {
   using BlockingModel::BlockingModel;
 
  private:
-  void Dispatch(int fd) override { ServeClient(fd, buf_.get(), kReadBufferSize); }
+  void Dispatch(int fd) override {
+    if (AtCapacity()) {
+      Drop(fd);
+      return;
+    }
+    ServeClient(fd, buf_.get(), kReadBufferSize);
+  }
 
   std::unique_ptr<char[]> buf_{new char[kReadBufferSize]};
 };

@@ -32,8 +32,12 @@ int LoopBase<Conn>::OpenLoop(SysError* error) {
 template <class Conn>
 void LoopBase<Conn>::AddConnection(int fd) {
   AssertInLoop(__func__);
-  if (!CanWatch(fd) || AtCapacity()) {
+  if (!CanWatch(fd)) {
     Reject(fd);
+    return;
+  }
+  if (AtCapacity()) {
+    Drop(fd);
     return;
   }
   if (slots_.size() <= static_cast<size_t>(fd)) slots_.resize(static_cast<size_t>(fd) + 1);

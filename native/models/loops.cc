@@ -101,12 +101,13 @@ class LoopsModel final : public Model {
     for (auto& part : parts_) {
       std::vector<std::pair<const char*, uint64_t>> mine;
       part->Counters(&mine);
-      for (const auto& [name, n] : mine) {
-        auto it = std::find_if(out->begin(), out->end(), [&](const auto& e) { return !strcmp(e.first, name); });
+      // No structured binding: clang before 16 cannot capture one.
+      for (const auto& counter : mine) {
+        auto it = std::find_if(out->begin(), out->end(), [&](const auto& e) { return !strcmp(e.first, counter.first); });
         if (it == out->end()) {
-          out->push_back({name, n});
+          out->push_back(counter);
         } else {
-          it->second += n;
+          it->second += counter.second;
         }
       }
     }
@@ -159,6 +160,8 @@ class LoopsModel final : public Model {
       stats_blocks_[i].group = &own_stats_;
       part->UseStats(&stats_blocks_[i]);
       part->UseSources(sources_);  // maxConnectionsPerSource is for the whole server
+      part->UseLimit(limit_);      // and so is maxConnections
+      part->UseEvents(this);
       part->UseJs(js_hub_);
       const int r = part->Open(error);
       if (r < 0) return r;

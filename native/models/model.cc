@@ -1,5 +1,9 @@
 #include "models/model.h"
 
+#include <sys/socket.h>
+
+#include "core/sockaddr.h"
+
 #include <map>
 
 namespace nm {
@@ -43,6 +47,29 @@ WorkerStats SnapshotWorker(const Stats& s) {
   w.served = n.closed;
   w.syscalls = n.syscalls;
   return w;
+}
+
+void Model::Drop(int fd) {
+  if (WantsEvents()) {
+    sockaddr_storage local{}, peer{};
+    socklen_t len = sizeof local;
+    std::string local_ip, remote_ip;
+    int local_port = 0, remote_port = 0, family = 0;
+    // A peer already gone (ENOTCONN) leaves its fields empty, as net.Server's.
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) == 0) {
+      FormatIp(reinterpret_cast<sockaddr*>(&local), &local_ip, &local_port, &family);
+    }
+    len = sizeof peer;
+    if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) == 0) {
+      FormatIp(reinterpret_cast<sockaddr*>(&peer), &remote_ip, &remote_port, &family);
+    }
+    ModelEvent event("drop");
+    event.String("localAddress", local_ip).Number("localPort", local_port);
+    event.String("remoteAddress", remote_ip).Number("remotePort", remote_port);
+    event.String("remoteFamily", family == 6 ? "IPv6" : "IPv4");
+    Emit(std::move(event));
+  }
+  Reject(fd);
 }
 
 int Model::Open(SysError* error) {

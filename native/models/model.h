@@ -148,6 +148,20 @@ class Model {
   // The bridge to a JavaScript handler (handler kJs), set by the binding or
   // a composite before Open(); it outlives the model.
   void UseJs(JsHub* hub) { js_hub_ = hub; }
+  // Likewise for maxConnections: the parts of a composite read the whole
+  // server's limit (a process model maps its own into shared memory).
+  void UseLimit(std::atomic<uint64_t>* shared) { limit_ = shared; }
+  // Likewise for events: a part reports through its composite.
+  void UseEvents(Model* composite) {
+    on_event = [composite](ModelEvent&& event) { composite->Emit(std::move(event)); };
+    wanted_ = &composite->events_wanted;
+  }
+
+  // maxConnections while running (0: no limit; kRefuseAll: every new
+  // connection is refused, as a drain does): from any thread, seen by the
+  // next accept. Connections already open stay.
+  static constexpr uint64_t kRefuseAll = ~uint64_t{0};
+  void SetMaxConnections(uint64_t max) { limit_->store(max, std::memory_order_relaxed); }
 
   // Takes a connection accepted elsewhere (a composite's acceptor): from any
   // thread, after Open(). The model owns `fd` from here on and serves it, or
@@ -180,9 +194,14 @@ class Model {
   // The model's own setup after the listener exists; 0 or -errno.
   virtual int Prepare(SysError* error) = 0;
 
+  uint64_t MaxConnections() const { return limit_->load(std::memory_order_relaxed); }
   bool AtCapacity() const {
-    return opt_.max_connections != 0 && stats_->server_active() >= opt_.max_connections;
+    const uint64_t max = MaxConnections();
+    return max == kRefuseAll || (max != 0 && stats_->server_active() >= max);
   }
+  // Closes a connection refused for maxConnections (Reject), and reports
+  // 'drop' with its addresses, as net.Server does, when someone listens.
+  void Drop(int fd);
   // Closes a connection accepted but not served. Counted first, so a client
   // that sees the close also sees it in stats().
   void Reject(int fd) {
@@ -198,7 +217,7 @@ class Model {
     Reject(fd);
     return false;
   }
-  bool WantsEvents() const { return on_event && events_wanted.load(std::memory_order_relaxed); }
+  bool WantsEvents() const { return on_event && wanted_->load(std::memory_order_relaxed); }
   void Emit(ModelEvent&& event) {
     if (WantsEvents()) on_event(std::move(event));
   }
@@ -213,6 +232,9 @@ class Model {
   SourceLimit own_sources_{opt_.max_per_source};
   SourceLimit* sources_ = &own_sources_;  // or a composite's table
   JsHub* js_hub_ = nullptr;
+  std::atomic<uint64_t> own_limit_{opt_.max_connections};
+  std::atomic<uint64_t>* limit_ = &own_limit_;  // or a composite's, or shared memory
+  const std::atomic<bool>* wanted_ = &events_wanted;  // or a composite's
   Fd listener_;
   Endpoint endpoint_;
 };

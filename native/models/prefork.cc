@@ -37,6 +37,7 @@
 #include "core/child.h"
 #include "core/clock.h"
 #include "core/connection.h"
+#include "core/shared_array.h"
 #include "models/model.h"
 
 namespace nm {
@@ -132,6 +133,14 @@ class PreforkModel final : public Model {
       error->syscall = "mmap";
       return error->err;
     }
+    // maxConnections where the children read it, so that a change while
+    // running reaches the children already forked.
+    if ((error->err = shared_limit_.Map(1)) < 0) {
+      error->syscall = "mmap";
+      return error->err;
+    }
+    shared_limit_.get()->store(opt_.max_connections, std::memory_order_relaxed);
+    UseLimit(shared_limit_.get());
     return 0;
   }
 
@@ -270,7 +279,7 @@ class PreforkModel final : public Model {
         }
       } else if (per_source && !source_slots_.Admit(slot, peer, opt_.max_per_source)) {
         Refuse(fd, own);
-      } else if (!stats_->open_below(opt_.max_connections)) {
+      } else if (const uint64_t max = MaxConnections(); max == kRefuseAll || !stats_->open_below(max)) {
         if (per_source) source_slots_.Release(slot);
         Refuse(fd, own);
       } else {
@@ -307,6 +316,7 @@ class PreforkModel final : public Model {
   Stats::Counter delay_ms_{0};   // the last delay; 0 once children live on
   Stats::Counter died_young_{0};
   SourceSlots source_slots_;     // maxConnectionsPerSource across the children
+  SharedArray<Stats::Counter> shared_limit_;  // maxConnections
   std::unique_ptr<Slot[]> slots_;
   std::mutex mu_;
   std::condition_variable wake_;

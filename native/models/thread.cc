@@ -33,8 +33,9 @@ class ThreadModel final : public BlockingModel {
     JoinFinished();
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (opt_.max_connections != 0 && live_ >= opt_.max_connections) {
-        Reject(fd);
+      const uint64_t max = MaxConnections();
+      if (max == kRefuseAll || (max != 0 && live_ >= max)) {
+        Drop(fd);
         return;
       }
       live_++;

@@ -142,9 +142,10 @@ class ThreadPoolModel final : public BlockingModel {
   void Dispatch(int fd) override {
     if (exits_.load(std::memory_order_acquire)) JoinExited();
     std::unique_lock<std::mutex> lock(mu_);
-    if (opt_.max_connections != 0 &&
-        stats_->active.load(std::memory_order_relaxed) + queue_.size() >= opt_.max_connections) {
-      Reject(fd);
+    const uint64_t max = MaxConnections();
+    if (max == kRefuseAll ||
+        (max != 0 && stats_->active.load(std::memory_order_relaxed) + queue_.size() >= max)) {
+      Drop(fd);
       return;
     }
     if (!idle_.empty()) {

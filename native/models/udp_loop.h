@@ -1,13 +1,17 @@
 // One UDP socket and the loop that serves it, on one thread: the udp
-// model's part (native/models/udp.cc runs one per `loops`). It waits in
-// poll() on its socket and its inbox; reads one datagram per recvfrom()
-// (batch 1) or up to `batch` per recvmmsg(); answers each to its sender with
-// the built-in handler, or hands it to JS and sends JS's replies, batched per
-// round (sendto() each at batch 1, one sendmmsg() otherwise). Every datagram
-// read is counted once as answered, truncated, dropped or unanswered, or as
-// pending while JS may still answer it.
+// model's part (native/models/udp.cc runs one per `loops`). It reads one
+// datagram per recvfrom() (batch 1) or up to `batch` per recvmmsg(); answers
+// each to its sender with the built-in handler, or hands it to JS and sends
+// JS's replies, batched per round (sendto() each at batch 1, one sendmmsg()
+// otherwise). With a built-in handler on a socket of its own the loop blocks
+// in the receive call itself, so a round costs one receive and one send;
+// with JS (whose replies come through the inbox) or an inherited socket
+// (whose O_NONBLOCK it must not change) it waits in poll() on the socket and
+// the inbox. Every datagram read is counted once as answered, truncated,
+// dropped or unanswered, or as pending while JS may still answer it.
 #pragma once
 
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -93,6 +97,11 @@ class UdpLoop {
                           : BindUdp(host, port, reuse_port, &sock_, bound, error);
     if (r < 0) return r;
     if ((r = inbox_.open()) < 0) return error->set(r, "eventfd");
+    direct_ = kind_ != HandlerKind::kJs && adopt_fd < 0;
+    if (direct_) {
+      const int flags = fcntl(sock_.get(), F_GETFL);
+      if (flags < 0 || fcntl(sock_.get(), F_SETFL, flags & ~O_NONBLOCK) < 0) return error->set(-errno, "fcntl");
+    }
     // Not zeroed: a page is touched only when a datagram lands in it.
     buffers_.reset(new char[batch_ * max_]);
     peers_.resize(batch_);
@@ -110,8 +119,22 @@ class UdpLoop {
     return 0;
   }
 
-  // Until Stop(): waits in poll() on the socket and the inbox.
+  // Until Stop(): blocks in the receive call, or waits in poll() on the
+  // socket and the inbox.
   void Run(const std::function<void(int, const char*)>& report) {
+    if (direct_) {
+      // recvmmsg() with MSG_WAITFORONE waits for one datagram, then takes
+      // what else is queued, up to `batch`, without waiting.
+      while (!halt_.load(std::memory_order_acquire)) {
+        const int got = batch_ == 1 ? ReceiveOne() : ReceiveMany(MSG_WAITFORONE);
+        Stats::add(stats_->wakeups, 1);
+        if (got < 0 && !halt_.load(std::memory_order_acquire)) {
+          report(got, batch_ == 1 ? "recvfrom" : "recvmmsg");
+          break;
+        }
+      }
+      return;
+    }
     pollfd fds[2] = {{sock_.get(), POLLIN, 0}, {inbox_.fd(), POLLIN, 0}};
     while (!stopping_) {
       const int n = poll(fds, 2, -1);
@@ -135,7 +158,16 @@ class UdpLoop {
 
   // From any thread: Run() returns after the round that reads this.
   void Stop() {
-    inbox_.Post([this] { stopping_ = true; });
+    if (!direct_) {
+      inbox_.Post([this] { stopping_ = true; });
+      return;
+    }
+    halt_.store(true, std::memory_order_release);
+    // Wakes the receive call, and every later one returns at once. An
+    // unconnected UDP socket answers ENOTCONN but is shut down all the same;
+    // an fd that is ours and open fails no other way, so nothing is lost.
+    const int r = shutdown(sock_.get(), SHUT_RD);
+    (void)r;
   }
 
   int fd() const { return sock_.get(); }
@@ -169,6 +201,7 @@ class UdpLoop {
     const ssize_t r = NM_RETRY(recvfrom(sock_.get(), buffers_.get(), max_, MSG_TRUNC, &peer.sa, &len));
     stats_->called(stats_->sys.recv, r);
     if (r < 0) return -errno;
+    if (halt_.load(std::memory_order_acquire)) return 0;  // woken by Stop(): no datagram
     const size_t size = static_cast<size_t>(r);
     const bool truncated = size > max_;
     stats_->received(std::min(size, max_));
@@ -179,14 +212,15 @@ class UdpLoop {
 
   // Up to `batch` datagrams in one recvmmsg(), answered with one sendmmsg().
   // The count, or -errno.
-  int ReceiveMany() {
+  int ReceiveMany(int flags = 0) {
     for (size_t i = 0; i < batch_; i++) {
       iov_[i] = {buffers_.get() + i * max_, max_};
       in_[i].msg_hdr = {&peers_[i], sizeof(UdpPeer), &iov_[i], 1, nullptr, 0, 0};
     }
-    const int n = NM_RETRY(recvmmsg(sock_.get(), in_.data(), static_cast<unsigned>(batch_), 0, nullptr));
+    const int n = NM_RETRY(recvmmsg(sock_.get(), in_.data(), static_cast<unsigned>(batch_), flags, nullptr));
     stats_->called(stats_->sys.recv, n);
     if (n < 0) return -errno;
+    if (halt_.load(std::memory_order_acquire)) return 0;  // woken by Stop(): what it read goes unanswered, as if closed
     uint64_t bytes = 0;
     for (int i = 0; i < n; i++) {
       const size_t size = in_[i].msg_len;
@@ -244,13 +278,13 @@ class UdpLoop {
       int sent;
       if (batch_ == 1) {
         const msghdr& h = msgs[done].msg_hdr;
-        const ssize_t r = sendto(sock_.get(), h.msg_iov[0].iov_base, h.msg_iov[0].iov_len, MSG_NOSIGNAL,
+        const ssize_t r = sendto(sock_.get(), h.msg_iov[0].iov_base, h.msg_iov[0].iov_len, kSendFlags,
                                  static_cast<sockaddr*>(h.msg_name), h.msg_namelen);
         if (r >= 0) msgs[done].msg_len = static_cast<unsigned>(r);
         sent = r < 0 ? -1 : 1;
       } else {
         sent = sendmmsg(sock_.get(), msgs + done, static_cast<unsigned>(std::min(n - done, kUdpMaxPerSend)),
-                        MSG_NOSIGNAL);
+                        kSendFlags);
       }
       stats_->called(stats_->sys.send, sent);
       if (sent < 0) {
@@ -312,7 +346,7 @@ class UdpLoop {
       }
       slot.open = false;
       DatagramCounts::add(counts_->pending, -1);
-      const std::string& data = ops.bytes[op.index];
+      const JsBytes& data = ops.bytes[op.index];
       Queue(&slot.peer.sa, slot.len, data.data(), data.size());
       if (queued_ == out_.size()) Flush();
     }
@@ -326,9 +360,15 @@ class UdpLoop {
   Stats* const stats_;
   DatagramCounts* const counts_;
   HandlerState state_{kind_, {}, {}};
+  // MSG_DONTWAIT: a full send buffer drops the reply (counted), never
+  // blocks a loop whose socket is blocking.
+  static constexpr int kSendFlags = MSG_NOSIGNAL | MSG_DONTWAIT;
+
   Fd sock_;
   Inbox inbox_;
   bool stopping_ = false;
+  bool direct_ = false;  // blocks in the receive call; Stop() is halt_ + shutdown()
+  std::atomic<bool> halt_{false};
   std::unique_ptr<char[]> buffers_;  // batch_ slots of max_ bytes
   std::vector<UdpPeer> peers_;
   std::vector<iovec> iov_;

@@ -34,7 +34,8 @@ class UringModel final : public LoopBase<RingConnection> {
   int Prepare(SysError* error) override {
     int r = OpenLoop(error);
     if (listener_.valid()) nodelay_inherited_ = AcceptedNoDelay(listener_.get());
-    return r < 0 ? r : ring_.Open(static_cast<unsigned>(opt_.Number("entries")), opt_.String("recv") == "bundle", stats_, error);
+    return r < 0 ? r : ring_.Open(static_cast<unsigned>(opt_.Number("entries")), opt_.String("recv") == "bundle",
+                                      opt_.String("buffers") == "incremental", stats_, error);
   }
 
   void Dispatch(const Completion& e);

@@ -1,51 +1,18 @@
-// `netmodels bench --experiment claims`: every experiment with short
-// durations, plus three measurements of its own (zombies and reaping, the
-// thread model's clones, one epoll loop holding 10,000 connections), written
-// as a Markdown report: per claim its statement, the command, this machine's
-// figures, a verdict computed from them, and why.
-import { loadgen } from '../loadgen';
-import { startTarget } from '../bench';
-import { fmt } from '../format';
-import { blocking, firstReplyOf, type BlockingPoint } from './blocking';
-import { busy, wakeupsPerReq } from './busy';
-import { churn, connsOf, cpuOf as connCpuOf, type ChurnPoint } from './churn';
-import { threadCount, zombiesOf } from './cpu';
-import { COARSE_TICKS } from './cpu';
-import { compare, figure, figureText, MARGIN, type Figure } from './rounds';
-import { countersBetween, cpuOf, cpuRangeFigure, rpsOf, serverStats, sleep, sweep, sweepFailures, target, withRounds, type LoadPoint } from './runner';
-import { runSvf, selectVsFork } from './select-vs-fork';
-import { sigio, type SigioPoint } from './sigio';
-import { perRequest, trigger } from './trigger';
-import { udpClaim } from './udp';
+// The claims report's sections: per claim, the figures read from the
+// measurements, the verdict computed from them, and why.
+import { fmt } from '../../format';
+import { COARSE_TICKS } from '../proc';
+import { compare, figure, figureText, type Figure } from '../rounds';
+import { specOfRow } from '../targets';
+import { firstReplyOf, type BlockingPoint } from './blocking';
+import { wakeupsPerReq } from './busy';
+import { connsOf, cpuOf as connCpuOf, type ChurnPoint } from './churn';
+import type { Held, Reaping, Threads } from './claims-measure';
+import { cpuOf, cpuRangeFigure, rpsOf, type LoadPoint } from './runner';
+import type { SigioPoint } from './sigio';
+import { perRequest } from './trigger';
 
-export interface ClaimsConfig {
-  durationMs?: number;
-  warmupMs?: number;
-  messageSize: number;
-  /** The fewest, smallest points: a smoke test of the report, not figures to publish. */
-  quick?: boolean;
-  /** Interleaved rounds of every experiment (default ROUNDS; --quick: 1). */
-  rounds?: number;
-}
-
-/**
- * Rounds by default. Were two figures alike, the 5 rounds of one would all lie
- * above the 5 of the other with odds of 1 in 252 (2 in 252 either way): a
- * side told outside both ranges is noise at most 1% of the time. With 3
- * rounds it was 1 in 10, and claim 8's verdict at 1000 busy connections
- * flipped in 1 try of 3 on a loaded machine (none of 3 with 5).
- */
-const ROUNDS = 5;
-
-/**
- * Per run by default: long enough for the /proc CPU figures of a busy server
- * to mean something (live threads' time is exact, exited ones' in 10 ms
- * ticks), short enough for 5 rounds of every point in about 5 minutes on 2 cores.
- */
-const DURATION_MS = 500;
-const WARMUP_MS = 200;
-
-interface Section {
+export interface Section {
   n: number;
   claim: string;
   command: string;
@@ -53,14 +20,6 @@ interface Section {
   verdict: string;
   why: string;
 }
-
-/** Connections the claim-10 run holds on one epoll loop. */
-const MANY = 10_000;
-const QUICK_MANY = 1000;
-/** Idle connections beside the active one for claims 5-7 (select stops at 1000: FD_SETSIZE). */
-const IDLE = [0, 1000, 5000];
-const QUICK_IDLE = [0, 16, 64];
-const IDLE_MODELS = ['select', 'poll', 'epoll-level'];
 
 const us = (v: number | undefined) => `${fmt(v, v !== undefined && v < 10 ? 1 : 0)} us`;
 const ratio = (a: number | undefined, b: number | undefined) => (a !== undefined && b !== undefined && b > 0 ? a / b : undefined);
@@ -75,170 +34,11 @@ const p50Of = (p: LoadPoint | undefined) => figure(p, (r) => (r.report && r.repo
 /** A CPU figure to compare: undefined when coarse (a ratio of a few ticks says nothing). */
 const cpuToCompare = (p: LoadPoint | undefined) => (p?.cpuTicks !== undefined && p.cpuTicks >= COARSE_TICKS ? cpuOf(p) : undefined);
 
-/** Churn through a fork server in one reaper mode; then count zombies and compare reaped with accepted. */
-async function reaping(reaper: string, clients: number, durationMs: number) {
-  const server = await startTarget(target('fork').target, ['--backlog', '4096', '--reaper', reaper]);
-  try {
-    const report = await loadgen({ port: server.port, mode: 'churn', connections: clients, messageSize: 64, durationMs });
-    // Every child has exited once its client closed; give the reaper a moment.
-    let stats = await serverStats(server);
-    for (let i = 0; i < 20 && stats && stats.reaped < stats.accepted; i++) {
-      await sleep(50);
-      stats = await serverStats(server);
-    }
-    return { reaper, report, accepted: stats?.accepted, reaped: stats?.reaped, inUse: stats?.reaper, zombies: zombiesOf(server.child.pid!).length };
-  } finally {
-    await server.stop();
-  }
-}
-
-/** The thread model under churn: what it clones, reaps, and leaves. */
-async function threads(clients: number, durationMs: number) {
-  const server = await startTarget(target('thread').target, ['--backlog', '4096']);
-  try {
-    const before = await serverStats(server);
-    const report = await loadgen({ port: server.port, mode: 'churn', connections: clients, messageSize: 64, durationMs });
-    await sleep(100);
-    const after = await serverStats(server);
-    const c = before && after ? countersBetween(before, after) : undefined;
-    return { report, accepted: c?.accepted, reaped: after?.reaped, clone: c?.syscalls?.clone, threadsAfter: threadCount(server.child.pid!), zombies: zombiesOf(server.child.pid!).length };
-  } finally {
-    await server.stop();
-  }
-}
-
-/**
- * One active connection beside N idle ones, for select, poll and epoll: its
- * latency and the server's CPU per request. Each window starts only once the
- * server holds every idle connection (a server still accepting them would
- * be measured instead), so these figures and select-vs-fork's are taken the
- * same way.
- */
-function idleSweep(counts: number[], o: { durationMs: number; warmupMs: number; messageSize: number }): Promise<LoadPoint[]> {
-  const cases = IDLE_MODELS.flatMap((name) => counts.filter((x) => name !== 'select' || x <= 1000).map((x) => ({ name, x })));
-  return sweep(cases, o.warmupMs + o.durationMs, (c) => ({
-    label: `${c.name} with ${c.x} idle`,
-    load: { mode: 'hold', idle: c.x, messageSize: o.messageSize, durationMs: o.durationMs, warmupMs: o.warmupMs },
-    options: { expectOpen: c.x },
-  }));
-}
-
-/** One loop holding `idle` idle connections beside one active one. */
-async function hold(name: string, idle: number, durationMs: number) {
-  const server = await startTarget(target(name).target, ['--backlog', '16384']);
-  try {
-    const report = await loadgen({ port: server.port, mode: 'hold', idle, messageSize: 64, durationMs, warmupMs: 200 });
-    const stats = await serverStats(server);
-    return { report, active: stats?.peakActive, rejected: stats?.rejected };
-  } finally {
-    await server.stop();
-  }
-}
-
-/** n choose k. */
-function choose(n: number, k: number): number {
-  let c = 1;
-  for (let i = 1; i <= k; i++) c = (c * (n - k + i)) / i;
-  return Math.round(c);
-}
-
-export function runClaims(config: ClaimsConfig, machine: object, machineLine: string): Promise<{ markdown: string; failures: string[] }> {
-  const rounds = config.rounds ?? (config.quick ? 1 : ROUNDS);
-  return withRounds(rounds, () => claims(config, rounds, machine, machineLine));
-}
-
-async function claims(config: ClaimsConfig, rounds: number, machine: object, machineLine: string): Promise<{ markdown: string; failures: string[] }> {
-  const quick = config.quick === true;
-  const durationMs = config.durationMs ?? DURATION_MS;
-  const warmupMs = config.warmupMs ?? WARMUP_MS;
-  const o = { durationMs, warmupMs, messageSize: config.messageSize, scale: quick ? ('quick' as const) : ('claims' as const) };
-  const idleCounts = quick ? QUICK_IDLE : IDLE;
-  const many = quick ? QUICK_MANY : MANY;
-  const started = Date.now();
-  const failures: string[] = [];
-  const step = (name: string) => process.stderr.write(`${process.stderr.isTTY ? '\r\x1b[K' : ''}claims: ${name}\n`);
-
-  step('blocking');
-  const blk = await blocking.run({ ...o, durationMs: Math.max(durationMs, quick ? 100 : 500) });
-  failures.push(...blocking.failures(blk));
-  step('churn');
-  const chn = await churn.run(o);
-  failures.push(...churn.failures(chn));
-  step('reaping (fork, both reapers)');
-  const reapers = [await reaping('pidfd', 16, durationMs), await reaping('sigchld', 16, durationMs)];
-  step('threads');
-  const thr = await threads(16, durationMs);
-  step('idle');
-  const idle = await idleSweep(idleCounts, o);
-  failures.push(...sweepFailures(idle, (p) => `${p.model} with ${p.x} idle`));
-  step('select beyond FD_SETSIZE');
-  const over = await hold('select', 1100, Math.min(durationMs, 300));
-  step('select-vs-fork');
-  // select's points are the idle sweep's: one measurement, not two that may disagree.
-  const svf = [...idle.filter((p) => p.model === 'select' && p.x <= 1000), ...(await runSvf(o, ['fork', 'thread']))];
-  failures.push(...selectVsFork.failures(svf.filter((p) => p.model !== 'select')));
-  step('busy');
-  const bsy = await busy.run(o);
-  failures.push(...busy.failures(bsy));
-  step('trigger');
-  const trg = await trigger.run(o);
-  failures.push(...trigger.failures(trg));
-  step('sigio');
-  const sig = await sigio.run(o);
-  failures.push(...sigio.failures(sig));
-  step(`epoll holding ${many}`);
-  const held = await hold('epoll-level', many, durationMs);
-  step('udp');
-  const udp = await udpClaim(o);
-
-  const sections = [
-    claim1(blk),
-    claim2(chn),
-    claim3(reapers),
-    claim4(thr, chn),
-    claim5(over, idle, svf, quick ? 16 : 1000),
-    claim6(idle),
-    claim7(idle),
-    claim8(bsy, chn),
-    claim9(trg),
-    claim10(held, many),
-    claim11(sig),
-    udp,
-  ];
-  const tookS = Math.round((Date.now() - started) / 1000);
-  const lines = [
-    '# The classic claims, measured',
-    '',
-    `Generated by \`${generatedBy()}\``,
-    `(${tookS} s on ${machineLine}; ${durationMs / 1000} s per run after ${warmupMs / 1000} s warm-up${quick ? '; --quick: the smallest points, a smoke test' : ''}).`,
-    'The machine is shared: the load average above says how busy it was. Server CPU comes from /proc (schedstat for live',
-    `threads, 10 ms ticks for exited threads and reaped children); a figure marked ~ rests on less than ${COARSE_TICKS * 10} ms of it: coarse.`,
-    '',
-    `How to read a figure and a verdict: every measured point ran in ${rounds} interleaved round${rounds > 1 ? 's' : ''} (each round runs every point once,`,
-    'so a slow spell of the machine falls on all of them alike); a figure is the median round, with the lowest and highest',
-    `round in brackets [min-max]. Two figures differ only when their ranges do not overlap and their medians are more than`,
-    `${Math.round((MARGIN - 1) * 100)}% apart, or as far as a verdict names (a cost that grows: 1.5x; fork against a thread: 2x); otherwise the verdict says "within noise" and gives both ranges`,
-    `instead of picking a side${rounds === 1 ? ' (one round has no range: this run tells a side by the margin alone)' : ''}. CPU per request (or per connection) decides where a`,
-    'claim is about cost, req/s where it is about throughput, latency where it is about waiting; each verdict says which.',
-    ...(rounds > 1 ? [`Were two figures alike, all ${rounds} rounds of one would lie above all ${rounds} of the other with odds of 1 in ${choose(2 * rounds, rounds)}: that is how often a side told here can be noise.`] : []),
-    'Each experiment runs alone, longer, with the command given in its section.',
-    '',
-    '| # | Claim | Verdict |',
-    '| ---: | :--- | :--- |',
-    ...sections.map((s) => `| ${s.n} | ${s.claim.split('. ')[0].replace(/\|/g, '\\|')} | ${s.verdict.split(':')[0]} |`),
-    '',
-  ];
-  for (const s of sections) {
-    lines.push(`## ${s.n}. ${s.claim.split('. ')[0]}`, '', `> ${s.claim}`, '', `Command: ${s.command}`, '', ...s.figures.map((f) => `- ${f}`), '', `**Verdict: ${s.verdict}**`, '', s.why, '');
-  }
-  lines.push('<!-- machine: ' + JSON.stringify(machine) + ' -->', '');
-  return { markdown: lines.join('\n'), failures };
-}
-
-function claim1(points: BlockingPoint[]): Section {
+export function claim1(points: BlockingPoint[]): Section {
   const ran = points.filter((p) => !p.skipped);
-  const it = ran.find((p) => p.model === 'iterative');
-  const others = ran.filter((p) => p.model !== 'iterative');
+  // The serial model (iterative) serves one client at a time.
+  const it = ran.find((p) => specOfRow(p.model).serial);
+  const others = ran.filter((p) => !specOfRow(p.model).serial);
   const blockedOthers = others.filter((p) => p.firstReplyMs === null);
   const holds = it !== undefined && it.firstReplyMs === null && blockedOthers.length === 0;
   return {
@@ -246,7 +46,7 @@ function claim1(points: BlockingPoint[]): Section {
     claim: 'The basic iterative server cannot serve a second client while it serves one: accept and recv block each other.',
     command: '`netmodels bench --experiment blocking`',
     figures: [
-      it ? `iterative: the second client's first reply: ${it.firstReplyMs === null ? `none within ${fmt(it.timeoutMs)} ms (blocked)` : `${fmt(it.firstReplyMs, 2)} ms`}${it.afterFirstLeftMs !== undefined ? `; it came ${it.afterFirstLeftMs === null ? 'never' : `${fmt(it.afterFirstLeftMs, 2)} ms`} after the first client left` : ''}` : 'iterative: not run',
+      it ? `${it.model}: the second client's first reply: ${it.firstReplyMs === null ? `none within ${fmt(it.timeoutMs)} ms (blocked)` : `${fmt(it.firstReplyMs, 2)} ms`}${it.afterFirstLeftMs !== undefined ? `; it came ${it.afterFirstLeftMs === null ? 'never' : `${fmt(it.afterFirstLeftMs, 2)} ms`} after the first client left` : ''}` : 'iterative: not run',
       `every other model: ${others.map((p) => `${p.model} ${p.firstReplyMs === null ? 'blocked' : `${figureText(firstReplyOf(p), 2)} ms`}`).join(', ')}`,
     ],
     verdict: holds ? 'holds' : 'does not hold on this run',
@@ -261,7 +61,7 @@ function churnAt(points: ChurnPoint[], model: string, clients: number) {
   return points.find((p) => (p.model === model || p.model.startsWith(`${model} `)) && p.clients === clients);
 }
 
-function claim2(points: ChurnPoint[]): Section {
+export function claim2(points: ChurnPoint[]): Section {
   const fork = churnAt(points, 'fork', 16);
   const prefork = churnAt(points, 'prefork', 16);
   const thread = churnAt(points, 'thread', 16);
@@ -296,7 +96,7 @@ function claim2(points: ChurnPoint[]): Section {
   };
 }
 
-function claim3(r: Awaited<ReturnType<typeof reaping>>[]): Section {
+export function claim3(r: Reaping[]): Section {
   const holds = r.every((m) => m.zombies === 0 && m.accepted !== undefined && m.accepted > 0 && m.reaped === m.accepted);
   return {
     n: 3,
@@ -314,7 +114,7 @@ function claim3(r: Awaited<ReturnType<typeof reaping>>[]): Section {
   };
 }
 
-function claim4(t: Awaited<ReturnType<typeof threads>>, churnPoints: ChurnPoint[]): Section {
+export function claim4(t: Threads, churnPoints: ChurnPoint[]): Section {
   const fork = churnAt(churnPoints, 'fork', 16);
   const thread = churnAt(churnPoints, 'thread', 16);
   const holds = t.zombies === 0 && (t.reaped ?? 0) === 0;
@@ -377,7 +177,7 @@ function svfAt(points: LoadPoint[], model: string, n: number) {
   return points.find((p) => p.model === model && p.x === n);
 }
 
-function claim5(over: Awaited<ReturnType<typeof hold>>, idle: LoadPoint[], svf: LoadPoint[], big: number): Section {
+export function claim5(over: Held, idle: LoadPoint[], svf: LoadPoint[], big: number): Section {
   const counts = [...new Set(idle.filter((p) => p.model === 'select').map((p) => p.x))].sort((a, b) => a - b);
   const g = growth(idle, 'select', big);
   const sel = svfAt(svf, 'select', big);
@@ -424,7 +224,7 @@ function claim5(over: Awaited<ReturnType<typeof hold>>, idle: LoadPoint[], svf: 
   };
 }
 
-function claim6(idle: LoadPoint[]): Section {
+export function claim6(idle: LoadPoint[]): Section {
   const counts = [...new Set(idle.filter((p) => p.model === 'poll').map((p) => p.x))].sort((a, b) => a - b);
   const max = counts.at(-1) ?? 0;
   const top = idleAt(idle, 'poll', max);
@@ -444,7 +244,7 @@ function claim6(idle: LoadPoint[]): Section {
   };
 }
 
-function claim7(idle: LoadPoint[]): Section {
+export function claim7(idle: LoadPoint[]): Section {
   const counts = [...new Set(idle.filter((p) => p.model === 'epoll level').map((p) => p.x))].sort((a, b) => a - b);
   const max = counts.at(-1) ?? 0;
   const g = growth(idle, 'epoll level', max);
@@ -466,7 +266,7 @@ function claim7(idle: LoadPoint[]): Section {
   };
 }
 
-function claim8(points: LoadPoint[], churnPoints: ChurnPoint[]): Section {
+export function claim8(points: LoadPoint[], churnPoints: ChurnPoint[]): Section {
   const at = (m: string, n: number) => points.find((p) => p.model === m && p.x === n);
   const counts = [...new Set(points.map((p) => p.x))].sort((a, b) => a - b);
   const max = counts.at(-1) ?? 1000;
@@ -515,7 +315,7 @@ function claim8(points: LoadPoint[], churnPoints: ChurnPoint[]): Section {
   };
 }
 
-function claim9(points: LoadPoint[]): Section {
+export function claim9(points: LoadPoint[]): Section {
   const at = (m: string, n: number, size: number) => points.find((p) => p.model === m && p.x === n && p.size === size);
   const sizes = [...new Set(points.map((p) => p.size!))];
   const conns = [...new Set(points.map((p) => p.x))];
@@ -553,7 +353,7 @@ function claim9(points: LoadPoint[]): Section {
   };
 }
 
-function claim10(m: Awaited<ReturnType<typeof hold>>, many: number): Section {
+export function claim10(m: Held, many: number): Section {
   const held = m.report.connected;
   const holds = held < many + 1 || m.report.requests === 0;
   return {
@@ -570,16 +370,7 @@ function claim10(m: Awaited<ReturnType<typeof hold>>, many: number): Section {
   };
 }
 
-/**
- * The command that made this report, as it was run: `netmodels` and its
- * arguments, quoted where a shell would need it.
- */
-export function generatedBy(argv: readonly string[] = process.argv.slice(2)): string {
-  const quote = (a: string) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`);
-  return ['netmodels', ...argv].map(quote).join(' ');
-}
-
-function claim11(points: SigioPoint[]): Section {
+export function claim11(points: SigioPoint[]): Section {
   const at = (m: string, load: string, n: number, limit?: number) => points.find((p) => p.model === m && p.load === load && p.x === n && p.limit === limit);
   const busyCounts = [...new Set(points.filter((p) => p.load === 'busy' && p.limit === undefined).map((p) => p.x))].sort((a, b) => a - b);
   const max = busyCounts.at(-1) ?? 1000;

@@ -3,13 +3,14 @@
 // nothing beyond accept and close (a pool, an event loop).
 import { availableParallelism } from 'node:os';
 
-import { Progress, START_STOP_MS, type Target } from '../bench';
-import { csv, fmt, grid, round, type Column, type GridRow } from '../format';
-import type { LoadReport } from '../loadgen';
+import { csv, fmt, grid, pivot, round, type Column, type GridRow } from '../../format';
+import type { LoadReport } from '../../loadgen';
+import { COARSE_TICKS } from '../proc';
+import { Progress, START_STOP_MS } from '../progress';
+import { figure, figureText, interleaved, loadFailed, medianRound, type Figure } from '../rounds';
 import { lineChartSvg } from '../svg';
+import type { Target } from '../targets';
 import { COARSE_NOTE } from './busy';
-import { COARSE_TICKS } from './cpu';
-import { figure, figureText, interleaved, loadFailed, medianRound, type Figure } from './rounds';
 import { cpuRangeFigure, errorText, errorsOf, measureLoad, roundsNote, roundsOf, spreadCsv, SPREAD_CSV, target, whisker, type Counters, type Experiment, type ExperimentOptions, type TableFormat } from './runner';
 
 export const CHURN_MODELS = ['fork', 'prefork', 'thread', 'threadpool', 'select', 'poll', 'epoll-level'];
@@ -115,20 +116,19 @@ function table(points: ChurnPoint[], format: TableFormat): string {
       points.map((p) => [p.model, p.clients, round(p.report?.rps, 0), round(p.cpuUsPerConn, 1), p.report?.latencyUs.p50, p.report ? errorsOf(p.report) : undefined, p.skipped, ...spreadCsv(connsOf(p), cpuOf(p), 1)]),
     );
   }
-  const models = [...new Set(points.map((p) => p.model))];
-  const clients = [...new Set(points.map((p) => p.clients))];
+  const t = pivot(points, (p) => p.model, (p) => p.clients);
   const spread = points.some((p) => p.runs);
   const columns: Column[] = [
     { title: 'model', width: 12, left: true },
-    ...clients.map((c) => ({ title: `${c} client${c > 1 ? 's' : ''}: conn/s (cpu us/conn)${spread ? ' [range]' : ''}`, width: spread ? 44 : 32 })),
+    ...t.cols.map((c) => ({ title: `${c} client${c > 1 ? 's' : ''}: conn/s (cpu us/conn)${spread ? ' [range]' : ''}`, width: spread ? 44 : 32 })),
   ];
-  const rows: GridRow[] = models.map((m) => {
+  const rows: GridRow[] = t.rows.map((m) => {
     const mine = points.filter((p) => p.model === m);
     if (mine.every((p) => p.unavailable)) return { label: m, note: `skipped: ${mine[0].skipped}` };
     return [
       m,
-      ...clients.map((c) => {
-        const p = mine.find((x) => x.clients === c);
+      ...t.cols.map((c) => {
+        const p = t.at(m, c);
         if (!p?.report) return `skipped: ${p?.skipped ?? '-'}`;
         const errors = errorsOf(p.report);
         return `${figureText(connsOf(p))} (${cpuRangeFigure(cpuOf(p), p.cpuTicks, 0)})${errors ? ` ${errors} errors` : ''}`;

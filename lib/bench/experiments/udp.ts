@@ -1,9 +1,9 @@
 // The classic texts' UDP claim, for the claims report: the basic UDP server
 // (one socket, recvfrom/sendto, batch 1) serves many clients at once from one
 // process and one thread. Measured with the udp bench's pieces.
-import { readStats, startUdp, udpTargets, kernelDrops } from '../bench-udp';
-import { fmt } from '../format';
-import { loadgen } from '../loadgen';
+import { fmt } from '../../format';
+import { loadgenReport as loadgen } from '../../loadgen';
+import { readStats, startUdp, udpTargets, kernelDrops } from '../udp';
 
 /** Clients the claim's run serves at once. */
 const CLIENTS = 64;

@@ -25,6 +25,11 @@ const COLORS = ['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f', '#edc948'
 
 const WIDTH = 720;
 
+/** About how wide a text of the body's 13 px sans-serif is: wider than most, so what it places fits. */
+export function textWidth(text: string): number {
+  return text.length * 7.5;
+}
+
 function open(title: string, height: number): string[] {
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" font-family="sans-serif" font-size="13">`,
@@ -36,6 +41,8 @@ function open(title: string, height: number): string[] {
 export interface Bar {
   label: string;
   value: number;
+  /** Its fill (default: a colour per row). */
+  color?: string;
   /** A whisker from min to max (the spread of rounds). */
   min?: number;
   max?: number;
@@ -49,32 +56,85 @@ export interface BarPanel {
   reference?: number;
   /** How a bar's value is written beside it. Default: 12.3k. */
   label?: (value: number) => string;
+  /** A logarithmic value axis: bars that differ by powers of ten all stay visible. */
+  log?: boolean;
 }
 
-/** Horizontal bars, one per label, in one or more panels. */
-export function barChartSvg(title: string, panels: BarPanel[]): string {
+/** What a chart says beside its panels: a legend of its colours, and lines a reader must know (the run, its noise). */
+export interface ChartNotes {
+  legend?: { label: string; color: string }[];
+  lines?: string[];
+}
+
+/** `text` in lines no wider than `width` at the notes' 12 px, broken at spaces. */
+function wrap(text: string, width: number): string[] {
+  const out: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    const next = line ? `${line} ${word}` : word;
+    if (line && (textWidth(next) * 12) / 13 > width) {
+      out.push(line);
+      line = word;
+    } else {
+      line = next;
+    }
+  }
+  if (line) out.push(line);
+  return out;
+}
+
+/** A logarithmic axis from the power of ten at or below the least value to the one at or above the most. */
+function logScale(values: number[]): { lo: number; hi: number } {
+  const positive = values.filter((v) => v > 0);
+  const lo = 10 ** Math.floor(Math.log10(Math.min(...positive, 1)));
+  const hi = Math.max(lo * 10, 10 ** Math.ceil(Math.log10(Math.max(...positive, 1))));
+  return { lo, hi };
+}
+
+/**
+ * Horizontal bars, one per label, in one or more panels. A bar's value is
+ * written after it, or inside its end where after it would leave the chart.
+ */
+export function barChartSvg(title: string, panels: BarPanel[], notes: ChartNotes = {}): string {
   const rowH = 28;
   const left = 120;
   const plotW = WIDTH - left - 90;
   const panelH = (p: BarPanel) => p.bars.length * rowH + 60;
-  const height = 40 + panels.reduce((sum, p) => sum + panelH(p), 0);
+  const legendH = notes.legend?.length ? 24 : 0;
+  const lines = (notes.lines ?? []).flatMap((line) => wrap(line, WIDTH - 24));
+  const height = 40 + legendH + panels.reduce((sum, p) => sum + panelH(p), 0) + lines.length * 18;
   const out = open(title, height);
-  let top = 50;
+  if (notes.legend?.length) {
+    let lx = left;
+    for (const item of notes.legend) {
+      out.push(`<circle cx="${lx + 6}" cy="44" r="6" fill="${item.color}"/>`);
+      out.push(`<text x="${lx + 16}" y="49" fill="#333">${esc(item.label)}</text>`);
+      lx += 16 + textWidth(item.label) + 14;
+    }
+  }
+  let top = 50 + legendH;
   for (const panel of panels) {
     const { bars } = panel;
-    const max = niceMax(Math.max(0, panel.reference ?? 0, ...bars.map((b) => Math.max(b.value, b.max ?? 0))));
-    const x = (v: number) => left + (plotW * v) / max;
+    const values = bars.flatMap((b) => [b.value, b.min ?? b.value, b.max ?? b.value]);
+    const max = niceMax(Math.max(0, panel.reference ?? 0, ...values));
+    const scale = panel.log ? logScale([...values, ...(panel.reference ? [panel.reference] : [])]) : undefined;
+    const x = scale
+      ? (v: number) => left + (plotW * (Math.log10(Math.max(v, scale.lo)) - Math.log10(scale.lo))) / Math.log10(scale.hi / scale.lo)
+      : (v: number) => left + (plotW * v) / max;
     const bottom = top + bars.length * rowH;
-    for (let i = 0; i <= 4; i++) {
-      const gx = left + (plotW * i) / 4;
-      out.push(`<line x1="${gx}" y1="${top - 6}" x2="${gx}" y2="${bottom}" stroke="#ddd"/>`);
-      out.push(`<text x="${gx}" y="${bottom + 18}" text-anchor="middle" fill="#555">${short((max * i) / 4)}</text>`);
+    const ticks = scale
+      ? Array.from({ length: Math.round(Math.log10(scale.hi / scale.lo)) + 1 }, (_, i) => scale.lo * 10 ** i)
+      : [0, 1, 2, 3, 4].map((i) => (max * i) / 4);
+    for (const t of ticks) {
+      const gx = x(t);
+      out.push(`<line x1="${gx.toFixed(1)}" y1="${top - 6}" x2="${gx.toFixed(1)}" y2="${bottom}" stroke="#ddd"/>`);
+      out.push(`<text x="${gx.toFixed(1)}" y="${bottom + 18}" text-anchor="middle" fill="#555">${short(t)}</text>`);
     }
     bars.forEach((b, i) => {
       const y = top + i * rowH;
       const w = Math.max(1, x(b.value) - left);
       out.push(`<text x="${left - 8}" y="${y + 18}" text-anchor="end">${esc(b.label)}</text>`);
-      out.push(`<rect x="${left}" y="${y + 4}" width="${w.toFixed(1)}" height="${rowH - 8}" fill="${COLORS[i % COLORS.length]}"/>`);
+      out.push(`<rect x="${left}" y="${y + 4}" width="${w.toFixed(1)}" height="${rowH - 8}" fill="${b.color ?? COLORS[i % COLORS.length]}"/>`);
       let end = left + w;
       if (b.min !== undefined && b.max !== undefined && b.max > b.min) {
         const cy = y + rowH / 2;
@@ -83,15 +143,21 @@ export function barChartSvg(title: string, panels: BarPanel[]): string {
         );
         end = Math.max(end, x(b.max));
       }
-      out.push(`<text x="${(end + 6).toFixed(1)}" y="${y + 18}" fill="#333">${esc((panel.label ?? short)(b.value))}</text>`);
+      const text = (panel.label ?? short)(b.value);
+      if (end + 6 + textWidth(text) <= WIDTH - 4) {
+        out.push(`<text x="${(end + 6).toFixed(1)}" y="${y + 18}" fill="#333">${esc(text)}</text>`);
+      } else {
+        out.push(`<text x="${(left + w - 6).toFixed(1)}" y="${y + 18}" text-anchor="end" fill="white">${esc(text)}</text>`);
+      }
     });
     if (panel.reference !== undefined) {
       const rx = x(panel.reference).toFixed(1);
       out.push(`<line x1="${rx}" y1="${top - 6}" x2="${rx}" y2="${bottom}" stroke="#333" stroke-dasharray="4 3"/>`);
     }
-    out.push(`<text x="${left + plotW / 2}" y="${bottom + 38}" text-anchor="middle" fill="#333">${esc(panel.axis)}</text>`);
+    out.push(`<text x="${left + plotW / 2}" y="${bottom + 38}" text-anchor="middle" fill="#333">${esc(panel.axis + (scale ? ' (log scale)' : ''))}</text>`);
     top += panelH(panel);
   }
+  lines.forEach((line, i) => out.push(`<text x="12" y="${top + 4 + i * 18}" fill="#333" font-size="12">${esc(line)}</text>`));
   out.push('</svg>');
   return `${out.join('\n')}\n`;
 }

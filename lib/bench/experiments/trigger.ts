@@ -1,10 +1,10 @@
 // Claim 9: level- vs edge-triggered epoll. Per request: returns from
 // epoll_wait, recv and send calls, and recv calls that found nothing (EAGAIN).
-import { csv, fmt, grid, round, type Column } from '../format';
+import { csv, fmt, grid, round, type Column } from '../../format';
+import { COARSE_TICKS } from '../proc';
+import { figureText, type Figure } from '../rounds';
 import { barChartSvg, type BarPanel } from '../svg';
 import { COARSE_NOTE } from './busy';
-import { COARSE_TICKS } from './cpu';
-import { figureText, type Figure } from './rounds';
 import { cpuOf, cpuRangeFigure, per, roundsNote, rpsOf, spreadCsv, SPREAD_CSV, sweep, sweepFailures, errorsOf, type Experiment, type ExperimentOptions, type LoadPoint, type TableFormat } from './runner';
 
 /** A bar from a figure: the median, with a whisker over the rounds. */

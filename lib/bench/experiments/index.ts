@@ -1,5 +1,5 @@
 // The experiments `netmodels bench --experiment <name>` runs beside idle and
-// cores (lib/bench.ts): each one a table, a chart and JSON, each usable alone.
+// cores (lib/bench/idle.ts, lib/bench/cores.ts): each one a table, a chart and JSON, each usable alone.
 import { blocking } from './blocking';
 import { busy } from './busy';
 import { churn } from './churn';

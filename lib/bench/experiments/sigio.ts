@@ -4,11 +4,12 @@
 // overflow costs a drain and a poll() rescan.
 import { execFileSync } from 'node:child_process';
 
-import { startTarget, Progress, START_STOP_MS } from '../bench';
-import { csv, fmt, grid, round, type Column } from '../format';
+import { columns, csv, fmt, grid, round } from '../../format';
+import { COARSE_TICKS } from '../proc';
+import { Progress, START_STOP_MS } from '../progress';
 import { barChartSvg, type BarPanel } from '../svg';
+import { startTarget } from '../targets';
 import { COARSE_NOTE, wakeupsPerReq } from './busy';
-import { COARSE_TICKS } from './cpu';
 import { cpuFigure, errorsOf, measuredPoint, measureLoad, per, sweepFailures, target, type Experiment, type ExperimentOptions, type LoadPoint, type TableFormat } from './runner';
 
 export const SIGIO_MODELS = ['sigio', 'sigio-signalfd', 'epoll-level', 'poll'];
@@ -100,19 +101,9 @@ function table(points: SigioPoint[], format: TableFormat): string {
       points.map((p) => [p.model, p.load, p.x, p.limit, round(p.report?.rps, 0), round(p.cpuUsPerReq, 2), round(wakeupsPerReq(p), 3), p.counters?.overflows, round(overflowsPer1k(p), 2), p.report ? errorsOf(p.report) : undefined, p.skipped]),
     );
   }
-  const columns: Column[] = [
-    { title: 'model', width: 14, left: true },
-    { title: 'load', width: 12, left: true },
-    { title: 'sigpending', width: 10 },
-    { title: 'req/s', width: 9 },
-    { title: 'cpu us/req', width: 10 },
-    { title: 'wakeups/req', width: 11 },
-    { title: 'overflows', width: 9 },
-    { title: 'ovf/1k req', width: 10 },
-  ];
   const body = grid(
     format,
-    columns,
+    columns(['model', 'load', 'sigpending', 'req/s', 'cpu us/req', 'wakeups/req', 'overflows', 'ovf/1k req'], 2),
     points.map((p) => {
       const load = p.load === 'busy' ? `${p.x} busy` : `1 + ${p.x} idle`;
       if (!p.report) return { label: p.model, note: `${load}: skipped: ${p.skipped}` };

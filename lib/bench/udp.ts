@@ -1,7 +1,9 @@
 // The UDP bench (`netmodels bench --udp`): the datagram models' rows from
 // the model table against node:dgram doing the same uppercase in JS and a C
 // recvmmsg/sendmmsg server (scripts/udp-ceiling.c, the yardstick), under the
-// load generator's udp mode: N clients, one datagram in flight each.
+// load generator's udp mode: N clients, `pipeline` datagrams in flight each
+// (each client reads its replies with one recvmmsg() and sends with one
+// sendmmsg(), so the client, on the same cores, costs less per datagram).
 //
 // Each server runs in a process of its own, as in the TCP bench; the
 // server's CPU (every thread and child) is sampled over the measured window,
@@ -11,18 +13,20 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { buildCeiling, ceilingBuildError, median, serverProcess, type RunningTarget } from './bench';
-import { CLK_TCK, treeTicks } from './experiments/cpu';
-import { fmt, grid, type Column } from './format';
-import { loadgen, type LoadProgress, type LoadReport } from './loadgen';
-import { MODEL_TABLE, MODELS, type ModelName } from './models/index';
-import { benchVariants, flagName } from './spec';
+import { columns, fmt, grid } from '../format';
+import { loadgenReport as loadgen, type LoadProgress, type LoadReport } from '../loadgen';
+import { MODEL_TABLE, MODELS, type ModelName } from '../models/index';
+import { benchVariants, flagName } from '../spec';
+import { CLK_TCK, treeTicks } from './proc';
+import { median } from './rr';
+import { buildCeiling, ceilingBuildError, CLI, DIST, ROOT, serverProcess, type RunningTarget } from './targets';
 
-const ROOT = path.join(__dirname, '..');
-const CLI = path.join(__dirname, 'cli.js');
-const DGRAM_SERVER = path.join(__dirname, 'dgram-server.js');
-const UDP_HANDLER = path.join(__dirname, 'bench-udp-handler.js');
+const DGRAM_SERVER = path.join(DIST, 'dgram-server.js');
+const UDP_HANDLER = path.join(DIST, 'bench-udp-handler.js');
 const YARDSTICK_SOURCE = path.join(ROOT, 'scripts', 'udp-ceiling.c');
+
+/** The bench's datagrams in flight per client (--pipeline). */
+export const UDP_PIPELINE = 4;
 
 export interface UdpTarget {
   label: string;
@@ -105,6 +109,8 @@ export interface UdpConfig {
   rounds: number;
   /** Load-generator threads. */
   threads: number;
+  /** Datagrams each client keeps in flight. */
+  pipeline: number;
   /** The loops row's loops (and yardstick processes). */
   loops: number;
 }
@@ -158,6 +164,7 @@ export async function measureUdp(target: UdpTarget, config: UdpConfig, onProgres
       durationMs: config.durationMs,
       warmupMs: config.warmupMs,
       threads: config.threads,
+      pipeline: config.pipeline,
       onProgress: onWindow,
     });
     const ticks = treeTicks(pid);
@@ -235,19 +242,7 @@ export async function runUdp(targets: UdpTarget[], config: UdpConfig, onRun?: (l
   });
 }
 
-const COLUMNS: Column[] = [
-  { title: 'server', width: 16, left: true },
-  { title: 'datagrams/s', width: 11 },
-  { title: 'vs node:dgram', width: 13 },
-  { title: 'vs C recvmmsg', width: 13 },
-  { title: 'p50 us', width: 8 },
-  { title: 'p99 us', width: 8 },
-  { title: 'lost', width: 6 },
-  { title: 'kernel drops', width: 12 },
-  { title: 'CPU us/dgram', width: 12 },
-  { title: 'CPU vs C', width: 8 },
-  { title: 'syscalls/dgram', width: 14 },
-];
+const COLUMNS = columns(['server', 'datagrams/s', 'vs node:dgram', 'vs C recvmmsg', 'p50 us', 'p99 us', 'lost', 'kernel drops', 'CPU us/dgram', 'CPU vs C', 'syscalls/dgram']);
 
 export function udpTable(rows: UdpRow[], format: 'table' | 'md'): string {
   return grid(

@@ -1,13 +1,13 @@
 // Claim 8's first half: with every connection active, does epoll process
 // data faster than select and poll? req/s and CPU per request at 16 ... 1000
 // busy connections.
-import { csv, grid, round, type Column, type GridRow } from '../format';
+import { csv, grid, pivot, round, type Column, type GridRow } from '../../format';
 import { lineChartSvg } from '../svg';
-import { COARSE_TICKS } from './cpu';
+import { COARSE_TICKS } from '../proc';
 
 /** Under a table with a coarse CPU figure. */
 export const COARSE_NOTE = `~: less than ${COARSE_TICKS * 10} ms of server CPU in the window: coarse.`;
-import { figureText, type Figure } from './rounds';
+import { figureText, type Figure } from '../rounds';
 import { cpuOf, cpuRangeFigure, errorsOf, per, roundsNote, rpsOf, spreadCsv, SPREAD_CSV, sweep, sweepFailures, whisker, type Experiment, type ExperimentOptions, type LoadPoint, type TableFormat } from './runner';
 
 export const BUSY_MODELS = ['select', 'poll', 'epoll-level'];
@@ -50,20 +50,14 @@ export function connectionsTable(points: LoadPoint[], format: TableFormat, xTitl
       ]),
     );
   }
-  const models = [...new Set(points.map((p) => p.model))];
-  const xs = [...new Set(points.map((p) => p.x))].sort((a, b) => a - b);
+  const t = pivot(points, (p) => p.x, (p) => p.model, { rows: true });
   const spread = points.some((p) => p.runs);
-  const columns: Column[] = [{ title: xTitle, width: 8 }, ...models.map((m) => ({ title: `${m}: req/s (cpu us/req)${spread ? ' [range]' : ''}`, width: spread ? 44 : 30 }))];
-  const rows: GridRow[] = xs.map((x) => [
-    String(x),
-    ...models.map((m) => {
-      const p = points.find((q) => q.model === m && q.x === x);
-      if (!p) return '-';
-      if (!p.report) return `skipped: ${p.skipped}`;
-      const errors = errorsOf(p.report);
-      return `${figureText(rpsOf(p))} (${cpuRangeFigure(cpuOf(p), p.cpuTicks, 2)})${extra ? extra(p) : ''}${errors ? ` ${errors} errors` : ''}`;
-    }),
-  ]);
+  const columns: Column[] = [{ title: xTitle, width: 8 }, ...t.cols.map((m) => ({ title: `${m}: req/s (cpu us/req)${spread ? ' [range]' : ''}`, width: spread ? 44 : 30 }))];
+  const rows: GridRow[] = t.cells(String, (p) => {
+    if (!p.report) return `skipped: ${p.skipped}`;
+    const errors = errorsOf(p.report);
+    return `${figureText(rpsOf(p))} (${cpuRangeFigure(cpuOf(p), p.cpuTicks, 2)})${extra ? extra(p) : ''}${errors ? ` ${errors} errors` : ''}`;
+  });
   const notes = [spread ? roundsNote(points) : '', points.some((p) => p.report && p.cpuTicks !== undefined && p.cpuTicks < COARSE_TICKS) ? COARSE_NOTE : ''];
   return `${grid(format, columns, rows)}${notes.filter(Boolean).map((n) => `\n${n}`).join('')}`;
 }

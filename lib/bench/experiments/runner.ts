@@ -4,13 +4,14 @@
 // this process.
 import { AsyncLocalStorage } from 'node:async_hooks';
 
-import { loadgen, type LoadgenOptions, type LoadProgress, type LoadReport } from '../loadgen';
-import { nativeModels } from '../models/index';
-import type { ServerStats, SyscallStats } from '../server';
-import { notBuilt, Progress, selectTargets, startTarget, START_STOP_MS, type RunningTarget, type Target } from '../bench';
-import { fmt, round } from '../format';
-import { CLK_TCK, COARSE_TICKS, residentMiB, treeTicks } from './cpu';
-import { figure, interleaved, loadFailed, medianOf, medianRound, rangeText, type Figure } from './rounds';
+import { fmt, round } from '../../format';
+import { loadgenReport as loadgen, type LoadgenOptions, type LoadProgress, type LoadReport } from '../../loadgen';
+import { nativeModels } from '../../models/index';
+import type { ServerStats, SyscallStats } from '../../server';
+import { CLK_TCK, COARSE_TICKS, residentMiB, treeTicks } from '../proc';
+import { Progress, START_STOP_MS } from '../progress';
+import { figure, interleaved, loadFailed, medianOf, medianRound, rangeText, type Figure } from '../rounds';
+import { notBuilt, selectTargets, startTarget, type RunningTarget, type Target } from '../targets';
 
 export type TableFormat = 'table' | 'md' | 'csv';
 

@@ -2,13 +2,13 @@
 // answer the second, and how soon.
 import * as net from 'node:net';
 
-import { Progress, startTarget, START_STOP_MS, type RunningTarget } from '../bench';
-import { csv, fmt, grid, round, type Column } from '../format';
+import { csv, fmt, grid, round, type Column } from '../../format';
+import { familyColor } from '../charts';
+import { Progress, START_STOP_MS } from '../progress';
+import { figure, interleaved, medianRound, rangeText, type Figure } from '../rounds';
 import { barChartSvg } from '../svg';
-import { figure, interleaved, medianRound, rangeText, type Figure } from './rounds';
+import { modelRows, specOfRow, startTarget, type RunningTarget } from '../targets';
 import { roundsOf, sleep, target, type Experiment, type ExperimentOptions, type TableFormat } from './runner';
-
-export const BLOCKING_MODELS = ['iterative', 'fork', 'prefork', 'thread', 'threadpool', 'select', 'poll', 'epoll-level', 'uring'];
 
 export interface BlockingPoint {
   model: string;
@@ -76,7 +76,8 @@ async function probe(server: RunningTarget, timeoutMs: number, size: number): Pr
 
 async function run(o: ExperimentOptions): Promise<BlockingPoint[]> {
   const timeoutMs = o.durationMs;
-  const rows = BLOCKING_MODELS.map((name) => target(name));
+  // Every model that takes connections, its first bench row each.
+  const rows = modelRows(() => true).map((name) => target(name));
   const rounds = roundsOf(o);
   const runnable = rows.filter((r) => r.built).length;
   const progress = new Progress(runnable * rounds, timeoutMs + START_STOP_MS);
@@ -142,16 +143,20 @@ function table(points: BlockingPoint[], format: TableFormat): string {
 function svg(points: BlockingPoint[]): string {
   const ran = points.filter((p) => !p.skipped);
   const timeout = ran[0]?.timeoutMs ?? 1000;
+  const families = [...new Set(ran.map((p) => specOfRow(p.model).family))];
   return barChartSvg('A second client while the first is connected and idle', [
     {
       axis: `the second client's first reply, ms (blocked: cut at ${timeout} ms)`,
       bars: ran.map((p) => {
         const f = p.firstReplyMs !== null ? firstReplyOf(p) : undefined;
-        return { label: p.model, value: p.firstReplyMs ?? p.timeoutMs, ...(f && f.n > 1 ? { min: f.min, max: f.max } : {}) };
+        const color = familyColor(specOfRow(p.model).family);
+        return { label: p.model, value: p.firstReplyMs ?? p.timeoutMs, color, ...(f && f.n > 1 ? { min: f.min, max: f.max } : {}) };
       }),
       label: (v) => (v >= timeout ? `> ${timeout} ms (blocked)` : `${v.toFixed(2)} ms`),
+      // An answer in a tenth of a millisecond and a second of waiting, side by side.
+      log: true,
     },
-  ]);
+  ], { legend: families.map((family) => ({ label: `${family} models`, color: familyColor(family) })) });
 }
 
 export const blocking: Experiment<BlockingPoint> = {

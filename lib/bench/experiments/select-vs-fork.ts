@@ -1,8 +1,8 @@
 // Claim 5's "it may even be slower than the multi-process model": one active
 // connection beside N idle ones, for select (one process scanning every fd)
 // and for fork and thread (one blocked child or thread per idle connection).
-import type { LoadPoint } from './runner';
 import { connectionsSvg, connectionsTable } from './busy';
+import type { LoadPoint } from './runner';
 import { sweep, sweepFailures, type Experiment, type ExperimentOptions } from './runner';
 
 export const SVF_MODELS = ['select', 'fork', 'thread'];
