@@ -14,11 +14,11 @@ export default defineConfig({
     projects: [
       {
         extends: true,
-        // Two files at a time: most of a file's time is spent waiting
+        // Three files at a time: most of a file's time is spent waiting
         // (plateaus, timeouts, round trips), and every check a test makes
         // (fds, threads, children) is of its own worker process, so two
         // workers do not see each other's servers.
-        test: { name: 'suites', include: ['test/**/*.test.ts'], exclude: MEASURING, maxWorkers: 2, sequence: { groupOrder: 0 } },
+        test: { name: 'suites', include: ['test/**/*.test.ts'], exclude: MEASURING, maxWorkers: 3, sequence: { groupOrder: 0 } },
       },
       {
         extends: true,
