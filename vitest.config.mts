@@ -1,8 +1,9 @@
 import { defineConfig } from 'vitest/config';
 
 // Files that measure: they run benchmarks in windows of a fraction of a
-// second, or read the process's RSS, and want the machine to themselves.
-const MEASURING = ['test/experiments.test.ts', 'test/cli.test.ts', 'test/memory.test.ts'];
+// second, hold a load generator to a fixed rate, or read the process's RSS,
+// and want the machine to themselves.
+const MEASURING = ['test/experiments.test.ts', 'test/cli.test.ts', 'test/memory.test.ts', 'test/loadgen.test.ts'];
 
 export default defineConfig({
   test: {
