@@ -321,11 +321,16 @@ describe.runIf(BUILT && os.platform() === 'linux')('UringServer where io_uring i
       const fs = require('node:fs');
       const { UringServer, EpollServer } = require(${JSON.stringify(path.join(ROOT, 'dist', 'index.js'))});
       (async () => {
-        const before = fs.readdirSync('/proc/self/fd').length;
+        // Each open fd and what it names (the listing's own fd is closed
+        // by the time it is read back): a leak is an fd not there before.
+        const fds = () => new Map(fs.readdirSync('/proc/self/fd').flatMap((fd) => {
+          try { return [[fd, fs.readlinkSync('/proc/self/fd/' + fd)]]; } catch { return []; }
+        }));
+        const before = fds();
         const out = {};
         try { await new UringServer().start(); out.started = true; }
         catch (e) { Object.assign(out, { name: e.name, message: e.message, code: e.code, errno: e.errno, syscall: e.syscall }); }
-        out.leaked = fs.readdirSync('/proc/self/fd').length - before;
+        out.leaked = [...fds()].filter(([fd, target]) => before.get(fd) !== target).length;
         const epoll = new EpollServer();
         await epoll.start();
         await epoll.stop();
