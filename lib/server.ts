@@ -310,7 +310,7 @@ type ListenerMethod<Events, This> = {
 };
 
 /** Listener methods typed by the server's events (`Events`): declared here, inherited from EventEmitter. */
-export interface Server<Events extends ServerEvents = ServerEvents> {
+export interface Server<Events extends ServerEvents = ServerEvents, Options extends object = ServerOptions> {
   on: ListenerMethod<Events, this>;
   once: ListenerMethod<Events, this>;
   off: ListenerMethod<Events, this>;
@@ -320,8 +320,9 @@ export interface Server<Events extends ServerEvents = ServerEvents> {
   prependOnceListener: ListenerMethod<Events, this>;
 }
 
-// `Events` types the listener methods only (the interface above).
-export abstract class Server<Events extends ServerEvents = ServerEvents> extends EventEmitter {
+// `Events` types the listener methods (the interface above), `Options` the
+// constructor of a model class, which declares none of its own.
+export abstract class Server<Events extends ServerEvents = ServerEvents, Options extends object = ServerOptions> extends EventEmitter {
   readonly #model: ModelName;
   readonly #native: NativeServer;
   #state: State = 'stopped';
@@ -337,8 +338,10 @@ export abstract class Server<Events extends ServerEvents = ServerEvents> extends
   #maxConnections: number;
   #draining = false;
 
-  protected constructor(spec: ModelSpec, options: unknown) {
+  /** A model class is constructed with its options; its `static spec` says what they are. */
+  constructor(options?: Options) {
     super();
+    const spec = (new.target as unknown as { spec?: ModelSpec }).spec;
     if (typeof spec !== 'object' || spec === null || typeof spec.name !== 'string') {
       throw codedTypeError(
         'ERR_ILLEGAL_CONSTRUCTOR',

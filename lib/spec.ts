@@ -82,8 +82,8 @@ export interface ModelSpec extends ModelCapabilities {
   readonly family: ModelFamily;
   /** One line, for docs and the CLI's usage. */
   readonly summary: string;
-  /** The model's own options beyond the common ones. */
-  readonly options: Readonly<Record<string, OptionSpec>>;
+  /** The model's own options beyond the common ones; absent: none. */
+  readonly options?: Readonly<Record<string, OptionSpec>>;
   /** Rows in `netmodels bench`; default: one row named after the model. */
   readonly bench?: readonly BenchVariant[];
   /** Events the model emits beyond the common ones; the native side sends them only while someone listens. */
@@ -100,6 +100,26 @@ export interface ModelSpec extends ModelCapabilities {
    */
   readonly requires?: string;
 }
+
+/** What a model is: its family and capabilities. */
+type Kind = Pick<ModelSpec, 'family' | keyof ModelCapabilities>;
+
+/**
+ * What a model of each kind is unless it says otherwise: a spec spreads one
+ * and names only what differs (`{ ...EVENT_LOOP, waits: 'completion' }`).
+ */
+export const BLOCKING_LOOP = {
+  family: 'blocking', serial: false, jsHandler: 'connection', childPerConnection: false,
+  waits: 'blocking', idleTimeout: true, linger: 'blocking', emfile: 'blocking',
+} as const satisfies Kind;
+export const PROCESSES = {
+  family: 'process', serial: false, jsHandler: null, childPerConnection: false,
+  waits: 'blocking', idleTimeout: true, linger: 'blocking', emfile: null,
+} as const satisfies Kind;
+export const EVENT_LOOP = {
+  family: 'event', serial: false, jsHandler: 'connection', childPerConnection: false,
+  waits: 'readiness', idleTimeout: true, linger: 'loop', emfile: 'reserve',
+} as const satisfies Kind;
 
 export function integer(min: number, max: number, fallback: number): OptionSpec<number> {
   return { check: (name, value) => validateInteger(name, value, min, max, fallback), cli: { type: 'number', hint: 'N' } };

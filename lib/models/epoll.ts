@@ -1,5 +1,5 @@
-import { Server, type EventLoopOptions, type ServerOptions } from '../server';
-import { oneOf, type ModelSpec } from '../spec';
+import { Server, type EventLoopOptions, type ServerEvents, type ServerOptions } from '../server';
+import { EVENT_LOOP, oneOf, type ModelSpec } from '../spec';
 
 export interface EpollServerOptions extends ServerOptions, EventLoopOptions {
   /** `'level'` (default) or `'edge'` (drains accept and recv until EAGAIN). */
@@ -7,11 +7,9 @@ export interface EpollServerOptions extends ServerOptions, EventLoopOptions {
 }
 
 /** One thread, epoll_wait(). */
-export class EpollServer extends Server {
+export class EpollServer extends Server<ServerEvents, EpollServerOptions> {
   static readonly spec: ModelSpec = {
-    name: 'epoll',
-    family: 'event',
-    serial: false, jsHandler: 'connection', childPerConnection: false, waits: 'readiness', idleTimeout: true, linger: 'loop', emfile: 'reserve',
+    ...EVENT_LOOP, name: 'epoll',
     summary: 'one thread, epoll_wait(); level- or edge-triggered',
     options: { trigger: oneOf(['level', 'edge'] as const, 'level') },
     bench: [
@@ -20,8 +18,4 @@ export class EpollServer extends Server {
       { label: 'epoll + js', options: { trigger: 'level' }, js: true },
     ],
   };
-
-  constructor(options?: EpollServerOptions) {
-    super(EpollServer.spec, options);
-  }
 }

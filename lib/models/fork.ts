@@ -3,7 +3,7 @@ import { constants as osConstants } from 'node:os';
 import { invalidArgValue } from '../errors';
 import { argvOption, envOption, processEnv, resolveProgram } from '../exec';
 import { Server, type HandlerName, type ServerEvents, type ServerOptions } from '../server';
-import { integer, oneOf, type ModelSpec } from '../spec';
+import { integer, oneOf, PROCESSES, type ModelSpec } from '../spec';
 
 export interface ForkServerOptions extends Omit<ServerOptions, 'handler'> {
   /** A built-in protocol only: a forked child cannot run JavaScript (a function is refused here at compile time, and at construction). */
@@ -56,11 +56,9 @@ export interface ForkServerEvents extends ServerEvents {
 }
 
 /** fork() per connection; the parent only accepts; children are reaped. */
-export class ForkServer extends Server<ForkServerEvents> {
+export class ForkServer extends Server<ForkServerEvents, ForkServerOptions> {
   static readonly spec: ModelSpec = {
-    name: 'fork',
-    family: 'process',
-    serial: false, jsHandler: null, childPerConnection: true, waits: 'blocking', idleTimeout: true, linger: 'blocking', emfile: 'blocking',
+    ...PROCESSES, name: 'fork', childPerConnection: true, emfile: 'blocking',
     summary: 'fork() per connection; the parent only accepts; children are reaped',
     options: {
       maxChildren: integer(1, 65535, 256),
@@ -85,10 +83,6 @@ export class ForkServer extends Server<ForkServerEvents> {
       Object.assign(native, { execPath: resolveProgram(argv, pathVar), env: entries });
     },
   };
-
-  constructor(options?: ForkServerOptions) {
-    super(ForkServer.spec, options);
-  }
 
   protected override modelEvent(name: string, payload: Record<string, unknown>): void {
     if (name === 'childExit' && typeof payload.signal === 'number') {

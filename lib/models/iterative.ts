@@ -1,19 +1,12 @@
-import { Server, type ServerOptions } from '../server';
-import type { ModelSpec } from '../spec';
+import { Server, type ServerEvents, type ServerOptions } from '../server';
+import { BLOCKING_LOOP, type ModelSpec } from '../spec';
 
 export type IterativeServerOptions = ServerOptions;
 
 /** One client at a time: accept, serve until EOF, accept the next. */
-export class IterativeServer extends Server {
+export class IterativeServer extends Server<ServerEvents, IterativeServerOptions> {
   static readonly spec: ModelSpec = {
-    name: 'iterative',
-    family: 'blocking',
-    serial: true, jsHandler: 'connection', childPerConnection: false, waits: 'blocking', idleTimeout: true, linger: 'blocking', emfile: 'blocking',
+    ...BLOCKING_LOOP, name: 'iterative', serial: true,
     summary: 'one client at a time: accept, serve until EOF, accept the next',
-    options: {},
   };
-
-  constructor(options?: IterativeServerOptions) {
-    super(IterativeServer.spec, options);
-  }
 }

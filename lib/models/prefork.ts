@@ -1,8 +1,8 @@
 import { availableParallelism } from 'node:os';
 
 import { outOfRange } from '../errors';
-import { Server, type HandlerName, type ServerOptions } from '../server';
-import { integer, oneOf, poolCeiling, type ModelSpec } from '../spec';
+import { Server, type HandlerName, type ServerEvents, type ServerOptions } from '../server';
+import { integer, oneOf, poolCeiling, PROCESSES, type ModelSpec } from '../spec';
 
 /** maxWorkers when not given: this, or `workers` if that is more. */
 const MAX_WORKERS = 256;
@@ -26,11 +26,9 @@ export interface PreforkServerOptions extends Omit<ServerOptions, 'handler'> {
 }
 
 /** A pool of processes forked up front, each blocking in accept() on the shared listener. */
-export class PreforkServer extends Server {
+export class PreforkServer extends Server<ServerEvents, PreforkServerOptions> {
   static readonly spec: ModelSpec = {
-    name: 'prefork',
-    family: 'process',
-    serial: false, jsHandler: null, childPerConnection: false, waits: 'blocking', idleTimeout: true, linger: 'blocking', emfile: null,
+    ...PROCESSES, name: 'prefork',
     summary: 'processes forked up front accept on the shared listener; spare-worker rules; respawned when they exit',
     options: {
       workers: integer(1, LIMIT, Math.min(LIMIT, availableParallelism())),
@@ -49,8 +47,4 @@ export class PreforkServer extends Server {
       }
     },
   };
-
-  constructor(options?: PreforkServerOptions) {
-    super(PreforkServer.spec, options);
-  }
 }

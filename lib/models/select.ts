@@ -1,19 +1,12 @@
-import { Server, type EventLoopOptions, type ServerOptions } from '../server';
-import type { ModelSpec } from '../spec';
+import { Server, type EventLoopOptions, type ServerEvents, type ServerOptions } from '../server';
+import { EVENT_LOOP, type ModelSpec } from '../spec';
 
 export type SelectServerOptions = ServerOptions & EventLoopOptions;
 
 /** One thread, select() over fd_sets; connections on fds >= FD_SETSIZE (1024) are rejected. */
-export class SelectServer extends Server {
+export class SelectServer extends Server<ServerEvents, SelectServerOptions> {
   static readonly spec: ModelSpec = {
-    name: 'select',
-    family: 'event',
-    serial: false, jsHandler: 'connection', childPerConnection: false, waits: 'readiness', maxFd: 1024, idleTimeout: true, linger: 'loop', emfile: 'reserve',
+    ...EVENT_LOOP, name: 'select', maxFd: 1024,
     summary: 'one thread, select() over fd_sets (FD_SETSIZE = 1024)',
-    options: {},
   };
-
-  constructor(options?: SelectServerOptions) {
-    super(SelectServer.spec, options);
-  }
 }

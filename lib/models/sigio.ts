@@ -1,6 +1,6 @@
 import { invalidArgValue } from '../errors';
-import { Server, type EventLoopOptions, type ServerOptions } from '../server';
-import { oneOf, type ModelSpec } from '../spec';
+import { Server, type EventLoopOptions, type ServerEvents, type ServerOptions } from '../server';
+import { EVENT_LOOP, oneOf, type ModelSpec } from '../spec';
 
 export interface SigioServerOptions extends ServerOptions, EventLoopOptions {
   /**
@@ -22,11 +22,9 @@ export interface SigioServerOptions extends ServerOptions, EventLoopOptions {
  * readiness change, routed to the loop's thread and dequeued there; on queue
  * overflow (`RLIMIT_SIGPENDING`), one `poll()` rescan (`stats().overflows`).
  */
-export class SigioServer extends Server {
+export class SigioServer extends Server<ServerEvents, SigioServerOptions> {
   static readonly spec: ModelSpec = {
-    name: 'sigio',
-    family: 'event',
-    serial: false, jsHandler: 'connection', childPerConnection: false, waits: 'signal', idleTimeout: true, linger: 'loop', emfile: 'reserve',
+    ...EVENT_LOOP, name: 'sigio', waits: 'signal',
     summary: 'one thread, a real-time signal per readiness change (O_ASYNC, F_SETSIG); poll() rescan on queue overflow',
     options: { dequeue: oneOf(['sigwait', 'signalfd'] as const, 'sigwait') },
     bench: [
@@ -45,8 +43,4 @@ export class SigioServer extends Server {
       }
     },
   };
-
-  constructor(options?: SigioServerOptions) {
-    super(SigioServer.spec, options);
-  }
 }

@@ -1,5 +1,5 @@
-import { Server, type ServerOptions } from '../server';
-import { integer, type ModelSpec } from '../spec';
+import { Server, type ServerEvents, type ServerOptions } from '../server';
+import { BLOCKING_LOOP, integer, type ModelSpec } from '../spec';
 
 export interface ThreadServerOptions extends ServerOptions {
   /** Stack size of each connection thread, in bytes. Default 256 KiB; at least 64 KiB. */
@@ -7,16 +7,10 @@ export interface ThreadServerOptions extends ServerOptions {
 }
 
 /** One thread per connection, each running a blocking read/handle/write loop. */
-export class ThreadServer extends Server {
+export class ThreadServer extends Server<ServerEvents, ThreadServerOptions> {
   static readonly spec: ModelSpec = {
-    name: 'thread',
-    family: 'blocking',
-    serial: false, jsHandler: 'connection', childPerConnection: false, waits: 'blocking', idleTimeout: true, linger: 'blocking', emfile: 'blocking',
+    ...BLOCKING_LOOP, name: 'thread',
     summary: 'one thread per connection',
     options: { stackSize: integer(64 * 1024, 1024 * 1024 * 1024, 256 * 1024) },
   };
-
-  constructor(options?: ThreadServerOptions) {
-    super(ThreadServer.spec, options);
-  }
 }

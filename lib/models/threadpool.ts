@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 
-import { Server, type ServerOptions } from '../server';
-import { integer, poolCeiling, type ModelSpec } from '../spec';
+import { Server, type ServerEvents, type ServerOptions } from '../server';
+import { BLOCKING_LOOP, integer, poolCeiling, type ModelSpec } from '../spec';
 
 /** maxThreads when not given: this, or `threads` if that is more. */
 const MAX_THREADS = 256;
@@ -22,11 +22,9 @@ export interface ThreadPoolServerOptions extends ServerOptions {
 }
 
 /** A pool of threads; the acceptor hands connections over a bounded queue. */
-export class ThreadPoolServer extends Server {
+export class ThreadPoolServer extends Server<ServerEvents, ThreadPoolServerOptions> {
   static readonly spec: ModelSpec = {
-    name: 'threadpool',
-    family: 'blocking',
-    serial: false, jsHandler: 'connection', childPerConnection: false, waits: 'blocking', idleTimeout: true, linger: 'blocking', emfile: 'blocking',
+    ...BLOCKING_LOOP, name: 'threadpool',
     summary: 'a pool of threads fed by a bounded queue; grows up to maxThreads when all are busy',
     options: {
       threads: integer(1, LIMIT, Math.min(LIMIT, 2 * availableParallelism())),
@@ -40,8 +38,4 @@ export class ThreadPoolServer extends Server {
       poolCeiling(o, 'maxThreads', 'threads', MAX_THREADS);
     },
   };
-
-  constructor(options?: ThreadPoolServerOptions) {
-    super(ThreadPoolServer.spec, options);
-  }
 }

@@ -1,5 +1,5 @@
 import { invalidArgValue } from '../errors';
-import { Server, type HandlerLink, type ServerOptions, type ServerStats } from '../server';
+import { Server, type HandlerLink, type ServerEvents, type ServerOptions, type ServerStats } from '../server';
 import { integer, type ModelSpec } from '../spec';
 import { UdpLink, type DatagramHandler } from '../udp-link';
 
@@ -64,7 +64,7 @@ export interface UdpServerStats extends ServerStats {
 }
 
 /** UDP: one socket, one-to-many; `recvfrom`/`sendto` (batch 1) or `recvmmsg`/`sendmmsg` batches. */
-export class UdpServer extends Server {
+export class UdpServer extends Server<ServerEvents, UdpServerOptions> {
   static readonly spec: ModelSpec = {
     name: 'udp',
     family: 'datagram',
@@ -87,10 +87,6 @@ export class UdpServer extends Server {
       native.loops = 1;
     },
   };
-
-  constructor(options?: UdpServerOptions) {
-    super(UdpServer.spec, options);
-  }
 
   protected override handlerLink(handler: Function): HandlerLink {
     return new UdpLink(handler as DatagramHandler);

@@ -1,5 +1,5 @@
-import { Server, type EventLoopOptions, type ServerOptions } from '../server';
-import { integer, oneOf, type ModelSpec } from '../spec';
+import { Server, type EventLoopOptions, type ServerEvents, type ServerOptions } from '../server';
+import { EVENT_LOOP, integer, oneOf, type ModelSpec } from '../spec';
 
 export interface UringServerOptions extends ServerOptions, EventLoopOptions {
   /**
@@ -30,11 +30,9 @@ export interface UringServerOptions extends ServerOptions, EventLoopOptions {
 }
 
 /** One thread, a completion loop over io_uring: multishot accept and recv, provided buffers. */
-export class UringServer extends Server {
+export class UringServer extends Server<ServerEvents, UringServerOptions> {
   static readonly spec: ModelSpec = {
-    name: 'uring',
-    family: 'event',
-    serial: false, jsHandler: 'connection', childPerConnection: false, waits: 'completion', idleTimeout: true, linger: 'loop', emfile: 'armed',
+    ...EVENT_LOOP, name: 'uring', waits: 'completion', emfile: 'armed',
     summary: 'one thread, io_uring completions: multishot accept/recv into provided buffers',
     options: {
       entries: integer(1, 32768, 4096),
@@ -42,8 +40,4 @@ export class UringServer extends Server {
       buffers: oneOf(['incremental', 'whole'] as const, 'incremental'),
     },
   };
-
-  constructor(options?: UringServerOptions) {
-    super(UringServer.spec, options);
-  }
 }
