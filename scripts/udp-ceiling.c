@@ -6,9 +6,12 @@
  *     one datagram, then takes what else is queued, up to 64, into 64
  *     buffers of 65,507 bytes; toupper in place, one sendmmsg() of the
  *     replies to their senders (MSG_DONTWAIT: a full send buffer drops);
- *   - a datagram larger than a buffer (MSG_TRUNC) is not answered.
+ *   - a datagram larger than a buffer (MSG_TRUNC) is not answered;
+ *   - its receive queue is the size the udp model asks for by default
+ *     (rcvbuf, 4 MiB unless given): SO_RCVBUF, then SO_RCVBUFFORCE where
+ *     permitted, so neither drops where the other would not.
  *
- * Usage: udp-ceiling [port [host [loops]]]   (port 0 = the kernel picks one)
+ * Usage: udp-ceiling [port [host [loops [rcvbuf]]]]   (port 0 = the kernel picks one)
  * With loops > 1 it runs that many such loops as processes, each with its
  * own SO_REUSEPORT socket on the port.
  * Prints "PORT <n>" as the first line of stdout once bound.
@@ -37,6 +40,8 @@ static void on_signal(int sig) {
   stop_requested = 1;
 }
 
+static int rcvbuf = 4 * 1024 * 1024;
+
 static int bind_socket(const char *host, int port, int reuse, struct sockaddr_storage *ss, socklen_t *len) {
   memset(ss, 0, sizeof *ss);
   struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
@@ -57,6 +62,14 @@ static int bind_socket(const char *host, int port, int reuse, struct sockaddr_st
   if (fd < 0) return -1;
   int on = 1;
   if (reuse && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) < 0) return -1;
+  if (rcvbuf > 0) {
+    int got = 0;
+    socklen_t got_len = sizeof got;
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf) < 0) return -1;
+    /* The kernel keeps twice what it granted. */
+    if (getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &got, &got_len) < 0) return -1;
+    if (got / 2 < rcvbuf && setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf) < 0 && errno != EPERM) return -1;
+  }
   if (bind(fd, (struct sockaddr *)ss, *len) < 0) {
     perror("udp-ceiling: bind");
     return -1;
@@ -116,6 +129,7 @@ int main(int argc, char **argv) {
   const char *host = argc > 2 ? argv[2] : "127.0.0.1";
   int loops = argc > 3 ? atoi(argv[3]) : 1;
   if (loops < 1) loops = 1;
+  if (argc > 4) rcvbuf = atoi(argv[4]);
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_signal;

@@ -4,6 +4,7 @@
 // bounded and every socket and server is closed afterwards.
 import { execFile, spawn } from 'node:child_process';
 import * as dgram from 'node:dgram';
+import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 
@@ -235,8 +236,10 @@ describe('udp overload', () => {
     let peakRss = rssBefore;
     const flood = await client();
     const payload = Buffer.alloc(64, 'f');
-    for (let sent = 0; sent < 200_000; sent += 2000) {
-      for (let i = 0; i < 2000; i++) flood.send(payload, port, '127.0.0.1');
+    // 20,000 a turn: more than the handler's window (4,096) and the receive
+    // queue (4 MiB: about 10,000 such datagrams) hold while JS sends them.
+    for (let sent = 0; sent < 200_000; sent += 20_000) {
+      for (let i = 0; i < 20_000; i++) flood.send(payload, port, '127.0.0.1');
       await new Promise((resolve) => setImmediate(resolve));
       peakRss = Math.max(peakRss, process.memoryUsage.rss());
     }
@@ -354,6 +357,15 @@ describe('udp loop syscalls', () => {
     expect(s.syscalls.wait).toBe(0);
   });
 
+  it('receiveBuffer: stats().receiveBuffer is what the kernel granted, with loops too', async () => {
+    // Twice what was asked: the kernel counts each datagram's memory, not its payload.
+    for (const loops of [1, 2]) {
+      const { server } = await start({ receiveBuffer: 100_000, loops });
+      expect(server.stats().receiveBuffer).toBe(200_000);
+      await server.stop();
+    }
+  });
+
   it('batch 64 blocks in recvmmsg(): one recvmmsg() and one sendmmsg() per round, no wait call', async () => {
     const { server, port } = await start({ batch: 64 });
     await roundTrips(port, 200);
@@ -373,6 +385,10 @@ describe('udp bad input', () => {
     [{ batch: '64' }, 'ERR_INVALID_ARG_TYPE'],
     [{ maxDatagram: 0 }, 'ERR_OUT_OF_RANGE'],
     [{ maxDatagram: 65536 }, 'ERR_OUT_OF_RANGE'],
+    [{ receiveBuffer: -1 }, 'ERR_OUT_OF_RANGE'],
+    [{ receiveBuffer: 1.5 }, 'ERR_OUT_OF_RANGE'],
+    [{ receiveBuffer: 2 ** 31 }, 'ERR_OUT_OF_RANGE'],
+    [{ receiveBuffer: '4M' }, 'ERR_INVALID_ARG_TYPE'],
     [{ loops: 0 }, 'ERR_OUT_OF_RANGE'],
     [{ handler: 'http' }, 'ERR_INVALID_ARG_VALUE'],
     [{ backlog: 10 }, 'ERR_INVALID_ARG_VALUE'],
@@ -395,6 +411,9 @@ describe('udp bad input', () => {
     const fd = sys.socket('ipv4', 'dgram');
     try {
       sys.bind(fd, '127.0.0.1', 0);
+      expect(() => new UdpServer({ fd, receiveBuffer: 1 << 20 })).toThrow(
+        expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE', message: expect.stringContaining('an inherited socket (fd) keeps its own') }),
+      );
       const server = trackServer(new UdpServer({ fd, loops: 2 }));
       const { port } = await server.start();
       expect(port).toBe(sys.getsockname(fd).port);
@@ -452,6 +471,63 @@ describe('udp on the command line', () => {
       expect(r.stdout).toMatch(/^stress udp 127\.0\.0\.1:\d+: 8 clients, [1-9][\d,]* datagrams answered correctly .* 0 wrong, 0 errors\n$/);
     } finally {
       const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      expect(await withTimeout(exited, 10_000, 'serve to stop')).toBe(0);
+    }
+  }, 60_000);
+
+  // The server's process stopped (SIGSTOP), 400 small datagrams wait in its
+  // receive queue: the kernel's default holds 256 (512 at twice that, the
+  // least a non-privileged receiveBuffer above the default gets), the
+  // default receiveBuffer holds them all.
+  it.each([
+    ['the default receiveBuffer keeps them all', [], true],
+    ['receiveBuffer 0 (the kernel default) overflows', ['--receive-buffer', '0'], false],
+  ])('a burst while the server is off the CPU: %s', async (_label, extra, keeps) => {
+    const child = spawn(process.execPath, [CLI, 'serve', '--model', 'udp', '--port', '0', '--handler', 'discard', '--quiet', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let text = '';
+    child.stdout!.on('data', (chunk: Buffer) => (text += chunk.toString()));
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    const stats = async (): Promise<UdpServerStats> => {
+      const seen = text.length;
+      child.kill('SIGUSR2');
+      const line = (await waitFor(() => /STATS (\{.*\})\n/.exec(text.slice(seen)), 'STATS line', 5000))!;
+      return JSON.parse(line[1]) as UdpServerStats;
+    };
+    try {
+      const port = Number((await waitFor(() => /listening on 127\.0\.0\.1:(\d+)/.exec(text), 'serve --model udp', 10_000))![1]);
+      const before = await stats();
+      const kernelDefault = Number(fs.readFileSync('/proc/sys/net/core/rmem_default', 'latin1'));
+      if (keeps) expect(before.receiveBuffer).toBeGreaterThanOrEqual(2 * kernelDefault);
+      else expect(before.receiveBuffer).toBe(kernelDefault);
+      child.kill('SIGSTOP');
+      // Sent only once every thread of it is stopped.
+      await waitFor(
+        () => fs.readdirSync(`/proc/${child.pid}/task`).every((t) => /\) T /.test(fs.readFileSync(`/proc/${child.pid}/task/${t}/stat`, 'latin1'))),
+        'serve stopped',
+        5000,
+      );
+      const c = await client();
+      const payload = Buffer.alloc(64, 'x');
+      for (let i = 0; i < 400; i++) await new Promise<void>((resolve, reject) => c.send(payload, port, '127.0.0.1', (err) => (err ? reject(err) : resolve())));
+      child.kill('SIGCONT');
+      const s = (await waitFor(
+        async () => {
+          const now = await stats();
+          return now.datagramsIn + now.kernelDrops === 400 ? now : null;
+        },
+        'every datagram read or counted as dropped by the kernel',
+        10_000,
+      ))!;
+      if (keeps) {
+        expect(s.kernelDrops).toBe(0);
+        expect(s.datagramsIn).toBe(400);
+      } else {
+        expect(s.kernelDrops).toBeGreaterThan(0);
+      }
+      expect(s.unanswered).toBe(s.datagramsIn);
+    } finally {
+      child.kill('SIGCONT');
       child.kill('SIGTERM');
       expect(await withTimeout(exited, 10_000, 'serve to stop')).toBe(0);
     }

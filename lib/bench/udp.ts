@@ -8,7 +8,9 @@
 // Each server runs in a process of its own, as in the TCP bench; the
 // server's CPU (every thread and child) is sampled over the measured window,
 // its kernel drops read from /proc/net/udp{,6}, and a model's syscalls per
-// datagram from its own counters (`serve` prints them on SIGUSR2).
+// datagram from its own counters (`serve` prints them on SIGUSR2). All three
+// kinds get the receive queue the udp model asks for by default
+// (UDP_RECEIVE_BUFFER), so none drops where another would not.
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -16,6 +18,7 @@ import * as path from 'node:path';
 import { columns, fmt, grid } from '../format';
 import { loadgenReport as loadgen, type LoadProgress, type LoadReport } from '../loadgen';
 import { MODEL_TABLE, MODELS, type ModelName } from '../models/index';
+import { UDP_RECEIVE_BUFFER } from '../models/udp';
 import { benchVariants, flagName } from '../spec';
 import { CLK_TCK, treeTicks } from './proc';
 import { median } from './rr';
@@ -64,11 +67,11 @@ export async function startUdp(target: UdpTarget): Promise<RunningTarget> {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
   } else if (target.kind === 'dgram') {
-    child = spawn(process.execPath, [DGRAM_SERVER, '127.0.0.1', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    child = spawn(process.execPath, [DGRAM_SERVER, '127.0.0.1', '0', String(UDP_RECEIVE_BUFFER)], { stdio: ['ignore', 'pipe', 'inherit'] });
   } else {
     const binary = buildCeiling(YARDSTICK_SOURCE);
     if (!binary) throw new Error(ceilingBuildError());
-    child = spawn(binary, ['0', '127.0.0.1', String(target.loops ?? 1)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    child = spawn(binary, ['0', '127.0.0.1', String(target.loops ?? 1), String(UDP_RECEIVE_BUFFER)], { stdio: ['ignore', 'pipe', 'inherit'] });
   }
   return serverProcess(child, target.label);
 }

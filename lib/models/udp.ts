@@ -5,6 +5,9 @@ import { UdpLink, type DatagramHandler } from '../udp-link';
 
 export type { DatagramHandler, RemoteInfo, Reply } from '../udp-link';
 
+/** The receive queue asked for each socket the server binds (bytes): see {@link UdpServerOptions.receiveBuffer}. */
+export const UDP_RECEIVE_BUFFER = 4 * 1024 * 1024;
+
 // Common options that are about connections: a UDP server has none.
 const CONNECTION_OPTIONS = ['backlog', 'maxConnections', 'maxConnectionsPerSource', 'idleTimeoutMs'] as const;
 
@@ -32,6 +35,16 @@ export interface UdpServerOptions
   loops?: number | 'auto';
   /** Largest datagram served (default 65,507); a larger one is truncated, counted, never answered. */
   maxDatagram?: number;
+  /**
+   * Bytes of receive queue asked for each socket the server binds (default
+   * 4 MiB; 0: the kernel's default, 208 KiB, which holds 256 small
+   * datagrams): what senders keep in flight while a loop is off the CPU
+   * waits there instead of being dropped. `SO_RCVBUF`, capped by
+   * `net.core.rmem_max`, then `SO_RCVBUFFORCE` where the process may; the
+   * size granted is `stats().receiveBuffer`. Not with `fd`: an inherited
+   * socket keeps its own.
+   */
+  receiveBuffer?: number;
 }
 
 /**
@@ -59,6 +72,8 @@ export interface UdpServerStats extends ServerStats {
   pending: number;
   /** JS replies that came too late to find their sender (see {@link Reply}). */
   lateReplies: number;
+  /** The first socket's receive queue in bytes, as the kernel reports it (`SO_RCVBUF`: twice what it granted, since it counts each datagram's memory, not its payload). */
+  receiveBuffer: number;
   /** (recv + send + wait calls) / datagramsIn: 2 or more for the classic loop, under 1 once batches fill. */
   syscallsPerDatagram: number;
 }
@@ -70,7 +85,7 @@ export class UdpServer extends Server<ServerEvents, UdpServerOptions> {
     family: 'datagram',
     serial: false, jsHandler: 'datagram', childPerConnection: false, waits: 'readiness', idleTimeout: false, linger: null, emfile: null,
     summary: 'UDP, one socket per loop, one-to-many: recvfrom/sendto (batch 1) or recvmmsg/sendmmsg batches',
-    options: { batch: integer(1, 1024, 64), maxDatagram: integer(1, 65535, 65507) },
+    options: { batch: integer(1, 1024, 64), maxDatagram: integer(1, 65535, 65507), receiveBuffer: integer(0, 2 ** 31 - 1, UDP_RECEIVE_BUFFER) },
     bench: [
       { label: 'udp', options: { batch: 1 } },
       { label: 'udp batch 64', options: { batch: 64 } },
@@ -79,6 +94,9 @@ export class UdpServer extends Server<ServerEvents, UdpServerOptions> {
     finish(native, given) {
       for (const key of CONNECTION_OPTIONS) {
         if (given[key] !== undefined) throw invalidArgValue(`options.${key}`, given[key], 'is for connections: a UDP server has none');
+      }
+      if (given.receiveBuffer !== undefined && given.fd !== undefined) {
+        throw invalidArgValue('options.receiveBuffer', given.receiveBuffer, 'sizes the sockets the server binds: an inherited socket (fd) keeps its own');
       }
       if (native.handler === 'http') throw invalidArgValue('options.handler', 'http', "is a TCP protocol (use 'uppercase', 'echo', 'discard' or a function)");
       // The loops are this model's own (a socket each, nothing to accept or

@@ -44,6 +44,23 @@ int AdoptUdp(int fd, Fd* out, Endpoint* bound, SysError* error) {
   return DuplicateSocket(fd, true, "bind", out, bound, error);
 }
 
+int GrowReceiveBuffer(int fd, int bytes, SysError* error) {
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes) < 0) return error->fail("setsockopt");
+  // The kernel keeps twice what it granted.
+  if (ReceiveBuffer(fd) / 2 < static_cast<uint64_t>(bytes) &&
+      setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof bytes) < 0 && errno != EPERM) {
+    return error->fail("setsockopt");
+  }
+  return 0;
+}
+
+uint64_t ReceiveBuffer(int fd) {
+  int bytes = 0;
+  socklen_t len = sizeof bytes;
+  if (getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, &len) < 0 || bytes < 0) return 0;
+  return static_cast<uint64_t>(bytes);
+}
+
 uint64_t KernelDrops(int fd) {
   uint32_t info[SK_MEMINFO_VARS] = {};
   socklen_t len = sizeof info;

@@ -23,6 +23,19 @@ int BindUdp(const std::string& host, int port, bool reuse_port, Fd* out, Endpoin
 // open file (shared with `fd`) is made non-blocking.
 int AdoptUdp(int fd, Fd* out, Endpoint* bound, SysError* error);
 
+// Asks for a receive queue of `bytes` (SO_RCVBUF, which the kernel caps at
+// net.core.rmem_max; then SO_RCVBUFFORCE, which passes the cap where the
+// process may, CAP_NET_ADMIN, and fails quietly where it may not). The queue
+// absorbs what senders keep in flight while the loop is off the CPU: at the
+// default (212,992 bytes) it holds 256 small datagrams, fewer while the
+// reader's freed memory waits to be given back, so 64 clients with 4 in
+// flight overflow it at the first pause. 0 or -errno.
+int GrowReceiveBuffer(int fd, int bytes, SysError* error);
+
+// The receive queue's size as the kernel keeps it (SO_RCVBUF read back:
+// twice what was asked, for the kernel's bookkeeping). 0 when it cannot be read.
+uint64_t ReceiveBuffer(int fd);
+
 // Datagrams the kernel dropped on `fd`'s receive side since it was created
 // (its receive queue was full, or its memory accounting refused them):
 // sk_drops, the counter SO_RXQ_OVFL reports with each datagram, read with

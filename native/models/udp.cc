@@ -97,7 +97,8 @@ class UdpModel final : public Model {
                              {"kernelDrops", kernel},
                              {"unanswered", unanswered},
                              {"pending", pending},
-                             {"lateReplies", late}});
+                             {"lateReplies", late},
+                             {"receiveBuffer", loops_.empty() ? 0 : ReceiveBuffer(loops_[0]->fd())}});
   }
 
  private:

@@ -86,6 +86,7 @@ class UdpLoop {
         batch_(static_cast<size_t>(std::max(1.0, o.Number("batch")))),
         max_(static_cast<size_t>(o.Number("maxDatagram"))),
         high_water_(o.high_water),
+        receive_buffer_(static_cast<int>(o.Number("receiveBuffer"))),
         stats_(stats),
         counts_(counts) {}
 
@@ -96,6 +97,10 @@ class UdpLoop {
     int r = adopt_fd >= 0 ? AdoptUdp(adopt_fd, &sock_, bound, error)
                           : BindUdp(host, port, reuse_port, &sock_, bound, error);
     if (r < 0) return r;
+    // An inherited socket keeps the receive queue its owner gave it.
+    if (adopt_fd < 0 && receive_buffer_ > 0 && (r = GrowReceiveBuffer(sock_.get(), receive_buffer_, error)) < 0) {
+      return r;
+    }
     if ((r = inbox_.open()) < 0) return error->set(r, "eventfd");
     direct_ = kind_ != HandlerKind::kJs && adopt_fd < 0;
     if (direct_) {
@@ -357,6 +362,7 @@ class UdpLoop {
   const size_t batch_;
   const size_t max_;
   const uint64_t high_water_;
+  const int receive_buffer_;  // bytes asked for a socket of our own; 0: the kernel's default
   Stats* const stats_;
   DatagramCounts* const counts_;
   HandlerState state_{kind_, {}, {}};
