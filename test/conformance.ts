@@ -800,11 +800,8 @@ export function conformance(config: ConformanceConfig): void {
         await over.readToEnd(10_000);
         expect(over.received).toBe(0);
         await waitForStats(server, (s) => s.rejected === 1, 'one rejected');
-        // prefork's children accept and refuse for themselves: counted, not reported.
-        if (config.model !== 'prefork') {
-          await waitFor(() => drops.length === 1, "'drop'");
-          expect(drops[0]).toEqual({ localAddress: LOCALHOST, localPort: port, remoteAddress: LOCALHOST, remotePort: overPort, remoteFamily: 'IPv4' });
-        }
+        await waitFor(() => drops.length === 1, "'drop'");
+        expect(drops[0]).toEqual({ localAddress: LOCALHOST, localPort: port, remoteAddress: LOCALHOST, remotePort: overPort, remoteFamily: 'IPv4' });
 
         // Lifted again: a third client gets in beside the two.
         server.maxConnections = 0;

@@ -202,6 +202,9 @@ class Model {
   // Closes a connection refused for maxConnections (Reject), and reports
   // 'drop' with its addresses, as net.Server does, when someone listens.
   void Drop(int fd);
+  // The 'drop' event of a connection between `local` and `remote`; an
+  // address of family AF_UNSPEC (unknown) leaves its fields empty.
+  static ModelEvent DropEvent(const sockaddr* local, const sockaddr* remote);
   // Closes a connection accepted but not served. Counted first, so a client
   // that sees the close also sees it in stats().
   void Reject(int fd) {

@@ -19,17 +19,20 @@
 // The children accept for themselves, so the limits are enforced where
 // they accept, on the shared mapping: maxConnections in one atomic step
 // (Stats::open_below), maxConnectionsPerSource on a slot per child
-// (SourceSlots), which the parent clears when it reaps the child.
+// (SourceSlots), which the parent clears when it reaps the child. A child
+// writes each connection it refuses for maxConnections to a pipe the model
+// thread reads and reports as 'drop' (DropPipe: never a wait for the child,
+// a record lost to a full pipe counted in dropEventsLost).
 //
 // Retiring never cuts a client off: SIGUSR1 sets a flag, and the child leaves
 // when accept() is interrupted or its client is done. Sent just before the
 // child blocks in accept(), it is repeated on the next round.
+#include <poll.h>
 #include <signal.h>
 
 #include <algorithm>
 #include <atomic>
-#include <chrono>
-#include <condition_variable>
+#include <cerrno>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -37,7 +40,9 @@
 #include "core/child.h"
 #include "core/clock.h"
 #include "core/connection.h"
+#include "core/drop_pipe.h"
 #include "core/shared_array.h"
+#include "core/wakeup.h"
 #include "models/model.h"
 
 namespace nm {
@@ -49,6 +54,7 @@ constexpr size_t kMaxSpawnRate = 32;    // children forked per tick at most (Apa
 constexpr uint64_t kYoungMs = 1000;     // a child failing sooner died young
 constexpr uint64_t kFirstDelayMs = 10;  // forks wait this long after the first
 constexpr uint64_t kMaxDelayMs = 1000;  // and at most this long
+constexpr size_t kDropBatch = 64;       // drop records read at once
 
 // In a child: set by SIGUSR1, the parent's request to leave once idle.
 volatile sig_atomic_t g_retire = 0;
@@ -69,16 +75,14 @@ class PreforkModel final : public Model {
         Maintain();
         next_tick = MonotonicMs() + kTickMs;
       }
-      std::unique_lock<std::mutex> lock(mu_);
       const uint64_t now = MonotonicMs();
       uint64_t until = next_tick;
       if (fork_after_ > now && Count().working < workers_) until = std::min(until, fork_after_);
-      wake_.wait_for(lock, std::chrono::milliseconds(until > now ? until - now : 0),
-                     [this] { return stopping_ || !exits_.empty(); });
-      if (stopping_) break;
+      if (Wait(until > now ? until - now : 0)) break;
     }
     children_.StopAll();  // nothing forks any more
     Reap(false);
+    ReportDrops();  // what the children refused before they left
   }
 
   void Stop() override {
@@ -86,7 +90,7 @@ class PreforkModel final : public Model {
       std::lock_guard<std::mutex> lock(mu_);
       stopping_ = true;
     }
-    wake_.notify_all();
+    wake_.signal();
   }
 
   void Workers(std::vector<WorkerStats>* out) override {
@@ -107,6 +111,7 @@ class PreforkModel final : public Model {
   void Counters(std::vector<std::pair<const char*, uint64_t>>* out) override {
     out->emplace_back("diedYoung", died_young_.load(std::memory_order_relaxed));
     out->emplace_back("respawnDelayMs", delay_ms_.load(std::memory_order_relaxed));
+    out->emplace_back("dropEventsLost", drops_.lost());
   }
 
  private:
@@ -141,7 +146,11 @@ class PreforkModel final : public Model {
     }
     shared_limit_.get()->store(opt_.max_connections, std::memory_order_relaxed);
     UseLimit(shared_limit_.get());
-    return 0;
+    if ((error->err = wake_.open()) < 0) {
+      error->syscall = "eventfd";
+      return error->err;
+    }
+    return error->err = drops_.Open(&error->syscall);
   }
 
   Stats* Own(size_t i) const { return children_.stats(1 + i); }
@@ -153,7 +162,40 @@ class PreforkModel final : public Model {
       std::lock_guard<std::mutex> lock(mu_);
       exits_.push_back(e);
     }
-    wake_.notify_all();
+    wake_.signal();
+  }
+
+  // Up to `ms` for an exit or Stop(), reporting the drops that come
+  // meanwhile; true once stopping.
+  bool Wait(uint64_t ms) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_ || !exits_.empty()) return stopping_;
+    }
+    pollfd fds[2] = {{wake_.fd(), POLLIN, 0}, {drops_.fd(), POLLIN, 0}};
+    if (poll(fds, 2, static_cast<int>(ms)) < 0 && errno != EINTR) {
+      ReportError(-errno, "poll");
+      PauseMs(kFirstDelayMs);  // at once again would spin
+    }
+    if (fds[0].revents != 0) wake_.drain();
+    if (fds[1].revents != 0) ReportDrops();
+    std::lock_guard<std::mutex> lock(mu_);
+    return stopping_;
+  }
+
+  // Emits what the drop pipe holds now (read and discarded while nobody
+  // listens), a batch at a time; bounded, so that a flood of refusals
+  // cannot hold the thread from reaping, forking and stopping.
+  void ReportDrops() {
+    DropRecord records[kDropBatch];
+    for (int round = 0; round < 32; round++) {
+      const ssize_t n = drops_.Receive(records, kDropBatch);
+      if (n < 0 && n != -EAGAIN) ReportError(static_cast<int>(n), "read");
+      for (ssize_t i = 0; i < n && WantsEvents(); i++) {
+        Emit(DropEvent(&records[i].local.sa, &records[i].remote.sa));
+      }
+      if (n < static_cast<ssize_t>(kDropBatch)) return;
+    }
   }
 
   // Frees the slots of the children reaped. One killed while serving took its
@@ -258,7 +300,7 @@ class PreforkModel final : public Model {
     sigset_t usr1;
     sigemptyset(&usr1);
     sigaddset(&usr1, SIGUSR1);
-    const int r = PrepareChild(parent, listener_.get(), -1, &usr1);
+    const int r = PrepareChild(parent, listener_.get(), -1, &usr1, drops_.write_fd());
     if (r != 0) _exit(r < 0 ? 1 : 0);  // a nonzero exit is counted by the parent
     if (CatchInChild(SIGUSR1, OnRetire) < 0) _exit(1);  // it must interrupt accept()
     Acceptor acceptor;
@@ -281,6 +323,7 @@ class PreforkModel final : public Model {
         Refuse(fd, own);
       } else if (const uint64_t max = MaxConnections(); max == kRefuseAll || !stats_->open_below(max)) {
         if (per_source) source_slots_.Release(slot);
+        drops_.Send(fd, peer);
         Refuse(fd, own);
       } else {
         if (opt_.idle_timeout_ms && SetIdleTimeout(fd, opt_.idle_timeout_ms) < 0) {
@@ -318,8 +361,9 @@ class PreforkModel final : public Model {
   SourceSlots source_slots_;     // maxConnectionsPerSource across the children
   SharedArray<Stats::Counter> shared_limit_;  // maxConnections
   std::unique_ptr<Slot[]> slots_;
+  DropPipe drops_;                   // from the children to the model thread
   std::mutex mu_;
-  std::condition_variable wake_;
+  Wakeup wake_;                      // Stop() or an exit, for Wait()
   bool stopping_ = false;            // guarded by mu_
   std::vector<Reaper::Exit> exits_;  // guarded by mu_
   // Allocated before any fork(): each child reads into its own copy.

@@ -1,0 +1,65 @@
+// The connections forked children refused (maxConnections), handed to their
+// parent, which reports them as 'drop' as the models that accept in this
+// process do.
+//
+// A pipe rather than a ring in the shared mapping: a write() of at most
+// PIPE_BUF bytes lands whole or not at all, so a child killed at any point
+// never leaves half a record for the reader to stall on, and write() is
+// async-signal-safe. Bounded, and never a wait for the children: the pipe is
+// non-blocking, and a child that finds it full counts the record in lost()
+// and goes on. A byte pipe, not a packet one (O_DIRECT): each packet takes
+// one of the pipe's 16 pages, so it would hold 16 records instead of about
+// 1,100. Records keep their boundaries all the same: every write is one
+// whole record, written atomically, and every read asks for whole records.
+#pragma once
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "core/fd.h"
+#include "core/shared_array.h"
+#include "core/stats.h"
+
+namespace nm {
+
+// A refused connection's two ends. An address the kernel could not give
+// (a peer already gone) is left zero: family AF_UNSPEC.
+struct DropRecord {
+  union Address {
+    sockaddr sa;
+    sockaddr_in v4;
+    sockaddr_in6 v6;
+  };
+  Address local;
+  Address remote;
+};
+
+class DropPipe {
+ public:
+  // Before any fork(). 0 or -errno; the failing syscall in *syscall.
+  int Open(const char** syscall);
+  // The end the children write to: kept open in them.
+  int write_fd() const { return write_.get(); }
+  // The end the parent polls (POLLIN).
+  int fd() const { return read_.get(); }
+
+  // In a child, async-signal-safe: records `fd`, accepted from `peer`,
+  // before the caller closes it. A full pipe loses the record, counted.
+  void Send(int fd, const sockaddr_storage& peer);
+  // In the parent: up to `max` records into `out`; how many, or -errno
+  // (-EAGAIN: none now).
+  ssize_t Receive(DropRecord* out, size_t max);
+  // Records lost to a full pipe, by every child.
+  uint64_t lost() const { return lost_.size() == 0 ? 0 : lost_.get()->load(std::memory_order_relaxed); }
+
+ private:
+  Fd read_;
+  Fd write_;
+  SharedArray<Stats::Counter> lost_;
+};
+
+}  // namespace nm
