@@ -372,6 +372,41 @@ describe("PreforkServer 'drop': each child hands the connections it refuses to t
     await expectNoNewFds(fdsBefore);
   });
 
+  it("a refusal is reported while the pool is still being forked, not once all of it is", async () => {
+    const server = trackServer(new PreforkServer({ workers: 256, maxConnections: 1 }));
+    const forkedAtDrop: number[] = [];
+    server.on('drop', () => forkedAtDrop.push(workers(server).length));
+    const { port } = await server.start();
+    const [held] = await openMany(port, 1);
+    await roundTripAll([held], 'held');
+    const [over] = await openMany(port, 1);
+    await waitFor(() => forkedAtDrop.length === 1, "'drop'", 30_000);
+    expect(forkedAtDrop[0]).toBeLessThan(256);
+    await closeAll([held, over]);
+    await server.stop();
+    expect(pids()).toEqual([]);
+  });
+
+  it("only the refusals made while someone listens are emitted", async () => {
+    const { server, port } = await started({ workers: 4, maxConnections: 1 });
+    const [held] = await openMany(port, 1);
+    await roundTripAll([held], 'held');
+    await waitForStats(server, (s) => s.active === 1, 'one served');
+    const unheard = await openMany(port, 20);
+    await waitForStats(server, (s) => s.rejected === 20, 'twenty refused, unheard');
+    const drops: DropInfo[] = [];
+    server.on('drop', (d) => drops.push(d));
+    const [heard] = await openMany(port, 1);
+    const heardPort = heard.localPort;
+    await waitForStats(server, (s) => s.rejected === 21, 'one more refused');
+    await waitFor(() => drops.length === 1, "one 'drop'");
+    await delay(200);
+    expect(drops.map((d) => d.remotePort)).toEqual([heardPort]);
+    expect(server.stats().dropEventsLost).toBe(0);
+    await closeAll([held, heard, ...unheard]);
+    await server.stop();
+  });
+
   it("a burst of refused connections: every one is a 'drop' or counted in dropEventsLost, and the children keep accepting", async () => {
     const { server, port } = await started({ workers: 4, maxConnections: 1 });
     const drops: DropInfo[] = [];

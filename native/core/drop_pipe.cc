@@ -13,7 +13,7 @@ static_assert(sizeof(DropRecord) <= PIPE_BUF, "a record must be written atomical
 
 int DropPipe::Open(const char** syscall) {
   *syscall = "mmap";
-  int r = lost_.Map(1);
+  int r = shared_.Map(1);
   if (r < 0) return r;
   int fds[2];
   *syscall = "pipe2";
@@ -24,6 +24,7 @@ int DropPipe::Open(const char** syscall) {
 }
 
 void DropPipe::Send(int fd, const sockaddr_storage& peer) {
+  if (!shared_.get()->wanted.load(std::memory_order_relaxed)) return;
   DropRecord record;
   std::memset(&record, 0, sizeof record);
   socklen_t len = sizeof record.local;
@@ -35,7 +36,7 @@ void DropPipe::Send(int fd, const sockaddr_storage& peer) {
     n = ::write(write_.get(), &record, sizeof record);
   } while (n < 0 && errno == EINTR);
   // EAGAIN: full. Nothing else can fail while the parent holds the read end.
-  if (n != static_cast<ssize_t>(sizeof record)) Stats::add(*lost_.get(), 1);
+  if (n != static_cast<ssize_t>(sizeof record)) Stats::add(shared_.get()->lost, 1);
 }
 
 ssize_t DropPipe::Receive(DropRecord* out, size_t max) {

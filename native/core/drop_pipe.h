@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -47,19 +48,31 @@ class DropPipe {
   // The end the parent polls (POLLIN).
   int fd() const { return read_.get(); }
 
+  // Whether the parent wants records (someone listens to 'drop'): from any
+  // thread after Open(), seen by the children at their next refusal.
+  void Want(bool on) {
+    if (shared_.size() != 0) shared_.get()->wanted.store(on, std::memory_order_relaxed);
+  }
   // In a child, async-signal-safe: records `fd`, accepted from `peer`,
-  // before the caller closes it. A full pipe loses the record, counted.
+  // before the caller closes it, if the parent wants records. A full pipe
+  // loses the record, counted.
   void Send(int fd, const sockaddr_storage& peer);
   // In the parent: up to `max` records into `out`; how many, or -errno
   // (-EAGAIN: none now).
   ssize_t Receive(DropRecord* out, size_t max);
   // Records lost to a full pipe, by every child.
-  uint64_t lost() const { return lost_.size() == 0 ? 0 : lost_.get()->load(std::memory_order_relaxed); }
+  uint64_t lost() const { return shared_.size() == 0 ? 0 : shared_.get()->lost.load(std::memory_order_relaxed); }
 
  private:
+  // In the shared mapping: set by the parent, read by the children, and back.
+  struct Shared {
+    std::atomic<bool> wanted{false};
+    Stats::Counter lost{0};
+  };
+  static_assert(std::atomic<bool>::is_always_lock_free, "flags must work in shared memory");
   Fd read_;
   Fd write_;
-  SharedArray<Stats::Counter> lost_;
+  SharedArray<Shared> shared_;
 };
 
 }  // namespace nm

@@ -187,6 +187,9 @@ class Model {
   // set (someone listens), which the binding may change at any time.
   std::function<void(ModelEvent&&)> on_event;
   std::atomic<bool> events_wanted{false};
+  // Sets events_wanted, from the JS thread. A model whose children build
+  // events overrides it to tell them too.
+  virtual void WantEvents(bool on) { events_wanted.store(on, std::memory_order_relaxed); }
 
  protected:
   // Blocking models accept on a blocking listener.

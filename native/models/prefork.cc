@@ -69,8 +69,8 @@ class PreforkModel final : public Model {
     uint64_t next_tick = MonotonicMs() + kTickMs;
     for (;;) {
       Reap(true);
-      while (Count().working < workers_ && MonotonicMs() >= fork_after_ && Spawn()) {
-      }
+      // Forking a large pool takes seconds: refusals are reported meanwhile.
+      while (Count().working < workers_ && MonotonicMs() >= fork_after_ && Spawn()) ReportDrops();
       if (MonotonicMs() >= next_tick) {
         Maintain();
         next_tick = MonotonicMs() + kTickMs;
@@ -102,6 +102,12 @@ class PreforkModel final : public Model {
       w.state = w.active > 0 ? "busy" : "idle";
       out->push_back(w);
     }
+  }
+
+  // The children send drop records only while someone listens.
+  void WantEvents(bool on) override {
+    Model::WantEvents(on);
+    drops_.Want(on);
   }
 
   void Describe(std::vector<std::pair<const char*, std::string>>* out) override {
@@ -183,9 +189,10 @@ class PreforkModel final : public Model {
     return stopping_;
   }
 
-  // Emits what the drop pipe holds now (read and discarded while nobody
-  // listens), a batch at a time; bounded, so that a flood of refusals
-  // cannot hold the thread from reaping, forking and stopping.
+  // Emits what the drop pipe holds now (those sent before the last listener
+  // left are read and discarded), a batch at a time; bounded, so that a
+  // flood of refusals cannot hold the thread from reaping, forking and
+  // stopping.
   void ReportDrops() {
     DropRecord records[kDropBatch];
     for (int round = 0; round < 32; round++) {
