@@ -18,6 +18,7 @@
 #include <sys/types.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 
@@ -57,11 +58,27 @@ class DropPipe {
   // before the caller closes it, if the parent wants records. A full pipe
   // loses the record, counted.
   void Send(int fd, const sockaddr_storage& peer);
-  // In the parent: up to `max` records into `out`; how many, or -errno
-  // (-EAGAIN: none now).
-  ssize_t Receive(DropRecord* out, size_t max);
+  // In the parent: calls `each(const DropRecord&)` for the records the
+  // pipe holds now, read a batch at a time, and at most kMaxDrain of them,
+  // so that a flood of refusals cannot hold the caller from its other work.
+  // 0, or -errno from read().
+  template <class F>
+  int Drain(F&& each) {
+    DropRecord batch[kBatch];
+    for (size_t taken = 0; taken < kMaxDrain;) {
+      const ssize_t n = Receive(batch, kBatch);
+      if (n == -EAGAIN) return 0;
+      if (n < 0) return static_cast<int>(n);
+      for (ssize_t i = 0; i < n; i++) each(batch[i]);
+      if (n < static_cast<ssize_t>(kBatch)) return 0;
+      taken += kBatch;
+    }
+    return 0;
+  }
   // Records lost to a full pipe, by every child.
-  uint64_t lost() const { return shared_.size() == 0 ? 0 : shared_.get()->lost.load(std::memory_order_relaxed); }
+  uint64_t lost() const {
+    return shared_.size() == 0 ? 0 : shared_.get()->lost.load(std::memory_order_relaxed);
+  }
 
  private:
   // In the shared mapping: set by the parent, read by the children, and back.
@@ -70,6 +87,10 @@ class DropPipe {
     Stats::Counter lost{0};
   };
   static_assert(std::atomic<bool>::is_always_lock_free, "flags must work in shared memory");
+  static constexpr size_t kBatch = 64;
+  static constexpr size_t kMaxDrain = 2048;  // more than a full pipe holds
+  // Up to `max` records into `out`; how many, or -errno (-EAGAIN: none now).
+  ssize_t Receive(DropRecord* out, size_t max);
   Fd read_;
   Fd write_;
   SharedArray<Shared> shared_;

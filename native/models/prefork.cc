@@ -19,10 +19,11 @@
 // The children accept for themselves, so the limits are enforced where
 // they accept, on the shared mapping: maxConnections in one atomic step
 // (Stats::open_below), maxConnectionsPerSource on a slot per child
-// (SourceSlots), which the parent clears when it reaps the child. A child
-// writes each connection it refuses for maxConnections to a pipe the model
-// thread reads and reports as 'drop' (DropPipe: never a wait for the child,
-// a record lost to a full pipe counted in dropEventsLost).
+// (SourceSlots), which the parent clears when it reaps the child. While
+// someone listens to 'drop', a child writes each connection it refuses for
+// maxConnections to a pipe the model thread reads and reports (DropPipe:
+// never a wait for the child, a record lost to a full pipe counted in
+// dropEventsLost).
 //
 // Retiring never cuts a client off: SIGUSR1 sets a flag, and the child leaves
 // when accept() is interrupted or its client is done. Sent just before the
@@ -54,7 +55,6 @@ constexpr size_t kMaxSpawnRate = 32;    // children forked per tick at most (Apa
 constexpr uint64_t kYoungMs = 1000;     // a child failing sooner died young
 constexpr uint64_t kFirstDelayMs = 10;  // forks wait this long after the first
 constexpr uint64_t kMaxDelayMs = 1000;  // and at most this long
-constexpr size_t kDropBatch = 64;       // drop records read at once
 
 // In a child: set by SIGUSR1, the parent's request to leave once idle.
 volatile sig_atomic_t g_retire = 0;
@@ -190,19 +190,12 @@ class PreforkModel final : public Model {
   }
 
   // Emits what the drop pipe holds now (those sent before the last listener
-  // left are read and discarded), a batch at a time; bounded, so that a
-  // flood of refusals cannot hold the thread from reaping, forking and
-  // stopping.
+  // left are read and discarded).
   void ReportDrops() {
-    DropRecord records[kDropBatch];
-    for (int round = 0; round < 32; round++) {
-      const ssize_t n = drops_.Receive(records, kDropBatch);
-      if (n < 0 && n != -EAGAIN) ReportError(static_cast<int>(n), "read");
-      for (ssize_t i = 0; i < n && WantsEvents(); i++) {
-        Emit(DropEvent(&records[i].local.sa, &records[i].remote.sa));
-      }
-      if (n < static_cast<ssize_t>(kDropBatch)) return;
-    }
+    const int r = drops_.Drain([this](const DropRecord& d) {
+      if (WantsEvents()) Emit(DropEvent(&d.local.sa, &d.remote.sa));
+    });
+    if (r < 0) ReportError(r, "read");
   }
 
   // Frees the slots of the children reaped. One killed while serving took its
