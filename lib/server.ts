@@ -137,6 +137,13 @@ export interface ServerStats {
   /** How long forks wait now after children died young: 10 ms doubling to 1000; 0 once they live on (prefork only). */
   respawnDelayMs?: number;
   /**
+   * Connections the children refused whose `'drop'` was lost (prefork only):
+   * a child hands each refusal to the parent over a bounded pipe and never
+   * waits for it, so a burst beyond what it holds (about 1,100) is counted
+   * here instead; every refusal is in `rejected` all the same.
+   */
+  dropEventsLost?: number;
+  /**
    * Times the real-time signal queue overflowed and the loop rescanned
    * every connection with one poll() (sigio only).
    */
@@ -225,7 +232,7 @@ export interface ServerEvents {
   error: [err: Error];
   /** A connection for the JS handler (`handler` a function). */
   connection: [conn: Connection];
-  /** A connection refused for `maxConnections` (or during `stop({ drainMs })`), as net.Server's `'drop'`. Not from prefork, whose children accept. */
+  /** A connection refused for `maxConnections` (or during `stop({ drainMs })`), as net.Server's `'drop'`. */
   drop: [data: DropInfo];
   newListener: [event: string | symbol, listener: (...args: any[]) => void];
   removeListener: [event: string | symbol, listener: (...args: any[]) => void];

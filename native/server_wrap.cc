@@ -127,7 +127,7 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
       auto* data = new ModelEvent(std::move(event));
       if (tsfn.NonBlockingCall(data, &ServerWrap::EmitEvent) != napi_ok) delete data;
     };
-    model->events_wanted = events_wanted_;
+    model->WantEvents(events_wanted_);
     try {
       // Model threads, and every thread or child they start, run with all
       // signals blocked: signals are for Node's thread and the reaper's.
@@ -183,7 +183,7 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
   // listens to one of them). Kept for the next start() too.
   void WantEvents(const Napi::CallbackInfo& info) {
     events_wanted_ = info[0].ToBoolean().Value();
-    if (model_) model_->events_wanted = events_wanted_;
+    if (model_) model_->WantEvents(events_wanted_);
   }
 
   // setMaxConnections(n): maxConnections from the next accept on, for the

@@ -800,11 +800,8 @@ export function conformance(config: ConformanceConfig): void {
         await over.readToEnd(10_000);
         expect(over.received).toBe(0);
         await waitForStats(server, (s) => s.rejected === 1, 'one rejected');
-        // prefork's children accept and refuse for themselves: counted, not reported.
-        if (config.model !== 'prefork') {
-          await waitFor(() => drops.length === 1, "'drop'");
-          expect(drops[0]).toEqual({ localAddress: LOCALHOST, localPort: port, remoteAddress: LOCALHOST, remotePort: overPort, remoteFamily: 'IPv4' });
-        }
+        await waitFor(() => drops.length === 1, "'drop'");
+        expect(drops[0]).toEqual({ localAddress: LOCALHOST, localPort: port, remoteAddress: LOCALHOST, remotePort: overPort, remoteFamily: 'IPv4' });
 
         // Lifted again: a third client gets in beside the two.
         server.maxConnections = 0;
@@ -815,9 +812,11 @@ export function conformance(config: ConformanceConfig): void {
         expect(s).toMatchObject({ accepted: 4, active: 0, closed: 3, rejected: 1 });
       });
 
-      it('stop({ drainMs }) refuses new connections and lets an open one finish before it resolves', async () => {
+      it("stop({ drainMs }) refuses new connections ('drop') and lets an open one finish before it resolves", async () => {
         const { server: started, port } = await startServer();
         const server = started as Tunable;
+        const drops: DropInfo[] = [];
+        server.on('drop', (d) => drops.push(d as DropInfo));
         const a = await Client.connect(port);
         await roundTrip(a, 'before the drain');
         let stopped = false;
@@ -827,10 +826,13 @@ export function conformance(config: ConformanceConfig): void {
         // A serial model would keep a newcomer in the backlog until `a` leaves.
         if (!serial) {
           const late = await Client.connect(port);
+          const latePort = late.socket.localPort;
           late.write('refused');
           await late.readToEnd(10_000);
           expect(late.received).toBe(0);
           await waitForStats(server, (s) => s.rejected === 1, 'the newcomer refused');
+          await waitFor(() => drops.length === 1, "'drop'");
+          expect(drops[0]).toMatchObject({ remoteAddress: LOCALHOST, remotePort: latePort, localPort: port });
         }
         await roundTrip(a, 'still served while draining');
         expect(stopped).toBe(false);

@@ -6,10 +6,10 @@ import { connect } from 'node:net';
 import type * as net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { PreforkServer, createServer, type PreforkServerOptions, type WorkerStats } from '../lib/index';
+import { PreforkServer, createServer, type DropInfo, type PreforkServerOptions, type WorkerStats } from '../lib/index';
 import { resolveOptions } from '../lib/options';
 import { cleanup, delay, trackServer, trackSocket, waitFor, waitForStats } from './helpers';
-import { childProcesses } from './proc';
+import { childProcesses, expectNoNewFds, fdSnapshot } from './proc';
 import { closeAll, openMany, roundTripAll } from './scale';
 
 type Reaper = NonNullable<PreforkServerOptions['reaper']>;
@@ -336,5 +336,92 @@ describe('PreforkServer limits, enforced where the children accept', () => {
     await waitForStats(server, (x) => x.respawnDelayMs === 0, 'the delay forgotten', 10_000);
     await server.stop();
     expect(zombies()).toEqual([]);
+  });
+});
+
+describe("PreforkServer 'drop': each child hands the connections it refuses to the parent", () => {
+  it.each(REAPERS)("maxConnections: 3 and 3 + 5 clients: five 'drop' events naming each refused client, as stats() counts them (reaper: %s)", async (reaper) => {
+    const fdsBefore = fdSnapshot();
+    const { server, port } = await started({ reaper, workers: 8, maxConnections: 3 });
+    const drops: DropInfo[] = [];
+    server.on('drop', (d) => drops.push(d));
+    const held = await openMany(port, 3);
+    await roundTripAll(held, 'held');
+    await waitForStats(server, (s) => s.active === 3, 'three served');
+    const over = await openMany(port, 5);
+    const overPorts = over.map((s) => s.localPort).sort();
+    await waitForStats(server, (s) => s.rejected === 5, 'five refused');
+    await waitFor(() => drops.length === 5, "five 'drop' events");
+    expect(drops.map((d) => d.remotePort).sort()).toEqual(overPorts);
+    for (const d of drops) {
+      expect(d).toEqual({ localAddress: '127.0.0.1', localPort: port, remoteAddress: '127.0.0.1', remotePort: d.remotePort, remoteFamily: 'IPv4' });
+    }
+    // The children that refused went back to accept: the held clients are
+    // still served, and one more gets in once a slot is free.
+    await roundTripAll(held, 'still');
+    await closeAll([held[0], ...over]);
+    await waitForStats(server, (s) => s.active === 2, 'a slot free');
+    const [late] = await openMany(port, 1);
+    await roundTripAll([late], 'late');
+    await closeAll([...held.slice(1), late]);
+    const s = await waitForStats(server, (x) => x.active === 0 && x.closed === 4, 'all served');
+    expect(s).toMatchObject({ accepted: 9, closed: 4, rejected: 5, dropEventsLost: 0, errors: 0 });
+    expect(drops).toHaveLength(5);
+    await server.stop();
+    expect(pids()).toEqual([]);
+    await expectNoNewFds(fdsBefore);
+  });
+
+  it("a refusal is reported while the pool is still being forked, not once all of it is", async () => {
+    const server = trackServer(new PreforkServer({ workers: 256, maxConnections: 1 }));
+    const forkedAtDrop: number[] = [];
+    server.on('drop', () => forkedAtDrop.push(workers(server).length));
+    const { port } = await server.start();
+    const [held] = await openMany(port, 1);
+    await roundTripAll([held], 'held');
+    const [over] = await openMany(port, 1);
+    await waitFor(() => forkedAtDrop.length === 1, "'drop'", 30_000);
+    expect(forkedAtDrop[0]).toBeLessThan(256);
+    await closeAll([held, over]);
+    await server.stop();
+    expect(pids()).toEqual([]);
+  });
+
+  it("only the refusals made while someone listens are emitted", async () => {
+    const { server, port } = await started({ workers: 4, maxConnections: 1 });
+    const [held] = await openMany(port, 1);
+    await roundTripAll([held], 'held');
+    await waitForStats(server, (s) => s.active === 1, 'one served');
+    const unheard = await openMany(port, 20);
+    await waitForStats(server, (s) => s.rejected === 20, 'twenty refused, unheard');
+    const drops: DropInfo[] = [];
+    server.on('drop', (d) => drops.push(d));
+    const [heard] = await openMany(port, 1);
+    const heardPort = heard.localPort;
+    await waitForStats(server, (s) => s.rejected === 21, 'one more refused');
+    await waitFor(() => drops.length === 1, "one 'drop'");
+    await delay(200);
+    expect(drops.map((d) => d.remotePort)).toEqual([heardPort]);
+    expect(server.stats().dropEventsLost).toBe(0);
+    await closeAll([held, heard, ...unheard]);
+    await server.stop();
+  });
+
+  it("a burst of refused connections: every one is a 'drop' or counted in dropEventsLost, and the children keep accepting", async () => {
+    const { server, port } = await started({ workers: 4, maxConnections: 1 });
+    const drops: DropInfo[] = [];
+    server.on('drop', (d) => drops.push(d));
+    const [held] = await openMany(port, 1);
+    await roundTripAll([held], 'held');
+    await waitForStats(server, (s) => s.active === 1, 'one served');
+    const BURST = 1500;
+    const over = await openMany(port, BURST);
+    await waitForStats(server, (x) => x.rejected === BURST, 'the burst refused', 30_000);
+    await waitFor(() => drops.length + (server.stats().dropEventsLost ?? 0) === BURST, "every refusal a 'drop' or counted lost", 10_000);
+    expect(new Set(drops.map((d) => d.remotePort)).size).toBe(drops.length);
+    await roundTripAll([held], 'still served');
+    await closeAll([held, ...over]);
+    await server.stop();
+    expect(pids()).toEqual([]);
   });
 });

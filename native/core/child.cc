@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <utility>
 
 namespace nm {
 
@@ -29,9 +30,23 @@ int CloseRange(int first, unsigned last) {
   return syscall(__NR_close_range, static_cast<unsigned>(first), last, 0u) < 0 ? -errno : 0;
 }
 
+// Every descriptor from 3 up but `a` and `b` (-1: none); 0 or the first -errno.
+int CloseAllBut(int a, int b) {
+  if (a > b) std::swap(a, b);
+  int first = 3, err = 0;
+  for (const int keep : {a, b}) {
+    if (keep < first) continue;  // none, below 3, or the same fd twice
+    const int r = CloseRange(first, static_cast<unsigned>(keep) - 1);
+    if (err == 0) err = r;
+    first = keep + 1;
+  }
+  const int r = CloseRange(first, ~0u);
+  return err != 0 ? err : r;
+}
+
 }  // namespace
 
-int PrepareChild(pid_t parent, int keep, int must_close, const sigset_t* keep_blocked) {
+int PrepareChild(pid_t parent, int keep, int must_close, const sigset_t* keep_blocked, int keep_also) {
   // Signals 32 and 33 belong to glibc (EINVAL): skipped by the failed query.
   for (int sig = 1; sig < NSIG; ++sig) {
     if (sig == SIGKILL || sig == SIGSTOP) continue;
@@ -47,9 +62,8 @@ int PrepareChild(pid_t parent, int keep, int must_close, const sigset_t* keep_bl
   }
   if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) return -errno;
   if (getppid() != parent) return 1;  // the parent died before prctl
-  const int err = keep >= 3 ? CloseRange(3, static_cast<unsigned>(keep) - 1) : 0;
-  if (err < 0 || CloseRange(keep >= 3 ? keep + 1 : 3, ~0u) < 0) {
-    if (must_close >= 0 && must_close != keep) ::close(must_close);
+  if (CloseAllBut(keep, keep_also) < 0) {
+    if (must_close >= 0 && must_close != keep && must_close != keep_also) ::close(must_close);
   }
   sigset_t mask;
   sigemptyset(&mask);

@@ -28,17 +28,18 @@ namespace nm {
 // to SIG_DFL (ignored ones stay ignored, as execve() does), SIGKILL when the
 // forking thread dies (a killed Node process leaves no child serving; that
 // thread must outlive its children), every descriptor from 3 up closed
-// except `keep` (-1: none), and every signal unblocked. The parent's other
-// sockets, eventfds and pidfds must not live on in the child: a listener
-// kept open by a child would keep the port open after stop(). On kernels
-// without close_range (before 5.9) only `must_close` is closed. The signals
-// in `keep_blocked` (nullptr: none) stay blocked, so a child that handles
-// one can install its handler first and unblock it after: one sent early
-// stays pending instead of killing the child.
+// except `keep` and `keep_also` (-1: none), and every signal unblocked. The
+// parent's other sockets, eventfds and pidfds must not live on in the
+// child: a listener kept open by a child would keep the port open after
+// stop(). On kernels without close_range (before 5.9) only `must_close` is
+// closed. The signals in `keep_blocked` (nullptr: none) stay blocked, so a
+// child that handles one can install its handler first and unblock it
+// after: one sent early stays pending instead of killing the child.
 //
 // Returns 0; 1 when the parent died before the child was set up (leave
 // quietly); -errno when a syscall failed (count it, leave).
-int PrepareChild(pid_t parent, int keep, int must_close, const sigset_t* keep_blocked = nullptr);
+int PrepareChild(pid_t parent, int keep, int must_close, const sigset_t* keep_blocked = nullptr,
+                 int keep_also = -1);
 
 // In a child that PrepareChild() left with `sig` blocked: runs `handler` on
 // it, without SA_RESTART so that it interrupts a blocking call, and unblocks

@@ -53,23 +53,25 @@ void Model::Drop(int fd) {
   if (WantsEvents()) {
     sockaddr_storage local{}, peer{};
     socklen_t len = sizeof local;
-    std::string local_ip, remote_ip;
-    int local_port = 0, remote_port = 0, family = 0;
     // A peer already gone (ENOTCONN) leaves its fields empty, as net.Server's.
-    if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) == 0) {
-      FormatIp(reinterpret_cast<sockaddr*>(&local), &local_ip, &local_port, &family);
-    }
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) < 0) local.ss_family = AF_UNSPEC;
     len = sizeof peer;
-    if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) == 0) {
-      FormatIp(reinterpret_cast<sockaddr*>(&peer), &remote_ip, &remote_port, &family);
-    }
-    ModelEvent event("drop");
-    event.String("localAddress", local_ip).Number("localPort", local_port);
-    event.String("remoteAddress", remote_ip).Number("remotePort", remote_port);
-    event.String("remoteFamily", family == 6 ? "IPv6" : "IPv4");
-    Emit(std::move(event));
+    if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) < 0) peer.ss_family = AF_UNSPEC;
+    Emit(DropEvent(reinterpret_cast<sockaddr*>(&local), reinterpret_cast<sockaddr*>(&peer)));
   }
   Reject(fd);
+}
+
+ModelEvent Model::DropEvent(const sockaddr* local, const sockaddr* remote) {
+  std::string local_ip, remote_ip;
+  int local_port = 0, remote_port = 0, family = 0;
+  if (local->sa_family != AF_UNSPEC) FormatIp(local, &local_ip, &local_port, &family);
+  if (remote->sa_family != AF_UNSPEC) FormatIp(remote, &remote_ip, &remote_port, &family);
+  ModelEvent event("drop");
+  event.String("localAddress", local_ip).Number("localPort", local_port);
+  event.String("remoteAddress", remote_ip).Number("remotePort", remote_port);
+  event.String("remoteFamily", family == 6 ? "IPv6" : "IPv4");
+  return event;
 }
 
 int Model::Open(SysError* error) {

@@ -187,6 +187,9 @@ class Model {
   // set (someone listens), which the binding may change at any time.
   std::function<void(ModelEvent&&)> on_event;
   std::atomic<bool> events_wanted{false};
+  // Sets events_wanted, from the JS thread. A model whose children build
+  // events overrides it to tell them too.
+  virtual void WantEvents(bool on) { events_wanted.store(on, std::memory_order_relaxed); }
 
  protected:
   // Blocking models accept on a blocking listener.
@@ -202,6 +205,9 @@ class Model {
   // Closes a connection refused for maxConnections (Reject), and reports
   // 'drop' with its addresses, as net.Server does, when someone listens.
   void Drop(int fd);
+  // The 'drop' event of a connection between `local` and `remote`; an
+  // address of family AF_UNSPEC (unknown) leaves its fields empty.
+  static ModelEvent DropEvent(const sockaddr* local, const sockaddr* remote);
   // Closes a connection accepted but not served. Counted first, so a client
   // that sees the close also sees it in stats().
   void Reject(int fd) {

@@ -19,17 +19,21 @@
 // The children accept for themselves, so the limits are enforced where
 // they accept, on the shared mapping: maxConnections in one atomic step
 // (Stats::open_below), maxConnectionsPerSource on a slot per child
-// (SourceSlots), which the parent clears when it reaps the child.
+// (SourceSlots), which the parent clears when it reaps the child. While
+// someone listens to 'drop', a child writes each connection it refuses for
+// maxConnections to a pipe the model thread reads and reports (DropPipe:
+// never a wait for the child, a record lost to a full pipe counted in
+// dropEventsLost).
 //
 // Retiring never cuts a client off: SIGUSR1 sets a flag, and the child leaves
 // when accept() is interrupted or its client is done. Sent just before the
 // child blocks in accept(), it is repeated on the next round.
+#include <poll.h>
 #include <signal.h>
 
 #include <algorithm>
 #include <atomic>
-#include <chrono>
-#include <condition_variable>
+#include <cerrno>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -37,7 +41,9 @@
 #include "core/child.h"
 #include "core/clock.h"
 #include "core/connection.h"
+#include "core/drop_pipe.h"
 #include "core/shared_array.h"
+#include "core/wakeup.h"
 #include "models/model.h"
 
 namespace nm {
@@ -63,22 +69,20 @@ class PreforkModel final : public Model {
     uint64_t next_tick = MonotonicMs() + kTickMs;
     for (;;) {
       Reap(true);
-      while (Count().working < workers_ && MonotonicMs() >= fork_after_ && Spawn()) {
-      }
+      // Forking a large pool takes seconds: refusals are reported meanwhile.
+      while (Count().working < workers_ && MonotonicMs() >= fork_after_ && Spawn()) ReportDrops();
       if (MonotonicMs() >= next_tick) {
         Maintain();
         next_tick = MonotonicMs() + kTickMs;
       }
-      std::unique_lock<std::mutex> lock(mu_);
       const uint64_t now = MonotonicMs();
       uint64_t until = next_tick;
       if (fork_after_ > now && Count().working < workers_) until = std::min(until, fork_after_);
-      wake_.wait_for(lock, std::chrono::milliseconds(until > now ? until - now : 0),
-                     [this] { return stopping_ || !exits_.empty(); });
-      if (stopping_) break;
+      if (Wait(until > now ? until - now : 0)) break;
     }
     children_.StopAll();  // nothing forks any more
     Reap(false);
+    ReportDrops();  // what the children refused before they left
   }
 
   void Stop() override {
@@ -86,7 +90,7 @@ class PreforkModel final : public Model {
       std::lock_guard<std::mutex> lock(mu_);
       stopping_ = true;
     }
-    wake_.notify_all();
+    wake_.signal();
   }
 
   void Workers(std::vector<WorkerStats>* out) override {
@@ -100,6 +104,12 @@ class PreforkModel final : public Model {
     }
   }
 
+  // The children send drop records only while someone listens.
+  void WantEvents(bool on) override {
+    Model::WantEvents(on);
+    drops_.Want(on);
+  }
+
   void Describe(std::vector<std::pair<const char*, std::string>>* out) override {
     out->emplace_back("reaper", children_.mode());
   }
@@ -107,6 +117,7 @@ class PreforkModel final : public Model {
   void Counters(std::vector<std::pair<const char*, uint64_t>>* out) override {
     out->emplace_back("diedYoung", died_young_.load(std::memory_order_relaxed));
     out->emplace_back("respawnDelayMs", delay_ms_.load(std::memory_order_relaxed));
+    out->emplace_back("dropEventsLost", drops_.lost());
   }
 
  private:
@@ -141,7 +152,11 @@ class PreforkModel final : public Model {
     }
     shared_limit_.get()->store(opt_.max_connections, std::memory_order_relaxed);
     UseLimit(shared_limit_.get());
-    return 0;
+    if ((error->err = wake_.open()) < 0) {
+      error->syscall = "eventfd";
+      return error->err;
+    }
+    return error->err = drops_.Open(&error->syscall);
   }
 
   Stats* Own(size_t i) const { return children_.stats(1 + i); }
@@ -153,7 +168,34 @@ class PreforkModel final : public Model {
       std::lock_guard<std::mutex> lock(mu_);
       exits_.push_back(e);
     }
-    wake_.notify_all();
+    wake_.signal();
+  }
+
+  // Up to `ms` for an exit or Stop(), reporting the drops that come
+  // meanwhile; true once stopping.
+  bool Wait(uint64_t ms) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_ || !exits_.empty()) return stopping_;
+    }
+    pollfd fds[2] = {{wake_.fd(), POLLIN, 0}, {drops_.fd(), POLLIN, 0}};
+    if (poll(fds, 2, static_cast<int>(ms)) < 0 && errno != EINTR) {
+      ReportError(-errno, "poll");
+      PauseMs(kFirstDelayMs);  // at once again would spin
+    }
+    if (fds[0].revents != 0) wake_.drain();
+    if (fds[1].revents != 0) ReportDrops();
+    std::lock_guard<std::mutex> lock(mu_);
+    return stopping_;
+  }
+
+  // Emits what the drop pipe holds now (those sent before the last listener
+  // left are read and discarded).
+  void ReportDrops() {
+    const int r = drops_.Drain([this](const DropRecord& d) {
+      if (WantsEvents()) Emit(DropEvent(&d.local.sa, &d.remote.sa));
+    });
+    if (r < 0) ReportError(r, "read");
   }
 
   // Frees the slots of the children reaped. One killed while serving took its
@@ -258,7 +300,7 @@ class PreforkModel final : public Model {
     sigset_t usr1;
     sigemptyset(&usr1);
     sigaddset(&usr1, SIGUSR1);
-    const int r = PrepareChild(parent, listener_.get(), -1, &usr1);
+    const int r = PrepareChild(parent, listener_.get(), -1, &usr1, drops_.write_fd());
     if (r != 0) _exit(r < 0 ? 1 : 0);  // a nonzero exit is counted by the parent
     if (CatchInChild(SIGUSR1, OnRetire) < 0) _exit(1);  // it must interrupt accept()
     Acceptor acceptor;
@@ -281,6 +323,7 @@ class PreforkModel final : public Model {
         Refuse(fd, own);
       } else if (const uint64_t max = MaxConnections(); max == kRefuseAll || !stats_->open_below(max)) {
         if (per_source) source_slots_.Release(slot);
+        drops_.Send(fd, peer);
         Refuse(fd, own);
       } else {
         if (opt_.idle_timeout_ms && SetIdleTimeout(fd, opt_.idle_timeout_ms) < 0) {
@@ -318,8 +361,9 @@ class PreforkModel final : public Model {
   SourceSlots source_slots_;     // maxConnectionsPerSource across the children
   SharedArray<Stats::Counter> shared_limit_;  // maxConnections
   std::unique_ptr<Slot[]> slots_;
+  DropPipe drops_;                   // from the children to the model thread
   std::mutex mu_;
-  std::condition_variable wake_;
+  Wakeup wake_;                      // Stop() or an exit, for Wait()
   bool stopping_ = false;            // guarded by mu_
   std::vector<Reaper::Exit> exits_;  // guarded by mu_
   // Allocated before any fork(): each child reads into its own copy.
