@@ -2,7 +2,7 @@
 // compile time and against the addon's own lists (native/core/stats.h
 // NM_COUNTERS and NM_SYSCALLS, native/models/model.h NM_WORKER_COUNTERS) by
 // test/stats-keys.test.ts: a counter added on one side only fails one or the other.
-import type { ServerStats, SyscallStats, WorkerStats } from './server';
+import type { ServerStats, SyscallStats, WorkerStats } from './stats';
 
 /** The connection and traffic counters of {@link ServerStats}. */
 export const STATS_COUNTERS = [
