@@ -142,7 +142,8 @@ class Ring {
   // it: the buffer is pinned, kept out of the ring past the point where it
   // would go back, until the send completes and Unpin gives it back. Only
   // for large pieces (a copy of a 64 B reply costs less than the
-  // bookkeeping), and only while at most half the buffers are pinned: a
+  // bookkeeping; whole 2 KiB buffers are never lent), and only while at
+  // most half the buffers are pinned: a
   // peer that does not read holds its send, and so the buffer, until it
   // reads, and the other half keeps the ring receiving.
   static constexpr size_t kLendBytes = 16 * 1024;
