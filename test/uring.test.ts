@@ -183,6 +183,32 @@ describe.runIf(BUILT)('UringServer', () => {
     expect(server.stats()).toMatchObject({ bytesIn: 8 * 16 * MiB, bytesOut: 8 * 16 * MiB, errors: 0 });
   });
 
+  it('serves a client while 32 others hold replies they do not read: large replies go out from at most half the buffer ring', async () => {
+    // A large reply is sent from the provided buffer it arrived in, which
+    // stays out of the ring until the send completes; a send to a peer that
+    // does not read never does. With a buffer or two held by each of 32
+    // such peers the default ring (32 buffers of 64 KiB) would be empty and
+    // no recv could complete, so lending stops at half the ring: later
+    // replies are copied out and the other half keeps receiving.
+    const server = trackServer(new UringServer());
+    const { port } = await server.start();
+    const stuck = await Promise.all(Array.from({ length: 32 }, () => Client.connect(port, '127.0.0.1', { reading: false })));
+    // 64 KiB at a time, each reply going out before the next arrives, until
+    // the kernel's socket buffers are full: the send that then stops is of
+    // a reply lent from the ring.
+    const message = randomPayload(64 * KiB);
+    for (let i = 0; i < 192; i++) {
+      for (const c of stuck) c.write(message);
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    await waitForPlateau(() => server.stats().bytesOut, 'stats().bytesOut', { stableMs: 300 });
+    expect(server.stats().bytesIn).toBeGreaterThan(server.stats().bytesOut);
+    await withTimeout(stream(port, 4 * MiB, 64 * KiB), 20_000, 'a stream beside 32 stuck replies');
+    for (const c of stuck) c.socket.resetAndDestroy();
+    const s = await waitQuiescent(server, 33, 10_000);
+    expect(s).toMatchObject({ closed: 33, errors: 0 });
+  });
+
   it('survives clients that reset while a send of theirs is in flight, and serves on', async () => {
     // A client that does not read lets the server's send wait in the kernel
     // for socket space, holding the address of the connection's output

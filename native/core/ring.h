@@ -16,6 +16,7 @@
 #pragma once
 
 #include <linux/io_uring.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <atomic>
@@ -115,6 +116,9 @@ class Ring {
   void AcceptMultishot(int listen_fd, uint64_t tag);
   void RecvMultishot(int fd, uint64_t tag);
   void Send(int fd, const char* data, size_t len, uint64_t tag);
+  // One send of several pieces; `msg` and its iovecs stay put until the
+  // completion arrives.
+  void SendMsg(int fd, const msghdr* msg, uint64_t tag);
   void Read(int fd, void* buf, unsigned len, uint64_t tag);
   void Cancel(uint64_t target, uint64_t tag);  // the request tagged `target`
   void CancelAll(uint64_t tag);                // every request in the ring
@@ -131,6 +135,22 @@ class Ring {
   // EOF) gives it back too; an incremental one without data consumed none.
   template <class Fn>
   void TakeReceived(const Completion& e, Fn&& fn);
+
+  // Replies sent in place. A reply the handler emits from the very bytes a
+  // completion delivered (uppercase and echo rewrite their input and emit
+  // it) is sent from that provided buffer instead of being copied out of
+  // it: the buffer is pinned, kept out of the ring past the point where it
+  // would go back, until the send completes and Unpin gives it back. Only
+  // for large pieces (a copy of a 64 B reply costs less than the
+  // bookkeeping; whole 2 KiB buffers are never lent), and only while at
+  // most half the buffers are pinned: a
+  // peer that does not read holds its send, and so the buffer, until it
+  // reads, and the other half keeps the ring receiving.
+  static constexpr size_t kLendBytes = 16 * 1024;
+  bool MayLend(size_t len) const { return len >= kLendBytes && pinned_ < buf_count_ / 2; }
+  // The buffer `data` (from a completion being handled) lies in, pinned.
+  int Pin(const char* data);
+  void Unpin(int id);
 
   // A recv completion with -EINVAL from a ring that armed bundles: the
   // kernel has bundles (6.10) but not their per-recv cap (6.14), although
@@ -154,6 +174,8 @@ class Ring {
  private:
   char* Buffer(int id) const { return buffers_ + static_cast<size_t>(id) * buf_size_; }
   void Recycle(int id);
+  // The loop is done with buffer id: back to the ring, or once unpinned.
+  void Done(int id);
   void Publish();  // makes the recycled buffers visible to the kernel
   io_uring_sqe* Sqe(uint64_t tag);
   int Enter(unsigned to_submit, unsigned min_complete, unsigned flags, const void* arg, size_t argsz);
@@ -224,6 +246,11 @@ class Ring {
   // completion that names it was handled.
   std::vector<uint16_t> at_;
   std::vector<uint16_t> where_;
+  // Pins per buffer; a pinned buffer the loop is done with is `spent` and
+  // goes back to the ring at its last Unpin.
+  std::vector<uint32_t> pins_;
+  std::vector<bool> spent_;
+  unsigned pinned_ = 0;  // buffers with pins
 
   size_t in_flight_ = 0;
   int failed_ = 0;
@@ -257,7 +284,7 @@ void Ring::TakeReceived(const Completion& e, Fn&& fn) {
         offset_[static_cast<size_t>(id)] = off + static_cast<uint32_t>(n);
         break;
       }
-      Recycle(id);
+      Done(id);
       if (left == 0 || at_.empty()) break;  // without bundles one buffer holds it all
       id = at_[++pos];
     }
@@ -266,7 +293,7 @@ void Ring::TakeReceived(const Completion& e, Fn&& fn) {
   }
   if (!features_.bundle) {
     if (e.res > 0) fn(Buffer(first), e.res);
-    Recycle(first);
+    Done(first);
   } else if (e.res > 0) {
     // A bundle fills whole buffers in ring order, the last one partly; one
     // with no data consumed none (the kernel counts buffers by bytes).
@@ -274,7 +301,7 @@ void Ring::TakeReceived(const Completion& e, Fn&& fn) {
     for (int left = e.res; left > 0; left -= static_cast<int>(kBufferSize), pos++) {
       const int id = at_[pos];
       fn(Buffer(id), left < static_cast<int>(kBufferSize) ? left : static_cast<int>(kBufferSize));
-      Recycle(id);
+      Done(id);
     }
   }
   Publish();

@@ -2,16 +2,33 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
+
 namespace nm {
+
+RingConnection::~RingConnection() {
+  for (const Piece& p : queue_) {
+    if (p.buffer >= 0) ring_->Unpin(p.buffer);
+  }
+}
 
 void RingConnection::emit(const char* data, size_t len) {
   if (failed_) return;
+  if (Lendable(data, len)) {
+    Piece lent;
+    lent.lent = data;
+    lent.lent_size = len;
+    lent.buffer = ring_->Pin(data);
+    queued_ += len;
+    queue_.push_back(std::move(lent));
+    return;
+  }
   if (queue_.empty()) {
     next_.insert(next_.end(), data, data + len);
     return;
   }
-  JsBytes copy;
-  copy.own.assign(data, len);
+  Piece copy;
+  copy.js.own.assign(data, len);
   queued_ += len;
   queue_.push_back(std::move(copy));
 }
@@ -23,7 +40,9 @@ void RingConnection::Hold(const JsBytes& bytes) {
   }
   if (failed_) return;
   queued_ += bytes.size();
-  queue_.push_back(bytes);
+  Piece held;
+  held.js = bytes;
+  queue_.push_back(std::move(held));
 }
 
 void RingConnection::OnCompletion(Ring& ring, const Completion& e) {
@@ -37,7 +56,18 @@ void RingConnection::OnCompletion(Ring& ring, const Completion& e) {
         ring.TakeReceived(e, [](char*, int) {});
         return;
       }
-      ring.TakeReceived(e, [this](char* data, int n) { OnData(data, static_cast<size_t>(n)); });
+      ring_ = &ring;
+      ring.TakeReceived(e, [this, &ring](char* data, int n) {
+        // A connection whose peer is slow to read keeps its own output
+        // (copied) once a bundle's worth waits: it pins a few buffers, not
+        // its high-water mark's worth of them.
+        if (ring.MayLend(static_cast<size_t>(n)) && Pending() < Ring::kBundleBytes) {
+          lend_from_ = data;
+          lend_to_ = data + n;
+        }
+        OnData(data, static_cast<size_t>(n));
+        lend_from_ = lend_to_ = nullptr;
+      });
       Linger();
       return;
     }
@@ -74,13 +104,24 @@ void RingConnection::Submit(Ring& ring) {
     out_off_ = 0;
     out_.swap(next_);
   }
-  if (out_off_ < out_.size()) {
-    ring.Send(fd_.get(), out_.data() + out_off_, out_.size() - out_off_, Tag(kOpSend));
-  } else if (!queue_.empty()) {
-    const JsBytes& front = queue_.front();
-    ring.Send(fd_.get(), front.data() + queue_off_, front.size() - queue_off_, Tag(kOpSend));
+  // What goes in one send, in order: out_'s rest, then queue_ unless
+  // next_ (which comes before it) still waits for out_.
+  int n = 0;
+  if (out_off_ < out_.size()) iov_[n++] = {out_.data() + out_off_, out_.size() - out_off_};
+  if (next_.empty() && (n == 0 || !single_)) {
+    size_t off = queue_off_;
+    for (auto p = queue_.begin(); p != queue_.end() && n < (single_ ? 1 : kIov); ++p, off = 0) {
+      iov_[n++] = {const_cast<char*>(p->data()) + off, p->size() - off};
+    }
+  }
+  if (n == 0) return;
+  if (n == 1) {
+    ring.Send(fd_.get(), static_cast<const char*>(iov_[0].iov_base), iov_[0].iov_len, Tag(kOpSend));
   } else {
-    return;
+    msg_ = msghdr{};
+    msg_.msg_iov = iov_;
+    msg_.msg_iovlen = static_cast<size_t>(n);
+    ring.SendMsg(fd_.get(), &msg_, Tag(kOpSend));
   }
   sending_ = true;
   ops_++;
@@ -149,26 +190,40 @@ void RingConnection::OnEnd(int res) {
 
 void RingConnection::OnSent(int res) {
   sending_ = false;
-  if (res > 0 && out_off_ == out_.size()) {
-    // The send was from the front of queue_ (out_ was spent).
+  if (res > 0) {
+    single_ = false;
     stats_->sent(static_cast<uint64_t>(res));
-    queue_off_ += static_cast<size_t>(res);
-    if (queue_off_ == queue_.front().size()) {
-      queued_ -= queue_.front().size();
-      queue_off_ = 0;
-      queue_.pop_front();  // a held Buffer goes back to JS from here
-    }
-    js_.ShutIfFlushed(fd_.get(), Pending(), &failed_);
-  } else if (res > 0) {
-    stats_->sent(static_cast<uint64_t>(res));
-    out_off_ += static_cast<size_t>(res);
-    if (out_off_ == out_.size()) {
+    // The send took out_'s rest first, then pieces of queue_ in order.
+    size_t left = static_cast<size_t>(res);
+    const size_t from_out = std::min(left, out_.size() - out_off_);
+    out_off_ += from_out;
+    left -= from_out;
+    if (from_out > 0 && out_off_ == out_.size()) {
       out_.clear();
       out_off_ = 0;
       // As Connection: an idle connection does not keep a burst's worth.
       if (out_.capacity() > 64 * 1024) std::vector<char>().swap(out_);
-      js_.ShutIfFlushed(fd_.get(), Pending(), &failed_);
     }
+    while (left > 0 && !queue_.empty()) {
+      const Piece& front = queue_.front();
+      const size_t took = std::min(left, front.size() - queue_off_);
+      queue_off_ += took;
+      left -= took;
+      if (queue_off_ < front.size()) break;
+      queued_ -= front.size();
+      queue_off_ = 0;
+      if (front.buffer >= 0) ring_->Unpin(front.buffer);
+      queue_.pop_front();  // a held Buffer goes back to JS from here
+    }
+    js_.ShutIfFlushed(fd_.get(), Pending(), &failed_);
+  } else if (res == -EAGAIN) {
+    // Nothing of it went (a part that went would be its result). A
+    // multi-piece send (IORING_OP_SENDMSG) to a socket without room is
+    // retried by the kernel on an io-wq worker, whose send on this
+    // non-blocking socket fails with EAGAIN instead of waiting; the kernel
+    // waits for room only for a one-piece send. So the next send is one
+    // piece, and gathering resumes once it has gone.
+    single_ = true;
   } else {
     // ECANCELED: the loop is closing this connection.
     if (res < 0 && res != -ECANCELED && !PeerGone(-res)) Stats::add(stats_->errors, 1);
