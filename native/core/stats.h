@@ -129,6 +129,12 @@ struct alignas(128) Stats {
     add(closed, 1);
     if (group != nullptr) group->finished();
   }
+  // opened(), undone: the connection was rejected after all (its fork failed).
+  void revoke() {
+    active.fetch_sub(1, std::memory_order_relaxed);
+    add(rejected, 1);
+    if (group != nullptr) group->revoke();
+  }
   // A connection was accepted and rejected at once (never counted as active).
   void reject() {
     add(accepted, 1);

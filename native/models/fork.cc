@@ -109,13 +109,21 @@ class ForkModel final : public BlockingModel {
     ApplyIdleTimeout(fd);
     if (exec_.enabled() && exec_.SetConnection(fd, peer()) < 0) Stats::add(stats_->errors, 1);
     const ChildInfo info{MonotonicMs(), peer(), {}};
+    // Counted before the fork: the child may answer its client before fork()
+    // returns here (a parent with a large address space takes long to copy
+    // its page tables), and a client that got its answer must find its
+    // connection open in stats(). Also before the reaper knows the pid, so
+    // it can never finish() a child that was not yet opened().
+    stats_->opened();
     // With every signal blocked in the child until it has reset the
     // dispositions, no handler of the parent's (libuv's, which writes to a
     // pipe the child shares) can run in it, and a child's exit never
     // interrupts accept().
     const pid_t pid = children_.Fork([&](pid_t parent) { Child(fd, parent); });
     if (pid < 0) {
-      Reject(fd);
+      stats_->revoke();
+      sources_->Release(fd);
+      ::close(fd);
       ReportError(pid, "fork");
       return;
     }
@@ -125,9 +133,7 @@ class ForkModel final : public BlockingModel {
       setpgid(pid, pid);
       if (children_.WatchIdle(pid, fd) < 0) Stats::add(stats_->errors, 1);
     }
-    // Counted and recorded before the reaper knows the pid, so it can never
-    // finish() a child that was not yet opened().
-    stats_->opened();
+    // Recorded before the reaper knows the pid.
     {
       std::lock_guard<std::mutex> lock(live_mu_);
       ChildInfo& child = live_[pid] = info;
