@@ -10,7 +10,7 @@
 // keeps no counters of its own), with lost datagrams and kernel drops.
 // Needs a built package (npm run build).
 //
-//   node scripts/udp-yardstick.js [--rounds 5] [--duration 2] [--pipeline 4] [--receive-buffer 4194304]
+//   node scripts/udp-yardstick.js [--rounds 5] [--duration 2] [--pipeline 4] [--receive-buffer bytes (default: the udp model's)]
 'use strict';
 
 const { spawn, spawnSync } = require('node:child_process');
@@ -20,9 +20,10 @@ const { loadgen } = require('../dist');
 const { options } = require('./options');
 const { buildCeiling, serverProcess } = require('../dist/bench/targets');
 const { kernelDrops } = require('../dist/bench/udp');
+const { UDP_RECEIVE_BUFFER } = require('../dist/models/udp');
 const { CLK_TCK, treeTicks } = require('../dist/bench/proc');
 
-const values = options({ rounds: '5', duration: '2', pipeline: '4', 'receive-buffer': '4194304' });
+const values = options({ rounds: '5', duration: '2', pipeline: '4', 'receive-buffer': String(UDP_RECEIVE_BUFFER) });
 const CLI = path.join(__dirname, '..', 'dist', 'cli.js');
 const EVENTS = ['syscalls:sys_enter_recvmmsg', 'syscalls:sys_enter_sendmmsg', 'context-switches'];
 const perfWorks = spawnSync('perf', ['stat', '-x', ',', '-e', EVENTS.join(','), 'true'], { stdio: 'ignore' }).status === 0;

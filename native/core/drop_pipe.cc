@@ -31,10 +31,7 @@ void DropPipe::Send(int fd, const sockaddr_storage& peer) {
   // Truncated to the union's size: an IP address fits whole.
   if (getsockname(fd, &record.local.sa, &len) < 0) record.local.sa.sa_family = AF_UNSPEC;
   std::memcpy(&record.remote, &peer, sizeof record.remote);
-  ssize_t n;
-  do {
-    n = ::write(write_.get(), &record, sizeof record);
-  } while (n < 0 && errno == EINTR);
+  const ssize_t n = NM_RETRY(::write(write_.get(), &record, sizeof record));
   // EAGAIN: full. Nothing else can fail while the parent holds the read end.
   if (n != static_cast<ssize_t>(sizeof record)) Stats::add(shared_.get()->lost, 1);
 }
