@@ -72,6 +72,9 @@ fi
 # node/forked children the tests start included.
 export NETMODELS_BINDING_DIR="$root/$out"
 export NETMODELS_CONFIGS=sanitize  # one config per native code path (test/configs.ts)
+# Tests that assert an order of real times (a gap below an idle timeout)
+# stretch both: the sanitized addon runs several times slower (test/helpers.ts).
+export NETMODELS_TEST_TIME_SCALE=3
 export LD_PRELOAD="$asan:$ubsan"
 # V8 keeps memory alive until exit by design: leak reports would be noise.
 export ASAN_OPTIONS="detect_leaks=0:log_path=$root/$out/logs/asan"

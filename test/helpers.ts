@@ -13,6 +13,20 @@ export const MiB = 1024 * 1024;
 // ---------------------------------------------------------------------------
 // Bounded waiting
 
+/**
+ * How much slower than a plain build this run's native code is allowed to be:
+ * scripts/sanitize.sh sets NETMODELS_TEST_TIME_SCALE (ASan and UBSan run the
+ * addon 2-5x slower, on two busy cores). A test whose claim is an order of
+ * real times (traffic every `gap` keeps alive what `timeout` would close)
+ * scales both with `scaled()`, so the order is what it asserts, not the
+ * speed of the machine.
+ */
+export const TIME_SCALE = Number(process.env.NETMODELS_TEST_TIME_SCALE ?? '1') || 1;
+
+export function scaled(ms: number): number {
+  return Math.round(ms * TIME_SCALE);
+}
+
 export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
