@@ -5,17 +5,35 @@ import { availableParallelism } from 'node:os';
 
 import { csv, fmt, grid, pivot, round, type Column, type GridRow } from '../../format';
 import type { LoadReport } from '../../loadgen';
+import { MODEL_TABLE, MODELS } from '../../models/index';
+import { benchVariants, modelOptions } from '../../spec';
 import { COARSE_TICKS } from '../proc';
 import { Progress, START_STOP_MS } from '../progress';
 import { figure, figureText, interleaved, loadFailed, medianRound, type Figure } from '../rounds';
 import { lineChartSvg } from '../svg';
-import type { Target } from '../targets';
+import { rowName, type Target } from '../targets';
 import { COARSE_NOTE } from './busy';
 import { cpuRangeFigure, errorText, errorsOf, measureLoad, roundsNote, roundsOf, spreadCsv, SPREAD_CSV, target, whisker, type Counters, type Experiment, type ExperimentOptions, type TableFormat } from './runner';
 
-export const CHURN_MODELS = ['fork', 'prefork', 'thread', 'threadpool', 'select', 'poll', 'epoll-level'];
-/** Run with their own defaults: pools sized by the CPUs, as a user gets them. */
-const DEFAULT_SIZED = new Set(['prefork', 'threadpool']);
+/**
+ * The classic texts' ways of taking connections, one row each: a process
+ * or thread per connection, a pool of them, a readiness loop. Each runs as
+ * a user gets it: its first bench row where that row only spells out the
+ * model's defaults ('epoll level'), else the model's defaults (the pools
+ * sized by the CPUs, not the bench's 64).
+ */
+function churnRows(): { target: Target; built: boolean; why?: string }[] {
+  return MODELS.filter((m) => {
+    const s = MODEL_TABLE[m].spec;
+    return s.family !== 'datagram' && !s.serial && (s.waits === 'blocking' || s.waits === 'readiness');
+  }).map((m) => {
+    const spec = MODEL_TABLE[m].spec;
+    const first = benchVariants(spec)[0];
+    const options = modelOptions(spec);
+    const asDefault = !first.js && Object.entries(first.options).every(([k, v]) => options[k]?.check(k, undefined) === v);
+    return asDefault ? target(rowName(first.label)) : target(m, true);
+  });
+}
 export const CHURN_CLIENTS = [1, 16, 64];
 const QUICK_CLIENTS = [16];
 
@@ -60,7 +78,7 @@ export function churnLoadThreads(clients: number): number {
 const SETTLE_MS = 200;
 
 async function run(o: ExperimentOptions): Promise<ChurnPoint[]> {
-  const rows = CHURN_MODELS.map((name) => target(name, DEFAULT_SIZED.has(name)));
+  const rows = churnRows();
   const clientCounts = o.scale === 'quick' ? QUICK_CLIENTS : CHURN_CLIENTS;
   const rounds = roundsOf(o);
   const cases = clientCounts.flatMap((clients) => rows.map((row) => ({ clients, ...row })));
