@@ -187,10 +187,24 @@ export function waitQuiescent(server: ServerLike, closed: number, timeoutMs = 50
 /** ASCII toupper: only a-z change, every other byte value is kept. */
 export function toUpperAscii(input: Buffer): Buffer {
   const out = Buffer.from(input);
-  for (let i = 0; i < out.length; i++) {
+  const upper = (i: number) => {
     const b = out[i];
     if (b >= 0x61 && b <= 0x7a) out[i] = b - 0x20;
+  };
+  // Four bytes at a time (a 32 MiB expected reply is built per test, in
+  // every config: 2.5x less CPU than byte by byte). Per byte b, h = b & 0x7f:
+  // h + 0x1f has its top bit set iff h >= 'a', h + 0x05 iff h > 'z'; no sum
+  // carries into the next byte. A byte with its own top bit set is no
+  // letter. 0x80 >> 2 is the case bit, 0x20.
+  const head = Math.min(out.length, (4 - (out.byteOffset & 3)) & 3);
+  for (let i = 0; i < head; i++) upper(i);
+  const words = new Int32Array(out.buffer, out.byteOffset + head, (out.length - head) >>> 2);
+  for (let i = 0; i < words.length; i++) {
+    const w = words[i];
+    const h = w & 0x7f7f7f7f;
+    words[i] = w ^ (((h + 0x1f1f1f1f) & ~(h + 0x05050505) & ~w & 0x80808080) >>> 2);
   }
+  for (let i = head + words.length * 4; i < out.length; i++) upper(i);
   return out;
 }
 
