@@ -1,5 +1,7 @@
 import { defineConfig } from 'vitest/config';
 
+import ShardsFirst from './test/sequencer';
+
 // Files that measure: they run benchmarks in windows of a fraction of a
 // second, hold a load generator to a fixed rate, or read the process's RSS
 // (which V8's background GC, slowed by other work on the cores, leaves
@@ -14,6 +16,7 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     teardownTimeout: 30_000,
+    sequence: { sequencer: ShardsFirst },
     projects: [
       {
         extends: true,
@@ -21,7 +24,7 @@ export default defineConfig({
         // (plateaus, timeouts, round trips), and every check a test makes
         // (fds, threads, children) is of its own worker process, so two
         // workers do not see each other's servers.
-        test: { name: 'suites', include: ['test/**/*.test.ts'], exclude: MEASURING, maxWorkers: 3, sequence: { groupOrder: 0 } },
+        test: { name: 'suites', include: ['test/**/*.test.ts'], exclude: MEASURING, maxWorkers: 4, sequence: { groupOrder: 0 } },
       },
       {
         extends: true,

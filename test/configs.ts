@@ -34,8 +34,8 @@ const ALL: ConformanceConfig[] = [
   { label: 'fork pidfd', model: 'fork', options: { reaper: 'pidfd' } },
   { label: 'fork sigchld', model: 'fork', options: { reaper: 'sigchld' } },
   // A prefork child serves one client at a time: the suite's 200-client test
-  // needs 200 children at once; every other test needs 5 at most.
-  { label: 'prefork', model: 'prefork', options: { workers: 200 } },
+  // needs 200 children at once; every other test needs 10 at most.
+  { label: 'prefork', model: 'prefork', options: { workers: 16 }, crowd: { workers: 200 } },
   ...(['select', 'poll', 'epoll'] as const).flatMap((model) =>
     (['reuseport', 'handoff', 'shared'] as const).map(
       (balance): ConformanceConfig => ({ label: `${model} x3 ${balance}`, model, options: { loops: 3, balance } }),
