@@ -14,7 +14,9 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include <algorithm>
 #include <atomic>
@@ -41,6 +43,9 @@ constexpr uint32_t kUdpJsRing = 2 * kUdpJsWindow;
 constexpr uint32_t kUdpBudget = 1024;
 // sendmmsg()'s most messages per call (UIO_MAXIOV).
 constexpr size_t kUdpMaxPerSend = 1024;
+// Coalescing (UdpLoop::ReceiveDirect): a round that found this many
+// datagrams queued starts it; one that found fewer than half ends it.
+constexpr int kCoalesceFrom = 8;
 
 union UdpPeer {
   sockaddr sa;
@@ -87,6 +92,7 @@ class UdpLoop {
         max_(static_cast<size_t>(o.Number("maxDatagram"))),
         high_water_(o.high_water),
         receive_buffer_(static_cast<int>(o.Number("receiveBuffer"))),
+        coalesce_ns_(static_cast<long>(o.Number("coalesceUs")) * 1000),
         stats_(stats),
         counts_(counts) {}
 
@@ -128,10 +134,14 @@ class UdpLoop {
   // socket and the inbox.
   void Run(const std::function<void(int, const char*)>& report) {
     if (direct_) {
-      // recvmmsg() with MSG_WAITFORONE waits for one datagram, then takes
-      // what else is queued, up to `batch`, without waiting.
+      // Naps of a few microseconds want the timer to fire when asked, not
+      // up to the default 50 us of slack later. Failing, naps are longer.
+      if (coalesce_ns_ > 0) {
+        const int r = prctl(PR_SET_TIMERSLACK, 1000UL, 0UL, 0UL, 0UL);
+        (void)r;
+      }
       while (!halt_.load(std::memory_order_acquire)) {
-        const int got = batch_ == 1 ? ReceiveOne() : ReceiveMany(MSG_WAITFORONE);
+        const int got = batch_ == 1 ? ReceiveOne() : ReceiveDirect();
         Stats::add(stats_->wakeups, 1);
         if (got < 0 && !halt_.load(std::memory_order_acquire)) {
           report(got, batch_ == 1 ? "recvfrom" : "recvmmsg");
@@ -196,6 +206,34 @@ class UdpLoop {
       // A short batch: the queue was empty; poll() says when it is not.
       if (batch_ > 1 && static_cast<size_t>(got) < batch_) return;
     }
+  }
+
+  // A round of the blocking loop at batch > 1: the count, or -errno.
+  //
+  // recvmmsg() with MSG_WAITFORONE waits for one datagram, then takes what
+  // else is queued, up to `batch`, without waiting. A server faster than
+  // its senders wakes for the first datagram and finds few behind it, so
+  // under load that alone costs a recvmmsg() and a sendmmsg() per few
+  // datagrams. Coalescing (coalesceUs, as a NIC's interrupt moderation):
+  // once a round found kCoalesceFrom queued, the next rounds first sleep
+  // coalesceUs (nanosleep, counted as a wait), then take what came
+  // meanwhile without waiting, until a round finds fewer than half that.
+  // Sleeping rather than blocking in a recvmmsg() without MSG_WAITFORONE
+  // matters: a receiver blocked for each next datagram is woken for each
+  // one, at the senders' cost (tried: 0.79-0.97x the datagrams/s).
+  int ReceiveDirect() {
+    if (!coalescing_) {
+      const int got = ReceiveMany(MSG_WAITFORONE);
+      coalescing_ = coalesce_ns_ > 0 && got >= kCoalesceFrom;
+      return got;
+    }
+    timespec nap{0, coalesce_ns_};
+    const int slept = nanosleep(&nap, nullptr);
+    stats_->called(stats_->sys.wait, slept);
+    int got = ReceiveMany(MSG_DONTWAIT);
+    if (got == -EAGAIN) got = 0;
+    if (got < kCoalesceFrom / 2) coalescing_ = false;
+    return got;
   }
 
   // The classic loop's step: one recvfrom(), one sendto(). 1, or -errno.
@@ -363,6 +401,7 @@ class UdpLoop {
   const size_t max_;
   const uint64_t high_water_;
   const int receive_buffer_;  // bytes asked for a socket of our own; 0: the kernel's default
+  const long coalesce_ns_;    // the nap of a coalescing round; 0: never
   Stats* const stats_;
   DatagramCounts* const counts_;
   HandlerState state_{kind_, {}, {}};
@@ -374,6 +413,7 @@ class UdpLoop {
   Inbox inbox_;
   bool stopping_ = false;
   bool direct_ = false;  // blocks in the receive call; Stop() is halt_ + shutdown()
+  bool coalescing_ = false;  // ReceiveDirect: naps, then takes what came
   std::atomic<bool> halt_{false};
   std::unique_ptr<char[]> buffers_;  // batch_ slots of max_ bytes
   std::vector<UdpPeer> peers_;
