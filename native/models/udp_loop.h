@@ -4,7 +4,8 @@
 // each to its sender with the built-in handler, or hands it to JS and sends
 // JS's replies, batched per round (sendto() each at batch 1, one sendmmsg()
 // otherwise). With a built-in handler on a socket of its own the loop blocks
-// in the receive call itself, so a round costs one receive and one send;
+// in the receive call itself, so a round costs one receive and one send
+// (under load, a nap before the receive: ReceiveDirect's coalescing);
 // with JS (whose replies come through the inbox) or an inherited socket
 // (whose O_NONBLOCK it must not change) it waits in poll() on the socket and
 // the inbox. Every datagram read is counted once as answered, truncated,
