@@ -121,9 +121,7 @@ class ForkModel final : public BlockingModel {
     // interrupts accept().
     const pid_t pid = children_.Fork([&](pid_t parent) { Child(fd, parent); });
     if (pid < 0) {
-      stats_->revoke();
-      sources_->Release(fd);
-      ::close(fd);
+      Reject(fd, /*counted_open=*/true);
       ReportError(pid, "fork");
       return;
     }

@@ -209,10 +209,16 @@ class Model {
   // address of family AF_UNSPEC (unknown) leaves its fields empty.
   static ModelEvent DropEvent(const sockaddr* local, const sockaddr* remote);
   // Closes a connection accepted but not served. Counted first, so a client
-  // that sees the close also sees it in stats().
-  void Reject(int fd) {
+  // that sees the close also sees it in stats(): as rejected at once, or,
+  // when it was already counted open (fork counts before it forks), as
+  // that count undone.
+  void Reject(int fd, bool counted_open = false) {
     sources_->Release(fd);
-    stats_->reject();
+    if (counted_open) {
+      stats_->revoke();
+    } else {
+      stats_->reject();
+    }
     ::close(fd);
   }
   // maxConnectionsPerSource for `fd`, just accepted from `peer`: false when
